@@ -1,0 +1,41 @@
+# Entry points of the project. `make test` is what CI runs; `make demo` shows the whole path.
+NPM ?= npm
+NODE_MODULES_STAMP := node_modules/.package-lock.json
+
+.PHONY: install build test lint proto check bench bench-engine clean
+
+# Install the workspace exactly as locked (skipped when the lock has not changed).
+install: $(NODE_MODULES_STAMP)
+$(NODE_MODULES_STAMP): package-lock.json
+	$(NPM) ci
+
+# Compile every workspace package to dist/ (the rnas command runs from there).
+build: install
+	npx tsc -b
+
+# The whole test suite: unit, parity and integration tests.
+test: build
+	npx jest --ci
+
+# ESLint and Prettier over the whole tree.
+lint: install
+	npx eslint . && npx prettier --check .
+
+# Regenerate the TypeScript for proto/ (options in proto/buf.gen.yaml).
+proto: install
+	cd proto && npx buf lint && npx buf generate
+
+# Generated code must be committed as generated: regenerate, type-check, lint, and fail on any diff.
+check: proto lint
+	npx tsc -b
+	git diff --exit-code -- libs/proto/src/gen || (echo "check: generated code is stale; run 'make proto' and commit" >&2; exit 1)
+	@test -z "$$(git status --porcelain -- libs/proto/src/gen)" || (echo "check: untracked generated files; run 'make proto' and commit" >&2; exit 1)
+
+# Engine kernel benchmark (forward and forward+backward, wasm and cpu); writes docs/benchmarks.md.
+bench-engine: build
+	node libs/engine/dist/bench.js
+
+bench: bench-engine
+
+clean:
+	npx tsc -b --clean

@@ -1,0 +1,28 @@
+// The one place in the workspace that imports TensorFlow.js. Everything else takes `tf` from here.
+import * as tf from '@tensorflow/tfjs-core';
+
+export { tf };
+export type {
+  Rank,
+  Scalar,
+  Tensor,
+  Tensor1D,
+  Tensor2D,
+  Tensor3D,
+  Tensor4D,
+  TensorLike,
+  Variable,
+  NamedTensorMap,
+} from '@tensorflow/tfjs-core';
+export { initBackend, type BackendName, type BackendInfo } from './backend';
+export { registerWasmTrainingKernels } from './kernels';
+export { dilatedDepthwiseConv2d } from './ops/dilated-depthwise-conv2d';
+export {
+  decodeSafetensors,
+  encodeSafetensors,
+  readSafetensors,
+  writeSafetensors,
+  type HostTensor,
+  type SafetensorsDType,
+  type SafetensorsFile,
+} from './safetensors';

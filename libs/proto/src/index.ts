@@ -1,0 +1,1 @@
+export * from './gen/relativenas/v1/genotype';
