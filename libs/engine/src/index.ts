@@ -1,7 +1,5 @@
 // The one place in the workspace that imports TensorFlow.js. Everything else takes `tf` from here.
-import * as tf from '@tensorflow/tfjs-core';
-
-export { tf };
+export { tf } from './tf';
 export type {
   Rank,
   Scalar,
