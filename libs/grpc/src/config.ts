@@ -1,0 +1,303 @@
+import { mkdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import { formatValue } from './errors';
+import { LOG_LEVELS, type LogLevel } from './logger';
+import { DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_SHUTDOWN_GRACE_MS } from './server';
+
+/**
+ * One configuration value, settable by a flag or an environment variable (the flag wins), parsed
+ * and validated by a zod schema from its raw text. List options take the flag several times and
+ * split every raw text on the path delimiter (`:`), like PATH.
+ */
+export interface OptionSpec<T> {
+  /** Long flag, e.g. `--port`; `--port 1` and `--port=1` both work. */
+  flag: `--${string}`;
+  /** Environment variable, e.g. `RNAS_PORT`; an empty value counts as unset. */
+  env: string;
+  /** One line for `--help`. */
+  description: string;
+  /** Parses the raw text (a string, or a string[] for a list) into the value. */
+  schema: z.ZodType<T>;
+  /** Raw default, parsed like any input; absent makes the option required. */
+  default?: string | readonly string[];
+  /** Whether the option is a list. */
+  list?: boolean;
+}
+
+export type OptionSpecs = Record<string, OptionSpec<unknown>>;
+export type OptionValues<S extends OptionSpecs> = {
+  [K in keyof S]: S[K] extends OptionSpec<infer T> ? T : never;
+};
+
+/** Every problem of a configuration at once, one per line, each naming the flag or variable and the value. */
+export class ConfigError extends Error {
+  constructor(readonly issues: readonly string[]) {
+    super(`invalid configuration:\n  ${issues.join('\n  ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const MAX_PATH_CHARS = 4096;
+
+const pathText = z
+  .string()
+  .min(1, { error: 'expected a path, got an empty string' })
+  .max(MAX_PATH_CHARS, { error: `a path is at most ${MAX_PATH_CHARS} characters` })
+  .refine((text) => !text.includes('\0'), { error: 'a path cannot contain a NUL character' })
+  .transform((text) => path.resolve(text));
+
+/** A whole number in [min, max], from its decimal text. */
+export function integerOption(min: number, max: number): z.ZodType<number> {
+  return z
+    .string()
+    .trim()
+    .regex(/^[+-]?\d+$/, { error: `expected a whole number from ${min} to ${max}` })
+    .transform(Number)
+    .pipe(
+      z
+        .number()
+        .min(min, { error: `must be at least ${min}` })
+        .max(max, { error: `must be at most ${max}` }),
+    );
+}
+
+/** A TCP port; 0 asks the system for a free one. */
+export const portOption = integerOption(0, 65535);
+
+/** A host name or IP literal to bind (no scheme, no port). */
+export const hostOption: z.ZodType<string> = z
+  .string()
+  .trim()
+  .min(1, { error: 'expected a host name or IP address, got an empty string' })
+  .max(253, { error: 'a host name is at most 253 characters' })
+  .regex(/^[A-Za-z0-9._%:[\]-]+$/, {
+    error: 'expected a host name or IP address (letters, digits, . - : only)',
+  });
+
+/** A directory that must already exist (an input, such as a data root); the value is absolute. */
+export const existingDirectoryOption: z.ZodType<string> = pathText.transform((dir, ctx) => {
+  const problem = directoryProblem(dir);
+  if (problem) {
+    ctx.issues.push({ code: 'custom', message: problem, input: dir });
+    return z.NEVER;
+  }
+  return dir;
+});
+
+/** A directory the service owns (state, model repository): created with its parents when missing. */
+export const ownedDirectoryOption: z.ZodType<string> = pathText.transform((dir, ctx) => {
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (error) {
+    ctx.issues.push({
+      code: 'custom',
+      message: `cannot create the directory: ${(error as Error).message}`,
+      input: dir,
+    });
+    return z.NEVER;
+  }
+  const problem = directoryProblem(dir);
+  if (problem) {
+    ctx.issues.push({ code: 'custom', message: problem, input: dir });
+    return z.NEVER;
+  }
+  return dir;
+});
+
+function directoryProblem(dir: string): string | undefined {
+  try {
+    return statSync(dir).isDirectory() ? undefined : `${dir} is not a directory`;
+  } catch {
+    return `directory ${dir} does not exist`;
+  }
+}
+
+/** The options every service takes: the stable interface deployment and tools rely on. */
+export const SERVICE_OPTIONS = {
+  host: {
+    flag: '--host',
+    env: 'RNAS_HOST',
+    description: 'interface to bind the gRPC and metrics ports to',
+    schema: hostOption,
+    default: '127.0.0.1',
+  } satisfies OptionSpec<string>,
+  port: {
+    flag: '--port',
+    env: 'RNAS_PORT',
+    description: 'gRPC port (0: any free port)',
+    schema: portOption,
+    default: '0',
+  } satisfies OptionSpec<number>,
+  metricsPort: {
+    flag: '--metrics-port',
+    env: 'RNAS_METRICS_PORT',
+    description: 'HTTP port of /metrics and /healthz (0: any free port)',
+    schema: portOption,
+    default: '0',
+  } satisfies OptionSpec<number>,
+  stateDir: {
+    flag: '--state-dir',
+    env: 'RNAS_STATE_DIR',
+    description: 'directory of the job database and checkpoints (created if missing)',
+    schema: ownedDirectoryOption,
+    default: 'runs/state',
+  } satisfies OptionSpec<string>,
+  modelRepo: {
+    flag: '--model-repo',
+    env: 'RNAS_MODEL_REPO',
+    description: 'model repository <repo>/<model>/<version>/ (created if missing)',
+    schema: ownedDirectoryOption,
+    default: 'runs/models',
+  } satisfies OptionSpec<string>,
+  dataRoots: {
+    flag: '--data-root',
+    env: 'RNAS_DATA_ROOT',
+    description: `directories datasets may be read from (repeat the flag or separate with '${path.delimiter}')`,
+    schema: z.array(existingDirectoryOption),
+    default: [],
+    list: true,
+  } satisfies OptionSpec<string[]>,
+  maxMessageBytes: {
+    flag: '--max-message-bytes',
+    env: 'RNAS_MAX_MESSAGE_BYTES',
+    description: 'largest gRPC message received or sent, in bytes',
+    schema: integerOption(1024, 1024 * 1024 * 1024),
+    default: String(DEFAULT_MAX_MESSAGE_BYTES),
+  } satisfies OptionSpec<number>,
+  shutdownGraceMs: {
+    flag: '--shutdown-grace-ms',
+    env: 'RNAS_SHUTDOWN_GRACE_MS',
+    description: 'how long a drain waits for calls in flight, in milliseconds',
+    schema: integerOption(0, 600_000),
+    default: String(DEFAULT_SHUTDOWN_GRACE_MS),
+  } satisfies OptionSpec<number>,
+  logLevel: {
+    flag: '--log-level',
+    env: 'RNAS_LOG_LEVEL',
+    description: `minimum log level (${LOG_LEVELS.join(', ')})`,
+    schema: z.enum(LOG_LEVELS as [LogLevel, ...LogLevel[]], {
+      error: `expected one of ${LOG_LEVELS.join(', ')}`,
+    }),
+    default: 'info',
+  } satisfies OptionSpec<LogLevel>,
+};
+
+export type ServiceConfig = OptionValues<typeof SERVICE_OPTIONS>;
+
+export interface LoadConfigOptions<E extends OptionSpecs> {
+  /** Per-service defaults, as raw text (e.g. each service's well-known port). */
+  defaults?: { [K in keyof typeof SERVICE_OPTIONS]?: string | readonly string[] };
+  /** Options of this service only (e.g. the inference batch size). */
+  extra?: E;
+}
+
+/**
+ * The service configuration from its flags and environment, validated at start: a ConfigError
+ * lists every bad value with the flag or variable it came from.
+ */
+export function loadServiceConfig<E extends OptionSpecs = Record<never, never>>(
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+  options: LoadConfigOptions<E> = {},
+): ServiceConfig & OptionValues<E> {
+  const specs: OptionSpecs = { ...SERVICE_OPTIONS, ...options.extra };
+  for (const [key, value] of Object.entries(options.defaults ?? {})) {
+    specs[key] = { ...specs[key], default: value };
+  }
+  const config = parseOptions(specs, argv, env) as ServiceConfig & OptionValues<E>;
+  if (config.port !== 0 && config.port === config.metricsPort) {
+    throw new ConfigError([`--port and --metrics-port are both ${config.port}: they need different ports`]);
+  }
+  return config;
+}
+
+/** Parses `argv` and `env` against `specs`. Unknown flags and stray arguments are errors too. */
+export function parseOptions<S extends OptionSpecs>(
+  specs: S,
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+): OptionValues<S> {
+  const issues: string[] = [];
+  const byFlag = new Map<string, string>(Object.entries(specs).map(([key, spec]) => [spec.flag, key]));
+  const fromFlags = new Map<string, string[]>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (!arg.startsWith('--')) {
+      issues.push(`unexpected argument ${formatValue(arg)}`);
+      continue;
+    }
+    const eq = arg.indexOf('=');
+    const flag = eq === -1 ? arg : arg.slice(0, eq);
+    const key = byFlag.get(flag);
+    if (key === undefined) {
+      issues.push(`unknown flag ${formatValue(flag)}; known flags: ${[...byFlag.keys()].join(', ')}`);
+      if (eq === -1 && i + 1 < argv.length && !argv[i + 1].startsWith('--')) i++;
+      continue;
+    }
+    let value: string;
+    if (eq !== -1) {
+      value = arg.slice(eq + 1);
+    } else if (i + 1 < argv.length && !argv[i + 1].startsWith('--')) {
+      value = argv[++i];
+    } else {
+      issues.push(`${flag} needs a value`);
+      continue;
+    }
+    const values = fromFlags.get(key) ?? [];
+    values.push(value);
+    fromFlags.set(key, values);
+  }
+
+  const result: Record<string, unknown> = {};
+  for (const [key, spec] of Object.entries(specs)) {
+    const flagged = fromFlags.get(key);
+    const envText = env[spec.env];
+    let raw: string | readonly string[] | undefined;
+    let source: string;
+    if (flagged) {
+      raw = spec.list ? flagged.flatMap(splitList) : flagged[flagged.length - 1];
+      source = spec.flag;
+    } else if (envText !== undefined && envText !== '') {
+      raw = spec.list ? splitList(envText) : envText;
+      source = `${spec.env} (environment; flag ${spec.flag})`;
+    } else {
+      raw = spec.default;
+      source = `${spec.flag} default`;
+    }
+    if (raw === undefined) {
+      issues.push(`${spec.flag} (or ${spec.env}) is required: ${spec.description}`);
+      continue;
+    }
+    const parsed = spec.schema.safeParse(raw);
+    if (parsed.success) {
+      result[key] = parsed.data;
+    } else {
+      // One message per value: a value that breaks several rules is reported by the first.
+      const seen = new Set<string>();
+      for (const issue of parsed.error.issues) {
+        const at = String(issue.path[0] ?? '');
+        if (seen.has(at)) continue;
+        seen.add(at);
+        const value = typeof raw === 'string' ? raw : raw[Number(at)];
+        issues.push(`${source} ${formatValue(value)}: ${issue.message}`);
+      }
+    }
+  }
+  if (issues.length > 0) throw new ConfigError(issues);
+  return result as OptionValues<S>;
+}
+
+function splitList(text: string): string[] {
+  return text.split(path.delimiter).filter((item) => item !== '');
+}
+
+/** `--flag  ENV  description` lines for a `--help` text. */
+export function describeOptions(specs: OptionSpecs): string {
+  return Object.values(specs)
+    .map((spec) => {
+      const fallback = spec.default === undefined ? 'required' : `default ${formatValue(spec.default)}`;
+      return `  ${spec.flag.padEnd(22)}${spec.env.padEnd(26)}${spec.description} (${fallback})`;
+    })
+    .join('\n');
+}

@@ -1,0 +1,290 @@
+import type {
+  Metadata,
+  MethodDefinition,
+  ServerUnaryCall,
+  ServerWritableStream,
+  ServiceDefinition,
+  StatusObject,
+  UntypedServiceImplementation,
+  sendUnaryData,
+} from '@grpc/grpc-js';
+import { CancelledError, DeadlineExceededError, InvalidArgumentError, toGrpcStatus } from './errors';
+import type { Logger } from './logger';
+
+/** What a handler knows about its call besides the request. */
+export interface CallContext {
+  /**
+   * Aborts when the call is over for the server: the client cancelled, the deadline passed, or
+   * (server streams only) the server is shutting down. `signal.reason` is the CancelledError,
+   * DeadlineExceededError or UnavailableError to throw; long work should pass the signal on or
+   * check it between steps.
+   */
+  readonly signal: AbortSignal;
+  /** The request metadata. */
+  readonly metadata: Metadata;
+  /** The client's deadline in unix milliseconds; Infinity when it set none. */
+  readonly deadline: number;
+  /** The client's address. */
+  readonly peer: string;
+  /** The method path, e.g. `/relativenas.v1.SearchService/StartSearch`. */
+  readonly method: string;
+  /** A logger whose lines carry the method. */
+  readonly logger: Logger;
+}
+
+/** A unary handler: return the response or throw a domain error. */
+export type UnaryHandler<Req, Res> = (request: Req, context: CallContext) => Promise<Res> | Res;
+
+/**
+ * A server-streaming handler: an async iterable of responses (an async generator, typically);
+ * throwing ends the stream with the mapped status. The iterable must stop when `context.signal`
+ * aborts: waits for live events should race the signal.
+ */
+export type ServerStreamHandler<Req, Res> = (request: Req, context: CallContext) => AsyncIterable<Res>;
+
+type HandlerFor<M> =
+  M extends MethodDefinition<infer Req, infer Res>
+    ? M extends { requestStream: false; responseStream: false }
+      ? UnaryHandler<Req, Res>
+      : M extends { requestStream: false; responseStream: true }
+        ? ServerStreamHandler<Req, Res>
+        : never
+    : never;
+
+/**
+ * The handlers of a service, typed from its generated definition (`InferenceServiceService` of
+ * @rnas/proto): unary methods get a UnaryHandler, server-streaming ones a ServerStreamHandler.
+ * Client-streaming and bidirectional methods are not supported (the contract has none).
+ */
+export type ServiceHandlers<S extends ServiceDefinition> = { [K in keyof S]: HandlerFor<S[K]> };
+
+/** A request that failed to decode, passed to the handler wrapper instead of the message. */
+class UndecodableRequest {
+  constructor(
+    readonly bytes: Buffer,
+    readonly reason: string,
+  ) {}
+}
+
+/** The calls in flight, so that shutdown can end server streams instead of waiting for them. */
+export class CallTracker {
+  private readonly streams = new Set<AbortController>();
+  private readonly unary = new Set<AbortController>();
+
+  /** Calls in flight (unary and streaming). */
+  get size(): number {
+    return this.streams.size + this.unary.size;
+  }
+
+  /** Ends every server stream with `reason` (UNAVAILABLE on shutdown, so clients reconnect elsewhere). */
+  abortStreams(reason: Error): void {
+    for (const controller of this.streams) controller.abort(reason);
+  }
+
+  add(controller: AbortController, streaming: boolean): () => void {
+    const set = streaming ? this.streams : this.unary;
+    set.add(controller);
+    return () => set.delete(controller);
+  }
+}
+
+export interface WrappedService {
+  definition: ServiceDefinition;
+  implementation: UntypedServiceImplementation;
+}
+
+/**
+ * Turns throwing, promise-returning handlers into grpc-js handlers: errors become statuses through
+ * `toGrpcStatus`, the call's cancellation and deadline become an AbortSignal, and an undecodable
+ * request becomes INVALID_ARGUMENT instead of grpc-js's INTERNAL.
+ */
+export function wrapService<S extends ServiceDefinition>(
+  definition: S,
+  handlers: ServiceHandlers<S>,
+  logger: Logger,
+  tracker: CallTracker,
+): WrappedService {
+  const wrappedDefinition: Record<string, MethodDefinition<unknown, unknown>> = {};
+  const implementation: UntypedServiceImplementation = {};
+  for (const [name, method] of Object.entries(definition) as [string, MethodDefinition<unknown, unknown>][]) {
+    const found: unknown = (handlers as Record<string, unknown>)[name];
+    if (typeof found !== 'function') {
+      throw new Error(`no handler for ${method.path}`);
+    }
+    // Handlers may be methods of a class instance that use `this`.
+    const handler: unknown = found.bind(handlers);
+    if (method.requestStream) {
+      throw new Error(`${method.path}: client-streaming methods are not supported`);
+    }
+    wrappedDefinition[name] = { ...method, requestDeserialize: safeDeserializer(method.requestDeserialize) };
+    implementation[name] = method.responseStream
+      ? serverStream(method.path, handler as ServerStreamHandler<unknown, unknown>, logger, tracker)
+      : unary(method.path, handler as UnaryHandler<unknown, unknown>, logger, tracker);
+  }
+  return { definition: wrappedDefinition, implementation };
+}
+
+function safeDeserializer(deserialize: (bytes: Buffer) => unknown): (bytes: Buffer) => unknown {
+  return (bytes) => {
+    try {
+      return deserialize(bytes);
+    } catch (error) {
+      return new UndecodableRequest(bytes, error instanceof Error ? error.message : String(error));
+    }
+  };
+}
+
+function decoded(request: unknown, method: string): unknown {
+  if (request instanceof UndecodableRequest) {
+    throw new InvalidArgumentError(
+      'request',
+      request.bytes,
+      `not a valid ${method} request: ${request.reason}`,
+    );
+  }
+  return request;
+}
+
+interface CallScope {
+  context: CallContext;
+  controller: AbortController;
+  close(): void;
+}
+
+type SurfaceCall = ServerUnaryCall<unknown, unknown> | ServerWritableStream<unknown, unknown>;
+
+/**
+ * A cancellation this close to the deadline counts as the deadline: the client's own deadline
+ * timer fires a transit time before the server's and its cancellation arrives first.
+ */
+export const DEADLINE_SLACK_MS = 20;
+
+function openCall(
+  call: SurfaceCall,
+  method: string,
+  logger: Logger,
+  tracker: CallTracker,
+  streaming: boolean,
+): CallScope {
+  const controller = new AbortController();
+  const rawDeadline = call.getDeadline();
+  const deadline = rawDeadline instanceof Date ? rawDeadline.getTime() : rawDeadline;
+  const onCancelled = (): void => {
+    controller.abort(
+      Date.now() + DEADLINE_SLACK_MS >= deadline ? new DeadlineExceededError() : new CancelledError(),
+    );
+  };
+  call.on('cancelled', onCancelled);
+  // grpc-js ends the call at the deadline on its own; this timer makes the handler's signal fire
+  // then too, even when the 'cancelled' event comes later.
+  const timer = Number.isFinite(deadline)
+    ? setTimeout(() => controller.abort(new DeadlineExceededError()), Math.max(0, deadline - Date.now()))
+    : undefined;
+  timer?.unref();
+  const untrack = tracker.add(controller, streaming);
+  const context: CallContext = {
+    signal: controller.signal,
+    metadata: call.metadata,
+    deadline,
+    peer: call.getPeer(),
+    method,
+    logger: logger.child({ method }),
+  };
+  return {
+    context,
+    controller,
+    close() {
+      clearTimeout(timer);
+      call.off('cancelled', onCancelled);
+      untrack();
+    },
+  };
+}
+
+function statusOf(error: unknown, context: CallContext): StatusObject {
+  const result = toGrpcStatus(error, context.logger);
+  context.logger.debug({ code: result.code, details: result.details }, 'call failed');
+  return result;
+}
+
+function unary(
+  method: string,
+  handler: UnaryHandler<unknown, unknown>,
+  logger: Logger,
+  tracker: CallTracker,
+): (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => void {
+  return (call, callback) => {
+    const scope = openCall(call, method, logger, tracker, false);
+    Promise.resolve()
+      .then(() => handler(decoded(call.request, method), scope.context))
+      .then(
+        (response) => {
+          // An answer after the deadline or a cancellation reaches nobody; the status says what happened.
+          if (scope.context.signal.aborted) callback(statusOf(scope.context.signal.reason, scope.context));
+          else callback(null, response);
+        },
+        (error: unknown) => callback(statusOf(error, scope.context)),
+      )
+      .finally(() => scope.close());
+  };
+}
+
+function serverStream(
+  method: string,
+  handler: ServerStreamHandler<unknown, unknown>,
+  logger: Logger,
+  tracker: CallTracker,
+): (call: ServerWritableStream<unknown, unknown>) => void {
+  return (call) => {
+    const scope = openCall(call, method, logger, tracker, true);
+    const { signal } = scope.context;
+    let iterator: AsyncIterator<unknown> | undefined;
+    const run = async (): Promise<void> => {
+      iterator = handler(decoded(call.request, method), scope.context)[Symbol.asyncIterator]();
+      for (;;) {
+        const next = await untilAborted(iterator.next(), signal);
+        if (next.done) break;
+        if (!call.write(next.value)) await untilAborted(drained(call), signal);
+      }
+      // A handler that returns after the signal fired did not finish its stream: the client must
+      // learn why (UNAVAILABLE on shutdown), not see a clean end.
+      if (signal.aborted) throw signal.reason;
+      call.end();
+    };
+    run()
+      .catch((error: unknown) => {
+        if (!call.cancelled) call.emit('error', Object.assign(new Error(), statusOf(error, scope.context)));
+      })
+      .finally(() => {
+        scope.close();
+        // Lets a generator run its finally blocks (unsubscribe from live events) even when it
+        // was abandoned while waiting.
+        iterator
+          ?.return?.()
+          .catch((error: unknown) => scope.context.logger.warn({ err: error }, 'stream cleanup failed'));
+      });
+  };
+}
+
+/** Resolves with `promise`, or rejects with the signal's reason as soon as it aborts. */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}
+
+function drained(call: ServerWritableStream<unknown, unknown>): Promise<void> {
+  return new Promise((resolve) => call.once('drain', () => resolve()));
+}

@@ -1,0 +1,7 @@
+export * from './config';
+export * from './errors';
+export type { CallContext, ServerStreamHandler, ServiceHandlers, UnaryHandler } from './handlers';
+export * from './logger';
+export { Metrics, type MetricsOptions, type TfjsMemory } from './metrics';
+export { HEALTH_SERVICE, PROTO_ROOT } from './reflection';
+export * from './server';
