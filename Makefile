@@ -2,7 +2,7 @@
 NPM ?= npm
 NODE_MODULES_STAMP := node_modules/.package-lock.json
 
-.PHONY: install build test lint proto check bench bench-engine clean
+.PHONY: install build test lint proto check bench bench-engine bench-data clean
 
 # Install the workspace exactly as locked (skipped when the lock has not changed).
 install: $(NODE_MODULES_STAMP)
@@ -35,7 +35,11 @@ check: proto lint
 bench-engine: build
 	node libs/engine/dist/bench.js
 
-bench: bench-engine
+# Data pipeline benchmark (Fashion-MNIST and CIFAR-format batches per second).
+bench-data: build
+	node libs/data/dist/bench.js
+
+bench: bench-engine bench-data
 
 clean:
 	npx tsc -b --clean

@@ -1,0 +1,50 @@
+export {
+  openDataset,
+  datasetFromImages,
+  dataRootsFromEnv,
+  type Dataset,
+  type OpenDatasetOptions,
+} from './dataset';
+export { parseDatasetUri, DATASET_SCHEMES, type DatasetScheme, type DatasetUri } from './uri';
+export {
+  splitTrain,
+  subset,
+  takeIndices,
+  channelStats,
+  type Split,
+  type LabelledImages,
+  type ImageShape,
+  type SplitOptions,
+  type SubsetOptions,
+} from './split';
+export { hostBatches, batchCount, type HostBatch, type BatchOptions } from './host-batches';
+export { batches, toTensors, type Batch } from './batches';
+export { fillImages, normalizationTable, type AugmentOptions } from './augment';
+export { Rng, deriveSeed, type RngState } from './rng';
+export { DataError, DataFormatError, type DataErrorCode } from './errors';
+export {
+  decodeIdx,
+  encodeIdx,
+  writeIdxDataset,
+  FASHION_MNIST_CLASSES,
+  MNIST_CLASSES,
+  type IdxArray,
+  type WriteIdxOptions,
+} from './idx';
+export { decodeCifar, encodeCifar, writeCifar10, writeCifar100 } from './cifar';
+export {
+  writeImageFolder,
+  decodeImageFile,
+  IMAGE_EXTENSIONS,
+  type ImageFormat,
+  type WriteImageFolderOptions,
+} from './image-folder';
+export {
+  generateShapes,
+  writeSyntheticDataset,
+  SHAPES,
+  type ShapesOptions,
+  type SyntheticData,
+  type SyntheticFormat,
+  type WriteSyntheticOptions,
+} from './synthetic';
