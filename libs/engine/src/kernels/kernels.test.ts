@@ -1,0 +1,411 @@
+// Every wasm training kernel against the cpu backend's reference implementation, on fresh random
+// inputs: strides 1 and 2, kernels 1/3/5/7, odd and even sizes, batch 1 and several, numeric,
+// 'same', 'valid' and explicit padding.
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import { registerWasmTrainingKernels, WASM_TRAINING_KERNELS } from './index';
+import { type HostArray, randomArray, relativeError, rng, runKernelOn } from './test-util';
+
+const TOLERANCE = 1e-4;
+const SEED = Date.now() >>> 0;
+const next = rng(SEED);
+
+type Pad =
+  'same' | 'valid' | number | [[number, number], [number, number], [number, number], [number, number]];
+
+interface Case {
+  label: string;
+  kernel: string;
+  inputs: Record<string, HostArray>;
+  attrs: Record<string, unknown>;
+}
+
+function outSize(size: number, k: number, s: number, pad: Pad, axis: 1 | 2): number {
+  if (pad === 'same') return Math.ceil(size / s);
+  if (pad === 'valid') return Math.ceil((size - k + 1) / s);
+  const [a, b] = typeof pad === 'number' ? [pad, pad] : pad[axis];
+  return Math.floor((size + a + b - k) / s) + 1;
+}
+
+interface Geometry {
+  n: number;
+  h: number;
+  w: number;
+  kh: number;
+  kw: number;
+  sh: number;
+  sw: number;
+  pad: Pad;
+}
+
+function describeGeometry(g: Geometry): string {
+  return `n${g.n} ${g.h}x${g.w} k${g.kh}x${g.kw} s${g.sh},${g.sw} pad ${JSON.stringify(g.pad)}`;
+}
+
+/** The grid the issue asks for, plus rectangular kernels, mixed strides and awkward paddings. */
+function geometries(): Geometry[] {
+  const out: Geometry[] = [];
+  for (const k of [1, 3, 5, 7]) {
+    for (const s of [1, 2]) {
+      for (const [h, w] of [
+        [7, 7],
+        [8, 10],
+      ]) {
+        for (const pad of ['same', 'valid', k >> 1] as Pad[]) {
+          for (const n of [1, 3]) {
+            if (outSize(h, k, s, pad, 1) < 1 || outSize(w, k, s, pad, 2) < 1) continue;
+            out.push({ n, h, w, kh: k, kw: k, sh: s, sw: s, pad });
+          }
+        }
+      }
+    }
+  }
+  // conv_7x1_1x7: 1x7 at stride (1, 2) padding (0, 3), then 7x1 at stride (2, 1) padding (3, 0).
+  out.push({
+    n: 2,
+    h: 9,
+    w: 9,
+    kh: 1,
+    kw: 7,
+    sh: 1,
+    sw: 2,
+    pad: [
+      [0, 0],
+      [0, 0],
+      [3, 3],
+      [0, 0],
+    ],
+  });
+  out.push({
+    n: 2,
+    h: 9,
+    w: 5,
+    kh: 7,
+    kw: 1,
+    sh: 2,
+    sw: 1,
+    pad: [
+      [0, 0],
+      [3, 3],
+      [0, 0],
+      [0, 0],
+    ],
+  });
+  // Asymmetric padding, padding wider than the kernel, rows the forward pass never reads.
+  out.push({
+    n: 2,
+    h: 6,
+    w: 7,
+    kh: 3,
+    kw: 2,
+    sh: 2,
+    sw: 1,
+    pad: [
+      [0, 0],
+      [2, 0],
+      [0, 1],
+      [0, 0],
+    ],
+  });
+  out.push({ n: 1, h: 5, w: 6, kh: 3, kw: 3, sh: 2, sw: 2, pad: 4 });
+  out.push({ n: 2, h: 9, w: 8, kh: 2, kw: 3, sh: 3, sw: 3, pad: 'valid' });
+  out.push({ n: 2, h: 1, w: 1, kh: 1, kw: 1, sh: 2, sw: 2, pad: 0 });
+  return out;
+}
+
+function convCases(): Case[] {
+  const cases: Case[] = [];
+  for (const g of geometries()) {
+    const [ci, co] = [3, 4];
+    const ho = outSize(g.h, g.kh, g.sh, g.pad, 1);
+    const wo = outSize(g.w, g.kw, g.sw, g.pad, 2);
+    const label = describeGeometry(g);
+    const strides = [g.sh, g.sw];
+    const dy = randomArray(next, [g.n, ho, wo, co]);
+    cases.push({
+      label,
+      kernel: 'Conv2DBackpropFilter',
+      inputs: { x: randomArray(next, [g.n, g.h, g.w, ci]), dy },
+      attrs: { strides, pad: g.pad, dataFormat: 'NHWC', filterShape: [g.kh, g.kw, ci, co] },
+    });
+    cases.push({
+      label,
+      kernel: 'Conv2DBackpropInput',
+      inputs: { dy, filter: randomArray(next, [g.kh, g.kw, ci, co]) },
+      attrs: { strides, pad: g.pad, dataFormat: 'NHWC', inputShape: [g.n, g.h, g.w, ci] },
+    });
+    for (const mult of g.n === 3 && g.kh === 3 ? [1, 2] : [1]) {
+      const c = 3;
+      const dyd = randomArray(next, [g.n, ho, wo, c * mult]);
+      const dw = { strides, pad: g.pad, dilations: [1, 1] };
+      cases.push({
+        label: `${label} multiplier ${mult}`,
+        kernel: 'DepthwiseConv2dNativeBackpropFilter',
+        inputs: { x: randomArray(next, [g.n, g.h, g.w, c]), dy: dyd },
+        attrs: { ...dw, filterShape: [g.kh, g.kw, c, mult] },
+      });
+      cases.push({
+        label: `${label} multiplier ${mult}`,
+        kernel: 'DepthwiseConv2dNativeBackpropInput',
+        inputs: { dy: dyd, filter: randomArray(next, [g.kh, g.kw, c, mult]) },
+        attrs: { ...dw, inputShape: [g.n, g.h, g.w, c] },
+      });
+    }
+    if (g.kh <= 3) {
+      const c = 2;
+      const pool = { filterSize: [g.kh, g.kw], strides, pad: g.pad };
+      cases.push({
+        label,
+        kernel: 'AvgPoolGrad',
+        inputs: { dy: randomArray(next, [g.n, ho, wo, c]), input: randomArray(next, [g.n, g.h, g.w, c]) },
+        attrs: pool,
+      });
+      // Ties decide where a max-pool gradient goes: also try inputs of only -1, 0 and 1.
+      for (const ties of [false, true]) {
+        const input = randomArray(next, [g.n, g.h, g.w, c]);
+        if (ties) input.data.forEach((v, i) => (input.data[i] = Math.round(v)));
+        cases.push({
+          label: `${label}${ties ? ' with ties' : ''}`,
+          kernel: 'MaxPoolGrad',
+          inputs: { dy: randomArray(next, [g.n, ho, wo, c]), input },
+          attrs: pool,
+        });
+      }
+    }
+  }
+  // Max pools over a -inf border (how a pool that must never pick its padding is built), and
+  // over infinite values.
+  for (const [k, stride] of [
+    [3, 1],
+    [3, 2],
+    [2, 2],
+  ]) {
+    const input = randomArray(next, [2, 9, 8, 3]);
+    input.data.forEach((_, i) => {
+      const [row, col] = [Math.floor(i / 24) % 9, Math.floor(i / 3) % 8];
+      if (row === 0 || col === 0 || row === 8 || col === 7) input.data[i] = -Infinity;
+      else if (i % 17 === 0) input.data[i] = Infinity;
+    });
+    const ho = Math.ceil((9 - k + 1) / stride);
+    const wo = Math.ceil((8 - k + 1) / stride);
+    cases.push({
+      label: `-inf border and inf values, k${k} s${stride} valid`,
+      kernel: 'MaxPoolGrad',
+      inputs: { dy: randomArray(next, [2, ho, wo, 3]), input },
+      attrs: { filterSize: k, strides: stride, pad: 'valid' },
+    });
+  }
+  // Rounding of a fractional output size, and the NCHW layout of Conv2DBackpropInput.
+  cases.push({
+    label: 'pad 1, dimRoundingMode ceil',
+    kernel: 'Conv2DBackpropFilter',
+    inputs: { x: randomArray(next, [2, 8, 8, 3]), dy: randomArray(next, [2, 5, 5, 2]) },
+    attrs: { strides: 2, pad: 1, dataFormat: 'NHWC', dimRoundingMode: 'ceil', filterShape: [3, 3, 3, 2] },
+  });
+  cases.push({
+    label: 'NCHW, k3 s2 same',
+    kernel: 'Conv2DBackpropInput',
+    inputs: { dy: randomArray(next, [2, 4, 4, 4]), filter: randomArray(next, [3, 3, 3, 4]) },
+    attrs: { strides: 2, pad: 'same', dataFormat: 'NCHW', inputShape: [2, 3, 7, 8] },
+  });
+  for (const [aShape, bShape] of [
+    [
+      [7, 5],
+      [5, 3],
+    ],
+    [
+      [1, 9, 4],
+      [1, 4, 6],
+    ],
+    [
+      [3, 7, 5],
+      [5, 2],
+    ],
+    [
+      [2, 3, 4, 5],
+      [1, 5, 6],
+    ],
+    [
+      [3, 4, 5],
+      [3, 5, 2],
+    ],
+    [
+      [1, 1],
+      [1, 8],
+    ],
+  ]) {
+    for (const transposeA of [false, true]) {
+      for (const transposeB of [false, true]) {
+        const swapLast = (shape: number[], t: boolean) =>
+          t ? [...shape.slice(0, -2), shape.at(-1)!, shape.at(-2)!] : shape;
+        cases.push({
+          label: `[${aShape}] x [${bShape}] transposeA ${transposeA} transposeB ${transposeB}`,
+          kernel: 'BatchMatMul',
+          inputs: {
+            a: randomArray(next, swapLast(aShape, transposeA)),
+            b: randomArray(next, swapLast(bShape, transposeB)),
+          },
+          attrs: { transposeA, transposeB },
+        });
+      }
+    }
+  }
+  return cases;
+}
+
+async function numDataIdsOnWasm(): Promise<number> {
+  await tf.setBackend('wasm');
+  return tf.engine().backend.numDataIds();
+}
+
+describe('wasm training kernels', () => {
+  beforeAll(async () => {
+    registerWasmTrainingKernels();
+    expect(await tf.setBackend('wasm')).toBe(true);
+  });
+
+  const cases = convCases();
+
+  it('cover every kernel they register with at least 20 cases', () => {
+    for (const config of WASM_TRAINING_KERNELS) {
+      expect(cases.filter((c) => c.kernel === config.kernelName).length).toBeGreaterThanOrEqual(20);
+    }
+  });
+
+  for (const kernel of WASM_TRAINING_KERNELS.map((c) => c.kernelName)) {
+    it(`${kernel} matches the cpu backend within ${TOLERANCE} and frees its intermediates`, async () => {
+      const idsBefore = await numDataIdsOnWasm();
+      const tensorsBefore = tf.memory().numTensors;
+      const failures: string[] = [];
+      for (const c of cases.filter((k) => k.kernel === kernel)) {
+        if (kernel === 'MaxPoolGrad') {
+          // MaxPoolGrad also takes the forward output; both backends get the one cpu computes.
+          c.inputs.output = await runKernelOn('cpu', 'MaxPool', { x: c.inputs.input }, c.attrs);
+        }
+        const expected = await runKernelOn('cpu', c.kernel, c.inputs, c.attrs);
+        const actual = await runKernelOn('wasm', c.kernel, c.inputs, c.attrs);
+        const err = relativeError(actual.data, expected.data);
+        if (actual.shape.join() !== expected.shape.join() || !(err < TOLERANCE)) {
+          failures.push(`${c.label}: shape [${actual.shape}] vs [${expected.shape}], relative error ${err}`);
+        }
+      }
+      expect({ seed: SEED, failures }).toEqual({ seed: SEED, failures: [] });
+      expect(await numDataIdsOnWasm()).toBe(idsBefore);
+      expect(tf.memory().numTensors).toBe(tensorsBefore);
+    });
+  }
+
+  it('registration is idempotent and silent', () => {
+    const warn = jest.spyOn(console, 'warn').mockImplementation(() => undefined);
+    try {
+      registerWasmTrainingKernels();
+      registerWasmTrainingKernels();
+      expect(warn).not.toHaveBeenCalled();
+    } finally {
+      warn.mockRestore();
+    }
+    for (const config of WASM_TRAINING_KERNELS) {
+      expect(tf.getKernel(config.kernelName, 'wasm')?.kernelFunc).toBe(config.kernelFunc);
+    }
+  });
+
+  it('gives empty inputs zero gradients of the right shape', async () => {
+    const out = await runKernelOn(
+      'wasm',
+      'Conv2DBackpropFilter',
+      {
+        x: { shape: [0, 4, 4, 2], data: new Float32Array(0) },
+        dy: { shape: [0, 4, 4, 3], data: new Float32Array(0) },
+      },
+      { strides: 1, pad: 'same', dataFormat: 'NHWC', filterShape: [3, 3, 2, 3] },
+    );
+    expect(out.shape).toEqual([3, 3, 2, 3]);
+    expect(Array.from(out.data).every((v) => v === 0)).toBe(true);
+    const dx = await runKernelOn(
+      'wasm',
+      'DepthwiseConv2dNativeBackpropInput',
+      { dy: { shape: [0, 2, 2, 2], data: new Float32Array(0) }, filter: randomArray(next, [3, 3, 2, 1]) },
+      { strides: 2, pad: 'same', dilations: 1, inputShape: [0, 4, 4, 2] },
+    );
+    expect(dx.shape).toEqual([0, 4, 4, 2]);
+  });
+
+  describe('reject bad input with an error naming the field and value', () => {
+    const x = () => randomArray(next, [1, 5, 5, 2]);
+    const dy = () => randomArray(next, [1, 5, 5, 3]);
+    const base = { strides: 1, pad: 'same', dataFormat: 'NHWC', filterShape: [3, 3, 2, 3] };
+
+    it.each([
+      [
+        'dy of the wrong shape',
+        'Conv2DBackpropFilter',
+        { x: x(), dy: randomArray(next, [1, 4, 5, 3]) },
+        base,
+        /dy has shape \[1, 4, 5, 3\]/,
+      ],
+      [
+        'a filter shape with the wrong channels',
+        'Conv2DBackpropFilter',
+        { x: x(), dy: dy() },
+        { ...base, filterShape: [3, 3, 4, 3] },
+        /input channels 2 do not match filter shape \[3, 3, 4, 3\]/,
+      ],
+      [
+        'a negative filter size',
+        'Conv2DBackpropFilter',
+        { x: x(), dy: dy() },
+        { ...base, filterShape: [-1, 3, 2, 3] },
+        /filter height must be positive integers, got -1/,
+      ],
+      [
+        'a negative padding',
+        'Conv2DBackpropFilter',
+        { x: x(), dy: randomArray(next, [1, 1, 1, 3]) },
+        { ...base, pad: -2 },
+        /padding must be non-negative integers, got -2/,
+      ],
+      [
+        'an unknown data format',
+        'Conv2DBackpropFilter',
+        { x: x(), dy: dy() },
+        { ...base, dataFormat: 'NWHC' },
+        /dataFormat must be 'NHWC', got 'NWHC'/,
+      ],
+      [
+        'a rank-3 input',
+        'Conv2DBackpropFilter',
+        { x: randomArray(next, [5, 5, 2]), dy: dy() },
+        base,
+        /x must be rank 4 \(NHWC\), got shape \[5, 5, 2\]/,
+      ],
+      [
+        'dilations above 1',
+        'DepthwiseConv2dNativeBackpropFilter',
+        { x: x(), dy: randomArray(next, [1, 5, 5, 2]) },
+        { strides: 1, pad: 'same', dilations: 2, filterShape: [3, 3, 2, 1] },
+        /dilations must be 1 for the gradient kernels, got \[2, 2\]/,
+      ],
+      [
+        'a fractional stride',
+        'DepthwiseConv2dNativeBackpropInput',
+        { dy: randomArray(next, [1, 5, 5, 2]), filter: randomArray(next, [3, 3, 2, 1]) },
+        { strides: 1.5, pad: 'same', dilations: 1, inputShape: [1, 5, 5, 2] },
+        /strides must be positive integers, got 1.5/,
+      ],
+    ])('%s', async (_what, kernel, inputs, attrs, message) => {
+      const before = await numDataIdsOnWasm();
+      await expect(runKernelOn('wasm', kernel, inputs, attrs)).rejects.toThrow(message);
+      expect(await numDataIdsOnWasm()).toBe(before);
+    });
+
+    it('an int32 input', async () => {
+      await tf.setBackend('wasm');
+      const xi = tf.zeros([1, 5, 5, 2], 'int32');
+      const d = tf.zeros([1, 5, 5, 3]);
+      expect(() => tf.engine().runKernel('Conv2DBackpropFilter', { x: xi, dy: d }, base)).toThrow(
+        /input 'x' must be float32, got int32/,
+      );
+      tf.dispose([xi, d]);
+    });
+  });
+});
