@@ -1,0 +1,136 @@
+export {
+  PRIMITIVES,
+  OP_NAMES,
+  CELL_TYPES,
+  GenotypeError,
+  GenotypeJsonSchema,
+  isOpName,
+  cellSteps,
+  validateGenotype,
+  cloneGenotype,
+  genotypesEqual,
+  genotypeFromJson,
+  type Primitive,
+  type OpName,
+  type Edge,
+  type Genotype,
+  type CellType,
+} from './genotype';
+export {
+  PUBLISHED_GENOTYPE_NAMES,
+  PUBLISHED_GENOTYPES,
+  isPublishedGenotypeName,
+  getPublishedGenotype,
+  resolveGenotype,
+  parseGenotypeArg,
+  type PublishedGenotypeName,
+} from './genotypes';
+export {
+  encodingLength,
+  encodingBounds,
+  decodeIndex,
+  decodeVector,
+  encodeGenotype,
+  clipToBounds,
+  randomVector,
+  type EncodingBounds,
+} from './encoding';
+export { genotypeToProto, genotypeFromProto } from './genotype-proto';
+export {
+  runSearch,
+  searchSplits,
+  evaluatorSetup,
+  searchArtifacts,
+  type SearchRun,
+  type SearchResult,
+  type SearchEvent,
+} from './search/search';
+export {
+  resolveSearchConfig,
+  DEFAULT_SEARCH_CONFIG,
+  SEARCH_STRATEGIES,
+  SearchConfigError,
+  type SearchConfig,
+  type SearchStrategy,
+} from './search/search-config';
+export {
+  InProcessEvaluator,
+  type Evaluator,
+  type EvaluatorSetup,
+  type PairContext,
+} from './search/evaluator';
+export { WorkerPoolEvaluator, type WorkerPoolOptions } from './search/worker-pool';
+export {
+  WeightSet,
+  weightSetName,
+  weightSetLayout,
+  type HostParams,
+  type TrainedCandidate,
+} from './search/weight-set';
+export {
+  evaluateCandidate,
+  type CandidateJob,
+  type CandidateResult,
+  type SearchData,
+  type TrainingRecipe,
+} from './search/candidate';
+export { searchNetworkSpec, isReductionCell, type SearchNetworkConfig } from './search/search-network';
+export {
+  genotypeSvg,
+  edgeOrigins,
+  type EdgeOrigin,
+  type EdgeOrigins,
+  type DiagramOptions,
+} from './search/diagram';
+export {
+  withoutTiming,
+  type SearchHistory,
+  type GenerationRecord,
+  type CandidateRecord,
+  type PairRecord,
+  type BestRecord,
+} from './search/history';
+export { cosineLearningRate, dropPathProbability } from './search/schedules';
+export {
+  randomPairs,
+  decideRoles,
+  moveStudent,
+  updatePopulation,
+  diversity,
+  type Pair,
+  type Roles,
+} from './search/population';
+export { readCheckpoint, writeCheckpoint, type SearchState } from './search/checkpoint';
+export {
+  BATCHES_TRACKED_SUFFIX,
+  convParam,
+  depthwiseParam,
+  linearParams,
+  batchNormParams,
+  countParams,
+  initParams,
+  importParams,
+  exportParams,
+  disposeParams,
+  type ParamInfo,
+  type ParamInit,
+  type ParamKind,
+  type ParamLayout,
+  type ParamMap,
+} from './params';
+export type { Module, Shape3, Trace, DropPath, BatchStats, ForwardContext } from './layers';
+export { OPS, type OpFactory } from './ops';
+export { Cell, dropPath, type CellConfig } from './cell';
+export {
+  Network,
+  BN_EPS,
+  type NetworkSpec,
+  type NetworkVariant,
+  type ForwardOptions,
+  type ForwardResult,
+  type NetworkTrace,
+} from './network';
+export { parseSpecFile, readSpecFile, type SpecFile } from './network-spec';
+export { softmaxCrossEntropy, labelsTensor } from './loss';
+export { Sgd, globalNorm, type SgdOptions } from './sgd';
+export { trainStep, type TrainStepOptions, type TrainStepResult } from './train-step';

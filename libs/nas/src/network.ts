@@ -1,0 +1,323 @@
+import { tf, type Tensor, type Tensor2D, type Tensor4D } from '@rnas/engine';
+import { Cell } from './cell';
+import { validateGenotype, type Genotype } from './genotype';
+import {
+  AvgPool,
+  BatchNorm,
+  Conv,
+  Linear,
+  Relu,
+  Sequential,
+  type BatchStats,
+  type DropPath,
+  type ForwardContext,
+  type Module,
+  type Shape3,
+} from './layers';
+import { countParams, type ParamInfo, type ParamMap } from './params';
+
+export type NetworkVariant = 'cifar' | 'imagenet';
+
+/** Plain data that fixes a network's structure (design/RELATIVENAS.md section 4). */
+export interface NetworkSpec {
+  readonly variant: NetworkVariant;
+  readonly genotype: Genotype;
+  /** Initial channel count C. */
+  readonly channels: number;
+  /** Number of cells. */
+  readonly layers: number;
+  readonly classes: number;
+  /** Image channels (3 for RGB). */
+  readonly inChannels: number;
+  /** Whether the network has the auxiliary head (used in training only). */
+  readonly auxiliary: boolean;
+}
+
+export interface ForwardOptions {
+  /** Training mode: batch statistics in batch norm, drop path, the auxiliary head. Default false. */
+  readonly training?: boolean;
+  readonly dropPath?: DropPath | null;
+  /**
+   * Training: trade compute for memory by recomputing each edge op's forward pass during
+   * backpropagation (see `checkpointed`). Same results; default false.
+   */
+  readonly recompute?: boolean;
+  /** Batch-norm epsilon; the reference's 1e-5 by default. */
+  readonly bnEps?: number;
+  /** Receives each batch norm's batch moments in training mode; keep what you hold on to. */
+  readonly onBatchStats?: (name: string, stats: BatchStats) => void;
+}
+
+export interface ForwardResult {
+  readonly logits: Tensor2D;
+  /** The auxiliary head's logits: only in training mode with the head present. */
+  readonly logitsAux: Tensor2D | null;
+}
+
+export interface NetworkTrace {
+  /** Multiply-adds per image of the inference forward (convolutions and linear layers). */
+  readonly macs: number;
+  /** Multiply-adds per image of the auxiliary head alone (0 without one). */
+  readonly auxiliaryMacs: number;
+  /** Feature map after each cell. */
+  readonly cellShapes: readonly Shape3[];
+}
+
+export const BN_EPS = 1e-5;
+
+/** Index of the cell the auxiliary head reads (the second reduction cell). */
+function auxiliaryCell(layers: number): number {
+  return Math.floor((2 * layers) / 3);
+}
+
+/** Far beyond any real network, and small enough that counts stay exact in double precision. */
+const LIMITS = {
+  channels: 4096,
+  layers: 1024,
+  classes: 1_000_000,
+  inChannels: 1024,
+  'input height': 65536,
+  'input width': 65536,
+};
+
+function checkPositiveInt(field: keyof typeof LIMITS, value: number): void {
+  const max = LIMITS[field];
+  if (!Number.isSafeInteger(value) || value < 1 || value > max) {
+    throw new Error(`network spec: ${field} must be an integer in [1, ${max}], got ${String(value)}`);
+  }
+}
+
+/**
+ * The CIFAR or ImageNet network of a spec, as a function of a parameter map: it owns no tensors.
+ * Parameter names and structure are those of the reference, so reference weights load as they are.
+ */
+export class Network {
+  /** Every parameter and buffer, auxiliary head included when the spec has one. */
+  readonly params: readonly ParamInfo[];
+  private readonly stems: readonly Module[];
+  private readonly cells: readonly Cell[];
+  private readonly auxFeatures: Module | null;
+  private readonly auxClassifier: Linear | null;
+  private readonly globalPool: AvgPool | null;
+  private readonly classifier: Linear;
+  private readonly auxIndex: number;
+  private readonly traces = new Map<string, NetworkTrace>();
+
+  constructor(readonly spec: NetworkSpec) {
+    const { variant, genotype, channels: c, layers, classes, inChannels, auxiliary } = spec;
+    if (variant !== 'cifar' && variant !== 'imagenet') {
+      throw new Error(`network spec: variant must be 'cifar' or 'imagenet', got '${String(variant)}'`);
+    }
+    validateGenotype(genotype, 'network spec: genotype');
+    checkPositiveInt('channels', c);
+    checkPositiveInt('layers', layers);
+    checkPositiveInt('classes', classes);
+    checkPositiveInt('inChannels', inChannels);
+    if (variant === 'imagenet' && c % 2 !== 0) {
+      throw new Error(`network spec: the ImageNet stem halves channels, which must be even, got ${c}`);
+    }
+    this.auxIndex = auxiliaryCell(layers);
+
+    let cPrevPrev: number;
+    let cPrev: number;
+    let reductionPrev: boolean;
+    if (variant === 'cifar') {
+      const stemC = 3 * c;
+      this.stems = [
+        new Sequential([
+          new Conv('stem.0', inChannels, stemC, [3, 3], [1, 1], [1, 1]),
+          new BatchNorm('stem.1', stemC),
+        ]),
+      ];
+      [cPrevPrev, cPrev, reductionPrev] = [stemC, stemC, false];
+    } else {
+      const half = c / 2;
+      this.stems = [
+        new Sequential([
+          new Conv('stem0.0', inChannels, half, [3, 3], [2, 2], [1, 1]),
+          new BatchNorm('stem0.1', half),
+          new Relu(),
+          new Conv('stem0.3', half, c, [3, 3], [2, 2], [1, 1]),
+          new BatchNorm('stem0.4', c),
+        ]),
+        new Sequential([
+          new Relu(),
+          new Conv('stem1.1', c, c, [3, 3], [2, 2], [1, 1]),
+          new BatchNorm('stem1.2', c),
+        ]),
+      ];
+      [cPrevPrev, cPrev, reductionPrev] = [c, c, true];
+    }
+
+    const cells: Cell[] = [];
+    let cCurr = c;
+    let cAux = 0;
+    for (let i = 0; i < layers; i++) {
+      const reduction = i === Math.floor(layers / 3) || i === auxiliaryCell(layers);
+      if (reduction) cCurr *= 2;
+      const cell = new Cell({
+        prefix: `cells.${i}`,
+        edges: reduction ? genotype.reduce : genotype.normal,
+        concat: reduction ? genotype.reduceConcat : genotype.normalConcat,
+        cPrevPrev,
+        cPrev,
+        c: cCurr,
+        reduction,
+        reductionPrev,
+      });
+      cells.push(cell);
+      [cPrevPrev, cPrev, reductionPrev] = [cPrev, cell.outChannels, reduction];
+      if (i === this.auxIndex) cAux = cPrev;
+    }
+    this.cells = cells;
+
+    if (auxiliary) {
+      const imagenet = variant === 'imagenet';
+      this.auxFeatures = new Sequential([
+        new Relu(),
+        new AvgPool('auxiliary_head.features.1', 5, imagenet ? 2 : 3, 0),
+        new Conv('auxiliary_head.features.2', cAux, 128, [1, 1], [1, 1], [0, 0]),
+        new BatchNorm('auxiliary_head.features.3', 128),
+        new Relu(),
+        new Conv('auxiliary_head.features.5', 128, 768, [2, 2], [1, 1], [0, 0]),
+        // The reference ImageNet head has no batch norm after the 2x2 conv.
+        ...(imagenet ? [] : [new BatchNorm('auxiliary_head.features.6', 768)]),
+        new Relu(),
+      ]);
+      this.auxClassifier = new Linear('auxiliary_head.classifier', 768, classes);
+    } else {
+      this.auxFeatures = null;
+      this.auxClassifier = null;
+    }
+    this.globalPool = variant === 'imagenet' ? new AvgPool('global_pooling', 7, 7, 0) : null;
+    this.classifier = new Linear('classifier', cPrev, classes);
+
+    this.params = [
+      ...this.stems.flatMap((s) => s.params),
+      ...cells.flatMap((cell) => cell.params),
+      ...(this.auxFeatures?.params ?? []),
+      ...(this.auxClassifier?.params ?? []),
+      ...this.classifier.params,
+    ];
+  }
+
+  /** Trainable parameters; the auxiliary head counts only with `auxiliary: true`. */
+  countParams(options: { auxiliary?: boolean } = {}): number {
+    const include = options.auxiliary ?? false;
+    return countParams(this.params.filter((p) => include || !p.name.startsWith('auxiliary_head.')));
+  }
+
+  /**
+   * Shapes and multiply-adds for an input of `height x width`; throws a clear error when that input
+   * cannot pass (odd sizes at a FactorizedReduce, a head that does not end at 1x1, ...).
+   */
+  trace(height: number, width: number): NetworkTrace {
+    const key = `${height}x${width}`;
+    const cached = this.traces.get(key);
+    if (cached !== undefined) return cached;
+    checkPositiveInt('input height', height);
+    checkPositiveInt('input width', width);
+    const input: Shape3 = [height, width, this.spec.inChannels];
+    let macs = 0;
+    let s0: Shape3;
+    let s1: Shape3;
+    if (this.stems.length === 1) {
+      const t = this.stems[0].trace(input);
+      macs += t.macs;
+      s0 = s1 = t.shape;
+    } else {
+      const t0 = this.stems[0].trace(input);
+      const t1 = this.stems[1].trace(t0.shape);
+      macs += t0.macs + t1.macs;
+      [s0, s1] = [t0.shape, t1.shape];
+    }
+    const cellShapes: Shape3[] = [];
+    let auxiliaryMacs = 0;
+    this.cells.forEach((cell, i) => {
+      const t = cell.trace(s0, s1);
+      macs += t.macs;
+      [s0, s1] = [s1, t.shape];
+      cellShapes.push(t.shape);
+      if (i === this.auxIndex && this.auxFeatures !== null && this.auxClassifier !== null) {
+        const a = this.auxFeatures.trace(t.shape);
+        expectVector('auxiliary head', a.shape);
+        auxiliaryMacs = a.macs + this.auxClassifier.macs;
+      }
+    });
+    let pooled = s1;
+    if (this.globalPool !== null) {
+      pooled = this.globalPool.trace(s1).shape;
+      expectVector('global pooling (avg pool 7x7)', pooled);
+    }
+    macs += this.classifier.macs;
+    if (pooled[2] !== this.classifier.cin)
+      throw new Error(`classifier: expects ${this.classifier.cin} features`);
+    const result = { macs, auxiliaryMacs, cellShapes };
+    this.traces.set(key, result);
+    return result;
+  }
+
+  /**
+   * Runs the network on an NHWC batch. All intermediates are freed; the caller owns the logits.
+   * In training mode, the caller gets each batch norm's moments through `onBatchStats`.
+   */
+  forward(params: ParamMap, input: Tensor4D, options: ForwardOptions = {}): ForwardResult {
+    const [n, h, w, c] = input.shape;
+    if (c !== this.spec.inChannels) {
+      throw new Error(
+        `input: expected ${this.spec.inChannels} channels (NHWC), got shape [${input.shape.join(', ')}]`,
+      );
+    }
+    if (n < 1) throw new Error('input: empty batch');
+    this.trace(h, w);
+    const training = options.training ?? false;
+    const onBatchStats = options.onBatchStats;
+    const ctx: ForwardContext = {
+      training,
+      bnEps: options.bnEps ?? BN_EPS,
+      dropPath: options.dropPath ?? null,
+      recompute: options.recompute ?? false,
+      param(name: string): Tensor {
+        const t = params.get(name);
+        if (t === undefined) throw new Error(`parameters: missing tensor '${name}'`);
+        return t;
+      },
+      recordBatchStats(name: string, stats: BatchStats): void {
+        onBatchStats?.(name, stats);
+      },
+    };
+    const [logits, logitsAux] = tf.tidy(() => {
+      let s0: Tensor4D;
+      let s1: Tensor4D;
+      if (this.stems.length === 1) {
+        s0 = s1 = this.stems[0].apply(input, ctx);
+      } else {
+        s0 = this.stems[0].apply(input, ctx);
+        s1 = this.stems[1].apply(s0, ctx);
+      }
+      const outputs: Tensor2D[] = [];
+      for (let i = 0; i < this.cells.length; i++) {
+        const next = tf.tidy(() => this.cells[i].apply(s0, s1, ctx));
+        // s0 has been read for the last time (it is s1 only for the CIFAR stem, read twice).
+        if (s0 !== s1) s0.dispose();
+        [s0, s1] = [s1, next];
+        if (training && i === this.auxIndex && this.auxFeatures !== null && this.auxClassifier !== null) {
+          const features = tf.reshape(this.auxFeatures.apply(s1, ctx), [n, -1]) as Tensor2D;
+          outputs.push(this.auxClassifier.apply(features, ctx));
+        }
+      }
+      const pooled = this.globalPool === null ? tf.mean(s1, [1, 2]) : this.globalPool.apply(s1);
+      outputs.unshift(this.classifier.apply(tf.reshape(pooled, [n, -1]) as Tensor2D, ctx));
+      return outputs;
+    });
+    return { logits, logitsAux: logitsAux ?? null };
+  }
+}
+
+function expectVector(what: string, shape: Shape3): void {
+  if (shape[0] !== 1 || shape[1] !== 1) {
+    throw new Error(
+      `${what}: ends at ${shape[0]}x${shape[1]}, the reference needs 1x1 (input size unsupported)`,
+    );
+  }
+}

@@ -1,0 +1,138 @@
+import { tf, type Scalar, type Tensor, type Tensor1D, type Tensor2D, type Tensor4D } from '@rnas/engine';
+import type { BatchStats, DropPath } from './layers';
+import { softmaxCrossEntropy } from './loss';
+import type { Network } from './network';
+import { BATCHES_TRACKED_SUFFIX, type ParamMap } from './params';
+import type { Sgd } from './sgd';
+
+export interface TrainStepOptions {
+  readonly dropPath?: DropPath | null;
+  /**
+   * Recompute edge ops in the backward pass (see `ForwardOptions.recompute`): about a quarter more
+   * compute for a fraction of the memory. Default true: without it a batch of 64 of the search
+   * network does not fit the 4 GiB wasm heap.
+   */
+  readonly recompute?: boolean;
+  /** Weight of the auxiliary head's loss (the reference's 0.4); used when the network has the head. */
+  readonly auxiliaryWeight?: number;
+  readonly labelSmoothing?: number;
+  readonly bnEps?: number;
+  /** Batch-norm momentum: running = (1-m)·running + m·batch. The reference's 0.1 by default. */
+  readonly bnMomentum?: number;
+}
+
+export interface TrainStepResult {
+  /** Loss of the batch before the update (auxiliary term included when present). */
+  readonly loss: number;
+  /** Global L2 norm of the gradients before clipping. */
+  readonly gradNorm: number;
+  /** Training-mode logits of the batch; the caller disposes them. */
+  readonly logits: Tensor2D;
+}
+
+/**
+ * One training step of the reference: training-mode forward (batch statistics, drop path,
+ * auxiliary head), mean cross-entropy, gradients of every trainable parameter, running statistics
+ * updated from the batch (unbiased variance), then `optimizer.step`. `params` is updated in place.
+ */
+export function trainStep(
+  network: Network,
+  params: ParamMap,
+  images: Tensor4D,
+  labels: Tensor1D,
+  optimizer: Sgd,
+  options: TrainStepOptions = {},
+): TrainStepResult {
+  const auxWeight = options.auxiliaryWeight ?? 0.4;
+  const bnMomentum = options.bnMomentum ?? 0.1;
+  if (!(bnMomentum >= 0 && bnMomentum <= 1)) {
+    throw new Error(`train step: batch-norm momentum must be in [0, 1], got ${bnMomentum}`);
+  }
+  const trainable = network.params.filter((p) => p.kind === 'weight').map((p) => p.name);
+  const weights = trainable.map((name) => {
+    const t = params.get(name);
+    if (t === undefined) throw new Error(`parameters: missing tensor '${name}'`);
+    return t;
+  });
+  const stats = new Map<string, BatchStats>();
+  // Assigned inside the gradient closure, so held in an object rather than a narrowed `let`.
+  const kept: { logits: Tensor2D | null } = { logits: null };
+  let grads: Tensor[] = [];
+  let loss: Scalar | null = null;
+  try {
+    // The engine's own entry point, because tf.valueAndGrads refuses any argument without a
+    // gradient, and a cell may leave an input (hence its preprocessing) unused.
+    ({ value: loss, grads } = tf.engine().gradients(
+      () => {
+        const out = network.forward(params, images, {
+          training: true,
+          dropPath: options.dropPath ?? null,
+          recompute: options.recompute ?? true,
+          bnEps: options.bnEps,
+          onBatchStats: (name, s) => {
+            stats.set(name, { mean: tf.keep(s.mean), variance: tf.keep(s.variance), count: s.count });
+          },
+        });
+        kept.logits = tf.keep(out.logits);
+        let total = softmaxCrossEntropy(out.logits, labels, options.labelSmoothing);
+        if (out.logitsAux !== null) {
+          total = tf.add(
+            total,
+            tf.mul(softmaxCrossEntropy(out.logitsAux, labels, options.labelSmoothing), auxWeight),
+          );
+        }
+        return total;
+      },
+      weights,
+      undefined,
+      true,
+    ));
+    const lossValue = loss.dataSync()[0];
+    // Parameters the loss does not reach get no gradient and are not updated (PyTorch's grad None).
+    const named = new Map<string, Tensor>();
+    trainable.forEach((name, i) => {
+      if (grads[i] !== undefined) named.set(name, grads[i]);
+    });
+    const gradNorm = optimizer.step(params, named);
+    updateRunningStats(params, stats, bnMomentum);
+    return { loss: lossValue, gradNorm, logits: kept.logits as Tensor2D };
+  } catch (err) {
+    kept.logits?.dispose();
+    throw err;
+  } finally {
+    loss?.dispose();
+    for (const g of grads) g?.dispose();
+    for (const s of stats.values()) {
+      s.mean.dispose();
+      s.variance.dispose();
+    }
+  }
+}
+
+function updateRunningStats(params: ParamMap, stats: ReadonlyMap<string, BatchStats>, m: number): void {
+  for (const [name, s] of stats) {
+    const meanKey = `${name}.running_mean`;
+    const varKey = `${name}.running_var`;
+    const mean = params.get(meanKey);
+    const variance = params.get(varKey);
+    if (mean === undefined || variance === undefined)
+      throw new Error(`parameters: missing buffers of '${name}'`);
+    const unbiased = s.count / (s.count - 1);
+    const [newMean, newVar] = tf.tidy(() => [
+      tf.add(tf.mul(mean, 1 - m), tf.mul(s.mean, m)),
+      tf.add(tf.mul(variance, 1 - m), tf.mul(s.variance, m * unbiased)),
+    ]);
+    mean.dispose();
+    variance.dispose();
+    params.set(meanKey, newMean);
+    params.set(varKey, newVar);
+    const counter = params.get(`${name}${BATCHES_TRACKED_SUFFIX}`);
+    if (counter !== undefined) {
+      params.set(
+        `${name}${BATCHES_TRACKED_SUFFIX}`,
+        tf.tidy(() => tf.add(counter, tf.scalar(1, 'int32'))),
+      );
+      counter.dispose();
+    }
+  }
+}
