@@ -1,0 +1,389 @@
+// Search benchmark: RelativeNAS against random search at equal budget (the same number of
+// candidates, evaluated with the same weight-shared procedure) on Fashion-MNIST; both best
+// genotypes retrained with one fixed short recipe and tested for 3 seeds; the search's images per
+// second with 1 and 2 evaluator workers. Prints a markdown section and, with --write, puts it in
+// docs/benchmarks.md under "## Search" (leaving the other sections alone).
+//
+//   npx tsc -b && node libs/nas/dist/search/bench.js [--quick] [--write] [--dataset URI] [--out DIR]
+//
+// The full budget is sized to finish in about 30 minutes on the 2-core development machine (wasm
+// backend); --quick runs the same steps at a toy size in a minute or two, to check the script.
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import * as path from 'node:path';
+import { initBackend, tf, type BackendInfo } from '@rnas/engine';
+import {
+  dataRootsFromEnv,
+  deriveSeed,
+  hostBatches,
+  openDataset,
+  subset,
+  toTensors,
+  type Dataset,
+} from '@rnas/data';
+import type { Genotype } from '../genotype';
+import { Network } from '../network';
+import { disposeParams, initParams } from '../params';
+import { Sgd } from '../sgd';
+import { trainStep } from '../train-step';
+import { writeFileAtomic } from './atomic-file';
+import { InProcessEvaluator, type Evaluator } from './evaluator';
+import { evaluatorSetup, runSearch, searchSplits, type SearchResult } from './search';
+import { resolveSearchConfig, type SearchConfig } from './search-config';
+import { WorkerPoolEvaluator } from './worker-pool';
+
+/** The repository root, from this file's place in src/search or dist/search. */
+const REPO_ROOT = path.resolve(__dirname, '..', '..', '..', '..');
+
+interface Budget {
+  name: string;
+  search: Partial<SearchConfig>;
+  /** Search-throughput measurement: one short search with 1 and with 2 workers. */
+  throughput: Partial<SearchConfig>;
+  retrain: RetrainRecipe;
+}
+
+/** One fixed short recipe for training a discovered cell from scratch (RELATIVENAS.md section 7, shortened). */
+interface RetrainRecipe {
+  layers: number;
+  channels: number;
+  epochs: number;
+  trainImages: number;
+  testImages: number;
+  batchSize: number;
+  lr: number;
+  seeds: number[];
+}
+
+const FULL: Budget = {
+  name: 'full',
+  search: {
+    population: 8,
+    generations: 5,
+    layers: 5,
+    channels: 8,
+    batchSize: 64,
+    trainImages: 512,
+    valImages: 256,
+    cutout: 8,
+  },
+  throughput: {
+    population: 4,
+    generations: 3,
+    layers: 5,
+    channels: 8,
+    batchSize: 64,
+    trainImages: 256,
+    valImages: 256,
+    cutout: 8,
+  },
+  retrain: {
+    layers: 5,
+    channels: 8,
+    epochs: 1,
+    trainImages: 2000,
+    testImages: 2000,
+    batchSize: 64,
+    lr: 0.025,
+    seeds: [0, 1, 2],
+  },
+};
+
+const QUICK: Budget = {
+  name: 'quick',
+  search: {
+    population: 4,
+    generations: 2,
+    layers: 3,
+    channels: 4,
+    batchSize: 32,
+    trainImages: 64,
+    valImages: 64,
+    cutout: 8,
+  },
+  throughput: {
+    population: 4,
+    generations: 2,
+    layers: 3,
+    channels: 4,
+    batchSize: 32,
+    trainImages: 64,
+    valImages: 64,
+    cutout: 8,
+  },
+  retrain: {
+    layers: 3,
+    channels: 4,
+    epochs: 1,
+    trainImages: 256,
+    testImages: 256,
+    batchSize: 32,
+    lr: 0.025,
+    seeds: [0, 1, 2],
+  },
+};
+
+interface Args {
+  quick: boolean;
+  write: boolean;
+  dataset: string;
+  out: string;
+  seed: number;
+}
+
+function parseArgs(argv: readonly string[]): Args {
+  const args: Args = {
+    quick: false,
+    write: false,
+    dataset: 'fashion-mnist:/usr/share/datasets/fashion-mnist',
+    out: path.join(REPO_ROOT, '.bench', 'search'),
+    seed: 0,
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const value = (): string => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${a}: expected a value`);
+      return v;
+    };
+    if (a === '--quick') args.quick = true;
+    else if (a === '--write') args.write = true;
+    else if (a === '--dataset') args.dataset = value();
+    else if (a === '--out') args.out = path.resolve(value());
+    else if (a === '--seed') {
+      const v = value();
+      if (!/^\d{1,9}$/.test(v)) throw new Error(`--seed: expected a non-negative integer, got "${v}"`);
+      args.seed = Number(v);
+    } else
+      throw new Error(
+        `unknown argument ${JSON.stringify(a)} (expected --quick, --write, --dataset URI, --out DIR, --seed N)`,
+      );
+  }
+  return args;
+}
+
+async function search(
+  dataset: Dataset,
+  config: SearchConfig,
+  workers: number,
+  backend: BackendInfo,
+  outDir: string | undefined,
+): Promise<{ result: SearchResult; seconds: number; imagesPerSecond: number }> {
+  const data = searchSplits(dataset.train, config);
+  const setup = evaluatorSetup(config, data);
+  const evaluator: Evaluator =
+    workers === 1
+      ? new InProcessEvaluator(setup)
+      : await WorkerPoolEvaluator.start(setup, { workers, backend: backend.name });
+  const started = performance.now();
+  try {
+    if (outDir !== undefined) await rm(outDir, { recursive: true, force: true });
+    const result = await runSearch({
+      config,
+      data,
+      dataSource: dataset.uri,
+      evaluator,
+      outDir,
+      onEvent: (e) => {
+        if (e.type === 'generation') {
+          const r = e.record;
+          console.error(
+            `  ${config.strategy} generation ${r.generation + 1}/${config.generations}: best val loss ` +
+              `${r.best.valLoss.toFixed(4)}, ${r.timing.imagesPerSecond.toFixed(0)} img/s`,
+          );
+        }
+      },
+    });
+    const seconds = (performance.now() - started) / 1000;
+    // Throughput after the first generation: a fresh worker's first candidate pays for compiling
+    // the wasm kernels, which says nothing about a long search.
+    const steady = result.history.generations.slice(result.history.generations.length > 1 ? 1 : 0);
+    const images = steady.reduce((n, g) => n + g.candidates.length * (g.trainImages + g.valImages), 0);
+    const steadySeconds = steady.reduce((n, g) => n + g.timing.seconds, 0);
+    return { result, seconds, imagesPerSecond: images / steadySeconds };
+  } finally {
+    await evaluator.close();
+  }
+}
+
+/** Trains a genotype from scratch with the fixed recipe and returns its test accuracy. */
+function retrain(genotype: Genotype, dataset: Dataset, recipe: RetrainRecipe, seed: number): number {
+  const network = new Network({
+    variant: 'cifar',
+    genotype,
+    channels: recipe.channels,
+    layers: recipe.layers,
+    classes: dataset.classNames.length,
+    inChannels: dataset.imageShape[2],
+    auxiliary: false,
+  });
+  const params = initParams(network.params, seed);
+  const train = subset(dataset.train, { count: Math.min(recipe.trainImages, dataset.train.size), seed });
+  const test = subset(dataset.test, { count: Math.min(recipe.testImages, dataset.test.size) });
+  const stepsPerEpoch = Math.ceil(train.size / recipe.batchSize);
+  const totalSteps = stepsPerEpoch * recipe.epochs;
+  const sgd = new Sgd({ lr: recipe.lr, momentum: 0.9, weightDecay: 3e-4, gradClip: 5 });
+  try {
+    let step = 0;
+    for (let epoch = 0; epoch < recipe.epochs; epoch++) {
+      for (const host of hostBatches(train, {
+        batchSize: recipe.batchSize,
+        shuffleSeed: deriveSeed(seed, epoch),
+        augment: { seed: deriveSeed(seed, epoch, 1), cutout: 0 },
+      })) {
+        // Cosine from lr to 0 over the steps (the evaluation recipe's schedule, per step).
+        sgd.lr = (recipe.lr * (1 + Math.cos((Math.PI * step) / totalSteps))) / 2;
+        const batch = toTensors(host);
+        try {
+          trainStep(network, params, batch.images, batch.labels, sgd).logits.dispose();
+        } finally {
+          batch.images.dispose();
+          batch.labels.dispose();
+        }
+        step++;
+      }
+    }
+    let correct = 0;
+    for (const host of hostBatches(test, { batchSize: 256 })) {
+      const batch = toTensors(host);
+      try {
+        const { logits } = network.forward(params, batch.images);
+        const predicted = tf.tidy(() => tf.argMax(logits, 1).dataSync());
+        logits.dispose();
+        for (let i = 0; i < host.size; i++) if (predicted[i] === host.labels[i]) correct++;
+      } finally {
+        batch.images.dispose();
+        batch.labels.dispose();
+      }
+    }
+    return correct / test.size;
+  } finally {
+    sgd.dispose();
+    disposeParams(params);
+  }
+}
+
+function mean(xs: readonly number[]): number {
+  return xs.reduce((a, b) => a + b, 0) / xs.length;
+}
+
+function std(xs: readonly number[]): number {
+  const m = mean(xs);
+  return Math.sqrt(xs.reduce((a, b) => a + (b - m) ** 2, 0) / Math.max(1, xs.length - 1));
+}
+
+function pct(x: number): string {
+  return `${(100 * x).toFixed(2)}%`;
+}
+
+/** Replaces (or appends) the "## Search" section of a markdown file, leaving every other section as it is. */
+export function replaceSection(markdown: string, heading: string, body: string): string {
+  const lines = markdown.trim() === '' ? ['# Benchmarks'] : markdown.replace(/\n+$/, '').split('\n');
+  const start = lines.findIndex((l) => l.trim() === heading);
+  const section = [heading, '', ...body.replace(/\n+$/, '').split('\n')];
+  if (start < 0) return [...lines, '', ...section].join('\n') + '\n';
+  let end = lines.findIndex((l, i) => i > start && /^## /.test(l));
+  if (end < 0) end = lines.length;
+  const after = lines.slice(end);
+  return (
+    [...lines.slice(0, start), ...section, ...(after.length > 0 ? ['', ...after] : [])].join('\n') + '\n'
+  );
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const budget = args.quick ? QUICK : FULL;
+  const backend = await initBackend();
+  console.error(`search benchmark (${budget.name} budget) on ${backend.name}: ${backend.detail}`);
+  const dataset = await openDataset(args.dataset, { dataRoots: dataRootsFromEnv() });
+  await mkdir(args.out, { recursive: true });
+  const started = performance.now();
+
+  const strategies = ['relativenas', 'random'] as const;
+  const searches: Record<string, { result: SearchResult; seconds: number; imagesPerSecond: number }> = {};
+  for (const strategy of strategies) {
+    const config = resolveSearchConfig({ ...budget.search, strategy, seed: args.seed });
+    console.error(`${strategy} search: ${config.population} members x ${config.generations} generations`);
+    searches[strategy] = await search(dataset, config, 2, backend, path.join(args.out, strategy));
+  }
+
+  const accuracies: Record<string, number[]> = {};
+  for (const strategy of strategies) {
+    accuracies[strategy] = budget.retrain.seeds.map((seed) => {
+      const acc = retrain(searches[strategy].result.best.genotype, dataset, budget.retrain, seed);
+      console.error(`  retrained ${strategy} best genotype, seed ${seed}: test accuracy ${pct(acc)}`);
+      return acc;
+    });
+  }
+
+  const throughput: Record<number, number> = {};
+  for (const workers of [1, 2]) {
+    const config = resolveSearchConfig({ ...budget.throughput, seed: args.seed });
+    throughput[workers] = (await search(dataset, config, workers, backend, undefined)).imagesPerSecond;
+    console.error(`  throughput with ${workers} worker(s): ${throughput[workers].toFixed(1)} images/s`);
+  }
+  const totalMinutes = (performance.now() - started) / 60000;
+
+  const s = budget.search;
+  const r = budget.retrain;
+  const t = budget.throughput;
+  const lines = [
+    `Produced by \`node libs/nas/dist/search/bench.js${args.quick ? ' --quick' : ''}\` on ${new Date().toISOString().slice(0, 10)}, ` +
+      `backend ${backend.name}, dataset \`${dataset.uri}\`, search seed ${args.seed}; whole run ${totalMinutes.toFixed(1)} min.`,
+    '',
+    `Search budget (both strategies, 2 workers): population ${s.population}, ${s.generations} generations ` +
+      `(${(s.population ?? 0) * (s.generations ?? 0)} candidate evaluations each), search network ${s.layers} cells x ` +
+      `${s.channels} channels, batch ${s.batchSize}, ${s.trainImages} training and ${s.valImages} validation images per ` +
+      `comparison, cutout ${s.cutout}; every other knob at the paper's default.`,
+    '',
+    `Retraining recipe (the same for both genotypes): CIFAR network ${r.layers} cells x ${r.channels} channels, ` +
+      `${r.epochs} epoch(s) on ${r.trainImages} training images (crop + flip), batch ${r.batchSize}, SGD lr ${r.lr} cosine ` +
+      `to 0, momentum 0.9, weight decay 3e-4, clip 5; test accuracy on ${r.testImages} test images; seeds ${r.seeds.join(', ')}.`,
+    '',
+    '| strategy | search time | best val loss (last generation) | test accuracy per seed | mean ± std |',
+    '| --- | --- | --- | --- | --- |',
+    ...strategies.map((strategy) => {
+      const run = searches[strategy];
+      const acc = accuracies[strategy];
+      return (
+        `| ${strategy} | ${(run.seconds / 60).toFixed(1)} min | ${run.result.best.valLoss.toFixed(4)} | ` +
+        `${acc.map(pct).join(', ')} | ${pct(mean(acc))} ± ${pct(std(acc))} |`
+      );
+    }),
+    '',
+    `Search throughput (training + validation images per second of a search of population ${t.population}, ` +
+      `${t.layers} cells x ${t.channels} channels, batch ${t.batchSize}, ${t.trainImages} + ${t.valImages} images per ` +
+      `comparison, over generations 2 to ${t.generations}; the first one warms the workers up):`,
+    '',
+    '| evaluator workers | images/s | speed-up |',
+    '| --- | --- | --- |',
+    `| 1 (in process) | ${throughput[1].toFixed(1)} | 1.00x |`,
+    `| 2 (worker threads) | ${throughput[2].toFixed(1)} | ${(throughput[2] / throughput[1]).toFixed(2)}x |`,
+    '',
+    'Best genotypes:',
+    '',
+    ...strategies.map(
+      (strategy) => `- ${strategy}: \`${JSON.stringify(searches[strategy].result.best.genotype)}\``,
+    ),
+  ];
+  const body = lines.join('\n');
+  console.log(`## Search\n\n${body}`);
+  if (args.write) {
+    const file = path.join(REPO_ROOT, 'docs', 'benchmarks.md');
+    let current = '';
+    try {
+      current = await readFile(file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    await mkdir(path.dirname(file), { recursive: true });
+    await writeFileAtomic(file, replaceSection(current, '## Search', body));
+    console.error(`wrote the Search section of ${file}`);
+  }
+}
+
+if (require.main === module) {
+  main().catch((err: unknown) => {
+    console.error(`search benchmark failed: ${(err as Error).stack ?? String(err)}`);
+    process.exitCode = 1;
+  });
+}
