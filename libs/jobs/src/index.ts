@@ -1,0 +1,24 @@
+export { JOB_STATES, isTerminal, canTransition, type JobState } from './job-state';
+export { JobError, JobNotFoundError, DuplicateJobError, JobStateError, PageTokenError } from './errors';
+export {
+  JobStore,
+  JobKind,
+  SCHEMA_VERSION,
+  toStoredJson,
+  type JobRecord,
+  type StoredEvent,
+  type JobPatch,
+  type EventSource,
+  type ListOptions,
+  type JobPage,
+  type OpenJobStoreOptions,
+} from './job-store';
+export { watchJob, type WatchedEvent } from './watch';
+export { JobQueue, type JobQueueOptions } from './job-queue';
+export { runWorkerTask, WorkerTaskError, JobInterruptedError, type WorkerTaskOptions } from './worker-task';
+export { serveWorkerTask, describeWorkerError, type JobContext } from './serve-worker-task';
+export type { CancelMessage, FromJobWorker, WorkerErrorInfo } from './worker-protocol';
+export { writeFileAtomic, syncDirectory } from './atomic-file';
+export { resolveDirectoryUnderRoots, PathNotAllowedError } from './roots';
+export { InvalidRequestError, toDomainError } from './grpc-errors';
+export { DurableJobs, type DurableJobsOptions } from './durable-jobs';

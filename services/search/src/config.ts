@@ -1,0 +1,62 @@
+import { availableParallelism } from 'node:os';
+import {
+  describeOptions,
+  integerOption,
+  loadServiceConfig,
+  SERVICE_OPTIONS,
+  type OptionSpec,
+  type OptionValues,
+  type ServiceConfig,
+} from '@rnas/grpc';
+
+/** The search service's well-known ports (gRPC, metrics), as README.md lists them. */
+export const SEARCH_PORTS = { port: 50051, metricsPort: 9091 } as const;
+
+/** Options of the search service only; the common ones come from SERVICE_OPTIONS. */
+export const SEARCH_OPTIONS = {
+  maxRunning: {
+    flag: '--max-running-searches',
+    env: 'RNAS_MAX_RUNNING_SEARCHES',
+    description: 'searches running at the same time; the others wait in the queue',
+    schema: integerOption(1, 64),
+    default: '1',
+  } satisfies OptionSpec<number>,
+  maxWorkers: {
+    flag: '--max-search-workers',
+    env: 'RNAS_MAX_SEARCH_WORKERS',
+    description: 'most evaluator threads one search may use (SearchConfig.workers is capped to it)',
+    schema: integerOption(1, 256),
+    default: String(availableParallelism()),
+  } satisfies OptionSpec<number>,
+};
+
+export type SearchServiceConfig = ServiceConfig & OptionValues<typeof SEARCH_OPTIONS>;
+
+/** The configuration from flags and environment; a ConfigError lists every bad value. */
+export function loadSearchServiceConfig(
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+): SearchServiceConfig {
+  return loadServiceConfig(argv, env, {
+    defaults: { port: String(SEARCH_PORTS.port), metricsPort: String(SEARCH_PORTS.metricsPort) },
+    extra: SEARCH_OPTIONS,
+  });
+}
+
+/** The `--help` text of `rnas serve search`. */
+export function searchServiceHelp(): string {
+  return [
+    'usage: rnas serve search [flags]',
+    '',
+    'Runs architecture searches as durable jobs over gRPC (relativenas.v1.SearchService).',
+    'Each flag can also be set by the environment variable beside it; the flag wins.',
+    '',
+    describeOptions({
+      ...SERVICE_OPTIONS,
+      port: { ...SERVICE_OPTIONS.port, default: String(SEARCH_PORTS.port) },
+      metricsPort: { ...SERVICE_OPTIONS.metricsPort, default: String(SEARCH_PORTS.metricsPort) },
+      ...SEARCH_OPTIONS,
+    }),
+    '',
+  ].join('\n');
+}

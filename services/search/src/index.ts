@@ -1,0 +1,22 @@
+export {
+  startSearchService,
+  defaultSearchWorkerScript,
+  SEARCH_DATABASE,
+  type SearchServiceOptions,
+  type RunningService,
+} from './service';
+export { serveSearch, type ServeIo } from './main';
+export {
+  loadSearchServiceConfig,
+  searchServiceHelp,
+  SEARCH_OPTIONS,
+  SEARCH_PORTS,
+  type SearchServiceConfig,
+} from './config';
+export {
+  resolveStartSearch,
+  searchConfigToProto,
+  checkDatasetUri,
+  type ResolvedSearch,
+  type SearchLimits,
+} from './search-request';

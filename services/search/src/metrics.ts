@@ -1,0 +1,74 @@
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { JOB_STATES, type JobState } from '@rnas/jobs';
+import type { WorkerMemory } from './worker-messages';
+
+/**
+ * The search domain series, on the server's registry. Per-search series carry the search id only
+ * while the search runs, so the label set stays as small as the number of running searches.
+ */
+export class SearchMetrics {
+  readonly generations: Counter;
+  readonly evaluations: Counter;
+  readonly bestValidationLoss: Gauge<'search_id'>;
+  readonly imagesPerSecond: Gauge<'search_id'>;
+  private readonly workerMemory = new Map<string, WorkerMemory>();
+
+  constructor(registry: Registry, countByState: () => Record<JobState, number>) {
+    const registers = [registry];
+    this.generations = new Counter({
+      name: 'rnas_search_generations_total',
+      help: 'Search generations completed (checkpointed).',
+      registers,
+    });
+    this.evaluations = new Counter({
+      name: 'rnas_search_candidate_evaluations_total',
+      help: 'Candidates trained and validated (both members of a pair count).',
+      registers,
+    });
+    this.bestValidationLoss = new Gauge({
+      name: 'rnas_search_best_validation_loss',
+      help: 'Lowest validation loss found so far by each running search.',
+      labelNames: ['search_id'],
+      registers,
+    });
+    this.imagesPerSecond = new Gauge({
+      name: 'rnas_search_images_per_second',
+      help: 'Training and validation images per second of the last comparison of each running search.',
+      labelNames: ['search_id'],
+      registers,
+    });
+    new Gauge({
+      name: 'rnas_search_jobs',
+      help: 'Searches in the job database, by state.',
+      labelNames: ['state'],
+      registers,
+      collect() {
+        const counts = countByState();
+        for (const state of JOB_STATES) this.set({ state }, counts[state]);
+      },
+    });
+  }
+
+  /** The tensor memory the search's worker reported last. */
+  reportMemory(searchId: string, memory: WorkerMemory): void {
+    this.workerMemory.set(searchId, memory);
+  }
+
+  /** The engine memory of every running search's worker, added up (for trackTfjsMemory). */
+  totalWorkerMemory(): WorkerMemory {
+    const total: WorkerMemory = { numTensors: 0, numBytes: 0, numDataBuffers: 0 };
+    for (const m of this.workerMemory.values()) {
+      total.numTensors += m.numTensors;
+      total.numBytes += m.numBytes;
+      total.numDataBuffers += m.numDataBuffers;
+    }
+    return total;
+  }
+
+  /** Drops the series of a search that stopped running. */
+  forget(searchId: string): void {
+    this.workerMemory.delete(searchId);
+    this.bestValidationLoss.remove({ search_id: searchId });
+    this.imagesPerSecond.remove({ search_id: searchId });
+  }
+}

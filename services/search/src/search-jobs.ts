@@ -1,0 +1,415 @@
+// Searches as durable jobs (libs/jobs' DurableJobs): a row in the job database per search, an
+// event log that WatchSearch replays, a queue that runs them on worker threads, and the recovery
+// that resumes every running search from its last checkpoint when the service starts. This file
+// says what is the search's own: its stored progress, the protobuf events, the worker's input and
+// events, and how a resumed search catches up with its checkpoint.
+import { randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import * as path from 'node:path';
+import { InvalidArgumentError, type Logger } from '@rnas/grpc';
+import { DurableJobs, type JobKind, type JobRecord, type JobState, type JobStore } from '@rnas/jobs';
+import type { BackendInfo } from '@rnas/engine';
+import { searchArtifacts, type GenerationRecord, type SearchConfig } from '@rnas/nas';
+import {
+  BestGenotype,
+  SearchState,
+  WatchSearchResponse,
+  type ListSearchesRequest,
+  type ListSearchesResponse,
+  type Search,
+  type SearchArtifacts,
+  type SearchProgress,
+} from '@rnas/proto';
+import type { SearchMetrics } from './metrics';
+import { bestToProto, generationReportToProto, pairResultsOf, pairResultToProto } from './search-proto';
+import { searchConfigToProto, type ResolvedSearch } from './search-request';
+import type { SearchWorkerEvent, SearchWorkerInput, SearchWorkerResult } from './worker-messages';
+
+/** What the job row holds. */
+interface StoredConfig {
+  search: SearchConfig;
+  datasetUri: string;
+  workers: number;
+}
+
+interface StoredProgress {
+  counters: SearchProgress;
+  /** BestGenotype as protobuf JSON: the best so far while running. */
+  best: unknown;
+}
+
+interface StoredResult {
+  /** BestGenotype as protobuf JSON: the search's result (the last generation's best). */
+  best: unknown;
+}
+
+type SearchJobKind = JobKind<StoredConfig, StoredProgress, StoredResult, unknown>;
+type SearchJob = JobRecord<StoredConfig, StoredProgress, StoredResult>;
+
+const STATES: Record<JobState, SearchState> = {
+  queued: SearchState.SEARCH_STATE_QUEUED,
+  running: SearchState.SEARCH_STATE_RUNNING,
+  cancelling: SearchState.SEARCH_STATE_CANCELLING,
+  succeeded: SearchState.SEARCH_STATE_SUCCEEDED,
+  failed: SearchState.SEARCH_STATE_FAILED,
+  cancelled: SearchState.SEARCH_STATE_CANCELLED,
+};
+
+const FILTERS: Partial<Record<SearchState, JobState>> = Object.fromEntries(
+  Object.entries(STATES).map(([job, proto]) => [proto, job]),
+);
+
+export interface SearchJobsOptions {
+  store: JobStore;
+  stateDir: string;
+  dataRoots: readonly string[];
+  maxRunning: number;
+  /** The engine backend the workers use. */
+  backend: BackendInfo;
+  /** The compiled search worker. */
+  workerScript: string;
+  metrics: SearchMetrics;
+  logger: Logger;
+}
+
+/** Timing of one run of a search (since it started or resumed), for throughput and ETA. */
+interface RunClock {
+  startedAt: number;
+  pairsThisRun: number;
+  generationsThisRun: number;
+}
+
+export class SearchJobs {
+  private readonly jobs: SearchJobKind;
+  private readonly durable: DurableJobs<
+    StoredConfig,
+    StoredProgress,
+    StoredResult,
+    unknown,
+    SearchWorkerEvent,
+    SearchWorkerResult
+  >;
+  private readonly clocks = new Map<string, RunClock>();
+
+  constructor(private readonly options: SearchJobsOptions) {
+    this.jobs = options.store.kind('search');
+    this.durable = new DurableJobs({
+      jobs: this.jobs,
+      noun: 'search',
+      idField: 'search_id',
+      maxRunning: options.maxRunning,
+      logger: options.logger,
+      stateEvent: (state, reason) => this.stateEvent(state, reason),
+      worker: (job) => {
+        this.clocks.set(job.id, { startedAt: performance.now(), pairsThisRun: 0, generationsThisRun: 0 });
+        const input: SearchWorkerInput = {
+          searchId: job.id,
+          config: job.config.search,
+          datasetUri: job.config.datasetUri,
+          dataRoots: options.dataRoots,
+          outDir: this.directoryOf(job.id),
+          workers: job.config.workers,
+          backend: options.backend.name,
+        };
+        return { script: options.workerScript, input };
+      },
+      resume: async (job, logger) => {
+        const done = await this.reconcile(job, logger);
+        return done > 0
+          ? `resumed after a restart from the checkpoint of generation ${done} of ${job.config.search.generations}`
+          : 'restarted after a restart: no generation had been checkpointed yet';
+      },
+      onEvent: (id, event) => this.onWorkerEvent(id, event),
+      succeeded: (job, result) => ({
+        patch: {
+          result: { best: BestGenotype.toJSON(bestToProto(result.best)) },
+          progress: { ...job.progress, counters: { ...job.progress.counters, etaMs: 0 } },
+        },
+        reason:
+          `finished ${job.config.search.generations} generations; best genotype from generation ` +
+          `${result.best.generation}, member ${result.best.index}, validation loss ${result.best.valLoss.toFixed(4)}`,
+      }),
+      cancelled: (job) =>
+        `cancelled after ${job.progress.counters.generationsDone} generations; the last checkpoint is kept`,
+      runEnded: (id) => {
+        this.clocks.delete(id);
+        options.metrics.forget(id);
+      },
+    });
+  }
+
+  /** Searches by state, for the metrics. */
+  countByState(): Record<JobState, number> {
+    return this.durable.countByState();
+  }
+
+  /** The artefacts directory of a search. */
+  directoryOf(id: string): string {
+    return path.join(this.options.stateDir, 'searches', id);
+  }
+
+  /** Resumes the searches that were running and queues the queued ones (after a start). */
+  recover(): void {
+    this.durable.recover();
+  }
+
+  /** Stores a validated search (acknowledged once this returns) and queues it. */
+  start(resolved: ResolvedSearch): Search {
+    const id = randomUUID();
+    const job = this.durable.create(id, {
+      config: { search: resolved.config, datasetUri: resolved.datasetUri, workers: resolved.workers },
+      progress: {
+        counters: {
+          generationsDone: 0,
+          generations: resolved.config.generations,
+          comparisonsDone: 0,
+          comparisons: resolved.config.population / 2,
+          candidatesEvaluated: 0,
+          imagesPerSecond: 0,
+          etaMs: 0,
+        },
+        best: null,
+      },
+    });
+    this.options.logger.info({ search_id: id, dataset: resolved.datasetUri }, 'search queued');
+    return this.toProto(job);
+  }
+
+  get(id: string): Search {
+    return this.toProto(this.durable.find(id));
+  }
+
+  list(request: ListSearchesRequest): ListSearchesResponse {
+    const state = FILTERS[request.state];
+    if (request.state !== SearchState.SEARCH_STATE_UNSPECIFIED && state === undefined) {
+      throw new InvalidArgumentError('state', request.state, 'expected a SearchState');
+    }
+    const page = this.durable.list(request.pageSize, request.pageToken, state);
+    return { searches: page.jobs.map((job) => this.toProto(job)), nextPageToken: page.nextPageToken };
+  }
+
+  /** Cancels a queued search at once, asks a running one to stop after its current pair. */
+  cancel(id: string): Search {
+    return this.toProto(this.durable.cancel(id));
+  }
+
+  /** The search's events after `afterSequence`: the stored history, then live events. */
+  async *watch(id: string, afterSequence: number, signal: AbortSignal): AsyncGenerator<WatchSearchResponse> {
+    for await (const { event, replayed } of this.durable.watch(id, afterSequence, signal)) {
+      const message = WatchSearchResponse.fromJSON(event.payload);
+      yield { ...message, sequence: event.sequence, timeUnixMs: event.timeMs, replayed };
+    }
+  }
+
+  /** Stops running searches (they stay RUNNING and resume at the next start). */
+  close(): Promise<void> {
+    return this.durable.close();
+  }
+
+  private artifacts(id: string): SearchArtifacts {
+    const dir = this.directoryOf(id);
+    const files = searchArtifacts(dir);
+    return {
+      directory: dir,
+      genotypePath: files.genotype,
+      historyPath: files.history,
+      cellsDirectory: files.cells,
+      checkpointPath: files.checkpoint,
+    };
+  }
+
+  private toProto(job: SearchJob): Search {
+    const best = job.result?.best ?? job.progress.best;
+    return {
+      id: job.id,
+      state: STATES[job.state],
+      config: searchConfigToProto(job.config.search, job.config.workers),
+      datasetUri: job.config.datasetUri,
+      seed: job.config.search.seed,
+      createdUnixMs: job.createdMs,
+      startedUnixMs: job.startedMs,
+      finishedUnixMs: job.finishedMs,
+      progress: { ...job.progress.counters },
+      best: best === null || best === undefined ? undefined : BestGenotype.fromJSON(best),
+      artifacts: this.artifacts(job.id),
+      error: job.error,
+      resumes: job.resumes,
+    };
+  }
+
+  private stateEvent(state: JobState, reason: string): { from: (job: SearchJob) => unknown } {
+    return {
+      from: (job) =>
+        WatchSearchResponse.toJSON({
+          sequence: 0,
+          timeUnixMs: 0,
+          replayed: false,
+          event: { $case: 'stateChange', value: { state: STATES[state], reason, search: this.toProto(job) } },
+        }),
+    };
+  }
+
+  private eventPayload(event: WatchSearchResponse['event']): { payload: unknown } {
+    return { payload: WatchSearchResponse.toJSON({ sequence: 0, timeUnixMs: 0, replayed: false, event }) };
+  }
+
+  /** Stores what the worker reports: each event with the progress it implies, in one transaction. */
+  private onWorkerEvent(id: string, event: SearchWorkerEvent): void {
+    const job = this.jobs.get(id);
+    const clock = this.clocks.get(id);
+    const counters = job.progress.counters;
+    const { metrics } = this.options;
+    switch (event.type) {
+      case 'start': {
+        this.jobs.update(id, {
+          progress: {
+            ...job.progress,
+            counters: {
+              ...counters,
+              generationsDone: event.generationsDone,
+              comparisonsDone: 0,
+              comparisons: event.pairsPerGeneration,
+              candidatesEvaluated: event.generationsDone * job.config.search.population,
+            },
+          },
+        });
+        return;
+      }
+      case 'pair': {
+        metrics.reportMemory(id, event.memory);
+        metrics.evaluations.inc(2);
+        const pair = pairResultToProto(event);
+        const teacher = pair.teacher;
+        const previous = job.progress.best === null ? undefined : BestGenotype.fromJSON(job.progress.best);
+        let best = job.progress.best;
+        if (teacher !== undefined && (previous === undefined || teacher.valLoss < previous.valLoss)) {
+          best = BestGenotype.toJSON({
+            genotype: teacher.genotype,
+            valLoss: teacher.valLoss,
+            valAccuracy: teacher.valAccuracy,
+            generation: event.generation,
+          });
+          if (Number.isFinite(teacher.valLoss))
+            metrics.bestValidationLoss.set({ search_id: id }, teacher.valLoss);
+        }
+        const ips = event.record.timing.imagesPerSecond;
+        metrics.imagesPerSecond.set({ search_id: id }, ips);
+        let etaMs = 0;
+        if (clock !== undefined) {
+          clock.pairsThisRun++;
+          const perPair = (performance.now() - clock.startedAt) / clock.pairsThisRun;
+          const remaining = (counters.generations - event.generation) * event.pairs - event.pairsDone;
+          etaMs = Math.round(perPair * Math.max(0, remaining));
+        }
+        this.jobs.append(id, this.eventPayload({ $case: 'pairResult', value: pair }), {
+          progress: {
+            best,
+            counters: {
+              ...counters,
+              comparisonsDone: event.pairsDone,
+              candidatesEvaluated: counters.candidatesEvaluated + 2,
+              imagesPerSecond: ips,
+              etaMs,
+            },
+          },
+        });
+        return;
+      }
+      case 'generation': {
+        metrics.reportMemory(id, event.memory);
+        metrics.generations.inc();
+        const record = event.record;
+        if (Number.isFinite(record.bestSoFar.valLoss)) {
+          metrics.bestValidationLoss.set({ search_id: id }, record.bestSoFar.valLoss);
+        }
+        let etaMs = 0;
+        if (clock !== undefined) {
+          clock.generationsThisRun++;
+          const perGeneration = (performance.now() - clock.startedAt) / clock.generationsThisRun;
+          etaMs = perGeneration * (counters.generations - record.generation - 1);
+        }
+        const report = generationReportToProto(record, etaMs);
+        this.jobs.append(id, this.eventPayload({ $case: 'generationReport', value: report }), {
+          progress: {
+            best: report.best === undefined ? job.progress.best : BestGenotype.toJSON(report.best),
+            counters: {
+              ...counters,
+              generationsDone: record.generation + 1,
+              comparisonsDone: 0,
+              imagesPerSecond: record.timing.imagesPerSecond,
+              etaMs: Math.round(etaMs),
+            },
+          },
+        });
+        return;
+      }
+    }
+  }
+
+  /**
+   * A kill can land between a generation's checkpoint and the commit of its report: the worker
+   * wrote the checkpoint, this thread never stored the events. Before resuming, the generations
+   * the checkpoint holds beyond the stored progress are stored from the checkpoint's history
+   * (their pair results, then their report), so that the event log misses no generation. Returns
+   * the generations the checkpoint holds (0 without one).
+   */
+  private async reconcile(job: SearchJob, logger: Logger): Promise<number> {
+    const file = path.join(searchArtifacts(this.directoryOf(job.id)).checkpoint, 'checkpoint.json');
+    let generations: GenerationRecord[];
+    try {
+      const parsed = JSON.parse(await readFile(file, 'utf8')) as { history?: { generations?: unknown } };
+      if (!Array.isArray(parsed.history?.generations)) throw new Error('no history.generations');
+      generations = (parsed.history.generations as GenerationRecord[]).map(reviveLosses);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+        logger.warn(
+          { err, file },
+          'cannot read the checkpoint history; the worker decides whether it can resume',
+        );
+      }
+      return 0;
+    }
+    const stored = job.progress.counters.generationsDone;
+    try {
+      for (const record of generations.slice(stored)) {
+        for (const pair of pairResultsOf(record)) {
+          this.jobs.append(job.id, this.eventPayload({ $case: 'pairResult', value: pair }));
+        }
+        const report = generationReportToProto(record, 0);
+        const current = this.jobs.get(job.id);
+        this.jobs.append(job.id, this.eventPayload({ $case: 'generationReport', value: report }), {
+          progress: {
+            best: report.best === undefined ? current.progress.best : BestGenotype.toJSON(report.best),
+            counters: {
+              ...current.progress.counters,
+              generationsDone: record.generation + 1,
+              comparisonsDone: 0,
+            },
+          },
+        });
+        logger.info({ generation: record.generation }, 'stored a generation report from the checkpoint');
+      }
+    } catch (err) {
+      logger.warn(
+        { err, file },
+        'the checkpoint history does not convert; the worker decides whether it can resume',
+      );
+    }
+    return generations.length;
+  }
+}
+
+/** JSON has no NaN: a diverged candidate's loss is written as null in the checkpoint. */
+function reviveLosses(record: GenerationRecord): GenerationRecord {
+  const loss = (v: number | null): number => (v === null ? Number.NaN : v);
+  return {
+    ...record,
+    candidates: record.candidates.map((c) => ({
+      ...c,
+      trainLoss: loss(c.trainLoss),
+      valLoss: loss(c.valLoss),
+    })),
+    best: { ...record.best, valLoss: loss(record.best.valLoss) },
+    bestSoFar: { ...record.bestSoFar, valLoss: loss(record.bestSoFar.valLoss) },
+  };
+}

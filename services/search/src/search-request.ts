@@ -1,0 +1,240 @@
+// StartSearch input: every field checked at the door, so that a search that was accepted can run.
+// zod checks each field's kind and range (the service's limits keep out what no machine finishes);
+// the search library's resolveSearchConfig then checks what spans fields (even population,
+// lr_min <= lr_max, known and distinct primitives) and fills the defaults. Errors are
+// INVALID_ARGUMENT and name the protobuf field and the value.
+import { randomInt } from 'node:crypto';
+import { z } from 'zod';
+import { InvalidArgumentError } from '@rnas/grpc';
+import { PathNotAllowedError, resolveDirectoryUnderRoots } from '@rnas/jobs';
+import { parseDatasetUri } from '@rnas/data';
+import { resolveSearchConfig, SearchConfigError, type SearchConfig } from '@rnas/nas';
+import { SearchStrategy, type SearchConfig as SearchConfigProto, type StartSearchRequest } from '@rnas/proto';
+
+/** What a stored search runs with: the full library configuration and the service's choices. */
+export interface ResolvedSearch {
+  readonly config: SearchConfig;
+  readonly datasetUri: string;
+  /** Evaluator threads, after the service's cap. */
+  readonly workers: number;
+}
+
+export interface SearchLimits {
+  /** Most evaluator threads one search may use. */
+  readonly maxWorkers: number;
+  readonly dataRoots: readonly string[];
+}
+
+/** Intermediate nodes per cell: the search space of RELATIVENAS.md section 2 (not a request field). */
+const STEPS = 4;
+const MAX_URI_CHARS = 4096;
+
+/** Protobuf field names, for messages: the client knows `batch_size`, not `batchSize`. */
+const PROTO_FIELDS: Record<string, string> = {
+  strategy: 'strategy',
+  population: 'population',
+  generations: 'generations',
+  layers: 'layers',
+  channels: 'channels',
+  batchSize: 'batch_size',
+  trainImages: 'train_images',
+  valImages: 'val_images',
+  lrMax: 'lr_max',
+  lrMin: 'lr_min',
+  momentum: 'momentum',
+  weightDecay: 'weight_decay',
+  gradClip: 'grad_clip',
+  dropPath: 'drop_path',
+  cutout: 'cutout',
+  trainPortion: 'train_portion',
+  primitives: 'primitives',
+  workers: 'workers',
+  seed: 'seed',
+};
+
+function protoField(path: readonly PropertyKey[]): string {
+  const [head, ...rest] = path.map(String);
+  const name = PROTO_FIELDS[head] ?? head;
+  return ['config', name, ...rest].join('.').replace(/\.(\d+)(?=\.|$)/g, '[$1]');
+}
+
+const int = (min: number, max: number): z.ZodOptional<z.ZodNumber> =>
+  z
+    .number()
+    .int({ error: `expected an integer in [${min}, ${max}]` })
+    .min(min, { error: `expected an integer in [${min}, ${max}]` })
+    .max(max, { error: `expected an integer in [${min}, ${max}]` })
+    .optional();
+
+const real = (min: number, max: number, openMin = false, openMax = false): z.ZodOptional<z.ZodNumber> => {
+  const error = `expected a number in ${openMin ? '(' : '['}${min}, ${max}${openMax ? ')' : ']'}`;
+  return z
+    .number({ error })
+    .refine((v) => (openMin ? v > min : v >= min) && (openMax ? v < max : v <= max), { error })
+    .optional();
+};
+
+/**
+ * The service's bounds. The library accepts more (a population of 100000); a service that must
+ * keep answering refuses what no machine here finishes.
+ */
+const ConfigSchema = z.object({
+  strategy: z.enum(SearchStrategy).refine((s) => s !== SearchStrategy.UNRECOGNIZED, {
+    error: 'expected SEARCH_STRATEGY_RELATIVENAS or SEARCH_STRATEGY_RANDOM',
+  }),
+  population: int(2, 1000),
+  generations: int(1, 10_000),
+  layers: int(3, 100),
+  channels: int(1, 512),
+  batchSize: int(1, 4096),
+  trainImages: int(0, 10_000_000),
+  valImages: int(0, 10_000_000),
+  lrMax: real(0, 10),
+  lrMin: real(0, 10),
+  momentum: real(0, 1, false, true),
+  weightDecay: real(0, 1),
+  gradClip: real(0, 1e6),
+  dropPath: real(0, 1, false, true),
+  cutout: int(0, 1024),
+  trainPortion: real(0, 1, true, true),
+  primitives: z
+    .array(z.string().max(64, { error: 'expected an op name' }))
+    .max(64, { error: 'expected at most 64 op names' }),
+  workers: int(0, 256),
+});
+
+function first(error: z.ZodError): { path: PropertyKey[]; message: string } {
+  const issue = error.issues[0];
+  return { path: issue.path, message: issue.message };
+}
+
+function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
+  let v = root;
+  for (const key of path) {
+    if (v === null || typeof v !== 'object') return undefined;
+    v = (v as Record<PropertyKey, unknown>)[key];
+  }
+  return v;
+}
+
+const STRATEGIES: Record<number, SearchConfig['strategy']> = {
+  [SearchStrategy.SEARCH_STRATEGY_UNSPECIFIED]: 'relativenas',
+  [SearchStrategy.SEARCH_STRATEGY_RELATIVENAS]: 'relativenas',
+  [SearchStrategy.SEARCH_STRATEGY_RANDOM]: 'random',
+};
+
+/**
+ * The dataset URI checked as far as can be without reading it: its syntax, and for file schemes
+ * that its directory lies under the data roots.
+ */
+export async function checkDatasetUri(
+  uri: unknown,
+  dataRoots: readonly string[],
+  field = 'dataset_uri',
+): Promise<string> {
+  if (typeof uri !== 'string' || uri === '')
+    throw new InvalidArgumentError(field, uri, 'a dataset URI is required');
+  if (uri.length > MAX_URI_CHARS)
+    throw new InvalidArgumentError(field, uri, `longer than ${MAX_URI_CHARS} characters`);
+  let parsed;
+  try {
+    parsed = parseDatasetUri(uri);
+  } catch (err) {
+    throw new InvalidArgumentError(field, uri, (err as Error).message);
+  }
+  if (parsed.scheme === 'synthetic') return uri;
+  try {
+    await resolveDirectoryUnderRoots(parsed.path, dataRoots);
+  } catch (err) {
+    if (err instanceof PathNotAllowedError) throw new InvalidArgumentError(field, uri, err.message);
+    throw err;
+  }
+  return uri;
+}
+
+/** The validated search of a StartSearch request; INVALID_ARGUMENT names the field and value. */
+export async function resolveStartSearch(
+  request: StartSearchRequest,
+  limits: SearchLimits,
+): Promise<ResolvedSearch> {
+  const proto: SearchConfigProto = request.config ?? {
+    strategy: SearchStrategy.SEARCH_STRATEGY_UNSPECIFIED,
+    primitives: [],
+  };
+  const parsed = ConfigSchema.safeParse(proto);
+  if (!parsed.success) {
+    const { path, message } = first(parsed.error);
+    throw new InvalidArgumentError(protoField(path), valueAt(proto, path), message);
+  }
+  const c = parsed.data;
+  if (
+    request.seed !== undefined &&
+    !(Number.isInteger(request.seed) && request.seed >= 0 && request.seed < 2 ** 32)
+  ) {
+    throw new InvalidArgumentError('seed', request.seed, 'expected an integer in [0, 4294967295]');
+  }
+  let config: SearchConfig;
+  try {
+    config = resolveSearchConfig({
+      strategy: STRATEGIES[c.strategy],
+      population: c.population,
+      generations: c.generations,
+      layers: c.layers,
+      channels: c.channels,
+      steps: STEPS,
+      batchSize: c.batchSize,
+      trainImages: c.trainImages,
+      valImages: c.valImages,
+      lrMax: c.lrMax,
+      lrMin: c.lrMin,
+      momentum: c.momentum,
+      weightDecay: c.weightDecay,
+      gradClip: c.gradClip,
+      dropPath: c.dropPath,
+      cutout: c.cutout,
+      trainPortion: c.trainPortion,
+      primitives: c.primitives.length === 0 ? undefined : c.primitives,
+      seed: request.seed ?? randomInt(0, 2 ** 32 - 1),
+      pairsPerWave: 1,
+    });
+  } catch (err) {
+    if (!(err instanceof SearchConfigError)) throw err;
+    const path = err.field.replace(/\[(\d+)\]/g, '.$1').split('.');
+    throw new InvalidArgumentError(
+      err.field === 'seed' ? 'seed' : protoField(path),
+      err.value,
+      `expected ${/ must be (.*), got /s.exec(err.message)?.[1] ?? err.message}`,
+    );
+  }
+  const requested = c.workers ?? 1;
+  const workers = Math.min(requested === 0 ? limits.maxWorkers : requested, limits.maxWorkers);
+  const datasetUri = await checkDatasetUri(request.datasetUri, limits.dataRoots);
+  return { config, datasetUri, workers };
+}
+
+/** The protobuf configuration of a stored search, every field set. */
+export function searchConfigToProto(config: SearchConfig, workers: number): SearchConfigProto {
+  return {
+    strategy:
+      config.strategy === 'random'
+        ? SearchStrategy.SEARCH_STRATEGY_RANDOM
+        : SearchStrategy.SEARCH_STRATEGY_RELATIVENAS,
+    population: config.population,
+    generations: config.generations,
+    layers: config.layers,
+    channels: config.channels,
+    batchSize: config.batchSize,
+    trainImages: config.trainImages,
+    valImages: config.valImages,
+    lrMax: config.lrMax,
+    lrMin: config.lrMin,
+    momentum: config.momentum,
+    weightDecay: config.weightDecay,
+    gradClip: config.gradClip,
+    dropPath: config.dropPath,
+    cutout: config.cutout,
+    trainPortion: config.trainPortion,
+    primitives: [...config.primitives],
+    workers,
+  };
+}

@@ -1,0 +1,493 @@
+// The search service over gRPC on an ephemeral port: a tiny search to completion on an image
+// folder under a temporary data root, late and resumed watchers, cancellation, listing, metrics,
+// and bad input answered with the right code and the field named. Then the durability promise,
+// end to end: the service as its own process (the built dist/main.js) is killed with SIGKILL in
+// the middle of a search, and a new process on the same state directory resumes the search to the
+// result an uninterrupted run gives, having lost nothing that was acknowledged.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import * as path from 'node:path';
+import { createInterface } from 'node:readline';
+import { status } from '@grpc/grpc-js';
+import {
+  SearchState,
+  SearchStrategy,
+  type Search,
+  type StartSearchRequest,
+  type WatchSearchResponse,
+} from '@rnas/proto';
+import { loadSearchServiceConfig, type SearchServiceConfig } from './config';
+import { startSearchService, type RunningService } from './service';
+import {
+  buildService,
+  failure,
+  memoryLogger,
+  ROOT,
+  SearchClient,
+  tinyConfig,
+  tinyDataRoot,
+} from './test-util';
+
+let dir: string;
+let dataRoot: string;
+let datasetUri: string;
+let service: RunningService;
+let client: SearchClient;
+let lines: Record<string, unknown>[];
+
+function serviceConfig(stateDir: string, dataRoot: string, extra: string[] = []): SearchServiceConfig {
+  return loadSearchServiceConfig(
+    ['--port', '0', '--metrics-port', '0', '--state-dir', stateDir, '--data-root', dataRoot, ...extra],
+    {},
+  );
+}
+
+beforeAll(async () => {
+  buildService();
+  ({ dir, dataRoot, datasetUri } = await tinyDataRoot());
+  const captured = memoryLogger();
+  lines = captured.lines;
+  service = await startSearchService(
+    serviceConfig(path.join(dir, 'state'), dataRoot, ['--max-message-bytes', '65536']),
+    {
+      logger: captured.logger,
+      shutdownSignals: [],
+    },
+  );
+  client = new SearchClient(service.port);
+}, 300_000);
+
+afterAll(async () => {
+  for (const child of children)
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  client?.close();
+  await service?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function start(request: Partial<StartSearchRequest>): Promise<Search> {
+  return client
+    .startSearch({
+      datasetUri,
+      seed: 3,
+      config: tinyConfig(),
+      ...request,
+    })
+    .then((r) => r.search as Search);
+}
+
+function get(searchId: string): Promise<Search> {
+  return client.getSearch({ searchId }).then((r) => r.search as Search);
+}
+
+function cases(messages: WatchSearchResponse[]): string[] {
+  return messages.map((m) =>
+    m.event?.$case === 'stateChange' ? `state:${SearchState[m.event.value.state]}` : String(m.event?.$case),
+  );
+}
+
+/** Waits for the first live event of the given kind. */
+function firstEvent(searchId: string, kind: string): Promise<WatchSearchResponse> {
+  return new Promise((resolve, reject) => {
+    const stream = client.raw.watchSearch({ searchId, afterSequence: 0 });
+    stream.on('data', (m: WatchSearchResponse) => {
+      if (m.event?.$case === kind) {
+        stream.cancel();
+        resolve(m);
+      }
+    });
+    stream.on('error', (e: { code?: number }) => {
+      if (e.code !== status.CANCELLED) reject(e);
+    });
+    stream.on('end', () => reject(new Error(`the search ended without a ${kind} event`)));
+  });
+}
+
+const MAIN = path.join(ROOT, 'services', 'search', 'dist', 'main.js');
+
+interface ServiceProcess {
+  child: ChildProcess;
+  port: number;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+const children: ChildProcess[] = [];
+
+/** Starts the service process and resolves once its log says which port it serves on. */
+function spawnService(): Promise<ServiceProcess> {
+  const child = spawn(
+    process.execPath,
+    [
+      MAIN,
+      '--port',
+      '0',
+      '--metrics-port',
+      '0',
+      '--state-dir',
+      path.join(dir, 'state'),
+      '--data-root',
+      dataRoot,
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  children.push(child);
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal })),
+  );
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  return new Promise((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+    lines.on('line', (line) => {
+      const entry = JSON.parse(line) as { msg?: string; port?: number };
+      if (entry.msg === 'serving' && typeof entry.port === 'number')
+        resolve({ child, port: entry.port, exited });
+    });
+    void exited.then(({ code }) =>
+      reject(new Error(`the service exited with code ${code} before serving: ${stderr}`)),
+    );
+  });
+}
+
+function states(messages: WatchSearchResponse[]): string[] {
+  return messages.flatMap((m) =>
+    m.event?.$case === 'stateChange' ? [SearchState[m.event.value.state]] : [],
+  );
+}
+
+function generationReports(messages: WatchSearchResponse[]): number[] {
+  return messages.flatMap((m) => (m.event?.$case === 'generationReport' ? [m.event.value.generation] : []));
+}
+
+describe('SearchService', () => {
+  let finished: Search;
+  let history: WatchSearchResponse[];
+
+  it('runs a search to completion and watchers see it live', async () => {
+    const queued = await start({});
+    expect(queued.state).toBe(SearchState.SEARCH_STATE_QUEUED);
+    expect(queued.config).toMatchObject({
+      population: 4,
+      generations: 2,
+      layers: 3,
+      channels: 4,
+      workers: 1,
+      lrMax: 0.1,
+    });
+    expect(queued.seed).toBe(3);
+    history = await client.watchAll(queued.id);
+    expect(cases(history)).toEqual([
+      'state:SEARCH_STATE_QUEUED',
+      'state:SEARCH_STATE_RUNNING',
+      'pairResult',
+      'pairResult',
+      'generationReport',
+      'pairResult',
+      'pairResult',
+      'generationReport',
+      'state:SEARCH_STATE_SUCCEEDED',
+    ]);
+    expect(history.map((m) => m.sequence)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    // This watcher joined while the search was queued or starting: at most the first events were replayed.
+    expect(history.filter((m) => m.replayed).length).toBeLessThanOrEqual(2);
+
+    const pair = history[2].event;
+    if (pair?.$case !== 'pairResult') throw new Error('expected a pair result');
+    expect(pair.value.generation).toBe(0);
+    expect(pair.value.teacher?.valLoss).toBeLessThanOrEqual(pair.value.student?.valLoss ?? -1);
+    expect(pair.value.teacher?.genotype?.normal).toHaveLength(8);
+    const report = history[7].event;
+    if (report?.$case !== 'generationReport') throw new Error('expected a generation report');
+    expect(report.value.generation).toBe(1);
+    expect(report.value.population).toHaveLength(4);
+    expect(report.value.pairs).toHaveLength(2);
+    expect(report.value.diversity).toBeGreaterThanOrEqual(0);
+
+    finished = await get(queued.id);
+    expect(finished.state).toBe(SearchState.SEARCH_STATE_SUCCEEDED);
+    expect(finished.progress).toMatchObject({
+      generationsDone: 2,
+      generations: 2,
+      candidatesEvaluated: 8,
+      etaMs: 0,
+    });
+    expect(finished.startedUnixMs).toBeGreaterThanOrEqual(finished.createdUnixMs);
+    expect(finished.finishedUnixMs).toBeGreaterThanOrEqual(finished.startedUnixMs);
+    expect(finished.resumes).toBe(0);
+    // The result is the best of the last generation, and it is what genotype.json holds.
+    const lastBest = Math.min(...report.value.population.map((c) => c.valLoss));
+    expect(finished.best?.valLoss).toBe(lastBest);
+    expect(finished.best?.generation).toBe(1);
+    const artifacts = finished.artifacts;
+    expect(artifacts?.directory).toBe(path.join(dir, 'state', 'searches', queued.id));
+    const genotype = JSON.parse(readFileSync(artifacts?.genotypePath ?? '', 'utf8')) as {
+      normal: [string, number][];
+    };
+    expect(genotype.normal.map(([op, input]) => ({ op, input }))).toEqual(finished.best?.genotype?.normal);
+    expect(existsSync(artifacts?.historyPath ?? '')).toBe(true);
+    expect(readdirSync(artifacts?.cellsDirectory ?? '').filter((f) => f.endsWith('.svg'))).toHaveLength(2);
+    expect(existsSync(path.join(artifacts?.checkpointPath ?? '', 'checkpoint.json'))).toBe(true);
+  });
+
+  it('gives a late watcher the whole history, replayed, and resumes a watcher after a sequence', async () => {
+    const late = await client.watchAll(finished.id);
+    expect(late.map((m) => m.sequence)).toEqual(history.map((m) => m.sequence));
+    expect(late.every((m) => m.replayed)).toBe(true);
+    expect(late.map((m) => m.event)).toEqual(history.map((m) => m.event));
+    const resumed = await client.watchAll(finished.id, 6);
+    expect(resumed.map((m) => m.sequence)).toEqual([7, 8, 9]);
+    expect(await client.watchAll(finished.id, 9)).toEqual([]);
+  });
+
+  it('cancels a running search within one pair, and a queued one at once', async () => {
+    const running = await start({ config: tinyConfig({ generations: 50 }) });
+    const waiting = await start({ config: tinyConfig({ generations: 50 }) });
+    await firstEvent(running.id, 'pairResult');
+    expect((await get(waiting.id)).state).toBe(SearchState.SEARCH_STATE_QUEUED);
+
+    const cancelledQueued = await client.cancelSearch({
+      searchId: waiting.id,
+    });
+    expect(cancelledQueued.search?.state).toBe(SearchState.SEARCH_STATE_CANCELLED);
+    expect(cancelledQueued.search?.startedUnixMs).toBe(0);
+
+    const cancelling = await client.cancelSearch({
+      searchId: running.id,
+    });
+    expect(cancelling.search?.state).toBe(SearchState.SEARCH_STATE_CANCELLING);
+    const events = await client.watchAll(running.id);
+    expect(cases(events).at(-1)).toBe('state:SEARCH_STATE_CANCELLED');
+    // Stopped at the next pair boundary: at most the pair in progress finished after the request
+    // (and with it, when it was the generation's last pair, the generation).
+    const requestedAt = cases(events).indexOf('state:SEARCH_STATE_CANCELLING');
+    expect(requestedAt).toBeGreaterThan(0);
+    expect(
+      cases(events)
+        .slice(requestedAt)
+        .filter((c) => c === 'pairResult').length,
+    ).toBeLessThanOrEqual(1);
+    const cancelled = await get(running.id);
+    expect(cancelled.state).toBe(SearchState.SEARCH_STATE_CANCELLED);
+
+    // Cancelling again returns it unchanged; a succeeded search cannot be cancelled.
+    const again = await client.cancelSearch({ searchId: running.id });
+    expect(again.search).toEqual(cancelled);
+    const done = await failure(client.cancelSearch({ searchId: finished.id }));
+    expect(done.code).toBe(status.FAILED_PRECONDITION);
+    expect(done.details).toContain('succeeded');
+  });
+
+  it('lists searches newest first, in pages, filtered by state', async () => {
+    const all = await client.listSearches({
+      pageSize: 0,
+      pageToken: '',
+      state: 0,
+    });
+    expect(all.searches).toHaveLength(3);
+    expect(all.nextPageToken).toBe('');
+    const first = await client.listSearches({
+      pageSize: 2,
+      pageToken: '',
+      state: 0,
+    });
+    const second = await client.listSearches({
+      pageSize: 2,
+      pageToken: first.nextPageToken,
+      state: 0,
+    });
+    expect([...first.searches, ...second.searches].map((s) => s.id)).toEqual(
+      all.searches.map((s: Search) => s.id),
+    );
+    expect(all.searches[2].id).toBe(finished.id);
+    const cancelled = await client.listSearches({
+      pageSize: 10,
+      pageToken: '',
+      state: SearchState.SEARCH_STATE_CANCELLED,
+    });
+    expect(cancelled.searches).toHaveLength(2);
+    const bad = await failure(
+      client.listSearches({
+        pageSize: 10,
+        pageToken: 'garbage!',
+        state: 0,
+      }),
+    );
+    expect(bad.code).toBe(status.INVALID_ARGUMENT);
+    expect(bad.details).toContain('page_token');
+    const big = await failure(client.listSearches({ pageSize: 5000, pageToken: '', state: 0 }));
+    expect(big.details).toContain('page_size=5000');
+  });
+
+  it('exports the search series, job counts and the gRPC series', async () => {
+    const text = await (await fetch(`http://127.0.0.1:${service.metricsPort}/metrics`)).text();
+    expect(text).toMatch(/^rnas_search_generations_total [1-9]/m);
+    expect(text).toMatch(/^rnas_search_candidate_evaluations_total [1-9]/m);
+    expect(text).toMatch(/^rnas_search_jobs\{state="succeeded"\} 1$/m);
+    expect(text).toMatch(/^rnas_search_jobs\{state="cancelled"\} 2$/m);
+    expect(text).toContain(
+      'grpc_server_handled_total{grpc_type="unary",grpc_service="relativenas.v1.SearchService",grpc_method="StartSearch",grpc_code="OK"}',
+    );
+    expect(text).toContain('rnas_tfjs_tensors');
+    expect(text).toContain('rnas_search_best_validation_loss');
+  });
+
+  it.each<[string, Partial<StartSearchRequest>, string]>([
+    ['a negative learning rate', { config: tinyConfig({ lrMax: -0.1 }) }, 'config.lr_max=-0.1'],
+    ['an odd population', { config: tinyConfig({ population: 5 }) }, 'config.population=5'],
+    ['an absurd population', { config: tinyConfig({ population: 4_000_000 }) }, 'config.population=4000000'],
+    [
+      'an absurd number of generations',
+      { config: tinyConfig({ generations: 1e9 }) },
+      'config.generations=1000000000',
+    ],
+    ['too few cells', { config: tinyConfig({ layers: 2 }) }, 'config.layers=2'],
+    ['lr_min above lr_max', { config: tinyConfig({ lrMax: 0.01, lrMin: 0.1 }) }, 'config.lr_min=0.1'],
+    ['momentum of 1', { config: tinyConfig({ momentum: 1 }) }, 'config.momentum=1'],
+    ['a train portion of 0', { config: tinyConfig({ trainPortion: 0 }) }, 'config.train_portion=0'],
+    ['NaN drop path', { config: tinyConfig({ dropPath: Number.NaN }) }, 'config.drop_path'],
+    [
+      'an unknown primitive',
+      { config: tinyConfig({ primitives: ['skip_connect', 'conv_9x9'] }) },
+      'config.primitives[1]="conv_9x9"',
+    ],
+    [
+      'a repeated primitive',
+      { config: tinyConfig({ primitives: ['skip_connect', 'skip_connect'] }) },
+      'config.primitives[1]',
+    ],
+    ['an unknown strategy', { config: tinyConfig({ strategy: 7 as SearchStrategy }) }, 'config.strategy=7'],
+    ['too many workers', { config: tinyConfig({ workers: 1000 }) }, 'config.workers=1000'],
+    ['no dataset', { datasetUri: '' }, 'dataset_uri=""'],
+    ['an unknown scheme', { datasetUri: 'ftp:/data' }, 'dataset_uri="ftp:/data"'],
+    ['a dataset outside the data roots', { datasetUri: 'fashion-mnist:/etc' }, 'outside the data roots'],
+    ['a dataset that escapes with ..', { datasetUri: 'imagefolder:../../etc' }, 'outside the data roots'],
+    ['a missing dataset', { datasetUri: 'cifar10:nothing-here' }, 'does not exist under the data roots'],
+  ])('refuses %s with INVALID_ARGUMENT naming the field', async (_what, request, named) => {
+    const before = await client.listSearches({
+      pageSize: 100,
+      pageToken: '',
+      state: 0,
+    });
+    const error = await failure(start(request));
+    expect(error.code).toBe(status.INVALID_ARGUMENT);
+    expect(error.details).toContain(named);
+    const after = await client.listSearches({
+      pageSize: 100,
+      pageToken: '',
+      state: 0,
+    });
+    expect(after.searches).toHaveLength(before.searches.length);
+  });
+
+  it('answers NOT_FOUND for unknown ids and INVALID_ARGUMENT for none', async () => {
+    for (const searchId of ['no-such-search', 'x'.repeat(5000), '../../etc/passwd']) {
+      for (const call of [
+        () => get(searchId),
+        () => client.cancelSearch({ searchId }),
+        () => client.watchAll(searchId),
+      ]) {
+        const error = await failure(call());
+        expect(error.code).toBe(status.NOT_FOUND);
+        expect(error.details).toContain('search');
+        expect(error.details.length).toBeLessThan(300);
+      }
+    }
+    const empty = await failure(get(''));
+    expect(empty.code).toBe(status.INVALID_ARGUMENT);
+    expect(empty.details).toContain('search_id');
+  });
+
+  it('fails a search whose dataset cannot be opened, with the reason', async () => {
+    const search = await start({ datasetUri: 'synthetic:shapes?size=99999' });
+    const events = await client.watchAll(search.id);
+    expect(cases(events)).toEqual([
+      'state:SEARCH_STATE_QUEUED',
+      'state:SEARCH_STATE_RUNNING',
+      'state:SEARCH_STATE_FAILED',
+    ]);
+    const failed = await get(search.id);
+    expect(failed.state).toBe(SearchState.SEARCH_STATE_FAILED);
+    expect(failed.error).toContain('query parameter size');
+  });
+
+  it('refuses an oversized message with RESOURCE_EXHAUSTED and keeps serving', async () => {
+    const huge = await failure(start({ datasetUri: `synthetic:${'x'.repeat(100_000)}` }));
+    expect(huge.code).toBe(status.RESOURCE_EXHAUSTED);
+    expect((await get(finished.id)).state).toBe(SearchState.SEARCH_STATE_SUCCEEDED);
+    expect(lines.some((l) => l.level === 'error')).toBe(false);
+  });
+});
+
+describe('the search service process', () => {
+  it('resumes a search after kill -9 to the uninterrupted result, and loses nothing acknowledged', async () => {
+    const config = tinyConfig({ generations: 3 });
+    const first = await spawnService();
+    let remote = new SearchClient(first.port);
+    const search = (await remote.startSearch({ datasetUri, seed: 11, config })).search as Search;
+    const waiting = (await remote.startSearch({ datasetUri, seed: 12, config })).search as Search;
+    const cancelled = (await remote.startSearch({ datasetUri, seed: 13, config })).search as Search;
+    await remote.cancelSearch({ searchId: cancelled.id });
+
+    // Kill the process as soon as the first generation is checkpointed and reported.
+    await new Promise<void>((resolve, reject) => {
+      const stream = remote.raw.watchSearch({ searchId: search.id, afterSequence: 0 });
+      stream.on('data', (m: WatchSearchResponse) => {
+        if (m.event?.$case === 'generationReport') {
+          first.child.kill('SIGKILL');
+          resolve();
+        }
+      });
+      stream.on('error', () => undefined);
+      stream.on('end', () => reject(new Error('the search ended before it was killed')));
+    });
+    expect((await first.exited).signal).toBe('SIGKILL');
+    remote.close();
+
+    const second = await spawnService();
+    remote = new SearchClient(second.port);
+    // The queued search and the cancelled one survived the kill as they were.
+    const get = async (searchId: string): Promise<Search> =>
+      (await remote.getSearch({ searchId })).search as Search;
+    expect((await get(cancelled.id)).state).toBe(SearchState.SEARCH_STATE_CANCELLED);
+    expect((await get(waiting.id)).state).toBe(SearchState.SEARCH_STATE_QUEUED);
+    await remote.cancelSearch({ searchId: waiting.id });
+
+    const events = await remote.watchAll(search.id);
+    expect(events.map((m) => m.sequence)).toEqual(events.map((_, i) => i + 1));
+    expect(states(events)).toEqual([
+      'SEARCH_STATE_QUEUED',
+      'SEARCH_STATE_RUNNING',
+      'SEARCH_STATE_RUNNING',
+      'SEARCH_STATE_SUCCEEDED',
+    ]);
+    const resumedBecause = events.flatMap((m) =>
+      m.event?.$case === 'stateChange' && m.event.value.state === SearchState.SEARCH_STATE_RUNNING
+        ? [m.event.value.reason]
+        : [],
+    );
+    expect(resumedBecause[1]).toBe('resumed after a restart from the checkpoint of generation 1 of 3');
+    // Every generation reported exactly once, in order, across the two processes.
+    expect(generationReports(events)).toEqual([0, 1, 2]);
+    const resumed = await get(search.id);
+    expect(resumed.state).toBe(SearchState.SEARCH_STATE_SUCCEEDED);
+    expect(resumed.resumes).toBe(1);
+    expect(resumed.progress?.generationsDone).toBe(3);
+
+    // The same search without a kill ends with the same result.
+    const uninterrupted = (await remote.startSearch({ datasetUri, seed: 11, config })).search as Search;
+    const reference = await remote.watchAll(uninterrupted.id);
+    expect(states(reference).at(-1)).toBe('SEARCH_STATE_SUCCEEDED');
+    const final = await get(uninterrupted.id);
+    expect(resumed.best).toEqual(final.best);
+    const losses = (messages: WatchSearchResponse[]): number[][] =>
+      messages.flatMap((m) =>
+        m.event?.$case === 'generationReport' ? [m.event.value.population.map((c) => c.valLoss)] : [],
+      );
+    expect(losses(events)).toEqual(losses(reference));
+
+    // SIGTERM drains and exits cleanly.
+    remote.close();
+    second.child.kill('SIGTERM');
+    expect(await second.exited).toEqual({ code: 0, signal: null });
+  });
+});

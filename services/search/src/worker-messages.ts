@@ -1,0 +1,50 @@
+// What the service thread and a search's worker thread exchange (structured-cloned plain data).
+import type { BackendName } from '@rnas/engine';
+import type { BestRecord, CandidateRecord, GenerationRecord, PairRecord, SearchConfig } from '@rnas/nas';
+
+export interface SearchWorkerInput {
+  readonly searchId: string;
+  readonly config: SearchConfig;
+  readonly datasetUri: string;
+  readonly dataRoots: readonly string[];
+  /** The search's artefacts directory (checkpoint, history, cells, genotype). */
+  readonly outDir: string;
+  /** Evaluator threads: 1 evaluates in the search's own worker thread. */
+  readonly workers: number;
+  /** Engine backend for the search's threads; undefined: RNAS_BACKEND, else 'auto'. */
+  readonly backend: BackendName | undefined;
+}
+
+/** The engine's memory in the worker, reported with each event for the service's metrics. */
+export interface WorkerMemory {
+  numTensors: number;
+  numBytes: number;
+  numDataBuffers: number;
+}
+
+export type SearchWorkerEvent =
+  | {
+      type: 'start';
+      backend: string;
+      generationsDone: number;
+      resumed: boolean;
+      pairsPerGeneration: number;
+    }
+  | {
+      type: 'pair';
+      generation: number;
+      /** 1-based count of the pairs finished in this generation. */
+      pairsDone: number;
+      pairs: number;
+      record: PairRecord;
+      candidates: [CandidateRecord, CandidateRecord];
+      memory: WorkerMemory;
+    }
+  | { type: 'generation'; record: GenerationRecord; memory: WorkerMemory };
+
+export interface SearchWorkerResult {
+  /** The search's result (RELATIVENAS.md section 6): the best of the last generation. */
+  readonly best: BestRecord;
+  /** The lowest validation loss of the whole search. */
+  readonly bestSoFar: BestRecord;
+}

@@ -1,0 +1,69 @@
+import {
+  describeOptions,
+  integerOption,
+  loadServiceConfig,
+  ownedDirectoryOption,
+  SERVICE_OPTIONS,
+  type OptionSpec,
+  type OptionValues,
+  type ServiceConfig,
+} from '@rnas/grpc';
+import { z } from 'zod';
+
+/** The training service's well-known ports (gRPC, metrics), as README.md lists them. */
+export const TRAINING_PORTS = { port: 50052, metricsPort: 9092 } as const;
+
+/** Options of the training service only; the common ones come from SERVICE_OPTIONS. */
+export const TRAINING_OPTIONS = {
+  maxRunning: {
+    flag: '--max-running-trainings',
+    env: 'RNAS_MAX_RUNNING_TRAININGS',
+    description: 'trainings running at the same time; the others wait in the queue',
+    schema: integerOption(1, 64),
+    default: '1',
+  } satisfies OptionSpec<number>,
+  searchStateDir: {
+    flag: '--search-state-dir',
+    env: 'RNAS_SEARCH_STATE_DIR',
+    description:
+      "the search service's state directory, where StartTraining finds a search by id (default: --state-dir)",
+    schema: z.union([z.literal(''), ownedDirectoryOption]),
+    default: '',
+  } satisfies OptionSpec<string>,
+};
+
+export type TrainingServiceConfig = ServiceConfig & OptionValues<typeof TRAINING_OPTIONS>;
+
+/** The configuration from flags and environment; a ConfigError lists every bad value. */
+export function loadTrainingServiceConfig(
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+): TrainingServiceConfig {
+  const config = loadServiceConfig(argv, env, {
+    defaults: { port: String(TRAINING_PORTS.port), metricsPort: String(TRAINING_PORTS.metricsPort) },
+    extra: TRAINING_OPTIONS,
+  });
+  return {
+    ...config,
+    searchStateDir: config.searchStateDir === '' ? config.stateDir : config.searchStateDir,
+  };
+}
+
+/** The `--help` text of `rnas serve training`. */
+export function trainingServiceHelp(): string {
+  return [
+    'usage: rnas serve training [flags]',
+    '',
+    'Trains discovered cells as durable jobs over gRPC (relativenas.v1.TrainingService) and',
+    'publishes them to the model repository. Each flag can also be set by the environment',
+    'variable beside it; the flag wins.',
+    '',
+    describeOptions({
+      ...SERVICE_OPTIONS,
+      port: { ...SERVICE_OPTIONS.port, default: String(TRAINING_PORTS.port) },
+      metricsPort: { ...SERVICE_OPTIONS.metricsPort, default: String(TRAINING_PORTS.metricsPort) },
+      ...TRAINING_OPTIONS,
+    }),
+    '',
+  ].join('\n');
+}

@@ -1,0 +1,23 @@
+export {
+  startTrainingService,
+  defaultTrainingWorkerScript,
+  TRAINING_DATABASE,
+  type TrainingServiceOptions,
+  type RunningService,
+} from './service';
+export { serveTraining, type ServeIo } from './main';
+export {
+  loadTrainingServiceConfig,
+  trainingServiceHelp,
+  TRAINING_OPTIONS,
+  TRAINING_PORTS,
+  type TrainingServiceConfig,
+} from './config';
+export {
+  resolveStartTraining,
+  checkDatasetUri,
+  type ResolvedTraining,
+  type RequestedSpec,
+  type TrainingLimits,
+} from './training-request';
+export { searchGenotype, SEARCH_DATABASE, SEARCHES_DIRECTORY } from './search-lookup';

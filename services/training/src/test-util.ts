@@ -1,0 +1,190 @@
+// Shared by this package's tests (not built, not exported): building the worker, a tiny network
+// and image folder, and promise wrappers around the generated gRPC client.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { Writable } from 'node:stream';
+import { credentials, type ServiceError } from '@grpc/grpc-js';
+import { createLogger, type Logger } from '@rnas/grpc';
+import { writeSyntheticDataset } from '@rnas/data';
+import {
+  TrainingServiceClient,
+  type Genotype,
+  type NetworkSpec,
+  type CancelTrainingRequest,
+  type CancelTrainingResponse,
+  type GetTrainingRequest,
+  type GetTrainingResponse,
+  type ListTrainingsRequest,
+  type ListTrainingsResponse,
+  type StartTrainingRequest,
+  type StartTrainingResponse,
+  type TrainingRecipe,
+  type WatchTrainingResponse,
+} from '@rnas/proto';
+
+export const ROOT = path.resolve(__dirname, '..', '..', '..');
+
+/** Trainings run compiled workers (dist/): build this package and what it uses (incremental). */
+export function buildService(): void {
+  execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-b', 'services/training'], {
+    cwd: ROOT,
+    stdio: 'inherit',
+  });
+}
+
+/** A temporary directory holding a data root with a 3-class 8x8 grey image folder of shapes. */
+export async function tinyDataRoot(
+  train = 24,
+): Promise<{ dir: string; dataRoot: string; datasetUri: string }> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'rnas-training-service-'));
+  const dataRoot = path.join(dir, 'data');
+  await writeSyntheticDataset(path.join(dataRoot, 'shapes'), {
+    format: 'imagefolder',
+    train,
+    test: 8,
+    seed: 7,
+    size: 8,
+    channels: 1,
+    classes: 3,
+    imageFormats: ['png'],
+  });
+  return { dir, dataRoot, datasetUri: `imagefolder:${path.join(dataRoot, 'shapes')}?size=8&channels=1` };
+}
+
+/** Two-step cells with cheap ops, one parametric op per cell type. */
+export const TINY_GENOTYPE: Genotype = {
+  normal: [
+    { op: 'sep_conv_3x3', input: 0 },
+    { op: 'skip_connect', input: 1 },
+    { op: 'max_pool_3x3', input: 0 },
+    { op: 'skip_connect', input: 2 },
+  ],
+  normalConcat: [2, 3],
+  reduce: [
+    { op: 'max_pool_3x3', input: 0 },
+    { op: 'dil_conv_3x3', input: 1 },
+    { op: 'skip_connect', input: 2 },
+    { op: 'avg_pool_3x3', input: 0 },
+  ],
+  reduceConcat: [2, 3],
+};
+
+/** A CIFAR network of 3 cells and 4 channels; classes and input from the dataset. */
+export const TINY_SPEC: NetworkSpec = {
+  variant: 0,
+  channels: 4,
+  layers: 3,
+  classes: 0,
+  inputChannels: 0,
+  inputSize: 0,
+  auxiliary: false,
+};
+
+export function tinyRecipe(overrides: Partial<TrainingRecipe> = {}): TrainingRecipe {
+  return {
+    epochs: 2,
+    batchSize: 8,
+    learningRate: 0.05,
+    cutout: 4,
+    learningRateSchedule: 0,
+    seed: 11,
+    ...overrides,
+  };
+}
+
+export function tinyRequest(
+  datasetUri: string,
+  overrides: Partial<StartTrainingRequest> = {},
+): StartTrainingRequest {
+  return {
+    architecture: { $case: 'genotype', value: TINY_GENOTYPE },
+    spec: TINY_SPEC,
+    datasetUri,
+    recipe: tinyRecipe(),
+    modelName: 'tiny',
+    ...overrides,
+  };
+}
+
+/** A logger whose lines land in an array (JSON objects), so tests stay quiet and can read them. */
+export function memoryLogger(): { logger: Logger; lines: Record<string, unknown>[] } {
+  const lines: Record<string, unknown>[] = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString().split('\n'))
+        if (line) lines.push(JSON.parse(line) as Record<string, unknown>);
+      done();
+    },
+  });
+  return { logger: createLogger({ service: 'training', level: 'info', destination }), lines };
+}
+
+type Unary<Req, Res> = (
+  request: Req,
+  callback: (error: ServiceError | null, response: Res) => void,
+) => unknown;
+
+/** The training client with promise-returning unary calls. */
+export class TrainingClient {
+  readonly raw: TrainingServiceClient;
+
+  constructor(port: number) {
+    this.raw = new TrainingServiceClient(`127.0.0.1:${port}`, credentials.createInsecure());
+  }
+
+  startTraining(request: StartTrainingRequest): Promise<StartTrainingResponse> {
+    return this.unary(this.raw.startTraining, request);
+  }
+
+  getTraining(request: GetTrainingRequest): Promise<GetTrainingResponse> {
+    return this.unary(this.raw.getTraining, request);
+  }
+
+  listTrainings(request: ListTrainingsRequest): Promise<ListTrainingsResponse> {
+    return this.unary(this.raw.listTrainings, request);
+  }
+
+  cancelTraining(request: CancelTrainingRequest): Promise<CancelTrainingResponse> {
+    return this.unary(this.raw.cancelTraining, request);
+  }
+
+  private unary<Req, Res>(method: Unary<Req, Res>, request: Req): Promise<Res> {
+    return new Promise((resolve, reject) => {
+      method.call(this.raw, request, (error, response) => (error ? reject(error) : resolve(response)));
+    });
+  }
+
+  /** Every message of a WatchTraining stream until it ends (or fails: then rejects with the status). */
+  watchAll(
+    trainingId: string,
+    afterSequence = 0,
+    onMessage?: (m: WatchTrainingResponse) => void,
+  ): Promise<WatchTrainingResponse[]> {
+    const stream = this.raw.watchTraining({ trainingId, afterSequence });
+    const messages: WatchTrainingResponse[] = [];
+    return new Promise((resolve, reject) => {
+      stream.on('data', (m: WatchTrainingResponse) => {
+        messages.push(m);
+        onMessage?.(m);
+      });
+      stream.on('end', () => resolve(messages));
+      stream.on('error', reject);
+    });
+  }
+
+  close(): void {
+    this.raw.close();
+  }
+}
+
+/** The status error of a call that must fail. */
+export async function failure(promise: Promise<unknown>): Promise<ServiceError> {
+  try {
+    await promise;
+  } catch (error) {
+    return error as ServiceError;
+  }
+  throw new Error('expected the call to fail');
+}

@@ -1,0 +1,275 @@
+// Trainings as durable jobs (libs/jobs' DurableJobs): a row in the job database per training, an
+// event log that WatchTraining replays, a queue that runs them on worker threads, and the recovery
+// that resumes every running training from its last epoch checkpoint when the service starts.
+// This file says what is the training's own: its stored progress, the protobuf events, the
+// worker's input and events.
+import { randomUUID } from 'node:crypto';
+import * as path from 'node:path';
+import type { BackendInfo } from '@rnas/engine';
+import { InvalidArgumentError, type Logger } from '@rnas/grpc';
+import { DurableJobs, type JobKind, type JobRecord, type JobState, type JobStore } from '@rnas/jobs';
+import type { Genotype, NetworkSpec } from '@rnas/nas';
+import {
+  EpochReport as EpochReportProto,
+  TrainingState,
+  WatchTrainingResponse,
+  type ListTrainingsRequest,
+  type ListTrainingsResponse,
+  type Training,
+} from '@rnas/proto';
+import type { PublishedModel, Recipe } from '@rnas/train';
+import type { TrainingMetrics } from './metrics';
+import { epochReportToProto, recipeToProto, specToProto } from './training-proto';
+import type { RequestedSpec, ResolvedTraining } from './training-request';
+import type { TrainingWorkerEvent, TrainingWorkerInput, TrainingWorkerResult } from './worker-messages';
+
+interface StoredConfig {
+  genotype: Genotype;
+  searchId: string;
+  spec: RequestedSpec;
+  datasetUri: string;
+  recipe: Recipe;
+  modelName: string;
+}
+
+interface StoredProgress {
+  epochsDone: number;
+  epochs: number;
+  imagesPerSecond: number;
+  etaMs: number;
+  /** EpochReport as protobuf JSON; null before the first epoch. */
+  lastEpoch: unknown;
+  /** The network once the training opened its dataset (every size set). */
+  spec: NetworkSpec | null;
+  inputSize: number;
+}
+
+interface StoredResult {
+  model: PublishedModel;
+}
+
+type TrainingJob = JobRecord<StoredConfig, StoredProgress, StoredResult>;
+
+const STATES: Record<JobState, TrainingState> = {
+  queued: TrainingState.TRAINING_STATE_QUEUED,
+  running: TrainingState.TRAINING_STATE_RUNNING,
+  cancelling: TrainingState.TRAINING_STATE_CANCELLING,
+  succeeded: TrainingState.TRAINING_STATE_SUCCEEDED,
+  failed: TrainingState.TRAINING_STATE_FAILED,
+  cancelled: TrainingState.TRAINING_STATE_CANCELLED,
+};
+
+const FILTERS: Partial<Record<TrainingState, JobState>> = Object.fromEntries(
+  Object.entries(STATES).map(([job, proto]) => [proto, job]),
+);
+
+export interface TrainingJobsOptions {
+  store: JobStore;
+  stateDir: string;
+  modelRepo: string;
+  dataRoots: readonly string[];
+  maxRunning: number;
+  backend: BackendInfo;
+  workerScript: string;
+  metrics: TrainingMetrics;
+  logger: Logger;
+}
+
+export class TrainingJobs {
+  private readonly jobs: JobKind<StoredConfig, StoredProgress, StoredResult, unknown>;
+  private readonly durable: DurableJobs<
+    StoredConfig,
+    StoredProgress,
+    StoredResult,
+    unknown,
+    TrainingWorkerEvent,
+    TrainingWorkerResult
+  >;
+
+  constructor(private readonly options: TrainingJobsOptions) {
+    this.jobs = options.store.kind('training');
+    this.durable = new DurableJobs({
+      jobs: this.jobs,
+      noun: 'training',
+      idField: 'training_id',
+      maxRunning: options.maxRunning,
+      logger: options.logger,
+      stateEvent: (state, reason) => ({
+        from: (job: TrainingJob) =>
+          WatchTrainingResponse.toJSON({
+            sequence: 0,
+            timeUnixMs: 0,
+            replayed: false,
+            event: {
+              $case: 'stateChange',
+              value: { state: STATES[state], reason, training: this.toProto(job) },
+            },
+          }),
+      }),
+      worker: (job) => {
+        const input: TrainingWorkerInput = {
+          trainingId: job.id,
+          genotype: job.config.genotype,
+          spec: job.config.spec,
+          datasetUri: job.config.datasetUri,
+          dataRoots: options.dataRoots,
+          recipe: job.config.recipe,
+          modelName: job.config.modelName,
+          modelRepo: options.modelRepo,
+          directory: this.directoryOf(job.id),
+          epochsStored: job.progress.epochsDone,
+          backend: options.backend.name,
+        };
+        return { script: options.workerScript, input };
+      },
+      // The trainer resumes from its own checkpoint; the worker first sends the reports of the
+      // checkpointed epochs this database has not stored yet.
+      resume: async (job) =>
+        job.progress.epochsDone > 0
+          ? `resumed after a restart from the checkpoint of epoch ${job.progress.epochsDone} of ${job.progress.epochs}`
+          : 'restarted after a restart: no epoch had been checkpointed yet',
+      onEvent: (id, event) => this.onWorkerEvent(id, event),
+      succeeded: (job, result) => ({
+        patch: { result: { model: result.model }, progress: { ...job.progress, etaMs: 0 } },
+        reason: `trained ${job.config.recipe.epochs} epochs; published ${result.model.name} version ${result.model.version}`,
+      }),
+      cancelled: (job) => `cancelled after ${job.progress.epochsDone} epochs; nothing was published`,
+      runEnded: (id) => options.metrics.forget(id),
+    });
+  }
+
+  countByState(): Record<JobState, number> {
+    return this.durable.countByState();
+  }
+
+  /** The training's own directory in the state directory (checkpoint, publication marker). */
+  directoryOf(id: string): string {
+    return path.join(this.options.stateDir, 'trainings', id);
+  }
+
+  recover(): void {
+    this.durable.recover();
+  }
+
+  /** Stores a validated training (acknowledged once this returns) and queues it. */
+  start(resolved: ResolvedTraining): Training {
+    const id = randomUUID();
+    const job = this.durable.create(id, {
+      config: {
+        genotype: resolved.genotype,
+        searchId: resolved.searchId,
+        spec: resolved.spec,
+        datasetUri: resolved.datasetUri,
+        recipe: resolved.recipe,
+        modelName: resolved.modelName,
+      },
+      progress: {
+        epochsDone: 0,
+        epochs: resolved.recipe.epochs,
+        imagesPerSecond: 0,
+        etaMs: 0,
+        lastEpoch: null,
+        spec: null,
+        inputSize: resolved.spec.inputSize,
+      },
+    });
+    this.options.logger.info({ training_id: id, model: resolved.modelName }, 'training queued');
+    return this.toProto(job);
+  }
+
+  get(id: string): Training {
+    return this.toProto(this.durable.find(id));
+  }
+
+  list(request: ListTrainingsRequest): ListTrainingsResponse {
+    const state = FILTERS[request.state];
+    if (request.state !== TrainingState.TRAINING_STATE_UNSPECIFIED && state === undefined) {
+      throw new InvalidArgumentError('state', request.state, 'expected a TrainingState');
+    }
+    const page = this.durable.list(request.pageSize, request.pageToken, state);
+    return { trainings: page.jobs.map((job) => this.toProto(job)), nextPageToken: page.nextPageToken };
+  }
+
+  cancel(id: string): Training {
+    return this.toProto(this.durable.cancel(id));
+  }
+
+  async *watch(
+    id: string,
+    afterSequence: number,
+    signal: AbortSignal,
+  ): AsyncGenerator<WatchTrainingResponse> {
+    for await (const { event, replayed } of this.durable.watch(id, afterSequence, signal)) {
+      const message = WatchTrainingResponse.fromJSON(event.payload);
+      yield { ...message, sequence: event.sequence, timeUnixMs: event.timeMs, replayed };
+    }
+  }
+
+  close(): Promise<void> {
+    return this.durable.close();
+  }
+
+  private toProto(job: TrainingJob): Training {
+    const { config, progress } = job;
+    return {
+      id: job.id,
+      state: STATES[job.state],
+      searchId: config.searchId,
+      spec: specToProto(progress.spec ?? config.spec, config.genotype, progress.inputSize),
+      datasetUri: config.datasetUri,
+      recipe: recipeToProto(config.recipe),
+      modelName: config.modelName,
+      createdUnixMs: job.createdMs,
+      startedUnixMs: job.startedMs,
+      finishedUnixMs: job.finishedMs,
+      progress: {
+        epochsDone: progress.epochsDone,
+        epochs: progress.epochs,
+        imagesPerSecond: progress.imagesPerSecond,
+        etaMs: progress.etaMs,
+      },
+      lastEpoch: progress.lastEpoch === null ? undefined : EpochReportProto.fromJSON(progress.lastEpoch),
+      model: job.result?.model === undefined ? undefined : { ...job.result.model },
+      error: job.error,
+      resumes: job.resumes,
+    };
+  }
+
+  private onWorkerEvent(id: string, event: TrainingWorkerEvent): void {
+    const job = this.jobs.get(id);
+    switch (event.type) {
+      case 'start':
+        this.jobs.update(id, { progress: { ...job.progress, spec: event.spec, inputSize: event.inputSize } });
+        return;
+      case 'epoch': {
+        const { metrics } = this.options;
+        const report = epochReportToProto(event.report);
+        metrics.reportMemory(id, event.memory);
+        metrics.epochs.inc();
+        metrics.images.inc(event.report.trainImages);
+        metrics.imagesPerSecond.set({ training_id: id }, report.imagesPerSecond);
+        this.jobs.append(
+          id,
+          {
+            payload: WatchTrainingResponse.toJSON({
+              sequence: 0,
+              timeUnixMs: 0,
+              replayed: false,
+              event: { $case: 'epochReport', value: report },
+            }),
+          },
+          {
+            progress: {
+              ...job.progress,
+              epochsDone: report.epoch,
+              imagesPerSecond: report.imagesPerSecond,
+              etaMs: report.etaMs,
+              lastEpoch: EpochReportProto.toJSON(report),
+            },
+          },
+        );
+        return;
+      }
+    }
+  }
+}

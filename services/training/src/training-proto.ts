@@ -1,0 +1,74 @@
+// The training library's values as the protobuf messages of training.proto.
+import { genotypeToProto, type Genotype, type NetworkSpec } from '@rnas/nas';
+import {
+  LearningRateSchedule,
+  NetworkVariant,
+  type EpochReport as EpochReportProto,
+  type NetworkSpec as NetworkSpecProto,
+  type TrainingRecipe,
+} from '@rnas/proto';
+import type { EpochReport, Recipe } from '@rnas/train';
+import type { RequestedSpec } from './training-request';
+
+/** The spec in use: the requested one until the training opened its dataset, then the resolved one. */
+export function specToProto(
+  spec: RequestedSpec | NetworkSpec,
+  genotype: Genotype,
+  inputSize: number,
+): NetworkSpecProto {
+  return {
+    variant:
+      spec.variant === 'imagenet'
+        ? NetworkVariant.NETWORK_VARIANT_IMAGENET
+        : NetworkVariant.NETWORK_VARIANT_CIFAR,
+    genotype: genotypeToProto(genotype),
+    channels: spec.channels,
+    layers: spec.layers,
+    classes: spec.classes,
+    inputChannels: spec.inChannels,
+    inputSize,
+    auxiliary: spec.auxiliary,
+  };
+}
+
+export function recipeToProto(recipe: Recipe): TrainingRecipe {
+  return {
+    epochs: recipe.epochs,
+    batchSize: recipe.batchSize,
+    learningRate: recipe.learningRate,
+    learningRateSchedule:
+      recipe.learningRateSchedule === 'constant'
+        ? LearningRateSchedule.LEARNING_RATE_SCHEDULE_CONSTANT
+        : LearningRateSchedule.LEARNING_RATE_SCHEDULE_COSINE,
+    learningRateMin: recipe.learningRateMin,
+    momentum: recipe.momentum,
+    weightDecay: recipe.weightDecay,
+    auxiliaryWeight: recipe.auxiliaryWeight,
+    cutout: recipe.cutout,
+    dropPath: recipe.dropPath,
+    gradClip: recipe.gradClip,
+    labelSmoothing: recipe.labelSmoothing,
+    cropPadding: recipe.cropPadding,
+    horizontalFlip: recipe.horizontalFlip,
+    trainImages: recipe.trainImages,
+    evalImages: recipe.evalImages,
+    seed: recipe.seed,
+  };
+}
+
+/** An epoch without test images has no test loss or accuracy: NaN says so. */
+export function epochReportToProto(report: EpochReport): EpochReportProto {
+  return {
+    epoch: report.epoch,
+    epochs: report.epochs,
+    learningRate: report.learningRate,
+    dropPath: report.dropPath,
+    trainLoss: report.trainLoss,
+    trainAccuracy: report.trainAccuracy,
+    evalLoss: report.evalLoss ?? Number.NaN,
+    evalAccuracy: report.evalAccuracy ?? Number.NaN,
+    imagesPerSecond: report.imagesPerSecond,
+    durationMs: Math.round(report.durationMs),
+    etaMs: Math.round(report.etaMs),
+  };
+}

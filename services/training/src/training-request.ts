@@ -1,0 +1,236 @@
+// StartTraining input, checked at the door: the cell (a genotype, or a succeeded search's
+// result), the network around it, the dataset, the recipe and the model name. Sizes the dataset
+// decides (classes, input channels and size) stay 0 here and are filled in when the training
+// opens the dataset. Errors name the protobuf field and the value.
+import { randomInt } from 'node:crypto';
+import { z } from 'zod';
+import { InvalidArgumentError } from '@rnas/grpc';
+import { InvalidRequestError, PathNotAllowedError, resolveDirectoryUnderRoots } from '@rnas/jobs';
+import { parseDatasetUri } from '@rnas/data';
+import { countParams, genotypeFromProto, Network, type Genotype, type NetworkVariant } from '@rnas/nas';
+import {
+  LearningRateSchedule,
+  NetworkVariant as NetworkVariantProto,
+  type StartTrainingRequest,
+} from '@rnas/proto';
+import type { TrainingRecipe as TrainingRecipeProto } from '@rnas/proto';
+import { resolveRecipe, validateModelName, type Recipe, type RecipeInput } from '@rnas/train';
+import { searchGenotype } from './search-lookup';
+
+/** The network the request asks for; 0 for a size the dataset decides. */
+export interface RequestedSpec {
+  readonly variant: NetworkVariant;
+  readonly channels: number;
+  readonly layers: number;
+  readonly classes: number;
+  readonly inChannels: number;
+  readonly inputSize: number;
+  readonly auxiliary: boolean;
+}
+
+/** What a stored training runs with. */
+export interface ResolvedTraining {
+  readonly genotype: Genotype;
+  /** The search the genotype came from; empty when the request gave the genotype. */
+  readonly searchId: string;
+  readonly spec: RequestedSpec;
+  readonly datasetUri: string;
+  readonly recipe: Recipe;
+  readonly modelName: string;
+}
+
+export interface TrainingLimits {
+  readonly dataRoots: readonly string[];
+  /** The search service's state directory (for a search id). */
+  readonly searchStateDir: string;
+}
+
+/** The paper's CIFAR network: 36 channels, 20 cells (RELATIVENAS.md section 7). */
+const DEFAULT_CHANNELS = 36;
+const DEFAULT_LAYERS = 20;
+/** Parameters beyond this are no network this service can train (DARTS-size ones have ~3.3M). */
+const MAX_PARAMETERS = 200_000_000;
+const MAX_URI_CHARS = 4096;
+
+const PROTO_NAMES: Record<string, string> = {
+  inputChannels: 'input_channels',
+  inputSize: 'input_size',
+  batchSize: 'batch_size',
+  learningRate: 'learning_rate',
+  learningRateSchedule: 'learning_rate_schedule',
+  learningRateMin: 'learning_rate_min',
+  weightDecay: 'weight_decay',
+  auxiliaryWeight: 'auxiliary_weight',
+  dropPath: 'drop_path',
+  gradClip: 'grad_clip',
+  labelSmoothing: 'label_smoothing',
+  cropPadding: 'crop_padding',
+  horizontalFlip: 'horizontal_flip',
+  trainImages: 'train_images',
+  evalImages: 'eval_images',
+};
+
+const snake = (name: string): string => PROTO_NAMES[name] ?? name;
+
+const int = (min: number, max: number): z.ZodNumber => {
+  const error = `expected an integer in [${min}, ${max}]`;
+  return z.number({ error }).int({ error }).min(min, { error }).max(max, { error });
+};
+
+const SpecSchema = z.object({
+  variant: z.enum(NetworkVariantProto).refine((v) => v !== NetworkVariantProto.UNRECOGNIZED, {
+    error: 'expected NETWORK_VARIANT_CIFAR or NETWORK_VARIANT_IMAGENET',
+  }),
+  genotype: z
+    .undefined({ error: 'must be left empty: the cell comes from genotype or search_id' })
+    .optional(),
+  channels: int(0, 1024),
+  layers: int(0, 200),
+  classes: int(0, 100_000),
+  inputChannels: z.union([z.literal(0), z.literal(1), z.literal(3)], { error: 'expected 0, 1 or 3' }),
+  inputSize: int(0, 4096),
+  auxiliary: z.boolean(),
+});
+
+export async function checkDatasetUri(uri: unknown, dataRoots: readonly string[]): Promise<string> {
+  if (typeof uri !== 'string' || uri === '')
+    throw new InvalidArgumentError('dataset_uri', uri, 'a dataset URI is required');
+  if (uri.length > MAX_URI_CHARS)
+    throw new InvalidArgumentError('dataset_uri', uri, `longer than ${MAX_URI_CHARS} characters`);
+  let parsed;
+  try {
+    parsed = parseDatasetUri(uri);
+  } catch (err) {
+    throw new InvalidArgumentError('dataset_uri', uri, (err as Error).message);
+  }
+  if (parsed.scheme === 'synthetic') return uri;
+  try {
+    await resolveDirectoryUnderRoots(parsed.path, dataRoots);
+  } catch (err) {
+    if (err instanceof PathNotAllowedError) throw new InvalidArgumentError('dataset_uri', uri, err.message);
+    throw err;
+  }
+  return uri;
+}
+
+function resolveSpec(request: StartTrainingRequest, genotype: Genotype): RequestedSpec {
+  const proto = request.spec ?? {
+    variant: NetworkVariantProto.NETWORK_VARIANT_UNSPECIFIED,
+    channels: 0,
+    layers: 0,
+    classes: 0,
+    inputChannels: 0,
+    inputSize: 0,
+    auxiliary: false,
+  };
+  const parsed = SpecSchema.safeParse(proto);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const key = String(issue.path[0] ?? '');
+    throw new InvalidArgumentError(
+      `spec.${snake(key)}`,
+      key === 'genotype' ? '(a genotype)' : (proto as unknown as Record<string, unknown>)[key],
+      issue.message,
+    );
+  }
+  const s = parsed.data;
+  const spec: RequestedSpec = {
+    variant: s.variant === NetworkVariantProto.NETWORK_VARIANT_IMAGENET ? 'imagenet' : 'cifar',
+    channels: s.channels === 0 ? DEFAULT_CHANNELS : s.channels,
+    layers: s.layers === 0 ? DEFAULT_LAYERS : s.layers,
+    classes: s.classes,
+    inChannels: s.inputChannels,
+    inputSize: s.inputSize,
+    auxiliary: s.auxiliary,
+  };
+  // The network's structure does not depend on the sizes the dataset decides: build its layout
+  // (no tensors) with stand-ins to find a spec that cannot work, or is absurdly large, now.
+  let parameters: number;
+  try {
+    const layout = new Network({
+      ...spec,
+      genotype,
+      classes: spec.classes || 10,
+      inChannels: spec.inChannels || 3,
+    });
+    parameters = countParams(layout.params);
+  } catch (err) {
+    throw new InvalidRequestError(`invalid spec: ${(err as Error).message}`);
+  }
+  if (parameters > MAX_PARAMETERS) {
+    throw new InvalidRequestError(
+      `invalid spec: channels=${spec.channels}, layers=${spec.layers} make ${parameters} parameters, more than the ${MAX_PARAMETERS} this service trains`,
+    );
+  }
+  return spec;
+}
+
+function recipeInput(proto: TrainingRecipeProto | undefined): RecipeInput {
+  if (proto === undefined) return {};
+  const { learningRateSchedule, ...rest } = proto;
+  const defined = Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined));
+  switch (learningRateSchedule) {
+    case LearningRateSchedule.LEARNING_RATE_SCHEDULE_UNSPECIFIED:
+      return defined;
+    case LearningRateSchedule.LEARNING_RATE_SCHEDULE_COSINE:
+      return { ...defined, learningRateSchedule: 'cosine' };
+    case LearningRateSchedule.LEARNING_RATE_SCHEDULE_CONSTANT:
+      return { ...defined, learningRateSchedule: 'constant' };
+    default:
+      throw new InvalidArgumentError(
+        'recipe.learning_rate_schedule',
+        learningRateSchedule,
+        'expected LEARNING_RATE_SCHEDULE_COSINE or LEARNING_RATE_SCHEDULE_CONSTANT',
+      );
+  }
+}
+
+function resolveTrainingRecipe(proto: TrainingRecipeProto | undefined): Recipe {
+  const input = recipeInput(proto);
+  try {
+    return resolveRecipe({ ...input, seed: input.seed ?? randomInt(0, 2 ** 32 - 1) }, 'cifar', 'recipe');
+  } catch (err) {
+    // The library names fields as in TypeScript; the client knows the protobuf names.
+    throw new InvalidRequestError(
+      `invalid ${(err as Error).message.replace(/^recipe\.(\w+)/, (_m, name: string) => `recipe.${snake(name)}`)}`,
+    );
+  }
+}
+
+/** The validated training of a StartTraining request. */
+export async function resolveStartTraining(
+  request: StartTrainingRequest,
+  limits: TrainingLimits,
+): Promise<ResolvedTraining> {
+  let modelName: string;
+  try {
+    modelName = validateModelName(request.modelName, 'model_name');
+  } catch (err) {
+    throw new InvalidRequestError(`invalid ${(err as Error).message}`);
+  }
+  const recipe = resolveTrainingRecipe(request.recipe);
+  const datasetUri = await checkDatasetUri(request.datasetUri, limits.dataRoots);
+  const architecture = request.architecture;
+  let genotype: Genotype;
+  let searchId = '';
+  switch (architecture?.$case) {
+    case 'genotype':
+      try {
+        genotype = genotypeFromProto(architecture.value, 'genotype');
+      } catch (err) {
+        throw new InvalidRequestError(`invalid ${(err as Error).message}`);
+      }
+      break;
+    case 'searchId':
+      searchId = architecture.value;
+      genotype = await searchGenotype(limits.searchStateDir, searchId);
+      break;
+    default:
+      throw new InvalidArgumentError(
+        'architecture',
+        undefined,
+        'give a genotype or the id of a succeeded search',
+      );
+  }
+  return { genotype, searchId, spec: resolveSpec(request, genotype), datasetUri, recipe, modelName };
+}

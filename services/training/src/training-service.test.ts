@@ -1,0 +1,379 @@
+// The training service over gRPC on an ephemeral port: a training that publishes a model, one
+// from a succeeded search's id, cancellation within a batch, an interrupted training resumed by a
+// new service on the same state directory, and bad input answered with the right code.
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { status } from '@grpc/grpc-js';
+import { JobStore } from '@rnas/jobs';
+import {
+  LearningRateSchedule,
+  NetworkVariant,
+  TrainingState,
+  type StartTrainingRequest,
+  type Training,
+  type WatchTrainingResponse,
+} from '@rnas/proto';
+import { listModels, loadPublishedModel } from '@rnas/train';
+import { loadTrainingServiceConfig, type TrainingServiceConfig } from './config';
+import { startTrainingService, type RunningService } from './service';
+import {
+  buildService,
+  failure,
+  memoryLogger,
+  TINY_GENOTYPE,
+  TINY_SPEC,
+  tinyDataRoot,
+  tinyRecipe,
+  tinyRequest,
+  TrainingClient,
+} from './test-util';
+
+let dir: string;
+let dataRoot: string;
+let datasetUri: string;
+let service: RunningService;
+let client: TrainingClient;
+let lines: Record<string, unknown>[];
+
+function serviceConfig(): TrainingServiceConfig {
+  return loadTrainingServiceConfig(
+    [
+      '--port',
+      '0',
+      '--metrics-port',
+      '0',
+      '--state-dir',
+      path.join(dir, 'state'),
+      '--model-repo',
+      path.join(dir, 'models'),
+      '--search-state-dir',
+      path.join(dir, 'search-state'),
+      '--data-root',
+      dataRoot,
+      '--max-message-bytes',
+      '65536',
+    ],
+    {},
+  );
+}
+
+async function startService(): Promise<void> {
+  const captured = memoryLogger();
+  lines = captured.lines;
+  service = await startTrainingService(serviceConfig(), { logger: captured.logger, shutdownSignals: [] });
+  client = new TrainingClient(service.port);
+}
+
+/** What the fake succeeded search found (the JSON form of libs/nas's Genotype). */
+const SEARCH_GENOTYPE = {
+  normal: [
+    ['skip_connect', 0],
+    ['sep_conv_3x3', 1],
+    ['max_pool_3x3', 2],
+    ['skip_connect', 0],
+  ],
+  normalConcat: [2, 3],
+  reduce: [
+    ['avg_pool_3x3', 0],
+    ['sep_conv_3x3', 1],
+    ['skip_connect', 2],
+    ['max_pool_3x3', 1],
+  ],
+  reduceConcat: [2, 3],
+};
+
+/** A search service's state directory as the search service leaves it, with searches in given states. */
+function fakeSearches(searches: { id: string; state: 'succeeded' | 'running' }[]): void {
+  const stateDir = path.join(dir, 'search-state');
+  const store = JobStore.open(path.join(stateDir, 'search.db'));
+  const jobs = store.kind('search');
+  for (const { id, state } of searches) {
+    jobs.create(id, { config: {}, progress: {} }, { payload: {} });
+    jobs.update(id, { state: 'running' });
+    if (state === 'succeeded') jobs.update(id, { state: 'succeeded' });
+    mkdirSync(path.join(stateDir, 'searches', id), { recursive: true });
+    writeFileSync(path.join(stateDir, 'searches', id, 'genotype.json'), JSON.stringify(SEARCH_GENOTYPE));
+  }
+  store.close();
+}
+
+beforeAll(async () => {
+  buildService();
+  ({ dir, dataRoot, datasetUri } = await tinyDataRoot());
+  fakeSearches([
+    { id: 'search-done', state: 'succeeded' },
+    { id: 'search-busy', state: 'running' },
+  ]);
+  await startService();
+}, 300_000);
+
+afterAll(async () => {
+  client?.close();
+  await service?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function start(request: StartTrainingRequest): Promise<Training> {
+  return client.startTraining(request).then((r) => r.training as Training);
+}
+
+function get(trainingId: string): Promise<Training> {
+  return client.getTraining({ trainingId }).then((r) => r.training as Training);
+}
+
+function cases(messages: WatchTrainingResponse[]): string[] {
+  return messages.map((m) =>
+    m.event?.$case === 'stateChange'
+      ? `state:${TrainingState[m.event.value.state]}`
+      : `epoch:${m.event?.value.epoch}`,
+  );
+}
+
+function firstEpoch(trainingId: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const stream = client.raw.watchTraining({ trainingId, afterSequence: 0 });
+    stream.on('data', (m: WatchTrainingResponse) => {
+      if (m.event?.$case === 'epochReport') {
+        stream.cancel();
+        resolve();
+      }
+    });
+    stream.on('error', (e: { code?: number }) => {
+      if (e.code !== status.CANCELLED) reject(e);
+    });
+    stream.on('end', () => reject(new Error('the training ended without an epoch')));
+  });
+}
+
+describe('TrainingService', () => {
+  let trained: Training;
+
+  it('trains a genotype, reports every epoch and publishes the model', async () => {
+    const queued = await start(tinyRequest(datasetUri));
+    expect(queued.state).toBe(TrainingState.TRAINING_STATE_QUEUED);
+    expect(queued.recipe).toMatchObject({
+      epochs: 2,
+      batchSize: 8,
+      learningRate: 0.05,
+      momentum: 0.9,
+      seed: 11,
+    });
+    const events = await client.watchAll(queued.id);
+    expect(cases(events)).toEqual([
+      'state:TRAINING_STATE_QUEUED',
+      'state:TRAINING_STATE_RUNNING',
+      'epoch:1',
+      'epoch:2',
+      'state:TRAINING_STATE_SUCCEEDED',
+    ]);
+    for (const m of events) {
+      if (m.event?.$case !== 'epochReport') continue;
+      const r = m.event.value;
+      expect(r.epochs).toBe(2);
+      expect(Number.isFinite(r.trainLoss) && r.trainLoss > 0).toBe(true);
+      expect(r.evalAccuracy).toBeGreaterThanOrEqual(0);
+      expect(r.evalAccuracy).toBeLessThanOrEqual(1);
+      expect(r.learningRate).toBeGreaterThan(0);
+      expect(r.imagesPerSecond).toBeGreaterThan(0);
+      expect(r.etaMs).toBeGreaterThanOrEqual(0);
+    }
+    trained = await get(queued.id);
+    expect(trained.state).toBe(TrainingState.TRAINING_STATE_SUCCEEDED);
+    expect(trained.model).toEqual({ name: 'tiny', version: 1, path: path.join(dir, 'models', 'tiny', '1') });
+    expect(trained.progress).toMatchObject({ epochsDone: 2, epochs: 2, etaMs: 0 });
+    expect(trained.lastEpoch?.epoch).toBe(2);
+    // The dataset decided the classes and the input.
+    expect(trained.spec).toMatchObject({
+      channels: 4,
+      layers: 3,
+      classes: 3,
+      inputChannels: 1,
+      inputSize: 8,
+    });
+    expect(trained.spec?.genotype).toEqual(TINY_GENOTYPE);
+    const artifact = await loadPublishedModel(path.join(dir, 'models'), 'tiny');
+    expect(artifact.labels).toHaveLength(3);
+    expect(artifact.spec.classes).toBe(3);
+    expect(artifact.metadata.training_id).toBe(queued.id);
+  });
+
+  it('trains the result of a succeeded search named by its id', async () => {
+    const training = await start(
+      tinyRequest(datasetUri, {
+        architecture: { $case: 'searchId', value: 'search-done' },
+        modelName: 'from-search',
+      }),
+    );
+    expect(training.searchId).toBe('search-done');
+    expect(training.spec?.genotype?.reduce).toEqual(
+      SEARCH_GENOTYPE.reduce.map(([op, input]) => ({ op, input })),
+    );
+    const events = await client.watchAll(training.id);
+    expect(cases(events).at(-1)).toBe('state:TRAINING_STATE_SUCCEEDED');
+    expect((await get(training.id)).model?.name).toBe('from-search');
+
+    const busy = await failure(
+      start(tinyRequest(datasetUri, { architecture: { $case: 'searchId', value: 'search-busy' } })),
+    );
+    expect(busy.code).toBe(status.FAILED_PRECONDITION);
+    expect(busy.details).toContain('running');
+    for (const id of ['no-such-search', '../../etc', 'x'.repeat(300)]) {
+      const unknown = await failure(
+        start(tinyRequest(datasetUri, { architecture: { $case: 'searchId', value: id } })),
+      );
+      expect(unknown.code).toBe(status.NOT_FOUND);
+    }
+  });
+
+  it('cancels a running training within one batch and publishes nothing', async () => {
+    const training = await start(
+      tinyRequest(datasetUri, { modelName: 'never-published', recipe: tinyRecipe({ epochs: 200 }) }),
+    );
+    await firstEpoch(training.id);
+    const cancelling = await client.cancelTraining({
+      trainingId: training.id,
+    });
+    expect(cancelling.training?.state).toBe(TrainingState.TRAINING_STATE_CANCELLING);
+    const events = await client.watchAll(training.id);
+    expect(cases(events).at(-1)).toBe('state:TRAINING_STATE_CANCELLED');
+    const requestedAt = cases(events).indexOf('state:TRAINING_STATE_CANCELLING');
+    // An epoch is 3 batches here: at most the epoch in progress finished after the request.
+    expect(
+      events.slice(requestedAt).filter((m) => m.event?.$case === 'epochReport').length,
+    ).toBeLessThanOrEqual(1);
+    const cancelled = await get(training.id);
+    expect(cancelled.state).toBe(TrainingState.TRAINING_STATE_CANCELLED);
+    expect(cancelled.model).toBeUndefined();
+    expect((await listModels(path.join(dir, 'models'))).map((m) => m.name)).not.toContain('never-published');
+    const again = await client.cancelTraining({
+      trainingId: training.id,
+    });
+    expect(again.training).toEqual(cancelled);
+    const done = await failure(client.cancelTraining({ trainingId: trained.id }));
+    expect(done.code).toBe(status.FAILED_PRECONDITION);
+  });
+
+  it('resumes a training interrupted by a shutdown and publishes it once', async () => {
+    const training = await start(
+      tinyRequest(datasetUri, { modelName: 'resumed', recipe: tinyRecipe({ epochs: 4 }) }),
+    );
+    await firstEpoch(training.id);
+    client.close();
+    await service.close();
+    await startService();
+    const events = await client.watchAll(training.id);
+    expect(events.map((m) => m.sequence)).toEqual(events.map((_, i) => i + 1));
+    expect(cases(events).filter((c) => c.startsWith('epoch:'))).toEqual([
+      'epoch:1',
+      'epoch:2',
+      'epoch:3',
+      'epoch:4',
+    ]);
+    expect(cases(events).filter((c) => c.startsWith('state:'))).toEqual([
+      'state:TRAINING_STATE_QUEUED',
+      'state:TRAINING_STATE_RUNNING',
+      'state:TRAINING_STATE_RUNNING',
+      'state:TRAINING_STATE_SUCCEEDED',
+    ]);
+    const resumed = await get(training.id);
+    expect(resumed.resumes).toBe(1);
+    expect(resumed.model?.version).toBe(1);
+    expect((await listModels(path.join(dir, 'models'))).find((m) => m.name === 'resumed')?.versions).toEqual([
+      1,
+    ]);
+    expect(lines.some((l) => l.msg === 'recovering training jobs')).toBe(true);
+  });
+
+  it('lists trainings newest first and exports the training series', async () => {
+    const all = await client.listTrainings({
+      pageSize: 0,
+      pageToken: '',
+      state: 0,
+    });
+    expect(all.trainings.map((t) => t.modelName)).toEqual([
+      'resumed',
+      'never-published',
+      'from-search',
+      'tiny',
+    ]);
+    const succeeded = await client.listTrainings({
+      pageSize: 1,
+      pageToken: '',
+      state: TrainingState.TRAINING_STATE_SUCCEEDED,
+    });
+    expect(succeeded.trainings.map((t) => t.modelName)).toEqual(['resumed']);
+    expect(succeeded.nextPageToken).not.toBe('');
+    const text = await (await fetch(`http://127.0.0.1:${service.metricsPort}/metrics`)).text();
+    expect(text).toMatch(/^rnas_training_epochs_total [1-9]/m);
+    expect(text).toMatch(/^rnas_training_images_total [1-9]/m);
+    expect(text).toMatch(/^rnas_training_jobs\{state="succeeded"\} 3$/m);
+    expect(text).toContain('rnas_training_images_per_second');
+    expect(text).toContain('rnas_tfjs_tensors');
+  });
+
+  it.each<[string, Partial<StartTrainingRequest>, string]>([
+    [
+      'an invalid genotype',
+      {
+        architecture: {
+          $case: 'genotype',
+          value: { ...TINY_GENOTYPE, normal: [{ op: 'conv_9x9', input: 0 }] },
+        },
+      },
+      'genotype',
+    ],
+    [
+      'a genotype reading a later state',
+      { architecture: { $case: 'genotype', value: { ...TINY_GENOTYPE, normalConcat: [9] } } },
+      'normalConcat',
+    ],
+    ['no architecture', { architecture: undefined }, 'architecture'],
+    ['a genotype in the spec', { spec: { ...TINY_SPEC, genotype: TINY_GENOTYPE } }, 'spec.genotype'],
+    ['absurd channels', { spec: { ...TINY_SPEC, channels: 100_000 } }, 'spec.channels=100000'],
+    ['an absurdly large network', { spec: { ...TINY_SPEC, channels: 1024, layers: 200 } }, 'parameters'],
+    ['an unknown variant', { spec: { ...TINY_SPEC, variant: 9 as NetworkVariant } }, 'spec.variant=9'],
+    ['2 input channels', { spec: { ...TINY_SPEC, inputChannels: 2 } }, 'spec.input_channels=2'],
+    ['a negative learning rate', { recipe: tinyRecipe({ learningRate: -1 }) }, 'recipe.learning_rate'],
+    ['an absurd number of epochs', { recipe: tinyRecipe({ epochs: 1e9 }) }, 'recipe.epochs'],
+    ['a batch of one', { recipe: tinyRecipe({ batchSize: 1 }) }, 'recipe.batch_size'],
+    ['NaN weight decay', { recipe: tinyRecipe({ weightDecay: Number.NaN }) }, 'recipe.weight_decay'],
+    ['lr_min above lr', { recipe: tinyRecipe({ learningRateMin: 1 }) }, 'recipe.learning_rate_min'],
+    [
+      'an unknown schedule',
+      { recipe: tinyRecipe({ learningRateSchedule: 5 as LearningRateSchedule }) },
+      'recipe.learning_rate_schedule=5',
+    ],
+    ['no model name', { modelName: '' }, 'model_name'],
+    ['a model name with a slash', { modelName: '../evil' }, 'model_name'],
+    ['a dataset outside the data roots', { datasetUri: 'cifar10:/etc' }, 'outside the data roots'],
+    ['a dataset path escaping with ..', { datasetUri: 'cifar10:../..' }, 'outside the data roots'],
+    ['no dataset', { datasetUri: '' }, 'dataset_uri'],
+  ])('refuses %s with INVALID_ARGUMENT naming the field', async (_what, overrides, named) => {
+    const before = await client.listTrainings({
+      pageSize: 100,
+      pageToken: '',
+      state: 0,
+    });
+    const error = await failure(start(tinyRequest(datasetUri, overrides)));
+    expect(error.code).toBe(status.INVALID_ARGUMENT);
+    expect(error.details).toContain(named);
+    const after = await client.listTrainings({
+      pageSize: 100,
+      pageToken: '',
+      state: 0,
+    });
+    expect(after.trainings).toHaveLength(before.trainings.length);
+  });
+
+  it('answers NOT_FOUND for unknown ids, RESOURCE_EXHAUSTED for an oversized message, and keeps serving', async () => {
+    for (const trainingId of ['nope', 'y'.repeat(10_000)]) {
+      expect((await failure(get(trainingId))).code).toBe(status.NOT_FOUND);
+      expect((await failure(client.cancelTraining({ trainingId }))).code).toBe(status.NOT_FOUND);
+      expect((await failure(client.watchAll(trainingId))).code).toBe(status.NOT_FOUND);
+    }
+    const huge = await failure(start(tinyRequest(datasetUri, { modelName: 'm'.repeat(100_000) })));
+    expect(huge.code).toBe(status.RESOURCE_EXHAUSTED);
+    expect((await get(trained.id)).state).toBe(TrainingState.TRAINING_STATE_SUCCEEDED);
+    expect(lines.some((l) => l.level === 'error')).toBe(false);
+  });
+});

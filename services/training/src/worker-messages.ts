@@ -1,0 +1,42 @@
+// What the service thread and a training's worker thread exchange (structured-cloned plain data).
+import type { BackendName } from '@rnas/engine';
+import type { Genotype, NetworkSpec } from '@rnas/nas';
+import type { EpochReport, PublishedModel, Recipe } from '@rnas/train';
+import type { RequestedSpec } from './training-request';
+
+export interface TrainingWorkerInput {
+  readonly trainingId: string;
+  readonly genotype: Genotype;
+  readonly spec: RequestedSpec;
+  readonly datasetUri: string;
+  readonly dataRoots: readonly string[];
+  readonly recipe: Recipe;
+  readonly modelName: string;
+  readonly modelRepo: string;
+  /** The training's own directory: its checkpoint and the marker of a published model. */
+  readonly directory: string;
+  /** Epoch reports the service has stored; the worker sends those its checkpoint has beyond them. */
+  readonly epochsStored: number;
+  readonly backend: BackendName | undefined;
+}
+
+/** The engine's memory in the worker, reported with each epoch for the service's metrics. */
+export interface WorkerMemory {
+  numTensors: number;
+  numBytes: number;
+  numDataBuffers: number;
+}
+
+export type TrainingWorkerEvent =
+  | {
+      type: 'start';
+      /** The network with every size the dataset decides filled in. */
+      spec: NetworkSpec;
+      inputSize: number;
+      backend: string;
+    }
+  | { type: 'epoch'; report: EpochReport; memory: WorkerMemory };
+
+export interface TrainingWorkerResult {
+  readonly model: PublishedModel;
+}
