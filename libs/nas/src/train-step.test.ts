@@ -7,6 +7,7 @@ import {
   type BackendName,
   type HostTensor,
   type Tensor,
+  type Tensor1D,
   type Tensor4D,
 } from '@rnas/engine';
 import type { Genotype } from './genotype';
@@ -128,7 +129,7 @@ describe('trainStep', () => {
     auxiliary: true,
   };
 
-  function setup(seed: number): { net: Network; params: ParamMap; x: Tensor4D; y: Tensor } {
+  function setup(seed: number): { net: Network; params: ParamMap; x: Tensor4D; y: Tensor1D } {
     const net = new Network(spec);
     const params = initParams(net.params, seed);
     params.set('cells.1.preprocess0.op.2.num_batches_tracked', tf.scalar(3, 'int32'));

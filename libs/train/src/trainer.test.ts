@@ -271,7 +271,7 @@ describe('backendStep', () => {
       let err: unknown;
       try {
         backendStep(recipe, 0, 4, () => {
-          throw new WebAssembly.RuntimeError(message);
+          throw Object.assign(new Error(message), { name: 'RuntimeError' });
         });
       } catch (e) {
         err = e;

@@ -114,8 +114,8 @@ async function check(backend: string): Promise<string[]> {
     let gHost: HostArray | undefined;
     const ref = reference(k, xHost, fHost, (shape) => (gHost = randomArray(next, shape)));
     const before = tf.memory().numTensors;
-    const x = tf.tensor(xHost.data, xHost.shape) as Tensor4D;
-    const f = tf.tensor(fHost.data, fHost.shape) as Tensor4D;
+    const x = tf.tensor(xHost.data, xHost.shape) as unknown as Tensor4D;
+    const f = tf.tensor(fHost.data, fHost.shape) as unknown as Tensor4D;
     const g = tf.tensor(gHost!.data, gHost!.shape);
     const out = dilatedDepthwiseConv2d(x, f, k.stride, k.dilation, k.pad);
     const [dx, dFilter] = tf.grads((a: tf.Tensor, b: tf.Tensor) =>

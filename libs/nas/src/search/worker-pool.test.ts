@@ -92,8 +92,8 @@ describe('WorkerPoolEvaluator', () => {
       expect(a.valLoss).toBe(x.valLoss);
       expect(b.valLoss).toBe(y.valLoss);
       // Arrays that crossed a thread boundary belong to Node's realm, not jest's: compare the values.
-      expect(Array.from(a.params['classifier.weight'].data)).toEqual(
-        Array.from(x.params['classifier.weight'].data),
+      expect(Array.from(a.params['classifier.weight'].data as Float32Array)).toEqual(
+        Array.from(x.params['classifier.weight'].data as Float32Array),
       );
     } finally {
       await pool.close();

@@ -1,0 +1,9 @@
+import { InvalidArgumentError } from 'commander';
+
+/** Commander parser for a flag holding a positive integer (at most 2^31 − 1). */
+export function positiveInt(value: string): number {
+  if (!/^\s*\d{1,10}\s*$/.test(value) || Number(value) < 1 || Number(value) > 0x7fffffff) {
+    throw new InvalidArgumentError(`expected a positive integer, got "${value}"`);
+  }
+  return Number(value);
+}

@@ -1,0 +1,557 @@
+// `rnas search start|watch|get|list|cancel`: a client of the search service. `rnas search` with
+// any other first argument is the local search (commands/search.ts); `withSearchClient` puts both
+// behind the one `search` command. Watches draw a progress bar on a terminal and print one line
+// per event otherwise; logs go to stderr, results (ids, JSON) to stdout.
+import { credentials, Metadata, status, type Client, type ServiceError } from '@grpc/grpc-js';
+import { SingleBar } from 'cli-progress';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import {
+  ListSearchesResponse,
+  Search,
+  SearchServiceClient,
+  SearchState,
+  searchStateFromJSON,
+  SearchStrategy,
+  WatchSearchResponse,
+  type SearchConfig,
+} from '@rnas/proto';
+import { processIo, type CliIo } from '../io';
+
+/** The search service's well-known port (services/search). */
+export const DEFAULT_SEARCH_ADDRESS = 'localhost:50051';
+export const SEARCH_ADDRESS_ENV = 'RNAS_SEARCH_ADDR';
+/** The first arguments that make `rnas search` the client rather than the local search. */
+export const SEARCH_CLIENT_COMMANDS = ['start', 'watch', 'get', 'list', 'cancel'] as const;
+const DEFAULT_TIMEOUT_MS = 10_000;
+
+/** The service address: the flag, else the environment variable, else the well-known port on localhost. */
+export function serviceAddress(
+  flag: string | undefined,
+  env: NodeJS.ProcessEnv,
+  variable: string,
+  fallback: string,
+): string {
+  const address = flag ?? (env[variable] || fallback);
+  if (!/^[^\s]{1,255}$/.test(address)) {
+    throw new Error(
+      `${flag === undefined ? variable : '--addr'}: expected host:port, got ${JSON.stringify(address)}`,
+    );
+  }
+  return address;
+}
+
+/** A failed call as one line that says where and why, and what to try when nothing answers. */
+export function serviceCallError(what: string, address: string, error: ServiceError, hint: string): Error {
+  const unreachable = error.code === status.UNAVAILABLE || error.code === status.DEADLINE_EXCEEDED;
+  return new Error(
+    `${what} at ${address}: ${status[error.code]}: ${error.details}${unreachable ? ` (${hint})` : ''}`,
+  );
+}
+
+type UnaryMethod<Req, Res> = (
+  request: Req,
+  metadata: Metadata,
+  options: { deadline: number },
+  callback: (error: ServiceError | null, response: Res) => void,
+) => unknown;
+
+/** One unary call with a deadline, as a promise; failures become serviceCallError lines. */
+export function unaryCall<C extends Client, Req, Res>(
+  client: C,
+  method: UnaryMethod<Req, Res>,
+  request: Req,
+  what: string,
+  address: string,
+  hint: string,
+): Promise<Res> {
+  return new Promise((resolve, reject) => {
+    method.call(
+      client,
+      request,
+      new Metadata(),
+      { deadline: Date.now() + DEFAULT_TIMEOUT_MS },
+      (error, response) => (error ? reject(serviceCallError(what, address, error, hint)) : resolve(response)),
+    );
+  });
+}
+
+export function integer(value: string): number {
+  if (!/^\s*\d{1,10}\s*$/.test(value) || Number(value) > 0xffffffff) {
+    throw new InvalidArgumentError(`expected a non-negative integer, got "${value}"`);
+  }
+  return Number(value);
+}
+
+export function decimal(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n))
+    throw new InvalidArgumentError(`expected a number, got "${value}"`);
+  return n;
+}
+
+export function hostPort(value: string): string {
+  if (value.trim() === '') throw new InvalidArgumentError('expected host:port');
+  return value.trim();
+}
+
+/** Milliseconds as `1h02m` or `3m05s`; `?` when unknown. */
+export function duration(ms: number): string {
+  if (!Number.isFinite(ms) || ms < 0) return '?';
+  const s = Math.round(ms / 1000);
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  return h > 0 ? `${h}h${String(m).padStart(2, '0')}m` : `${m}m${String(s % 60).padStart(2, '0')}s`;
+}
+
+const HINT = `is \`rnas serve search\` running there? set --addr or ${SEARCH_ADDRESS_ENV}`;
+
+interface ClientOptions {
+  addr?: string;
+  json?: boolean;
+}
+
+function connect(options: ClientOptions, io: CliIo): { client: SearchServiceClient; address: string } {
+  const address = serviceAddress(options.addr, io.env, SEARCH_ADDRESS_ENV, DEFAULT_SEARCH_ADDRESS);
+  return { client: new SearchServiceClient(address, credentials.createInsecure()), address };
+}
+
+function stateName(state: SearchState): string {
+  return SearchState[state]?.replace('SEARCH_STATE_', '') ?? String(state);
+}
+
+/** A few lines a person reads; `--json` gives the whole message instead. */
+export function formatSearch(search: Search): string {
+  const p = search.progress;
+  const lines = [
+    `search ${search.id}: ${stateName(search.state)}`,
+    `  dataset ${search.datasetUri}, seed ${search.seed}, ` +
+      `${search.config?.population} members, ${search.config?.generations} generations`,
+    `  progress: generation ${p?.generationsDone ?? 0}/${p?.generations ?? 0}, ` +
+      `${p?.candidatesEvaluated ?? 0} candidates evaluated` +
+      (p !== undefined && p.etaMs > 0 ? `, ETA ${duration(p.etaMs)}` : ''),
+  ];
+  if (search.best?.genotype !== undefined) {
+    lines.push(
+      `  best: validation loss ${search.best.valLoss.toFixed(4)}, accuracy ${(100 * search.best.valAccuracy).toFixed(1)}% ` +
+        `(generation ${search.best.generation})`,
+    );
+  }
+  if (search.artifacts !== undefined) lines.push(`  artefacts: ${search.artifacts.directory}`);
+  if (search.error !== '') lines.push(`  error: ${search.error}`);
+  if (search.resumes > 0) lines.push(`  resumed ${search.resumes} time(s) after a restart`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** The best genotype as one JSON line in libs/nas's form (the local search prints the same). */
+function genotypeLine(search: Search): string {
+  const g = search.best?.genotype;
+  if (g === undefined) return '';
+  const edges = (list: { op: string; input: number }[]): [string, number][] =>
+    list.map((e) => [e.op, e.input]);
+  return `${JSON.stringify({
+    normal: edges(g.normal),
+    normalConcat: g.normalConcat,
+    reduce: edges(g.reduce),
+    reduceConcat: g.reduceConcat,
+  })}\n`;
+}
+
+/** Follows a search: a bar over all comparisons on a terminal, one line per event elsewhere. */
+class SearchProgressView {
+  private bar: SingleBar | null = null;
+  private pairsPerGeneration = 0;
+
+  constructor(private readonly io: CliIo) {}
+
+  onEvent(m: WatchSearchResponse): void {
+    const event = m.event;
+    if (event === undefined) return;
+    switch (event.$case) {
+      case 'stateChange': {
+        const search = event.value.search;
+        this.log(`${stateName(event.value.state)}: ${event.value.reason}`);
+        if (
+          this.io.stderr.isTTY === true &&
+          this.bar === null &&
+          event.value.state === SearchState.SEARCH_STATE_RUNNING &&
+          search
+        ) {
+          this.bar = new SingleBar({
+            stream: this.io.stderr as NodeJS.WritableStream,
+            format:
+              'generation {generation}/{generations} [{bar}] pair {pair}/{pairs} | best loss {best} | {ips} img/s | ETA {eta}',
+            hideCursor: true,
+          });
+          const p = search.progress;
+          this.pairsPerGeneration = p?.comparisons ?? 0;
+          this.bar.start(
+            (p?.generations ?? 0) * (p?.comparisons ?? 0),
+            (p?.generationsDone ?? 0) * (p?.comparisons ?? 0),
+            {
+              generation: (p?.generationsDone ?? 0) + 1,
+              generations: p?.generations ?? 0,
+              pair: 0,
+              pairs: p?.comparisons ?? 0,
+              best: '-',
+              ips: 0,
+              eta: '?',
+            },
+          );
+        }
+        if (event.value.state >= SearchState.SEARCH_STATE_SUCCEEDED) this.stop();
+        return;
+      }
+      case 'pairResult': {
+        const r = event.value;
+        if (this.bar !== null) {
+          // Positioned, not counted: a resumed search runs its interrupted generation's pairs again.
+          this.bar.update(r.generation * this.pairsPerGeneration + r.pair + 1, {
+            generation: r.generation + 1,
+            pair: r.pair + 1,
+            ips: r.imagesPerSecond.toFixed(0),
+          });
+          return;
+        }
+        this.io.stderr.write(
+          `generation ${r.generation + 1} pair ${r.pair + 1}: teacher ${r.teacher?.index} (val loss ${r.teacher?.valLoss.toFixed(4)}), ` +
+            `student ${r.student?.index} (val loss ${r.student?.valLoss.toFixed(4)}), ${r.imagesPerSecond.toFixed(0)} img/s\n`,
+        );
+        return;
+      }
+      case 'generationReport': {
+        const r = event.value;
+        this.bar?.update({ best: r.best?.valLoss.toFixed(4) ?? '-', eta: duration(r.etaMs) });
+        this.log(
+          `generation ${r.generation + 1} done in ${duration(r.durationMs)}: lr ${r.learningRate.toPrecision(3)}, ` +
+            `diversity ${r.diversity.toFixed(3)}, best so far ${r.best?.valLoss.toFixed(4)}, ETA ${duration(r.etaMs)}`,
+        );
+        return;
+      }
+    }
+  }
+
+  stop(): void {
+    this.bar?.stop();
+    this.bar = null;
+  }
+
+  private log(line: string): void {
+    if (this.bar !== null) {
+      // Print above the bar: clear its line, write, and let the next update redraw it.
+      this.io.stderr.write(`\r\x1b[2K${line}\n`);
+      return;
+    }
+    this.io.stderr.write(`${line}\n`);
+  }
+}
+
+export interface WatchOptions extends ClientOptions {
+  after?: number;
+}
+
+/** Follows a search to its end; exit code 0 when it succeeded, 1 otherwise. */
+export async function runSearchWatch(searchId: string, options: WatchOptions, io: CliIo): Promise<number> {
+  const { client, address } = connect(options, io);
+  const view = new SearchProgressView(io);
+  let last: Search | undefined;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const stream = client.watchSearch({ searchId, afterSequence: options.after ?? 0 });
+      stream.on('data', (m: WatchSearchResponse) => {
+        if (m.event?.$case === 'stateChange' && m.event.value.search) last = m.event.value.search;
+        if (options.json === true) io.stdout.write(`${JSON.stringify(WatchSearchResponse.toJSON(m))}\n`);
+        else view.onEvent(m);
+      });
+      stream.on('end', () => resolve());
+      stream.on('error', (error: ServiceError) =>
+        reject(serviceCallError('cannot watch the search', address, error, HINT)),
+      );
+    });
+  } finally {
+    view.stop();
+    client.close();
+  }
+  if (last === undefined) return 1;
+  if (options.json !== true)
+    io.stdout.write(last.state === SearchState.SEARCH_STATE_SUCCEEDED ? genotypeLine(last) : '');
+  return last.state === SearchState.SEARCH_STATE_SUCCEEDED ? 0 : 1;
+}
+
+export interface StartOptions extends ClientOptions {
+  dataset: string;
+  seed?: number;
+  strategy?: 'relativenas' | 'random';
+  population?: number;
+  generations?: number;
+  layers?: number;
+  channels?: number;
+  batchSize?: number;
+  trainImages?: number;
+  valImages?: number;
+  lrMax?: number;
+  lrMin?: number;
+  momentum?: number;
+  weightDecay?: number;
+  gradClip?: number;
+  dropPath?: number;
+  cutout?: number;
+  trainPortion?: number;
+  primitives?: string[];
+  workers?: number;
+  watch?: boolean;
+}
+
+/** The SearchConfig of the flags; absent flags stay absent (the service's defaults apply). */
+export function searchConfigOf(options: StartOptions): SearchConfig {
+  return {
+    strategy:
+      options.strategy === 'random'
+        ? SearchStrategy.SEARCH_STRATEGY_RANDOM
+        : options.strategy === 'relativenas'
+          ? SearchStrategy.SEARCH_STRATEGY_RELATIVENAS
+          : SearchStrategy.SEARCH_STRATEGY_UNSPECIFIED,
+    population: options.population,
+    generations: options.generations,
+    layers: options.layers,
+    channels: options.channels,
+    batchSize: options.batchSize,
+    trainImages: options.trainImages,
+    valImages: options.valImages,
+    lrMax: options.lrMax,
+    lrMin: options.lrMin,
+    momentum: options.momentum,
+    weightDecay: options.weightDecay,
+    gradClip: options.gradClip,
+    dropPath: options.dropPath,
+    cutout: options.cutout,
+    trainPortion: options.trainPortion,
+    primitives: options.primitives ?? [],
+    workers: options.workers,
+  };
+}
+
+export async function runSearchStart(options: StartOptions, io: CliIo): Promise<number> {
+  const { client, address } = connect(options, io);
+  let search: Search;
+  try {
+    const response = await unaryCall(
+      client,
+      client.startSearch,
+      { datasetUri: options.dataset, seed: options.seed, config: searchConfigOf(options) },
+      'cannot start the search',
+      address,
+      HINT,
+    );
+    search = response.search as Search;
+  } finally {
+    client.close();
+  }
+  io.stdout.write(
+    options.json === true ? `${JSON.stringify(Search.toJSON(search), null, 2)}\n` : `${search.id}\n`,
+  );
+  io.stderr.write(
+    `search ${search.id} ${stateName(search.state).toLowerCase()}; follow it with: rnas search watch ${search.id}\n`,
+  );
+  return options.watch === true ? runSearchWatch(search.id, { addr: options.addr }, io) : 0;
+}
+
+export async function runSearchGet(searchId: string, options: ClientOptions, io: CliIo): Promise<number> {
+  const { client, address } = connect(options, io);
+  try {
+    const { search } = await unaryCall(
+      client,
+      client.getSearch,
+      { searchId },
+      'cannot get the search',
+      address,
+      HINT,
+    );
+    io.stdout.write(
+      options.json === true
+        ? `${JSON.stringify(Search.toJSON(search as Search), null, 2)}\n`
+        : formatSearch(search as Search),
+    );
+    return 0;
+  } finally {
+    client.close();
+  }
+}
+
+export interface ListOptions extends ClientOptions {
+  state?: string;
+  pageSize?: number;
+  pageToken?: string;
+}
+
+export async function runSearchList(options: ListOptions, io: CliIo): Promise<number> {
+  const state =
+    options.state === undefined
+      ? SearchState.SEARCH_STATE_UNSPECIFIED
+      : searchStateFromJSON(`SEARCH_STATE_${options.state.toUpperCase()}`);
+  if (state === SearchState.UNRECOGNIZED) {
+    throw new Error(
+      `--state: expected one of queued, running, cancelling, succeeded, failed, cancelled; got ${JSON.stringify(options.state)}`,
+    );
+  }
+  const { client, address } = connect(options, io);
+  try {
+    const response = await unaryCall(
+      client,
+      client.listSearches,
+      { pageSize: options.pageSize ?? 0, pageToken: options.pageToken ?? '', state },
+      'cannot list the searches',
+      address,
+      HINT,
+    );
+    if (options.json === true) {
+      io.stdout.write(`${JSON.stringify(ListSearchesResponse.toJSON(response), null, 2)}\n`);
+      return 0;
+    }
+    if (response.searches.length === 0) io.stdout.write('no searches\n');
+    for (const s of response.searches) {
+      const p = s.progress;
+      io.stdout.write(
+        `${s.id}  ${stateName(s.state).padEnd(10)}  ${String(p?.generationsDone ?? 0).padStart(4)}/${String(p?.generations ?? 0).padEnd(4)}  ` +
+          `${s.best === undefined ? '-' : s.best.valLoss.toFixed(4)}  ${s.datasetUri}\n`,
+      );
+    }
+    if (response.nextPageToken !== '') io.stderr.write(`more: --page-token ${response.nextPageToken}\n`);
+    return 0;
+  } finally {
+    client.close();
+  }
+}
+
+export async function runSearchCancel(searchId: string, options: ClientOptions, io: CliIo): Promise<number> {
+  const { client, address } = connect(options, io);
+  try {
+    const { search } = await unaryCall(
+      client,
+      client.cancelSearch,
+      { searchId },
+      'cannot cancel the search',
+      address,
+      HINT,
+    );
+    io.stdout.write(`search ${searchId}: ${stateName((search as Search).state)}\n`);
+    return 0;
+  } finally {
+    client.close();
+  }
+}
+
+function list(value: string): string[] {
+  return value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+}
+
+function addressOption(): Option {
+  return new Option(
+    '--addr <host:port>',
+    `search service address (env ${SEARCH_ADDRESS_ENV}, default ${DEFAULT_SEARCH_ADDRESS})`,
+  ).argParser(hostPort);
+}
+
+/** The client subcommands, under a `search` command of their own. */
+export function searchClientCommand(io: CliIo = processIo): Command {
+  // Named for the usage lines: it is only ever reached as `rnas search <subcommand>`.
+  const command = new Command('rnas search').description('client of the search service');
+  const run = (work: () => Promise<number>): Promise<void> =>
+    work().then((code) => void (process.exitCode = code));
+  command
+    .command('start')
+    .description('start a search on the search service; prints its id')
+    .requiredOption('--dataset <uri>', 'dataset URI, resolved under the service’s data roots')
+    .addOption(addressOption())
+    .addOption(
+      new Option('--strategy <name>', 'relativenas or random (default relativenas)').choices([
+        'relativenas',
+        'random',
+      ]),
+    )
+    .option('--seed <n>', 'seed (default: the service picks one)', integer)
+    .option('--population <n>', 'population size, even (default 20)', integer)
+    .option('--generations <n>', 'generations (default 50)', integer)
+    .option('--layers <n>', 'cells of the search network (default 8)', integer)
+    .option('--channels <n>', 'initial channels (default 16)', integer)
+    .option('--batch-size <n>', 'mini-batch size (default 256)', integer)
+    .option('--train-images <n>', 'training images per comparison, 0: all (default 0)', integer)
+    .option('--val-images <n>', 'validation images per comparison, 0: all (default 0)', integer)
+    .option('--lr-max <x>', 'learning rate of the first generation (default 0.1)', decimal)
+    .option('--lr-min <x>', 'learning rate of the last generation (default 0.001)', decimal)
+    .option('--momentum <x>', 'SGD momentum (default 0.9)', decimal)
+    .option('--weight-decay <x>', 'SGD weight decay (default 3e-4)', decimal)
+    .option('--grad-clip <x>', 'gradient-norm clip, 0 disables (default 5)', decimal)
+    .option('--drop-path <x>', 'final drop-path probability (default 0.3)', decimal)
+    .option('--cutout <n>', 'cutout side, 0 disables (default 16)', integer)
+    .option('--train-portion <x>', 'share of the training split candidates train on (default 0.5)', decimal)
+    .option('--primitives <ops>', 'comma-separated candidate ops (default: the 7 search primitives)', list)
+    .option('--workers <n>', 'evaluator threads, 0: one per core (default 1)', integer)
+    .option('--watch', 'follow the search until it ends')
+    .option('--json', 'print the stored search as JSON')
+    .action((options: StartOptions) => run(() => runSearchStart(options, io)));
+  command
+    .command('watch')
+    .description('follow a search: its history, then live events, until it ends')
+    .argument('<id>', 'search id')
+    .addOption(addressOption())
+    .option('--after <sequence>', 'only events after this sequence', integer)
+    .option('--json', 'one JSON line per event')
+    .action((id: string, options: WatchOptions) => run(() => runSearchWatch(id, options, io)));
+  command
+    .command('get')
+    .description('show one search')
+    .argument('<id>', 'search id')
+    .addOption(addressOption())
+    .option('--json', 'print the search as JSON')
+    .action((id: string, options: ClientOptions) => run(() => runSearchGet(id, options, io)));
+  command
+    .command('list')
+    .description('list searches, newest first')
+    .addOption(addressOption())
+    .option('--state <state>', 'only searches in this state (queued, running, succeeded, ...)')
+    .option('--page-size <n>', 'searches per page (default 50)', integer)
+    .option('--page-token <token>', 'the page after the one that printed this token')
+    .option('--json', 'print the response as JSON')
+    .action((options: ListOptions) => run(() => runSearchList(options, io)));
+  command
+    .command('cancel')
+    .description('cancel a queued or running search')
+    .argument('<id>', 'search id')
+    .addOption(addressOption())
+    .action((id: string, options: ClientOptions) => run(() => runSearchCancel(id, options, io)));
+  for (const sub of [command, ...command.commands]) {
+    sub
+      .exitOverride()
+      .configureOutput({ writeOut: (t) => io.stdout.write(t), writeErr: (t) => io.stderr.write(t) });
+  }
+  return command;
+}
+
+/**
+ * One `search` command for both: `rnas search start|watch|get|list|cancel ...` is the client of
+ * the search service, anything else (`rnas search --dataset ... --out DIR`) the local search.
+ * The two parse their own arguments, so neither sees the other's options.
+ */
+export function withSearchClient(local: Command, io: CliIo = processIo): Command {
+  const client = searchClientCommand(io);
+  local.exitOverride();
+  local.addHelpText(
+    'after',
+    `\nAs a client of the search service: rnas search ${SEARCH_CLIENT_COMMANDS.join('|')} ... (rnas search start --help)`,
+  );
+  return new Command('search')
+    .description(
+      `${local.description()}; or, with ${SEARCH_CLIENT_COMMANDS.join('|')}, a client of the search service`,
+    )
+    .argument('[args...]', `local search flags, or ${SEARCH_CLIENT_COMMANDS.join('|')} and theirs`)
+    .helpOption(false)
+    .allowUnknownOption()
+    .allowExcessArguments()
+    .action(async (args: string[]) => {
+      const target = (SEARCH_CLIENT_COMMANDS as readonly string[]).includes(args[0] ?? '') ? client : local;
+      await target.parseAsync(args, { from: 'user' });
+    });
+}

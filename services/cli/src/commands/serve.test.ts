@@ -1,0 +1,30 @@
+import type { CliIo } from '../io';
+import { runServeCommand } from './serve';
+
+function capture(): CliIo & { out: string[]; err: string[] } {
+  const out: string[] = [];
+  const err: string[] = [];
+  return {
+    out,
+    err,
+    stdout: { write: (t: string) => out.push(t) },
+    stderr: { write: (t: string) => err.push(t) },
+    env: {},
+  };
+}
+
+describe('rnas serve', () => {
+  it('refuses an unknown service, listing the known ones', async () => {
+    const io = capture();
+    expect(await runServeCommand('constructor', [], io)).toBe(2);
+    expect(io.err.join('')).toBe(
+      'rnas serve: unknown service "constructor"; expected one of inference|search|training\n',
+    );
+  });
+
+  it('prints its usage for --help', async () => {
+    const io = capture();
+    expect(await runServeCommand('--help', [], io)).toBe(0);
+    expect(io.out.join('')).toMatch(/^usage: rnas serve inference\|search\|training \[flags\]/);
+  });
+});

@@ -1,0 +1,376 @@
+// `rnas train start|watch|get`: a client of the training service. Watches draw a progress bar
+// over the epochs on a terminal and print one line per epoch otherwise; logs go to stderr,
+// results (ids, JSON, the published model) to stdout.
+import { credentials, type ServiceError } from '@grpc/grpc-js';
+import { SingleBar } from 'cli-progress';
+import { Command, Option } from 'commander';
+import { genotypeToProto, parseGenotypeArg } from '@rnas/nas';
+import {
+  LearningRateSchedule,
+  NetworkVariant,
+  Training,
+  TrainingServiceClient,
+  TrainingState,
+  WatchTrainingResponse,
+  type StartTrainingRequest,
+} from '@rnas/proto';
+import { processIo, type CliIo } from '../io';
+import {
+  decimal,
+  duration,
+  hostPort,
+  integer,
+  serviceAddress,
+  serviceCallError,
+  unaryCall,
+} from './search-client';
+
+/** The training service's well-known port (services/training). */
+export const DEFAULT_TRAINING_ADDRESS = 'localhost:50052';
+export const TRAINING_ADDRESS_ENV = 'RNAS_TRAINING_ADDR';
+
+const HINT = `is \`rnas serve training\` running there? set --addr or ${TRAINING_ADDRESS_ENV}`;
+
+interface ClientOptions {
+  addr?: string;
+  json?: boolean;
+}
+
+function connect(options: ClientOptions, io: CliIo): { client: TrainingServiceClient; address: string } {
+  const address = serviceAddress(options.addr, io.env, TRAINING_ADDRESS_ENV, DEFAULT_TRAINING_ADDRESS);
+  return { client: new TrainingServiceClient(address, credentials.createInsecure()), address };
+}
+
+function stateName(state: TrainingState): string {
+  return TrainingState[state]?.replace('TRAINING_STATE_', '') ?? String(state);
+}
+
+function percent(x: number): string {
+  return Number.isFinite(x) ? `${(100 * x).toFixed(1)}%` : '-';
+}
+
+/** A few lines a person reads; `--json` gives the whole message instead. */
+export function formatTraining(t: Training): string {
+  const p = t.progress;
+  const lines = [
+    `training ${t.id}: ${stateName(t.state)}`,
+    `  model ${t.modelName}, dataset ${t.datasetUri}${t.searchId === '' ? '' : `, genotype of search ${t.searchId}`}`,
+    `  network: ${t.spec?.layers} cells, ${t.spec?.channels} channels, ${t.spec?.classes || '?'} classes`,
+    `  progress: epoch ${p?.epochsDone ?? 0}/${p?.epochs ?? 0}` +
+      (p !== undefined && p.imagesPerSecond > 0 ? `, ${p.imagesPerSecond.toFixed(0)} img/s` : '') +
+      (p !== undefined && p.etaMs > 0 ? `, ETA ${duration(p.etaMs)}` : ''),
+  ];
+  const e = t.lastEpoch;
+  if (e !== undefined) {
+    lines.push(
+      `  last epoch: train loss ${e.trainLoss.toFixed(4)}, test loss ${e.evalLoss.toFixed(4)}, ` +
+        `test accuracy ${percent(e.evalAccuracy)}, lr ${e.learningRate.toPrecision(3)}`,
+    );
+  }
+  if (t.model !== undefined)
+    lines.push(`  published: ${t.model.name} version ${t.model.version} (${t.model.path})`);
+  if (t.error !== '') lines.push(`  error: ${t.error}`);
+  if (t.resumes > 0) lines.push(`  resumed ${t.resumes} time(s) after a restart`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** Follows a training: a bar over the epochs on a terminal, one line per event elsewhere. */
+class TrainingProgressView {
+  private bar: SingleBar | null = null;
+
+  constructor(private readonly io: CliIo) {}
+
+  onEvent(m: WatchTrainingResponse): void {
+    const event = m.event;
+    if (event === undefined) return;
+    if (event.$case === 'stateChange') {
+      this.log(`${stateName(event.value.state)}: ${event.value.reason}`);
+      const epochs = event.value.training?.progress?.epochs ?? 0;
+      if (
+        this.io.stderr.isTTY === true &&
+        this.bar === null &&
+        event.value.state === TrainingState.TRAINING_STATE_RUNNING
+      ) {
+        this.bar = new SingleBar({
+          stream: this.io.stderr as NodeJS.WritableStream,
+          format:
+            'epoch {value}/{total} [{bar}] loss {loss} | accuracy {accuracy} | lr {lr} | {ips} img/s | ETA {eta}',
+          hideCursor: true,
+        });
+        this.bar.start(epochs, event.value.training?.progress?.epochsDone ?? 0, {
+          loss: '-',
+          accuracy: '-',
+          lr: '-',
+          ips: 0,
+          eta: '?',
+        });
+      }
+      if (event.value.state >= TrainingState.TRAINING_STATE_SUCCEEDED) this.stop();
+      return;
+    }
+    const r = event.value;
+    if (this.bar !== null) {
+      this.bar.update(r.epoch, {
+        loss: r.trainLoss.toFixed(4),
+        accuracy: percent(r.evalAccuracy),
+        lr: r.learningRate.toPrecision(3),
+        ips: r.imagesPerSecond.toFixed(0),
+        eta: duration(r.etaMs),
+      });
+      return;
+    }
+    this.io.stderr.write(
+      `epoch ${r.epoch}/${r.epochs}: train loss ${r.trainLoss.toFixed(4)}, accuracy ${percent(r.trainAccuracy)}; ` +
+        `test loss ${r.evalLoss.toFixed(4)}, accuracy ${percent(r.evalAccuracy)}; lr ${r.learningRate.toPrecision(3)}, ` +
+        `${r.imagesPerSecond.toFixed(0)} img/s, ETA ${duration(r.etaMs)}\n`,
+    );
+  }
+
+  stop(): void {
+    this.bar?.stop();
+    this.bar = null;
+  }
+
+  private log(line: string): void {
+    this.io.stderr.write(this.bar === null ? `${line}\n` : `\r\x1b[2K${line}\n`);
+  }
+}
+
+export interface WatchOptions extends ClientOptions {
+  after?: number;
+}
+
+/** Follows a training to its end; exit code 0 when it succeeded (the model is printed), 1 otherwise. */
+export async function runTrainWatch(trainingId: string, options: WatchOptions, io: CliIo): Promise<number> {
+  const { client, address } = connect(options, io);
+  const view = new TrainingProgressView(io);
+  let last: Training | undefined;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const stream = client.watchTraining({ trainingId, afterSequence: options.after ?? 0 });
+      stream.on('data', (m: WatchTrainingResponse) => {
+        if (m.event?.$case === 'stateChange' && m.event.value.training) last = m.event.value.training;
+        if (options.json === true) io.stdout.write(`${JSON.stringify(WatchTrainingResponse.toJSON(m))}\n`);
+        else view.onEvent(m);
+      });
+      stream.on('end', () => resolve());
+      stream.on('error', (error: ServiceError) =>
+        reject(serviceCallError('cannot watch the training', address, error, HINT)),
+      );
+    });
+  } finally {
+    view.stop();
+    client.close();
+  }
+  const succeeded = last?.state === TrainingState.TRAINING_STATE_SUCCEEDED;
+  if (succeeded && options.json !== true && last?.model !== undefined) {
+    io.stdout.write(`model=${last.model.name} version=${last.model.version}\n`);
+  }
+  return succeeded ? 0 : 1;
+}
+
+export interface StartOptions extends ClientOptions {
+  genotype?: string;
+  search?: string;
+  dataset: string;
+  model: string;
+  variant?: 'cifar' | 'imagenet';
+  channels?: number;
+  layers?: number;
+  auxiliary?: boolean;
+  epochs?: number;
+  batchSize?: number;
+  learningRate?: number;
+  learningRateMin?: number;
+  schedule?: 'cosine' | 'constant';
+  momentum?: number;
+  weightDecay?: number;
+  auxiliaryWeight?: number;
+  cutout?: number;
+  dropPath?: number;
+  gradClip?: number;
+  labelSmoothing?: number;
+  cropPadding?: number;
+  flip?: boolean;
+  trainImages?: number;
+  evalImages?: number;
+  seed?: number;
+  watch?: boolean;
+}
+
+/** The StartTraining request of the flags; absent flags stay absent (the service's defaults apply). */
+export function startTrainingRequest(options: StartOptions): StartTrainingRequest {
+  if ((options.genotype === undefined) === (options.search === undefined)) {
+    throw new Error('give exactly one of --genotype NAME|FILE and --search ID');
+  }
+  return {
+    architecture:
+      options.genotype !== undefined
+        ? { $case: 'genotype', value: genotypeToProto(parseGenotypeArg(options.genotype)) }
+        : { $case: 'searchId', value: options.search as string },
+    spec: {
+      variant:
+        options.variant === 'imagenet'
+          ? NetworkVariant.NETWORK_VARIANT_IMAGENET
+          : options.variant === 'cifar'
+            ? NetworkVariant.NETWORK_VARIANT_CIFAR
+            : NetworkVariant.NETWORK_VARIANT_UNSPECIFIED,
+      channels: options.channels ?? 0,
+      layers: options.layers ?? 0,
+      classes: 0,
+      inputChannels: 0,
+      inputSize: 0,
+      auxiliary: options.auxiliary === true,
+    },
+    datasetUri: options.dataset,
+    modelName: options.model,
+    recipe: {
+      epochs: options.epochs,
+      batchSize: options.batchSize,
+      learningRate: options.learningRate,
+      learningRateSchedule:
+        options.schedule === 'constant'
+          ? LearningRateSchedule.LEARNING_RATE_SCHEDULE_CONSTANT
+          : options.schedule === 'cosine'
+            ? LearningRateSchedule.LEARNING_RATE_SCHEDULE_COSINE
+            : LearningRateSchedule.LEARNING_RATE_SCHEDULE_UNSPECIFIED,
+      learningRateMin: options.learningRateMin,
+      momentum: options.momentum,
+      weightDecay: options.weightDecay,
+      auxiliaryWeight: options.auxiliaryWeight,
+      cutout: options.cutout,
+      dropPath: options.dropPath,
+      gradClip: options.gradClip,
+      labelSmoothing: options.labelSmoothing,
+      cropPadding: options.cropPadding,
+      horizontalFlip: options.flip,
+      trainImages: options.trainImages,
+      evalImages: options.evalImages,
+      seed: options.seed,
+    },
+  };
+}
+
+export async function runTrainStart(options: StartOptions, io: CliIo): Promise<number> {
+  const request = startTrainingRequest(options);
+  const { client, address } = connect(options, io);
+  let training: Training;
+  try {
+    const response = await unaryCall(
+      client,
+      client.startTraining,
+      request,
+      'cannot start the training',
+      address,
+      HINT,
+    );
+    training = response.training as Training;
+  } finally {
+    client.close();
+  }
+  io.stdout.write(
+    options.json === true ? `${JSON.stringify(Training.toJSON(training), null, 2)}\n` : `${training.id}\n`,
+  );
+  io.stderr.write(
+    `training ${training.id} ${stateName(training.state).toLowerCase()}; follow it with: rnas train watch ${training.id}\n`,
+  );
+  return options.watch === true ? runTrainWatch(training.id, { addr: options.addr }, io) : 0;
+}
+
+export async function runTrainGet(trainingId: string, options: ClientOptions, io: CliIo): Promise<number> {
+  const { client, address } = connect(options, io);
+  try {
+    const { training } = await unaryCall(
+      client,
+      client.getTraining,
+      { trainingId },
+      'cannot get the training',
+      address,
+      HINT,
+    );
+    io.stdout.write(
+      options.json === true
+        ? `${JSON.stringify(Training.toJSON(training as Training), null, 2)}\n`
+        : formatTraining(training as Training),
+    );
+    return 0;
+  } finally {
+    client.close();
+  }
+}
+
+function addressOption(): Option {
+  return new Option(
+    '--addr <host:port>',
+    `training service address (env ${TRAINING_ADDRESS_ENV}, default ${DEFAULT_TRAINING_ADDRESS})`,
+  ).argParser(hostPort);
+}
+
+/** The `train` command: start|watch|get against the training service. */
+export function trainClientCommand(io: CliIo = processIo): Command {
+  const command = new Command('train').description('client of the training service: start|watch|get');
+  const run = (work: () => Promise<number>): Promise<void> =>
+    work().then((code) => void (process.exitCode = code));
+  command
+    .command('start')
+    .description(
+      'train a genotype (or a succeeded search’s result) and publish it as a model; prints the training id',
+    )
+    .option('--genotype <name|file>', 'a published genotype name or a genotype JSON file')
+    .option('--search <id>', 'the id of a succeeded search whose result is trained')
+    .requiredOption('--dataset <uri>', 'dataset URI, resolved under the service’s data roots')
+    .requiredOption('--model <name>', 'model name to publish under ([a-z0-9._-], 1 to 64 characters)')
+    .addOption(addressOption())
+    .addOption(
+      new Option('--variant <name>', 'network family (default cifar)').choices(['cifar', 'imagenet']),
+    )
+    .option('--channels <n>', 'initial channels (default 36)', integer)
+    .option('--layers <n>', 'cells (default 20)', integer)
+    .option('--auxiliary', 'build and train the auxiliary head')
+    .option('--epochs <n>', 'epochs (default 600)', integer)
+    .option('--batch-size <n>', 'mini-batch size (default 128)', integer)
+    .option('--learning-rate <x>', 'initial learning rate (default 0.025)', decimal)
+    .option('--learning-rate-min <x>', 'final learning rate of the cosine schedule (default 0)', decimal)
+    .addOption(
+      new Option('--schedule <name>', 'learning-rate schedule (default cosine)').choices([
+        'cosine',
+        'constant',
+      ]),
+    )
+    .option('--momentum <x>', 'SGD momentum (default 0.9)', decimal)
+    .option('--weight-decay <x>', 'SGD weight decay (default 3e-4)', decimal)
+    .option('--auxiliary-weight <x>', 'weight of the auxiliary loss (default 0.4)', decimal)
+    .option('--cutout <n>', 'cutout side, 0 disables (default 16)', integer)
+    .option('--drop-path <x>', 'final drop-path probability (default 0.3)', decimal)
+    .option('--grad-clip <x>', 'gradient-norm clip, 0 disables (default 5)', decimal)
+    .option('--label-smoothing <x>', 'label smoothing (default 0)', decimal)
+    .option('--crop-padding <n>', 'random-crop padding, 0 disables (default 4)', integer)
+    .option('--no-flip', 'no random horizontal flips')
+    .option('--train-images <n>', 'training images per epoch, 0: all (default 0)', integer)
+    .option('--eval-images <n>', 'test images per epoch, 0: all (default 0)', integer)
+    .option('--seed <n>', 'seed (default: the service picks one)', integer)
+    .option('--watch', 'follow the training until it ends')
+    .option('--json', 'print the stored training as JSON')
+    .action((options: StartOptions) => run(() => runTrainStart(options, io)));
+  command
+    .command('watch')
+    .description('follow a training: its history, then live epochs, until it ends')
+    .argument('<id>', 'training id')
+    .addOption(addressOption())
+    .option('--after <sequence>', 'only events after this sequence', integer)
+    .option('--json', 'one JSON line per event')
+    .action((id: string, options: WatchOptions) => run(() => runTrainWatch(id, options, io)));
+  command
+    .command('get')
+    .description('show one training')
+    .argument('<id>', 'training id')
+    .addOption(addressOption())
+    .option('--json', 'print the training as JSON')
+    .action((id: string, options: ClientOptions) => run(() => runTrainGet(id, options, io)));
+  for (const sub of command.commands) {
+    sub
+      .exitOverride()
+      .configureOutput({ writeOut: (t) => io.stdout.write(t), writeErr: (t) => io.stderr.write(t) });
+  }
+  return command;
+}

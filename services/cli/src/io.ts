@@ -1,0 +1,8 @@
+/** Where a command writes and what it reads from its environment; tests pass their own. */
+export interface CliIo {
+  stdout: { write(text: string): unknown };
+  stderr: { write(text: string): unknown; isTTY?: boolean };
+  env: NodeJS.ProcessEnv;
+}
+
+export const processIo: CliIo = { stdout: process.stdout, stderr: process.stderr, env: process.env };

@@ -1,0 +1,53 @@
+// The `rnas` program: each subcommand lives in commands/ and is added here with one line.
+import { Command, CommanderError } from 'commander';
+import { forwardCommand } from './commands/forward';
+import { paramsCommand } from './commands/params';
+import { searchCommand } from './commands/search';
+import { withSearchClient } from './commands/search-client';
+import { trainClientCommand } from './commands/train-client';
+import { serveCommand } from './commands/serve';
+import { modelsCommand } from './commands/models';
+import { classifyCommand } from './commands/classify';
+import { trainStepCommand } from './commands/train-step';
+import { processIo, type CliIo } from './io';
+
+export function buildProgram(io: CliIo = processIo): Command {
+  return new Command('rnas')
+    .description('RelativeNAS: architecture search, training and serving of DARTS-family cells')
+    .showHelpAfterError()
+    .addCommand(paramsCommand(io))
+    .addCommand(forwardCommand(io))
+    .addCommand(trainStepCommand(io))
+    .addCommand(withSearchClient(searchCommand(io), io))
+    .addCommand(trainClientCommand(io))
+    .addCommand(serveCommand(io))
+    .addCommand(modelsCommand(io))
+    .addCommand(classifyCommand(io));
+}
+
+/**
+ * Runs the command line and returns the exit code: usage errors as commander reports them, any
+ * other failure as one line `rnas: <message>` on stderr (the stack only with RNAS_DEBUG=1).
+ */
+export async function runCli(argv: readonly string[], io: CliIo = processIo): Promise<number> {
+  const program = buildProgram(io);
+  // Added subcommands do not inherit these settings, so every command at every depth gets them.
+  const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)];
+  for (const command of all(program)) {
+    command.exitOverride().configureOutput({
+      writeOut: (text) => io.stdout.write(text),
+      writeErr: (text) => io.stderr.write(text),
+    });
+  }
+  try {
+    process.exitCode = undefined;
+    await program.parseAsync([...argv], { from: 'user' });
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode;
+    const e = err as Error;
+    io.stderr.write(`rnas: ${e.message ?? String(err)}\n`);
+    if (io.env.RNAS_DEBUG === '1' && e.stack !== undefined) io.stderr.write(`${e.stack}\n`);
+    return 1;
+  }
+}

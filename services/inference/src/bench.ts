@@ -1,0 +1,378 @@
+// Load benchmark of Classify: the service runs in its own process (as deployed) and this process
+// drives it with 1, 4, 16 and 64 concurrent clients, with dynamic batching on and then off, and
+// measures the in-process throughput of the same model at the same batch sizes for comparison.
+// Writes the "Serving" section of docs/benchmarks.md.
+// Run: `npx tsc -b && node services/inference/dist/bench.js [--seconds S] [--quick] [--no-write]`.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { request as httpGet } from 'node:http';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import sharp from 'sharp';
+import { initBackend, type BackendInfo } from '@rnas/engine';
+import { loadModel, publishModel, type Model } from '@rnas/train';
+import { percentile, ratio, replaceSection, resultsTable, type LoadResult } from './bench-report';
+import { InferenceClient } from './client';
+import { main as serviceMain } from './service';
+import { forwardProbabilities } from './forward';
+import { syntheticArtifact, type SyntheticModelOptions } from './synthetic-model';
+
+const CLIENTS = [1, 4, 16, 64];
+const MAX_BATCH = 64;
+const MODEL = 'bench';
+/**
+ * A Fashion-MNIST evaluation network: 28x28 grayscale, 10 classes, 8 cells of 16 channels (the
+ * search network's size). Much smaller networks measure gRPC and PNG decoding rather than serving:
+ * the CPU columns of the table show that per-call cost.
+ */
+const BENCH_MODEL: SyntheticModelOptions = {
+  channels: 16,
+  layers: 8,
+  inputSize: 28,
+  inChannels: 1,
+  classes: 10,
+};
+const TARGET = 0.8;
+
+interface Options {
+  seconds: number;
+  write: boolean;
+  doc: string;
+}
+
+const USAGE = `usage: node services/inference/dist/bench.js [--seconds S] [--quick] [--no-write] [--doc PATH]
+  --seconds S  measuring time per configuration (default 5; a warm-up of S/5 comes first)
+  --quick      1 second per configuration: checks that the benchmark runs, numbers are rough
+  --no-write   print the table only; leave docs/benchmarks.md alone
+  --doc PATH   the markdown file to update (default: docs/benchmarks.md of the repository)`;
+
+function parseOptions(argv: readonly string[]): Options {
+  const options: Options = {
+    seconds: 5,
+    write: true,
+    doc: path.resolve(__dirname, '../../../docs/benchmarks.md'),
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === '--quick') options.seconds = 1;
+    else if (arg === '--no-write') options.write = false;
+    else if (arg === '--seconds') {
+      const value = Number(argv[++i]);
+      if (!(value > 0 && value <= 600))
+        throw new Error(`--seconds: expected a number in (0, 600], got ${argv[i]}`);
+      options.seconds = value;
+    } else if (arg === '--doc') {
+      const value = argv[++i];
+      if (value === undefined || value === '') throw new Error('--doc needs a path');
+      options.doc = path.resolve(value);
+    } else {
+      throw new Error(`unknown argument ${JSON.stringify(arg)}\n${USAGE}`);
+    }
+  }
+  return options;
+}
+
+/** Forward passes at `batch` for `seconds`: images done and seconds taken. */
+function inProcessSlice(model: Model, batch: number, seconds: number): { images: number; elapsed: number } {
+  const { inputHeight, inputWidth, channels } = model.preprocessing;
+  const input = new Float32Array(batch * inputHeight * inputWidth * channels).map((_, i) => Math.sin(i));
+  let images = 0;
+  const started = performance.now();
+  while (performance.now() - started < seconds * 1000) {
+    forwardProbabilities(model, input, batch);
+    images += batch;
+  }
+  return { images, elapsed: (performance.now() - started) / 1000 };
+}
+
+/** Distinct PNGs of the model's size, as a client would send them. */
+async function benchImages(count: number, side: number): Promise<Buffer[]> {
+  const images: Buffer[] = [];
+  let x = 12345;
+  for (let n = 0; n < count; n++) {
+    const pixels = Buffer.alloc(side * side);
+    for (let i = 0; i < pixels.length; i++) {
+      x = (x * 1103515245 + 12345) >>> 0;
+      pixels[i] = x >>> 24;
+    }
+    images.push(
+      await sharp(pixels, { raw: { width: side, height: side, channels: 1 } })
+        .png()
+        .toBuffer(),
+    );
+  }
+  return images;
+}
+
+interface RunningServer {
+  child: ChildProcess;
+  port: number;
+  metricsPort: number;
+}
+
+/** Starts `node bench.js --serve <flags>` and waits until it has loaded the repository. */
+function startServer(flags: string[], backend: BackendInfo): Promise<RunningServer> {
+  const child = spawn(process.execPath, [__filename, '--serve', ...flags], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, RNAS_BACKEND: backend.name },
+  });
+  return new Promise((resolve, reject) => {
+    let ports: { port: number; metricsPort: number } | undefined;
+    const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+    const onExit = (code: number | null): void =>
+      reject(new Error(`the service exited with code ${code} before serving`));
+    child.once('exit', onExit);
+    lines.on('line', (line) => {
+      let entry: { msg?: string; port?: number; metricsPort?: number; level?: string };
+      try {
+        entry = JSON.parse(line) as typeof entry;
+      } catch {
+        return;
+      }
+      if (entry.level === 'error' || entry.level === 'fatal') process.stderr.write(`service: ${line}\n`);
+      if (entry.msg === 'serving' && entry.port !== undefined && entry.metricsPort !== undefined) {
+        ports = { port: entry.port, metricsPort: entry.metricsPort };
+      }
+      if (entry.msg === 'initial model load done: serving' && ports) {
+        child.off('exit', onExit);
+        resolve({ child, ...ports });
+      }
+    });
+  });
+}
+
+async function stopServer(server: RunningServer): Promise<void> {
+  const exited = new Promise<void>((resolve) => server.child.once('exit', () => resolve()));
+  server.child.kill('SIGTERM');
+  await exited;
+}
+
+function scrape(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    httpGet({ host: '127.0.0.1', port, path: '/metrics' }, (response) => {
+      let text = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => (text += chunk));
+      response.on('end', () => resolve(text));
+    })
+      .on('error', reject)
+      .end();
+  });
+}
+
+function sample(text: string, series: string): number {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? 0 : Number(line.slice(series.length + 1));
+}
+
+/** `clients` loops, each sending one image at a time, for `seconds`; latencies of the OK calls. */
+async function drive(
+  client: InferenceClient,
+  clients: number,
+  seconds: number,
+  images: readonly Buffer[],
+): Promise<{ ok: number; errors: number; latencies: number[]; elapsed: number; lastError?: string }> {
+  const latencies: number[] = [];
+  let errors = 0;
+  let lastError: string | undefined;
+  const started = performance.now();
+  const end = started + seconds * 1000;
+  await Promise.all(
+    Array.from({ length: clients }, async (_, worker) => {
+      for (let i = worker; performance.now() < end; i += clients) {
+        const sent = performance.now();
+        try {
+          await client.classify(
+            {
+              modelName: MODEL,
+              topK: 1,
+              input: { $case: 'images', value: { images: [images[i % images.length]] } },
+            },
+            { deadlineMs: 60_000 },
+          );
+          latencies.push(performance.now() - sent);
+        } catch (error) {
+          errors++;
+          lastError = (error as Error).message;
+        }
+      }
+    }),
+  );
+  return {
+    ok: latencies.length,
+    errors,
+    latencies,
+    elapsed: (performance.now() - started) / 1000,
+    lastError,
+  };
+}
+
+/**
+ * The service under 1, 4, 16 and 64 clients. The machine may be shared, so each measurement is
+ * cut in one-second slices that alternate with slices of in-process forward passes at the same
+ * batch size: both see the same conditions.
+ */
+async function measureService(
+  server: RunningServer,
+  batching: boolean,
+  seconds: number,
+  images: readonly Buffer[],
+  model: Model,
+): Promise<LoadResult[]> {
+  const client = new InferenceClient(`127.0.0.1:${server.port}`);
+  const results: LoadResult[] = [];
+  const count = `rnas_inference_batch_size_count{model="${MODEL}",version="1"}`;
+  const sum = `rnas_inference_batch_size_sum{model="${MODEL}",version="1"}`;
+  const slices = Math.max(1, Math.round(seconds));
+  try {
+    for (const clients of CLIENTS) {
+      await drive(client, clients, seconds / 5, images);
+      inProcessSlice(model, clients, seconds / 5);
+      const before = await scrape(server.metricsPort);
+      const latencies: number[] = [];
+      let ok = 0;
+      let errors = 0;
+      let elapsed = 0;
+      let lastError: string | undefined;
+      let local = { images: 0, elapsed: 0 };
+      let clientCpu = 0;
+      let serverCpu = 0;
+      for (let slice = 0; slice < slices; slice++) {
+        const forward = inProcessSlice(model, clients, seconds / slices);
+        local = { images: local.images + forward.images, elapsed: local.elapsed + forward.elapsed };
+        const cpuBefore = process.cpuUsage();
+        const serverBefore = sample(await scrape(server.metricsPort), 'process_cpu_seconds_total');
+        const run = await drive(client, clients, seconds / slices, images);
+        const cpu = process.cpuUsage(cpuBefore);
+        clientCpu += (cpu.user + cpu.system) / 1000;
+        serverCpu +=
+          1000 * (sample(await scrape(server.metricsPort), 'process_cpu_seconds_total') - serverBefore);
+        latencies.push(...run.latencies);
+        ok += run.ok;
+        errors += run.errors;
+        elapsed += run.elapsed;
+        lastError = run.lastError ?? lastError;
+      }
+      const after = await scrape(server.metricsPort);
+      const sorted = latencies.sort((a, b) => a - b);
+      const result: LoadResult = {
+        clients,
+        batching,
+        throughput: ok / elapsed,
+        p50: percentile(sorted, 50),
+        p95: percentile(sorted, 95),
+        p99: percentile(sorted, 99),
+        errors,
+        meanBatch:
+          (sample(after, sum) - sample(before, sum)) / (sample(after, count) - sample(before, count)),
+        inProcess: local.images / local.elapsed,
+        serverCpuMs: serverCpu / ok,
+        clientCpuMs: clientCpu / ok,
+      };
+      results.push(result);
+      process.stdout.write(
+        `batching ${batching ? 'on ' : 'off'}, ${String(clients).padStart(2)} clients: ` +
+          `${result.throughput.toFixed(1)} images/s (in process at batch ${clients}: ${result.inProcess.toFixed(1)}), ` +
+          `p50 ${result.p50.toFixed(1)} ms, p99 ${result.p99.toFixed(1)} ms, mean batch ${result.meanBatch.toFixed(1)}` +
+          `${errors > 0 ? `, ${errors} errors (${lastError})` : ''}\n`,
+      );
+    }
+  } finally {
+    client.close();
+  }
+  return results;
+}
+
+async function writeDoc(file: string, body: string): Promise<void> {
+  let doc = '';
+  try {
+    doc = await readFile(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  const temp = `${file}.${process.pid}.tmp`;
+  await writeFile(temp, replaceSection(doc, 'Serving', body));
+  await rename(temp, file);
+}
+
+async function bench(argv: readonly string[]): Promise<number> {
+  const options = parseOptions(argv);
+  const backend = await initBackend();
+  const loadBefore = loadavg()[0];
+  const started = performance.now();
+  const root = await mkdtemp(path.join(tmpdir(), 'rnas-bench-serve-'));
+  try {
+    const artifact = syntheticArtifact(BENCH_MODEL);
+    const repo = path.join(root, 'models');
+    await publishModel(repo, MODEL, artifact);
+    const images = await benchImages(16, BENCH_MODEL.inputSize ?? 28);
+
+    const model = loadModel(artifact);
+    const results: LoadResult[] = [];
+    for (const batching of [true, false]) {
+      const flags = [
+        ...['--host', '127.0.0.1', '--port', '0', '--metrics-port', '0', '--log-level', 'info'],
+        ...['--model-repo', repo, '--state-dir', path.join(root, 'state')],
+        ...['--max-batch-size', String(MAX_BATCH), '--max-queue-size', '1024'],
+        ...['--dynamic-batching', batching ? 'on' : 'off'],
+      ];
+      const server = await startServer(flags, backend);
+      try {
+        results.push(...(await measureService(server, batching, options.seconds, images, model)));
+      } finally {
+        await stopServer(server);
+      }
+    }
+    model.dispose();
+
+    const table = resultsTable(results);
+    const at16 = results.find((r) => r.batching && r.clients === 16);
+    const achieved = at16 ? ratio(at16.throughput, at16.inProcess) : NaN;
+    const verdict = `With dynamic batching, 16 clients reach ${(100 * achieved).toFixed(0)}% of the in-process throughput at batch 16 (target ${100 * TARGET}%): ${achieved >= TARGET ? 'met' : 'NOT met'}.`;
+    process.stdout.write(`\n${table}\n\n${verdict}\n`);
+    const cpu = cpus();
+    const minutes = (performance.now() - started) / 60_000;
+    const body = [
+      `Command: \`npx tsc -b && node services/inference/dist/bench.js${argv.length > 0 ? ` ${argv.join(' ')}` : ''}\` (about ${minutes.toFixed(1)} min).`,
+      `Machine: ${cpu[0]?.model.trim() ?? 'unknown CPU'}, ${cpu.length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}; ` +
+        `backend ${backend.name} (tfjs '${backend.tfBackend}'); load average ${loadBefore.toFixed(1)} at the start, ${loadavg()[0].toFixed(1)} at the end; ${new Date().toISOString().slice(0, 10)}.`,
+      '',
+      `Model: a freshly initialised CIFAR-family network of DARTS_V2 cells, ${BENCH_MODEL.layers} cells x ${BENCH_MODEL.channels} channels, ` +
+        `${BENCH_MODEL.inputSize}x${BENCH_MODEL.inputSize}x${BENCH_MODEL.inChannels} input, ${BENCH_MODEL.classes} classes (a Fashion-MNIST evaluation network). ` +
+        'The service runs in its own process (`--max-batch-size 64`, `--max-queue-delay-ms 0`, the default); one client process ' +
+        'drives it over one HTTP/2 connection, each client sending one 28x28 PNG per Classify call (decoded, resized and normalised by ' +
+        `the service) and the next as soon as the answer arrives, for ${options.seconds} s after a warm-up of ${options.seconds / 5} s. ` +
+        '"In-process" is forward passes (and softmax) of the same model in the benchmark\'s own thread at a batch size equal to ' +
+        "the client count, without gRPC or image decoding, measured in one-second slices that alternate with the service's " +
+        '(the machine is shared: both see the same conditions); "mean batch" is images per forward pass from the service\'s ' +
+        '`rnas_inference_batch_size` histogram. The CPU columns are CPU time per call of the service process (every ' +
+        'thread: gRPC, decoding, the compute worker) and of the client process: on a machine with few cores, what the ' +
+        "client and the service spend outside the forward pass comes out of the compute worker's share, which the " +
+        'in-process loop does not pay.',
+      '',
+      table,
+      '',
+      verdict,
+    ].join('\n');
+    if (options.write) {
+      await writeDoc(options.doc, body);
+      process.stdout.write(`wrote the Serving section of ${options.doc}\n`);
+    }
+    return 0;
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+}
+
+const argv = process.argv.slice(2);
+const run = argv[0] === '--serve' ? serviceMain(argv.slice(1)) : bench(argv);
+run.then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(`bench: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,118 @@
+// Validation of what a Classify request carries, before any work is queued. Every error is
+// INVALID_ARGUMENT and names the field by its protobuf path (`images.images[2]`, `tensor.values[7]`).
+import { InvalidArgumentError } from '@rnas/grpc';
+import type { Classification, Tensor } from '@rnas/proto';
+import type { InputShape } from './preprocess';
+
+/** Classes returned per image when top_k is 0. */
+export const DEFAULT_TOP_K = 5;
+/** Largest top_k accepted; values up to it are capped at the class count (the contract says so). */
+export const MAX_TOP_K = 1000;
+
+/** The model name of a request: required (a non-empty name that is no model is NOT_FOUND later). */
+export function checkModelName(name: string): string {
+  if (name === '') throw new InvalidArgumentError('model_name', name, 'required');
+  return name;
+}
+
+/** The version of a request: absent means the serving version; 0 is no version. */
+export function checkVersion(version: number | undefined): number | undefined {
+  if (version === 0) {
+    throw new InvalidArgumentError(
+      'version',
+      version,
+      'versions start at 1; leave it unset for the serving version',
+    );
+  }
+  return version;
+}
+
+/** Classes returned per image: top_k, 0 meaning 5, capped at the class count. */
+export function resolveTopK(topK: number, classes: number): number {
+  if (!Number.isInteger(topK) || topK < 0 || topK > MAX_TOP_K) {
+    throw new InvalidArgumentError(
+      'top_k',
+      topK,
+      `expected 0 (meaning ${DEFAULT_TOP_K}) to ${MAX_TOP_K}; values above the class count are capped`,
+    );
+  }
+  return Math.min(topK === 0 ? DEFAULT_TOP_K : topK, classes);
+}
+
+/** Images per request: at least one, at most one batch. */
+export function checkImageCount(count: number, maxBatchSize: number): void {
+  if (count === 0) throw new InvalidArgumentError('images.images', '0 images', 'expected at least one image');
+  if (count > maxBatchSize) {
+    throw new InvalidArgumentError(
+      'images.images',
+      `${count} images`,
+      `at most ${maxBatchSize} images per request (--max-batch-size); split the request`,
+    );
+  }
+}
+
+/**
+ * A raw NHWC tensor checked against the model: shape [N, H, W, C] with the model's H, W, C and
+ * N from 1 to the batch size, exactly N*H*W*C values, all finite. Returns the values as float32
+ * and N.
+ */
+export function tensorInput(
+  tensor: Tensor,
+  shape: InputShape,
+  maxBatchSize: number,
+): { values: Float32Array; n: number } {
+  const { height, width, channels } = shape;
+  const dims = tensor.shape;
+  const expected = `[N, ${height}, ${width}, ${channels}] (NHWC, N from 1 to ${maxBatchSize})`;
+  if (
+    dims.length !== 4 ||
+    dims[1] !== height ||
+    dims[2] !== width ||
+    dims[3] !== channels ||
+    dims[0] < 1 ||
+    dims[0] > maxBatchSize
+  ) {
+    throw new InvalidArgumentError('tensor.shape', dims, `expected ${expected}`);
+  }
+  const n = dims[0];
+  const size = n * height * width * channels;
+  if (tensor.values.length !== size) {
+    throw new InvalidArgumentError(
+      'tensor.values',
+      `${tensor.values.length} values`,
+      `shape [${dims.join(', ')}] needs ${size} values`,
+    );
+  }
+  const values = new Float32Array(size);
+  for (let i = 0; i < size; i++) {
+    const v = tensor.values[i];
+    if (!Number.isFinite(v)) throw new InvalidArgumentError(`tensor.values[${i}]`, v, 'must be finite');
+    values[i] = v;
+  }
+  return { values, n };
+}
+
+/** The k best classes of each row of `probabilities` (n x labels.length), best first. */
+export function topClasses(
+  probabilities: Float32Array,
+  n: number,
+  labels: readonly string[],
+  k: number,
+): Classification[] {
+  const classes = labels.length;
+  const out: Classification[] = [];
+  for (let row = 0; row < n; row++) {
+    const base = row * classes;
+    const order = Array.from({ length: classes }, (_, i) => i);
+    // Ties keep class order, so equal scores answer the same way every time.
+    order.sort((a, b) => probabilities[base + b] - probabilities[base + a] || a - b);
+    out.push({
+      scores: order.slice(0, k).map((index) => ({
+        classIndex: index,
+        label: labels[index],
+        score: probabilities[base + index],
+      })),
+    });
+  }
+  return out;
+}

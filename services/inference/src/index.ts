@@ -1,0 +1,37 @@
+export { Batcher, type BatcherObserver, type BatcherOptions, type Slot } from './batcher';
+export { DEFAULT_TOP_K, MAX_TOP_K } from './classify-input';
+export { InferenceClient, type CallSettings } from './client';
+export { ComputeEngine, defaultWorkerScript, type ComputeEngineOptions } from './compute';
+export type { LoadedModelInfo } from './compute-protocol';
+export {
+  DEFAULT_INFERENCE_ADDRESS,
+  INFERENCE_OPTIONS,
+  SERVICE_PORTS,
+  inferenceHelp,
+  loadInferenceConfig,
+  type InferenceConfig,
+  type InferenceOptions,
+} from './config';
+export { forwardProbabilities, warmUp } from './forward';
+export { InferenceHandlers, type HandlerOptions } from './handlers';
+export { InferenceMetrics } from './metrics';
+export { modelToProto, networkSpecToProto, versionToProto } from './model-proto';
+export { decodeImage, type InputShape } from './preprocess';
+export {
+  ModelRepository,
+  servingVersion,
+  type ModelEngine,
+  type ModelRecord,
+  type VersionRecord,
+  type VersionState,
+} from './repository';
+export { ServedModel, type BatchingOptions } from './served-model';
+export {
+  INFERENCE_SERVICE,
+  main,
+  startInferenceService,
+  type InferenceService,
+  type MainIo,
+  type StartOptions,
+} from './service';
+export { syntheticArtifact, type SyntheticModelOptions } from './synthetic-model';

@@ -1,0 +1,65 @@
+// The repository's records as the protobuf messages GetModel and ListModels answer with.
+import { genotypeToProto, type NetworkSpec } from '@rnas/nas';
+import {
+  ModelVersionState,
+  NetworkVariant,
+  type Model,
+  type ModelVersion,
+  type NetworkSpec as NetworkSpecProto,
+} from '@rnas/proto';
+import { servingVersion, type ModelRecord, type VersionRecord, type VersionState } from './repository';
+
+const STATES: Record<VersionState, ModelVersionState> = {
+  loading: ModelVersionState.MODEL_VERSION_STATE_LOADING,
+  ready: ModelVersionState.MODEL_VERSION_STATE_READY,
+  failed: ModelVersionState.MODEL_VERSION_STATE_FAILED,
+};
+
+export function networkSpecToProto(spec: NetworkSpec, inputSize: number): NetworkSpecProto {
+  return {
+    variant:
+      spec.variant === 'cifar'
+        ? NetworkVariant.NETWORK_VARIANT_CIFAR
+        : NetworkVariant.NETWORK_VARIANT_IMAGENET,
+    genotype: genotypeToProto(spec.genotype),
+    channels: spec.channels,
+    layers: spec.layers,
+    classes: spec.classes,
+    inputChannels: spec.inChannels,
+    inputSize,
+    auxiliary: spec.auxiliary,
+  };
+}
+
+export interface ModelProtoOptions {
+  /** Whether versions carry their class labels (GetModel does; ListModels leaves them out to stay small). */
+  labels: boolean;
+}
+
+export function versionToProto(record: VersionRecord, options: ModelProtoOptions): ModelVersion {
+  const info = record.info;
+  const pre = info?.preprocessing;
+  return {
+    version: record.version,
+    state: STATES[record.state],
+    error: record.error,
+    spec: info && pre ? networkSpecToProto(info.spec, pre.inputHeight) : undefined,
+    labels: info && options.labels ? [...info.labels] : [],
+    inputShape: pre ? { height: pre.inputHeight, width: pre.inputWidth, channels: pre.channels } : undefined,
+    preprocessing: pre ? { mean: [...pre.mean], std: [...pre.std] } : undefined,
+    parameterCount: info?.parameterCount ?? 0,
+    publishedUnixMs: record.publishedUnixMs,
+    loadedUnixMs: record.state === 'ready' ? record.loadedUnixMs : 0,
+    trainingId: info?.trainingId ?? '',
+  };
+}
+
+export function modelToProto(model: ModelRecord, options: ModelProtoOptions): Model {
+  return {
+    name: model.name,
+    servingVersion: servingVersion(model)?.version ?? 0,
+    versions: [...model.versions.values()]
+      .sort((a, b) => a.version - b.version)
+      .map((record) => versionToProto(record, options)),
+  };
+}

@@ -1,0 +1,102 @@
+import sharp from 'sharp';
+import { InvalidArgumentError } from '@rnas/grpc';
+
+/** Height, width and channels (1 grayscale, 3 RGB) of a model's input, NHWC. */
+export interface InputShape {
+  readonly height: number;
+  readonly width: number;
+  readonly channels: number;
+}
+
+/** The encodings Classify accepts, by their leading bytes (sharp would take more: GIF, TIFF, SVG, ...). */
+const ACCEPTED: readonly { format: string; matches(b: Uint8Array): boolean }[] = [
+  { format: 'jpeg', matches: (b) => b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff },
+  { format: 'png', matches: (b) => startsWith(b, 0, [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]) },
+  { format: 'webp', matches: (b) => startsWith(b, 0, ascii('RIFF')) && startsWith(b, 8, ascii('WEBP')) },
+];
+
+/** Formats a client may send by mistake, named in the refusal. */
+const REFUSED: readonly { format: string; matches(b: Uint8Array): boolean }[] = [
+  { format: 'gif', matches: (b) => startsWith(b, 0, ascii('GIF8')) },
+  { format: 'tiff', matches: (b) => startsWith(b, 0, ascii('II*\0')) || startsWith(b, 0, ascii('MM\0*')) },
+  { format: 'bmp', matches: (b) => startsWith(b, 0, ascii('BM')) },
+  { format: 'heif/avif', matches: (b) => startsWith(b, 4, ascii('ftyp')) },
+];
+
+function ascii(text: string): number[] {
+  return Array.from(text, (c) => c.charCodeAt(0));
+}
+
+function startsWith(bytes: Uint8Array, offset: number, prefix: readonly number[]): boolean {
+  return bytes.length >= offset + prefix.length && prefix.every((v, i) => bytes[offset + i] === v);
+}
+
+/**
+ * Decodes one encoded image to the model's input pixels (HWC, 8 bits per channel) the way the
+ * training data is decoded: scaled to cover the input and centre-cropped, alpha composited on
+ * black, converted to the model's channel count. The format is told by its signature, and libvips
+ * reads the dimensions from the header and refuses an image over `maxPixels` before decoding any
+ * pixel (a decompression bomb costs nothing). One libvips pipeline per image: decoding runs on
+ * libuv's pool and its latency is on every request's path. `field` names the image in errors.
+ */
+export async function decodeImage(
+  bytes: Uint8Array,
+  field: string,
+  shape: InputShape,
+  maxPixels: number,
+): Promise<Uint8Array> {
+  if (bytes.length === 0) throw new InvalidArgumentError(field, bytes, 'empty image');
+  if (!ACCEPTED.some((f) => f.matches(bytes))) {
+    const refused = REFUSED.find((f) => f.matches(bytes));
+    throw new InvalidArgumentError(
+      field,
+      bytes,
+      refused
+        ? `format ${refused.format} is not accepted: expected JPEG, PNG or WebP`
+        : 'not a JPEG, PNG or WebP image (unrecognised signature)',
+    );
+  }
+  const { height, width, channels } = shape;
+  const data = await sharp(bytes, { limitInputPixels: maxPixels, failOn: 'warning' })
+    .resize(width, height, { fit: 'cover' })
+    .flatten({ background: '#000000' })
+    .toColourspace(channels === 1 ? 'b-w' : 'srgb')
+    .raw({ depth: 'uchar' })
+    .toBuffer()
+    .catch(async (error: unknown) => {
+      throw await decodeError(bytes, field, maxPixels, error);
+    });
+  const size = height * width * channels;
+  if (data.length !== size) {
+    // sharp keeps an extra band it cannot flatten away (CMYK JPEGs, say); say so rather than guess.
+    throw new InvalidArgumentError(
+      field,
+      bytes,
+      `decodes to ${data.length} bytes, not ${height}x${width}x${channels}: unsupported colour layout`,
+    );
+  }
+  return data;
+}
+
+/** The error of a failed decode: the dimensions when the pixel limit refused it, else sharp's reason. */
+async function decodeError(
+  bytes: Uint8Array,
+  field: string,
+  maxPixels: number,
+  error: unknown,
+): Promise<InvalidArgumentError> {
+  const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
+  if (/exceeds pixel limit/i.test(reason)) {
+    // Reading the header again (no pixels) only to put the size in the message.
+    const header = await sharp(bytes, { limitInputPixels: false })
+      .metadata()
+      .catch(() => undefined);
+    const size = header ? `${header.width}x${header.height} pixels` : 'the image';
+    return new InvalidArgumentError(
+      field,
+      bytes,
+      `${size} is more than the limit of ${maxPixels} pixels (--max-image-pixels)`,
+    );
+  }
+  return new InvalidArgumentError(field, bytes, `not a decodable JPEG, PNG or WebP image (${reason})`);
+}
