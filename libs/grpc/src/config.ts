@@ -294,10 +294,14 @@ function splitList(text: string): string[] {
 
 /** `--flag  ENV  description` lines for a `--help` text. */
 export function describeOptions(specs: OptionSpecs): string {
-  return Object.values(specs)
+  const all = Object.values(specs);
+  // Columns as wide as the longest flag and variable, so a long service-specific flag stays aligned.
+  const flagWidth = Math.max(...all.map((spec) => spec.flag.length)) + 2;
+  const envWidth = Math.max(...all.map((spec) => spec.env.length)) + 2;
+  return all
     .map((spec) => {
       const fallback = spec.default === undefined ? 'required' : `default ${formatValue(spec.default)}`;
-      return `  ${spec.flag.padEnd(22)}${spec.env.padEnd(26)}${spec.description} (${fallback})`;
+      return `  ${spec.flag.padEnd(flagWidth)}${spec.env.padEnd(envWidth)}${spec.description} (${fallback})`;
     })
     .join('\n');
 }
