@@ -2,7 +2,7 @@
 NPM ?= npm
 NODE_MODULES_STAMP := node_modules/.package-lock.json
 
-.PHONY: install build test lint proto check bench bench-engine bench-data bench-networks bench-search bench-serve clean
+.PHONY: install build test lint proto check demo bench bench-engine bench-data bench-networks bench-search bench-serve clean
 
 # Install the workspace exactly as locked (skipped when the lock has not changed).
 install: $(NODE_MODULES_STAMP)
@@ -31,6 +31,14 @@ check: proto lint
 	npx tsc -p tsconfig.tests.json
 	git diff --exit-code -- libs/proto/src/gen || (echo "check: generated code is stale; run 'make proto' and commit" >&2; exit 1)
 	@test -z "$$(git status --porcelain -- libs/proto/src/gen)" || (echo "check: untracked generated files; run 'make proto' and commit" >&2; exit 1)
+
+# The whole path on real data (~5-10 min on 2 cores): starts the three services on free localhost
+# ports (state, models and logs in runs/demo-<time>/), searches Fashion-MNIST with RelativeNAS,
+# trains the best cell, publishes it, classifies the test set through Classify, stops the
+# services. Needs Debian's dataset-fashion-mnist; flags via DEMO_ARGS (`rnas demo --help`).
+# Last line: `demo: accuracy=<0..1> model=<name> version=<n>`.
+demo: build
+	node services/cli/bin/rnas.js demo $(DEMO_ARGS)
 
 # Engine kernel benchmark (forward and forward+backward, wasm and cpu); writes docs/benchmarks.md.
 bench-engine: build

@@ -8,6 +8,7 @@ import { trainClientCommand } from './commands/train-client';
 import { serveCommand } from './commands/serve';
 import { modelsCommand } from './commands/models';
 import { classifyCommand } from './commands/classify';
+import { demoCommand } from './commands/demo';
 import { trainStepCommand } from './commands/train-step';
 import { processIo, type CliIo } from './io';
 
@@ -22,7 +23,8 @@ export function buildProgram(io: CliIo = processIo): Command {
     .addCommand(trainClientCommand(io))
     .addCommand(serveCommand(io))
     .addCommand(modelsCommand(io))
-    .addCommand(classifyCommand(io));
+    .addCommand(classifyCommand(io))
+    .addCommand(demoCommand(io));
 }
 
 /**
