@@ -123,8 +123,8 @@ describe('data roots', () => {
     );
   });
 
-  it('reads roots from RNAS_DATA_ROOTS', () => {
-    expect(dataRootsFromEnv({ RNAS_DATA_ROOTS: '/a:/b:' })).toEqual(['/a', '/b']);
+  it('reads roots from RNAS_DATA_ROOT', () => {
+    expect(dataRootsFromEnv({ RNAS_DATA_ROOT: '/a:/b:' })).toEqual(['/a', '/b']);
     expect(dataRootsFromEnv({})).toEqual(['/usr/share/datasets']);
   });
 });

@@ -35,9 +35,9 @@ export interface OpenDatasetOptions {
   maxFileBytes?: number;
 }
 
-/** Data roots from the environment: `RNAS_DATA_ROOTS` (colon-separated), else Debian's dataset folder. */
+/** Data roots from the environment: `RNAS_DATA_ROOT` (colon-separated, as the services' `--data-root`), else Debian's dataset folder. */
 export function dataRootsFromEnv(env: NodeJS.ProcessEnv = process.env): string[] {
-  const raw = env.RNAS_DATA_ROOTS;
+  const raw = env.RNAS_DATA_ROOT;
   if (raw === undefined || raw.trim() === '') return ['/usr/share/datasets'];
   return raw.split(':').filter((r) => r !== '');
 }
