@@ -22,6 +22,7 @@ export { batches, toTensors, type Batch } from './batches';
 export { fillImages, normalizationTable, type AugmentOptions } from './augment';
 export { Rng, deriveSeed, type RngState } from './rng';
 export { DataError, DataFormatError, type DataErrorCode } from './errors';
+export { findDirectoryUnderRoots, type DirectoryLookup } from './sandbox';
 export {
   decodeIdx,
   encodeIdx,

@@ -19,58 +19,41 @@ export class DataRoots {
     if (!Array.isArray(roots) || roots.length === 0) {
       throw invalidArgument('dataRoots', roots, 'a non-empty list of absolute directories');
     }
-    const real: string[] = [];
     for (const [i, root] of roots.entries()) {
       if (typeof root !== 'string' || !path.isAbsolute(root) || root.includes('\0')) {
         throw invalidArgument(`dataRoots[${i}]`, root, 'an absolute path');
       }
-      try {
-        real.push(await fs.realpath(root));
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      }
     }
-    return new DataRoots([...roots], real);
+    return new DataRoots([...roots], await realRoots(roots));
   }
 
   /** Resolves a dataset directory of `uri`: relative paths against each root in turn. */
   async resolveDirectory(uri: string, p: string): Promise<string> {
-    if (p === '' || p.includes('\0')) {
-      throw new DataError(
-        'INVALID_ARGUMENT',
-        `dataset URI ${JSON.stringify(uri)}: expected a directory path`,
-      );
-    }
-    const candidates = path.isAbsolute(p)
-      ? [path.resolve(p)]
-      : this.configured.map((root) => path.resolve(root, p));
-    const lexicallyInside = candidates.filter((c) =>
-      [...this.configured.map((root) => path.resolve(root)), ...this.real].some((root) => isInside(root, c)),
-    );
-    if (lexicallyInside.length === 0) throw this.outside(uri, candidates[0]);
-    for (const candidate of lexicallyInside) {
-      let real: string;
-      try {
-        real = await fs.realpath(candidate);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
-        throw err;
-      }
-      if (!this.real.some((root) => isInside(root, real))) throw this.outside(uri, candidate, real);
-      const stat = await fs.stat(real);
-      if (!stat.isDirectory()) {
+    const found = await lookUpDirectory(p, this.configured, this.real);
+    switch (found.kind) {
+      case 'found':
+        return found.real;
+      case 'invalid':
         throw new DataError(
           'INVALID_ARGUMENT',
-          `dataset URI ${JSON.stringify(uri)}: ${candidate} is not a directory`,
+          `dataset URI ${JSON.stringify(uri)}: expected a directory path`,
         );
-      }
-      return real;
+      case 'outside':
+        throw this.outside(uri, found.candidate);
+      case 'escapes':
+        throw this.outside(uri, found.candidate, found.real);
+      case 'not-a-directory':
+        throw new DataError(
+          'INVALID_ARGUMENT',
+          `dataset URI ${JSON.stringify(uri)}: ${found.candidate} is not a directory`,
+        );
+      case 'missing':
+        throw new DataError(
+          'NOT_FOUND',
+          `dataset URI ${JSON.stringify(uri)}: ${found.candidates.join(' or ')} does not exist ` +
+            `(data roots: ${this.configured.join(', ')})`,
+        );
     }
-    throw new DataError(
-      'NOT_FOUND',
-      `dataset URI ${JSON.stringify(uri)}: ${lexicallyInside.join(' or ')} does not exist ` +
-        `(data roots: ${this.configured.join(', ')})`,
-    );
   }
 
   /** Checks that a file or folder found inside a dataset really lies under a root; returns its real path. */
@@ -93,6 +76,76 @@ export class DataRoots {
       `dataset URI ${JSON.stringify(uri)}: ${p}${via} is outside the data roots (${this.configured.join(', ')})`,
     );
   }
+}
+
+/** Where a directory named under data roots is, or why it is refused (see `findDirectoryUnderRoots`). */
+export type DirectoryLookup =
+  | { readonly kind: 'found'; readonly real: string }
+  /** Empty, or holds a NUL character. */
+  | { readonly kind: 'invalid' }
+  /** Lexically outside every root: nothing was probed. */
+  | { readonly kind: 'outside'; readonly candidate: string }
+  /** Inside lexically, but its real path (through a symlink) is not. */
+  | { readonly kind: 'escapes'; readonly candidate: string; readonly real: string }
+  | { readonly kind: 'not-a-directory'; readonly candidate: string; readonly real: string }
+  /** Nothing there, under any root it could be under. */
+  | { readonly kind: 'missing'; readonly candidates: readonly string[] };
+
+/**
+ * The containment check for a directory a client names under data roots: an absolute path, or a
+ * relative one looked up under each root in turn. Checked lexically before anything is touched
+ * (so nothing outside is even probed), then by realpath (so a symlink cannot lead out). Roots that
+ * do not exist hold nothing; an empty list refuses everything. The data loaders and the job
+ * services (which check a request's dataset before queueing it) share it.
+ */
+export async function findDirectoryUnderRoots(
+  requested: string,
+  roots: readonly string[],
+): Promise<DirectoryLookup> {
+  return lookUpDirectory(requested, roots, await realRoots(roots));
+}
+
+/** Real paths of the roots that exist. */
+async function realRoots(roots: readonly string[]): Promise<string[]> {
+  const real: string[] = [];
+  for (const root of roots) {
+    try {
+      real.push(await fs.realpath(root));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+  }
+  return real;
+}
+
+async function lookUpDirectory(
+  requested: string,
+  roots: readonly string[],
+  real: readonly string[],
+): Promise<DirectoryLookup> {
+  if (typeof requested !== 'string' || requested === '' || requested.includes('\0'))
+    return { kind: 'invalid' };
+  const candidates = path.isAbsolute(requested)
+    ? [path.resolve(requested)]
+    : roots.map((root) => path.resolve(root, requested));
+  const allRoots = [...roots.map((root) => path.resolve(root)), ...real];
+  const inside = candidates.filter((c) => allRoots.some((root) => isInside(root, c)));
+  if (inside.length === 0) return { kind: 'outside', candidate: candidates[0] ?? requested };
+  for (const candidate of inside) {
+    let resolved: string;
+    try {
+      resolved = await fs.realpath(candidate);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') continue;
+      throw err;
+    }
+    if (!real.some((root) => isInside(root, resolved))) return { kind: 'escapes', candidate, real: resolved };
+    if (!(await fs.stat(resolved)).isDirectory())
+      return { kind: 'not-a-directory', candidate, real: resolved };
+    return { kind: 'found', real: resolved };
+  }
+  return { kind: 'missing', candidates: inside };
 }
 
 function isInside(root: string, p: string): boolean {

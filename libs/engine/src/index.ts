@@ -15,6 +15,8 @@ export type {
 export { initBackend, type BackendName, type BackendInfo } from './backend';
 export { registerWasmTrainingKernels } from './kernels';
 export { dilatedDepthwiseConv2d } from './ops/dilated-depthwise-conv2d';
+export { gradients, type GradientsResult } from './gradients';
+export { channelAffine, channelDot, type ChannelTerm } from './ops/channel-ops';
 export {
   decodeSafetensors,
   encodeSafetensors,

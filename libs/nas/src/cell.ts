@@ -8,6 +8,7 @@ import {
   type ForwardContext,
   type Module,
   type Shape3,
+  type Trace,
 } from './layers';
 import { OPS } from './ops';
 import type { ParamInfo } from './params';
@@ -75,7 +76,7 @@ export class Cell {
     ];
   }
 
-  trace(s0: Shape3, s1: Shape3): { shape: Shape3; macs: number } {
+  trace(s0: Shape3, s1: Shape3): Trace {
     const p0 = this.preprocess0.trace(s0);
     const p1 = this.preprocess1.trace(s1);
     if (!sameShape(p0.shape, p1.shape)) {
@@ -84,6 +85,7 @@ export class Cell {
       );
     }
     let macs = p0.macs + p1.macs;
+    let activations = p0.activations + p1.activations;
     const states: Shape3[] = [p0.shape, p1.shape];
     for (let j = 0; j < this.steps; j++) {
       const a = this.ops[2 * j].trace(states[this.inputs[2 * j]]);
@@ -94,6 +96,8 @@ export class Cell {
         );
       }
       macs += a.macs + b.macs;
+      // The two edges and their sum.
+      activations += a.activations + b.activations + a.shape[0] * a.shape[1] * a.shape[2];
       states.push(a.shape);
     }
     const first = states[this.config.concat[0]];
@@ -102,7 +106,8 @@ export class Cell {
         throw new Error(`${this.config.prefix}: concat mixes sizes ${fmt(first)} and ${fmt(states[s])}`);
       }
     }
-    return { shape: [first[0], first[1], this.outChannels], macs };
+    const shape: Shape3 = [first[0], first[1], this.outChannels];
+    return { shape, macs, activations: activations + shape[0] * shape[1] * shape[2] };
   }
 
   /**

@@ -1,15 +1,15 @@
-import { tf, type Tensor, type Tensor4D } from '@rnas/engine';
+import { gradients, tf, type Tensor, type Tensor4D } from '@rnas/engine';
 import type { ForwardContext, Module } from './layers';
 
 /**
  * Runs `module` as one node of the gradient tape that keeps only its input, and recomputes the
  * module's forward pass during backpropagation to get its gradients (gradient checkpointing).
  *
- * tfjs frees neither saved activations nor intermediate gradients before the whole backward pass
- * ends, so without this a training step holds every intermediate of every op twice; the wasm
- * heap (4 GiB at most) then limits the batch. The price is one more forward pass of the module.
- * Batch-norm statistics are recorded once, in the first pass; the recomputation sees the same
- * batch and so computes the same values.
+ * Without this a training step holds every intermediate of every op until the backward pass
+ * reaches it, and the wasm heap (4 GiB at most) limits the batch. The price is one more forward
+ * pass of the module, so training steps only recompute when the batch needs it
+ * (`TrainStepOptions.recompute`). Batch-norm statistics are recorded once, in the first pass; the
+ * recomputation sees the same batch and so computes the same values.
  */
 export function checkpointed(module: Module, x: Tensor4D, ctx: ForwardContext): Tensor4D {
   const weights = module.params.filter((p) => p.kind === 'weight').map((p) => ctx.param(p.name));
@@ -28,20 +28,13 @@ export function checkpointed(module: Module, x: Tensor4D, ctx: ForwardContext): 
 
 /**
  * Gradients of `f` with respect to `xs` for the upstream gradient `dy`, computed while an outer
- * backward pass is running. tfjs keeps a single active tape in its engine state and clears it
- * when any gradient computation ends, so the outer pass's tape is put back afterwards.
+ * backward pass is running (the engine's `gradients` puts the outer pass's tape back afterwards).
  */
 function recompute(f: () => Tensor, xs: Tensor[], dy: Tensor): Tensor[] {
-  const engine = tf.engine();
-  const outerTape = engine.state.activeTape;
-  try {
-    return tf.tidy(() => {
-      const { value, grads } = engine.gradients(f, xs, dy, true);
-      value.dispose();
-      // A weight the module does not reach (none today) still needs a gradient of its shape.
-      return grads.map((g, i) => g ?? tf.zerosLike(xs[i]));
-    });
-  } finally {
-    engine.state.activeTape = outerTape;
-  }
+  return tf.tidy(() => {
+    const { value, grads } = gradients(f, xs, dy);
+    value.dispose();
+    // A weight the module does not reach (none today) still needs a gradient of its shape.
+    return grads.map((g, i) => g ?? tf.zerosLike(xs[i]));
+  });
 }

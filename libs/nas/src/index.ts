@@ -133,4 +133,10 @@ export {
 export { parseSpecFile, readSpecFile, type SpecFile } from './network-spec';
 export { softmaxCrossEntropy, labelsTensor } from './loss';
 export { Sgd, globalNorm, type SgdOptions } from './sgd';
-export { trainStep, type TrainStepOptions, type TrainStepResult } from './train-step';
+export {
+  trainStep,
+  defaultRecompute,
+  RECOMPUTE_ABOVE_BYTES,
+  type TrainStepOptions,
+  type TrainStepResult,
+} from './train-step';

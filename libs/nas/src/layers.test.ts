@@ -10,6 +10,7 @@ import {
   windowOut,
   type BatchStats,
   type ForwardContext,
+  type Module,
 } from './layers';
 import { OPS } from './ops';
 import { initParams, type ParamMap } from './params';
@@ -146,15 +147,16 @@ describe.each(BACKENDS)('layers on %s', (backend) => {
     [2, 6, true],
   ] as const)('max pool stride %i on %ix%i (ties %s) matches PyTorch, gradient included', (s, hw, ties) => {
     const before = tf.memory().numTensors;
-    const shape = [8, hw, hw, 3];
+    const shape: [number, number, number, number] = [8, hw, hw, 3];
     // Rounded values make many ties, where the first maximum in scan order must win.
     const x = tf.tidy(() => {
       const u = tf.randomUniform(shape, -1, 1, 'float32', 11);
       return ties ? tf.round(tf.mul(u, 1.5)) : u;
     }) as Tensor4D;
-    const pool = new MaxPool3(s);
+    // Through the Module interface, as cells call it, in both modes.
+    const pool: Module = new MaxPool3(s);
     const ref0 = bruteMaxPool(x.dataSync() as Float32Array, shape, s, new Float32Array(0));
-    const dy = tf.randomUniform(ref0.shape, -1, 1, 'float32', 12) as Tensor4D;
+    const dy = tf.randomUniform(ref0.shape as typeof shape, -1, 1, 'float32', 12) as Tensor4D;
     const ref = bruteMaxPool(x.dataSync() as Float32Array, shape, s, dy.dataSync() as Float32Array);
     for (const training of [false, true]) {
       const y = tf.tidy(() => pool.apply(x, context(new Map(), training)));
@@ -177,7 +179,7 @@ describe.each(BACKENDS)('layers on %s', (backend) => {
     [5, 3, 0, 8],
   ] as const)('avg pool k%i s%i p%i on %ix%i does not count padding, gradient included', (k, s, p, hw) => {
     const before = tf.memory().numTensors;
-    const shape = [2, hw, hw, 4];
+    const shape: [number, number, number, number] = [2, hw, hw, 4];
     const x = tf.randomUniform(shape, -1, 1, 'float32', 21) as Tensor4D;
     const pool = new AvgPool('pool', k, s, p);
     const y = tf.tidy(() => pool.apply(x));

@@ -12,7 +12,7 @@ import { labelsTensor } from './loss';
 import { Network } from './network';
 import { disposeParams, initParams } from './params';
 import { Sgd } from './sgd';
-import { trainStep } from './train-step';
+import { defaultRecompute, trainStep } from './train-step';
 
 interface Row {
   readonly network: 'search' | 'evaluation';
@@ -22,8 +22,8 @@ interface Row {
 }
 
 /**
- * What runs where. The evaluation network trains at batch 16 on wasm: a training step holds its
- * activations and all their gradients, and 32 images already come close to the 4 GiB wasm heap.
+ * What runs where. The evaluation network trains at batch 16 on wasm, whose training step holds
+ * about 1.6 GiB of activations (32 images would recompute, to stay within the 4 GiB wasm heap).
  * The cpu backend is only timed on the small network, and trains at batch 8 (minutes per step).
  */
 const ROWS: readonly Row[] = [
@@ -39,6 +39,8 @@ const SHAPES = { search: { channels: 16, layers: 8 }, evaluation: { channels: 36
 
 interface Result {
   readonly row: Row;
+  /** Train steps: whether the step recomputed edge ops in its backward pass (its default). */
+  readonly recompute: boolean | null;
   readonly imagesPerSecond: number;
   readonly msPerBatch: number;
   readonly iterations: number;
@@ -88,13 +90,14 @@ async function measure(row: Row, seconds: number): Promise<Result> {
     10,
   );
   const sgd = new Sgd({ lr: 0.025, momentum: 0.9, weightDecay: 3e-4, gradClip: 5 });
+  const recompute = row.mode === 'forward' ? null : defaultRecompute(network, images);
   try {
     const step =
       row.mode === 'forward'
         ? () => tf.tidy(() => void network.forward(params, images).logits.dataSync())
         : () => trainStep(network, params, images, labels, sgd).logits.dispose();
     const { ms, iterations } = time(step, seconds);
-    return { row, imagesPerSecond: (1000 * row.batch) / ms, msPerBatch: ms, iterations };
+    return { row, recompute, imagesPerSecond: (1000 * row.batch) / ms, msPerBatch: ms, iterations };
   } finally {
     tf.dispose([images, labels]);
     sgd.dispose();
@@ -104,14 +107,15 @@ async function measure(row: Row, seconds: number): Promise<Result> {
 
 function table(results: readonly Result[]): string {
   const lines = [
-    '| network | backend | pass | batch | images/s | ms/batch | timed batches |',
-    '| --- | --- | --- | ---: | ---: | ---: | ---: |',
+    '| network | backend | pass | batch | recompute | images/s | ms/batch | timed batches |',
+    '| --- | --- | --- | ---: | --- | ---: | ---: | ---: |',
   ];
-  for (const { row, imagesPerSecond, msPerBatch, iterations } of results) {
+  for (const { row, recompute, imagesPerSecond, msPerBatch, iterations } of results) {
     const { channels, layers } = SHAPES[row.network];
+    const rec = recompute === null ? '-' : recompute ? 'yes' : 'no';
     lines.push(
       `| ${row.network} (${layers} cells, ${channels} channels) | ${row.backend} | ${row.mode} | ${row.batch} | ` +
-        `${imagesPerSecond.toFixed(1)} | ${msPerBatch.toFixed(0)} | ${iterations} |`,
+        `${rec} | ${imagesPerSecond.toFixed(1)} | ${msPerBatch.toFixed(0)} | ${iterations} |`,
     );
   }
   return lines.join('\n');
@@ -129,9 +133,10 @@ function section(results: readonly Result[], command: string, load: number[]): s
     'DARTS_V2 cells, CIFAR network, 32x32x3 images, 10 classes, no auxiliary head. "forward" is the ' +
       'inference pass (running statistics), "train step" is `trainStep`: training-mode forward, ' +
       'cross-entropy, gradients, running-statistics update and SGD (momentum 0.9, weight decay 3e-4, ' +
-      'clip 5), with its default gradient checkpointing (each edge op recomputed in the backward pass, ' +
-      'which keeps the wasm heap within 4 GiB). The wasm backend runs one thread. One untimed warm-up ' +
-      'batch precedes the timed ones.',
+      'clip 5), with its default gradient checkpointing: edge ops are recomputed in the backward pass ' +
+      "only when the batch's activations would take more than `RECOMPUTE_ABOVE_BYTES` (2.25 GiB, to stay " +
+      'within the 4 GiB wasm heap; the "recompute" column). The wasm backend runs one thread. One ' +
+      'untimed warm-up batch precedes the timed ones.',
     '',
     table(results),
     '',

@@ -61,6 +61,11 @@ export interface NetworkTrace {
   readonly auxiliaryMacs: number;
   /** Feature map after each cell. */
   readonly cellShapes: readonly Shape3[];
+  /**
+   * Values per image of the tensors a training forward makes (stems, cells, auxiliary head): what
+   * a training step holds for its backward pass when it does not recompute.
+   */
+  readonly activations: number;
 }
 
 export const BN_EPS = 1e-5;
@@ -219,16 +224,19 @@ export class Network {
     checkPositiveInt('input width', width);
     const input: Shape3 = [height, width, this.spec.inChannels];
     let macs = 0;
+    let activations = 0;
     let s0: Shape3;
     let s1: Shape3;
     if (this.stems.length === 1) {
       const t = this.stems[0].trace(input);
       macs += t.macs;
+      activations += t.activations;
       s0 = s1 = t.shape;
     } else {
       const t0 = this.stems[0].trace(input);
       const t1 = this.stems[1].trace(t0.shape);
       macs += t0.macs + t1.macs;
+      activations += t0.activations + t1.activations;
       [s0, s1] = [t0.shape, t1.shape];
     }
     const cellShapes: Shape3[] = [];
@@ -236,12 +244,14 @@ export class Network {
     this.cells.forEach((cell, i) => {
       const t = cell.trace(s0, s1);
       macs += t.macs;
+      activations += t.activations;
       [s0, s1] = [s1, t.shape];
       cellShapes.push(t.shape);
       if (i === this.auxIndex && this.auxFeatures !== null && this.auxClassifier !== null) {
         const a = this.auxFeatures.trace(t.shape);
         expectVector('auxiliary head', a.shape);
         auxiliaryMacs = a.macs + this.auxClassifier.macs;
+        activations += a.activations;
       }
     });
     let pooled = s1;
@@ -252,7 +262,7 @@ export class Network {
     macs += this.classifier.macs;
     if (pooled[2] !== this.classifier.cin)
       throw new Error(`classifier: expects ${this.classifier.cin} features`);
-    const result = { macs, auxiliaryMacs, cellShapes };
+    const result = { macs, auxiliaryMacs, cellShapes, activations };
     this.traces.set(key, result);
     return result;
   }

@@ -106,4 +106,16 @@ describe('OPS', () => {
     expect(OPS.sep_conv_3x3(c, 2, 'e').trace([8, 8, c]).macs).toBe(2 * (16 * c * 9 + 16 * c * c));
     expect(OPS.max_pool_3x3(c, 1, 'e').trace([8, 8, c]).macs).toBe(0);
   });
+
+  it('counts the activations a training forward makes', () => {
+    const c = 16;
+    const map = 4 * 4 * c;
+    // sep_conv stride 2 on 8x8: ReLU at 8x8, then depthwise, pointwise and batch norm at 4x4;
+    // again ReLU, depthwise, pointwise, batch norm at 4x4.
+    expect(OPS.sep_conv_3x3(c, 2, 'e').trace([8, 8, c]).activations).toBe(4 * map + 3 * map + 4 * map);
+    expect(OPS.max_pool_3x3(c, 2, 'e').trace([8, 8, c]).activations).toBe(map);
+    expect(OPS.skip_connect(c, 1, 'e').trace([8, 8, c]).activations).toBe(0);
+    // Avg pool with padding: the padded input, the pooled sums and the divided output.
+    expect(OPS.avg_pool_3x3(c, 1, 'e').trace([8, 8, c]).activations).toBe(10 * 10 * c + 2 * 8 * 8 * c);
+  });
 });

@@ -204,7 +204,10 @@ function sameShape(a: readonly number[], b: readonly number[]): boolean {
  * The ParamMap in the reference names and layouts, ready for `encodeSafetensors`: every parameter
  * and buffer of `params`, plus any `num_batches_tracked` counters the map carries (as I64).
  */
-export function exportParams(params: readonly ParamInfo[], values: ParamMap): Record<string, HostTensor> {
+export function exportParams(
+  params: readonly ParamInfo[],
+  values: ReadonlyMap<string, Tensor>,
+): Record<string, HostTensor> {
   const out: Record<string, HostTensor> = {};
   const known = new Set<string>();
   for (const p of params) {

@@ -95,6 +95,75 @@ describe('Sgd', () => {
     sgd.dispose();
   });
 
+  it('exposes its momentum buffers and continues exactly from loaded ones', () => {
+    const before = tf.memory().numTensors;
+    const opts = { lr: 0.1, momentum: 0.9, weightDecay: 0, gradClip: null };
+    const grad = () => new Map<string, Tensor>([['a', tf.tensor1d([1, -2])]]);
+    const run = (sgd: Sgd, params: Map<string, Tensor>) => {
+      const g = grad();
+      sgd.step(params, g);
+      tf.dispose([...g.values()]);
+    };
+    // Two steps in one optimiser...
+    const straight = new Sgd(opts);
+    const p1 = new Map<string, Tensor>([['a', tf.tensor1d([0.5, 0.5])]]);
+    expect(straight.momentumBuffers().size).toBe(0);
+    run(straight, p1);
+    const saved = new Map([...straight.momentumBuffers()].map(([k, t]) => [k, tf.clone(t)] as const));
+    expect(Array.from(saved.get('a')?.dataSync() ?? [])).toEqual([1, -2]);
+    run(straight, p1);
+    // ...equal one step, then a fresh optimiser loaded with the first one's buffers.
+    const resumed = new Sgd(opts);
+    const p2 = new Map<string, Tensor>([['a', tf.tensor1d([0.5, 0.5])]]);
+    run(new Sgd({ ...opts, momentum: 0 }), p2);
+    resumed.loadMomentumBuffers(saved, p2);
+    run(resumed, p2);
+    expect(Array.from(p2.get('a')?.dataSync() ?? [])).toEqual(Array.from(p1.get('a')?.dataSync() ?? []));
+    // Loading replaces (and frees) what was there.
+    resumed.loadMomentumBuffers(new Map());
+    expect(resumed.momentumBuffers().size).toBe(0);
+    straight.dispose();
+    resumed.dispose();
+    tf.dispose([...p1.values(), ...p2.values()]);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('refuses momentum buffers with bad names, shapes or values, and keeps its own', () => {
+    const before = tf.memory().numTensors;
+    const params = new Map<string, Tensor>([['a', tf.tensor1d([1, 2])]]);
+    const sgd = new Sgd({ lr: 0.1, momentum: 0.9, weightDecay: 0, gradClip: null });
+    const own = tf.tensor1d([3, 4]);
+    sgd.loadMomentumBuffers(new Map([['a', own]]), params);
+    const disposed = tf.tensor1d([1, 1]);
+    disposed.dispose();
+    const cases: [Map<string, Tensor>, RegExp][] = [
+      [new Map([['b', tf.tensor1d([1, 2])]]), /momentum buffer for unknown parameter 'b'/],
+      [new Map([['a', tf.tensor1d([1, 2, 3])]]), /momentum buffer 'a' has shape \[3\], expected \[2\]/],
+      [new Map([['', tf.tensor1d([1, 2])]]), /momentum buffer name must be a non-empty string, got ""/],
+      [new Map([['a', tf.tensor1d([1, 2], 'int32')]]), /momentum buffer 'a' must be float32, got int32/],
+      [
+        new Map([['a', disposed]]),
+        /momentum buffer 'a' must be a live tensor, got a disposed tensor of shape \[2\]/,
+      ],
+      [new Map([['a', null as unknown as Tensor]]), /momentum buffer 'a' must be a live tensor, got null/],
+    ];
+    for (const [bad, message] of cases) {
+      expect(() => sgd.loadMomentumBuffers(bad, params)).toThrow(message);
+      expect(sgd.momentumBuffers().get('a')).toBe(own);
+      tf.dispose([...bad.values()].filter((t) => t !== null && !t.isDisposed));
+    }
+    expect(() => sgd.loadMomentumBuffers({} as Map<string, Tensor>)).toThrow(
+      /momentum buffers must be a Map of name to tensor, got object/,
+    );
+    // Without params the shape is checked against the gradient at the next step.
+    sgd.loadMomentumBuffers(new Map([['a', tf.tensor1d([1])]]));
+    const g = new Map<string, Tensor>([['a', tf.tensor1d([1, 1])]]);
+    expect(() => sgd.step(params, g)).toThrow(/momentum buffer 'a' has shape \[1\], expected \[2\]/);
+    tf.dispose([...params.values(), ...g.values()]);
+    sgd.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
   it.each([
     [{ lr: -1 }, /lr must be a finite number in \[0, Infinity\], got -1/],
     [{ momentum: 1.5 }, /momentum must be a finite number in \[0, 1\], got 1.5/],

@@ -11,12 +11,13 @@ import {
   type Tensor4D,
 } from '@rnas/engine';
 import type { Genotype } from './genotype';
+import { getPublishedGenotype } from './genotypes';
 import { labelsTensor, softmaxCrossEntropy } from './loss';
 import { Network, type NetworkSpec } from './network';
 import { readSpecFile } from './network-spec';
 import { disposeParams, exportParams, importParams, initParams, type ParamMap } from './params';
 import { Sgd } from './sgd';
-import { trainStep } from './train-step';
+import { defaultRecompute, RECOMPUTE_ABOVE_BYTES, trainStep } from './train-step';
 
 const FIXTURES = resolve(__dirname, '../../../../shared/fixtures/parity');
 const NAME = 'trainstep_darts_v2_cifar_c8_l5';
@@ -199,5 +200,38 @@ describe('trainStep', () => {
     tf.dispose([x, y]);
     sgd.dispose();
     disposeParams(params);
+  });
+});
+
+describe('defaultRecompute', () => {
+  beforeAll(async () => {
+    await initBackend('cpu');
+  });
+
+  it('recomputes only when the batch activations pass RECOMPUTE_ABOVE_BYTES', () => {
+    const net = new Network({
+      variant: 'cifar',
+      genotype: getPublishedGenotype('DARTS_V2'),
+      channels: 16,
+      layers: 8,
+      classes: 10,
+      inChannels: 3,
+      auxiliary: false,
+    });
+    const perImage = net.trace(32, 32).activations * 4;
+    // The search network at batch 64 keeps about 1.1 GiB of activations: no recomputation.
+    expect(perImage * 64).toBeGreaterThan(2 ** 29);
+    expect(perImage * 64).toBeLessThan(RECOMPUTE_ABOVE_BYTES);
+    const images = (n: number) => tf.zeros([n, 32, 32, 3]) as Tensor4D;
+    const fits = Math.floor(RECOMPUTE_ABOVE_BYTES / perImage);
+    for (const [n, expected] of [
+      [64, false],
+      [fits, false],
+      [fits + 1, true],
+    ] as const) {
+      const x = images(n);
+      expect(defaultRecompute(net, x)).toBe(expected);
+      x.dispose();
+    }
   });
 });

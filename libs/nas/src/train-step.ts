@@ -1,4 +1,4 @@
-import { tf, type Scalar, type Tensor, type Tensor1D, type Tensor2D, type Tensor4D } from '@rnas/engine';
+import { gradients, tf, type Tensor, type Tensor1D, type Tensor2D, type Tensor4D } from '@rnas/engine';
 import type { BatchStats, DropPath } from './layers';
 import { softmaxCrossEntropy } from './loss';
 import type { Network } from './network';
@@ -8,9 +8,10 @@ import type { Sgd } from './sgd';
 export interface TrainStepOptions {
   readonly dropPath?: DropPath | null;
   /**
-   * Recompute edge ops in the backward pass (see `ForwardOptions.recompute`): about a quarter more
-   * compute for a fraction of the memory. Default true: without it a batch of 64 of the search
-   * network does not fit the 4 GiB wasm heap.
+   * Recompute edge ops in the backward pass (see `ForwardOptions.recompute`): about a third more
+   * compute for a fraction of the memory. Default: only when the batch's activations
+   * (`NetworkTrace.activations`) would take more than RECOMPUTE_ABOVE_BYTES, which keeps a step
+   * within the 4 GiB wasm heap (the search network at batch 64 needs about 1.1 GiB without).
    */
   readonly recompute?: boolean;
   /** Weight of the auxiliary head's loss (the reference's 0.4); used when the network has the head. */
@@ -19,6 +20,20 @@ export interface TrainStepOptions {
   readonly bnEps?: number;
   /** Batch-norm momentum: running = (1-m)·running + m·batch. The reference's 0.1 by default. */
   readonly bnMomentum?: number;
+}
+
+/**
+ * Activation bytes of a batch above which a training step recomputes by default. The wasm heap
+ * peaks at about 1.2x the activations (measured: 1.27 GiB for the search network at batch 64,
+ * 2.5 GiB at batch 128, 1.9 GiB for the evaluation network at batch 16), so this keeps a step
+ * below about 2.7 GiB of the 4 GiB heap, leaving room for the rest of the process.
+ */
+export const RECOMPUTE_ABOVE_BYTES = 2.25 * 2 ** 30;
+
+/** Whether a training step on `images` recomputes by default (see `TrainStepOptions.recompute`). */
+export function defaultRecompute(network: Network, images: Tensor4D): boolean {
+  const [n, h, w] = images.shape;
+  return n * network.trace(h, w).activations * 4 > RECOMPUTE_ABOVE_BYTES;
 }
 
 export interface TrainStepResult {
@@ -54,44 +69,42 @@ export function trainStep(
     if (t === undefined) throw new Error(`parameters: missing tensor '${name}'`);
     return t;
   });
+  const recompute = options.recompute ?? defaultRecompute(network, images);
   const stats = new Map<string, BatchStats>();
   // Assigned inside the gradient closure, so held in an object rather than a narrowed `let`.
   const kept: { logits: Tensor2D | null } = { logits: null };
-  let grads: Tensor[] = [];
-  let loss: Scalar | null = null;
+  let grads: (Tensor | undefined)[] = [];
+  let loss: Tensor | null = null;
   try {
-    // The engine's own entry point, because tf.valueAndGrads refuses any argument without a
-    // gradient, and a cell may leave an input (hence its preprocessing) unused.
-    ({ value: loss, grads } = tf.engine().gradients(
-      () => {
-        const out = network.forward(params, images, {
-          training: true,
-          dropPath: options.dropPath ?? null,
-          recompute: options.recompute ?? true,
-          bnEps: options.bnEps,
-          onBatchStats: (name, s) => {
-            stats.set(name, { mean: tf.keep(s.mean), variance: tf.keep(s.variance), count: s.count });
-          },
-        });
-        kept.logits = tf.keep(out.logits);
-        let total = softmaxCrossEntropy(out.logits, labels, options.labelSmoothing);
-        if (out.logitsAux !== null) {
-          total = tf.add(
-            total,
-            tf.mul(softmaxCrossEntropy(out.logitsAux, labels, options.labelSmoothing), auxWeight),
-          );
-        }
-        return total;
-      },
-      weights,
-      undefined,
-      true,
-    ));
+    // The engine's gradients rather than tf.valueAndGrads, which refuses any argument without a
+    // gradient (a cell may leave an input, hence its preprocessing, unused), and which keeps every
+    // intermediate gradient until the backward pass ends.
+    ({ value: loss, grads } = gradients(() => {
+      const out = network.forward(params, images, {
+        training: true,
+        dropPath: options.dropPath ?? null,
+        recompute,
+        bnEps: options.bnEps,
+        onBatchStats: (name, s) => {
+          stats.set(name, { mean: tf.keep(s.mean), variance: tf.keep(s.variance), count: s.count });
+        },
+      });
+      kept.logits = tf.keep(out.logits);
+      let total = softmaxCrossEntropy(out.logits, labels, options.labelSmoothing);
+      if (out.logitsAux !== null) {
+        total = tf.add(
+          total,
+          tf.mul(softmaxCrossEntropy(out.logitsAux, labels, options.labelSmoothing), auxWeight),
+        );
+      }
+      return total;
+    }, weights));
     const lossValue = loss.dataSync()[0];
     // Parameters the loss does not reach get no gradient and are not updated (PyTorch's grad None).
     const named = new Map<string, Tensor>();
     trainable.forEach((name, i) => {
-      if (grads[i] !== undefined) named.set(name, grads[i]);
+      const g = grads[i];
+      if (g !== undefined) named.set(name, g);
     });
     const gradNorm = optimizer.step(params, named);
     updateRunningStats(params, stats, bnMomentum);

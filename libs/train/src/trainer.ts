@@ -35,7 +35,6 @@ import { firstDifference, readTrainingCheckpoint, writeTrainingCheckpoint } from
 import type { EpochReport } from './epoch-report';
 import { describe, invalidArgument, TrainError, TrainingCancelledError } from './errors';
 import { checkAborted, countCorrect, evaluateNetwork, nextTick } from './evaluate';
-import { momentumBuffers, restoreMomentumBuffers } from './optimizer-state';
 import { resolveRecipe, type Recipe, type RecipeInput } from './recipe';
 import { epochSchedule } from './schedule';
 
@@ -168,7 +167,7 @@ function hostToMomentum(
 }
 
 function exportMomentum(network: Network, sgd: Sgd): Record<string, HostTensor> {
-  const buffers = momentumBuffers(sgd);
+  const buffers = sgd.momentumBuffers();
   return exportParams(
     network.params.filter((p) => buffers.has(p.name)),
     buffers,
@@ -245,10 +244,17 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         : hostToParams(network, checkpoint.params, `checkpoint in ${checkpointDir}: params`);
     const params: ParamMap = owned;
     if (checkpoint !== null) {
-      restoreMomentumBuffers(
-        sgd,
-        hostToMomentum(network, checkpoint.momentum, `checkpoint in ${checkpointDir}: momentum`),
+      const momentum = hostToMomentum(
+        network,
+        checkpoint.momentum,
+        `checkpoint in ${checkpointDir}: momentum`,
       );
+      try {
+        sgd.loadMomentumBuffers(momentum, params);
+      } catch (err) {
+        disposeParams(momentum);
+        throw new TrainError('FAILED_PRECONDITION', (err as Error).message);
+      }
     }
     const durations: number[] = [];
     for (let epoch = history.length; epoch < recipe.epochs; epoch++) {

@@ -78,10 +78,14 @@ serveWorkerTask<TrainingWorkerInput, TrainingWorkerEvent, TrainingWorkerResult>(
     });
     if (signal.aborted) throw new TrainingCancelledError(input.recipe.epochs);
     const artifact = artifactFromTraining(result, dataset);
-    const model = await publishModel(input.modelRepo, input.modelName, {
-      ...artifact,
-      metadata: { ...artifact.metadata, training_id: input.trainingId },
-    });
+    // Keyed by the job: a crash after publishing but before the marker is written finds this
+    // version on the rerun instead of publishing a second one.
+    const model = await publishModel(
+      input.modelRepo,
+      input.modelName,
+      { ...artifact, metadata: { ...artifact.metadata, training_id: input.trainingId } },
+      { publicationKey: input.trainingId },
+    );
     await writeFileAtomic(marker, JSON.stringify(model));
     return { model };
   },

@@ -3,8 +3,10 @@
 // 'same', 'valid' and explicit padding.
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { registerWasmTrainingKernels, WASM_TRAINING_KERNELS } from './index';
-import { type HostArray, randomArray, relativeError, rng, runKernelOn } from './test-util';
+import { simdKernels } from './simd';
+import { type HostArray, randomArray, relativeError, rng, runKernelOn, runKernelOutputs } from './test-util';
 
 const TOLERANCE = 1e-4;
 const SEED = Date.now() >>> 0;
@@ -16,7 +18,8 @@ type Pad =
 interface Case {
   label: string;
   kernel: string;
-  inputs: Record<string, HostArray>;
+  /** A list for kernels that take one (Concat). */
+  inputs: Record<string, HostArray> | HostArray[];
   attrs: Record<string, unknown>;
 }
 
@@ -151,6 +154,15 @@ function convCases(): Case[] {
         attrs: { ...dw, inputShape: [g.n, g.h, g.w, c] },
       });
     }
+    // The SIMD filter gradient takes four channels a lane group: whole groups, and groups plus a tail.
+    for (const c of g.kh === 3 ? [4, 9, 16] : []) {
+      cases.push({
+        label: `${label} ${c} channels`,
+        kernel: 'DepthwiseConv2dNativeBackpropFilter',
+        inputs: { x: randomArray(next, [g.n, g.h, g.w, c]), dy: randomArray(next, [g.n, ho, wo, c]) },
+        attrs: { strides, pad: g.pad, dilations: [1, 1], filterShape: [g.kh, g.kw, c, 1] },
+      });
+    }
     if (g.kh <= 3) {
       const c = 2;
       const pool = { filterSize: [g.kh, g.kw], strides, pad: g.pad };
@@ -160,14 +172,19 @@ function convCases(): Case[] {
         inputs: { dy: randomArray(next, [g.n, ho, wo, c]), input: randomArray(next, [g.n, g.h, g.w, c]) },
         attrs: pool,
       });
-      // Ties decide where a max-pool gradient goes: also try inputs of only -1, 0 and 1.
-      for (const ties of [false, true]) {
-        const input = randomArray(next, [g.n, g.h, g.w, c]);
+      // Ties decide where a max-pool gradient goes: also try inputs of only -1, 0 and 1. Channels
+      // in fours take the SIMD kernel, others the loop.
+      for (const [ties, channels] of [
+        [false, c],
+        [true, c],
+        [true, 8],
+      ] as const) {
+        const input = randomArray(next, [g.n, g.h, g.w, channels]);
         if (ties) input.data.forEach((v, i) => (input.data[i] = Math.round(v)));
         cases.push({
-          label: `${label}${ties ? ' with ties' : ''}`,
+          label: `${label}${ties ? ' with ties' : ''}, ${channels} channels`,
           kernel: 'MaxPoolGrad',
-          inputs: { dy: randomArray(next, [g.n, ho, wo, c]), input },
+          inputs: { dy: randomArray(next, [g.n, ho, wo, channels]), input },
           attrs: pool,
         });
       }
@@ -175,23 +192,25 @@ function convCases(): Case[] {
   }
   // Max pools over a -inf border (how a pool that must never pick its padding is built), and
   // over infinite values.
-  for (const [k, stride] of [
-    [3, 1],
-    [3, 2],
-    [2, 2],
+  for (const [k, stride, c] of [
+    [3, 1, 3],
+    [3, 2, 3],
+    [2, 2, 3],
+    [3, 1, 4],
+    [2, 2, 8],
   ]) {
-    const input = randomArray(next, [2, 9, 8, 3]);
+    const input = randomArray(next, [2, 9, 8, c]);
     input.data.forEach((_, i) => {
-      const [row, col] = [Math.floor(i / 24) % 9, Math.floor(i / 3) % 8];
+      const [row, col] = [Math.floor(i / (8 * c)) % 9, Math.floor(i / c) % 8];
       if (row === 0 || col === 0 || row === 8 || col === 7) input.data[i] = -Infinity;
       else if (i % 17 === 0) input.data[i] = Infinity;
     });
     const ho = Math.ceil((9 - k + 1) / stride);
     const wo = Math.ceil((8 - k + 1) / stride);
     cases.push({
-      label: `-inf border and inf values, k${k} s${stride} valid`,
+      label: `-inf border and inf values, k${k} s${stride} valid, ${c} channels`,
       kernel: 'MaxPoolGrad',
-      inputs: { dy: randomArray(next, [2, ho, wo, 3]), input },
+      inputs: { dy: randomArray(next, [2, ho, wo, c]), input },
       attrs: { filterSize: k, strides: stride, pad: 'valid' },
     });
   }
@@ -233,6 +252,23 @@ function convCases(): Case[] {
       [1, 1],
       [1, 8],
     ],
+    // Transposed a with 4 | its columns and b's (the SIMD kernels), long inner axes in chunks.
+    [
+      [16, 40],
+      [40, 16],
+    ],
+    [
+      [1, 12, 50],
+      [1, 50, 8],
+    ],
+    [
+      [8, 3000],
+      [3000, 24],
+    ],
+    [
+      [4, 700],
+      [700, 12],
+    ],
   ]) {
     for (const transposeA of [false, true]) {
       for (const transposeB of [false, true]) {
@@ -249,6 +285,85 @@ function convCases(): Case[] {
         });
       }
     }
+  }
+  // Concat and SplitV along every axis of ranks 1 to 5: equal parts (the transposing path) and
+  // unequal ones, outermost axes, single parts and empty tensors (the package's kernels).
+  for (let i = 0; i < 24; i++) {
+    const rank = 1 + (i % 5);
+    const axis = i % rank;
+    const k = 1 + (i % 4);
+    const shape = Array.from({ length: rank }, (_, d) => 1 + ((i + 2 * d) % 4));
+    if (i === 7) shape[(axis + 1) % rank] = 0;
+    const unequal = i % 3 === 2;
+    const parts = Array.from({ length: k }, (_, p) => {
+      const s = [...shape];
+      if (unequal) s[axis] = 1 + ((p + i) % 3);
+      return randomArray(next, s);
+    });
+    const label = `${parts.map((p) => `[${p.shape}]`).join(' ')} axis ${axis}`;
+    cases.push({ label, kernel: 'Concat', inputs: parts, attrs: { axis } });
+    const whole = [...shape];
+    whole[axis] = parts.reduce((a, p) => a + p.shape[axis], 0);
+    cases.push({
+      label: `[${whole}] into ${unequal ? `[${parts.map((p) => p.shape[axis])}]` : k} along axis ${axis}`,
+      kernel: 'SplitV',
+      inputs: { x: randomArray(next, whole) },
+      attrs: { numOrSizeSplits: unequal ? parts.map((p) => p.shape[axis]) : k, axis },
+    });
+  }
+  // Slice on ranks 1 to 5: contiguous and strided, runs of 1 to 40 values, empty results.
+  for (let i = 0; i < 24; i++) {
+    const rank = 1 + (i % 5);
+    const shape = Array.from({ length: rank }, (_, d) =>
+      d === rank - 1 ? [1, 3, 9, 40][i % 4] : 2 + ((i + d) % 4),
+    );
+    const begin = shape.map((n, d) => ((d + i) % 2 === 0 ? 0 : Math.min(1, n - 1)));
+    const size = shape.map((n, d) =>
+      i === 5 && d === 0 ? 0 : (d + i) % 3 === 0 ? -1 : Math.max(1, n - begin[d] - 1),
+    );
+    cases.push({
+      label: `[${shape}] begin [${begin}] size [${size}]`,
+      kernel: 'Slice',
+      inputs: { x: randomArray(next, shape) },
+      attrs: { begin, size },
+    });
+  }
+  // Transpose: matrix transposes hidden among size-1 axes (the blocked path), row counts with and
+  // without small divisors, and other permutations (the package's kernel).
+  for (let i = 0; i < 22; i++) {
+    const rows = [2, 6, 7, 64, 96, 130, 131][i % 7];
+    const cols = [1, 3, 16][i % 3];
+    const shape = i % 2 === 0 ? [rows, cols] : [1, rows, 1, cols];
+    const perm = i % 2 === 0 ? [1, 0] : i % 4 === 1 ? [3, 2, 0, 1] : [0, 3, 1, 2];
+    const other = i >= 18;
+    cases.push({
+      label: `[${other ? [2, rows, 3] : shape}] perm [${other ? [2, 0, 1] : perm}]`,
+      kernel: 'Transpose',
+      inputs: { x: randomArray(next, other ? [2, rows, 3] : shape) },
+      attrs: { perm: other ? [2, 0, 1] : perm },
+    });
+  }
+  // Cast to float32 from float32 (shared) on every rank up to 4; the harness makes float32 inputs,
+  // so conversions are checked below.
+  for (let i = 0; i < 20; i++) {
+    const shape = Array.from({ length: i % 5 }, (_, d) => 1 + ((i + d) % 4));
+    cases.push({
+      label: `[${shape}]`,
+      kernel: 'Cast',
+      inputs: { x: randomArray(next, shape) },
+      attrs: { dtype: 'float32' },
+    });
+  }
+  // Identity on every rank up to 5, empty tensors included.
+  for (let i = 0; i < 20; i++) {
+    const rank = i % 6;
+    const shape = Array.from({ length: rank }, (_, d) => (i === 5 && d === 0 ? 0 : 1 + ((i + 3 * d) % 5)));
+    cases.push({
+      label: `[${shape}]`,
+      kernel: 'Identity',
+      inputs: { x: randomArray(next, shape) },
+      attrs: {},
+    });
   }
   return cases;
 }
@@ -278,16 +393,24 @@ describe('wasm training kernels', () => {
       const tensorsBefore = tf.memory().numTensors;
       const failures: string[] = [];
       for (const c of cases.filter((k) => k.kernel === kernel)) {
-        if (kernel === 'MaxPoolGrad') {
+        if (kernel === 'MaxPoolGrad' && !Array.isArray(c.inputs)) {
           // MaxPoolGrad also takes the forward output; both backends get the one cpu computes.
           c.inputs.output = await runKernelOn('cpu', 'MaxPool', { x: c.inputs.input }, c.attrs);
         }
-        const expected = await runKernelOn('cpu', c.kernel, c.inputs, c.attrs);
-        const actual = await runKernelOn('wasm', c.kernel, c.inputs, c.attrs);
-        const err = relativeError(actual.data, expected.data);
-        if (actual.shape.join() !== expected.shape.join() || !(err < TOLERANCE)) {
-          failures.push(`${c.label}: shape [${actual.shape}] vs [${expected.shape}], relative error ${err}`);
+        const expected = await runKernelOutputs('cpu', c.kernel, c.inputs, c.attrs);
+        const actual = await runKernelOutputs('wasm', c.kernel, c.inputs, c.attrs);
+        if (actual.length !== expected.length) {
+          failures.push(`${c.label}: ${actual.length} outputs vs ${expected.length}`);
         }
+        expected.forEach((e, i) => {
+          const a = actual[i] ?? { shape: [], data: new Float32Array(0) };
+          const err = relativeError(a.data, e.data);
+          if (a.shape.join() !== e.shape.join() || !(err < TOLERANCE)) {
+            failures.push(
+              `${c.label} output ${i}: shape [${a.shape}] vs [${e.shape}], relative error ${err}`,
+            );
+          }
+        });
       }
       expect({ seed: SEED, failures }).toEqual({ seed: SEED, failures: [] });
       expect(await numDataIdsOnWasm()).toBe(idsBefore);
@@ -307,6 +430,37 @@ describe('wasm training kernels', () => {
     for (const config of WASM_TRAINING_KERNELS) {
       expect(tf.getKernel(config.kernelName, 'wasm')?.kernelFunc).toBe(config.kernelFunc);
     }
+  });
+
+  it('have their SIMD kernels on this runtime (so the cases above ran them)', async () => {
+    await tf.setBackend('wasm');
+    expect(simdKernels(tf.backend() as BackendWasm)).not.toBeNull();
+  });
+
+  it('Identity shares the data, which lives until its last reference is disposed', async () => {
+    const idsBefore = await numDataIdsOnWasm();
+    const x = tf.tensor([1, 2, 3, 4], [2, 2]);
+    const y = tf.clone(x);
+    expect(y.dataId).toBe(x.dataId);
+    x.dispose();
+    expect(Array.from(y.dataSync())).toEqual([1, 2, 3, 4]);
+    const z = tf.add(y, 1);
+    expect(Array.from(z.dataSync())).toEqual([2, 3, 4, 5]);
+    tf.dispose([y, z]);
+    expect(await numDataIdsOnWasm()).toBe(idsBefore);
+  });
+
+  it('Cast converts between types with the package kernel and shares same-type data', async () => {
+    await tf.setBackend('wasm');
+    const idsBefore = await numDataIdsOnWasm();
+    const x = tf.tensor([1.7, -2.2, 0, 3.5]);
+    const same = tf.cast(x, 'float32');
+    expect(same.dataId).toBe(x.dataId);
+    const ints = tf.cast(x, 'int32');
+    expect(ints.dtype).toBe('int32');
+    expect(Array.from(ints.dataSync())).toEqual([1, -2, 0, 3]);
+    tf.dispose([x, same, ints]);
+    expect(await numDataIdsOnWasm()).toBe(idsBefore);
   });
 
   it('gives empty inputs zero gradients of the right shape', async () => {

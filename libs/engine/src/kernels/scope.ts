@@ -50,14 +50,23 @@ export class KernelScope {
 
   /** Disposes everything this scope produced except `result`, which is returned to the engine. */
   finish(output: TensorInfo): TensorInfo {
+    return this.finishAll([output])[0];
+  }
+
+  /** `finish` for a kernel with several outputs. */
+  finishAll(outputs: readonly TensorInfo[]): TensorInfo[] {
     // The engine takes ownership of what a kernel returns, so an input passed through untouched
-    // must be copied first.
-    const result = this.owned.includes(output) ? output : this.run('Identity', { x: output });
+    // (or an output returned twice) needs a reference of its own (Identity).
+    const results: TensorInfo[] = [];
+    for (const output of outputs) {
+      const own = this.owned.includes(output) && !results.includes(output);
+      results.push(own ? output : this.run('Identity', { x: output }));
+    }
     for (const t of this.owned) {
-      if (t !== result) this.backend.disposeData(t.dataId);
+      if (!results.includes(t)) this.backend.disposeData(t.dataId);
     }
     this.owned.length = 0;
-    return result;
+    return results;
   }
 
   /** A point in this scope's history, for `sweep`. */
@@ -162,6 +171,22 @@ export function composed(backend: KernelBackend, body: (scope: KernelScope) => T
     throw err;
   }
   return scope.finish(result);
+}
+
+/** `composed` for a kernel with several outputs. */
+export function composedAll(
+  backend: KernelBackend,
+  body: (scope: KernelScope) => TensorInfo[],
+): TensorInfo[] {
+  const scope = new KernelScope(backend);
+  let results: TensorInfo[];
+  try {
+    results = body(scope);
+  } catch (err) {
+    scope.abandon();
+    throw err;
+  }
+  return scope.finishAll(results);
 }
 
 /** A float32 tensor of zeros, for gradients of empty inputs (XNNPACK rejects empty operands). */

@@ -41,16 +41,34 @@ export function relativeError(actual: ArrayLike<number>, expected: ArrayLike<num
 export async function runKernelOn(
   backend: string,
   kernelName: string,
-  inputs: Record<string, HostArray>,
+  inputs: Record<string, HostArray> | HostArray[],
   attrs: object,
 ): Promise<HostArray> {
+  const outputs = await runKernelOutputs(backend, kernelName, inputs, attrs);
+  if (outputs.length !== 1) throw new Error(`${kernelName} returned ${outputs.length} outputs, expected 1`);
+  return outputs[0];
+}
+
+/**
+ * Runs one kernel through the engine on `backend` and returns all its outputs on the host. Inputs
+ * as an array are for kernels that take a list (Concat).
+ */
+export async function runKernelOutputs(
+  backend: string,
+  kernelName: string,
+  inputs: Record<string, HostArray> | HostArray[],
+  attrs: object,
+): Promise<HostArray[]> {
   await tf.setBackend(backend);
-  const tensors: Record<string, tf.Tensor> = {};
-  for (const [name, a] of Object.entries(inputs)) tensors[name] = tf.tensor(a.data, a.shape, 'float32');
+  const made = (a: HostArray) => tf.tensor(a.data, a.shape, 'float32');
+  const tensors = Array.isArray(inputs)
+    ? inputs.map(made)
+    : Object.fromEntries(Object.entries(inputs).map(([name, a]) => [name, made(a)]));
   try {
-    const out = tf.engine().runKernel(kernelName, tensors, attrs as tf.NamedAttrMap) as tf.Tensor;
-    const result = { shape: out.shape, data: out.dataSync() as Float32Array };
-    out.dispose();
+    const out = tf.engine().runKernel(kernelName, tensors as tf.NamedTensorMap, attrs as tf.NamedAttrMap);
+    const outs = Array.isArray(out) ? out : [out as tf.Tensor];
+    const result = outs.map((t) => ({ shape: t.shape, data: t.dataSync() as Float32Array }));
+    tf.dispose(outs);
     return result;
   } finally {
     tf.dispose(Object.values(tensors));

@@ -1,0 +1,485 @@
+// WebAssembly SIMD kernels that work on the wasm backend's own heap, for what its kernels do
+// poorly in a training step:
+//
+// - the depthwise filter gradient, a per-channel dot product of two large tensors (as a depthwise
+//   convolution with a [Ho, Wo] "filter", XNNPACK falls back to one tiny matrix product per
+//   channel and reaches ~1 GFLOP/s);
+// - the weight gradient of a 1x1 convolution, x^T dy over a long pixel axis (XNNPACK's matrix
+//   product needs x transposed first and packs dy, both full passes over large tensors, before a
+//   product with few rows);
+// - routing a max pool's gradient to the first maximum of each window (a compare per pixel, which
+//   no XNNPACK kernel offers);
+// - batch norm's per-channel sums and its normalisation, one pass each (as tfjs ops, a broadcast
+//   per step: centring, squaring, scaling, shifting, each a pass over the tensor).
+//
+// The module is emitted here, instruction by instruction, rather than compiled from C, so that
+// no toolchain is needed; it imports the backend's memory and reads and writes tensors in place.
+// Addresses and strides are in bytes:
+//
+//   mac(x, dy, acc, count, c, xStride, dyStride)
+//     for j in [0, c): acc[j] += sum over i < count of x[i*xStride + j] * dy[i*dyStride + j]
+//     four channels at a time in f32x4 lanes, the last c % 4 one at a time;
+//   gemmTN(a, b, out, count, aStride, bStride, outStride)
+//     for r in [0, 4), j in [0, 8): out[r*outStride + j] += sum over i < count of
+//       a[i*aStride + r] * b[i*bStride + j]
+//     a 4x8 block of a^T b with its 8 f32x4 sums in registers; gemmTN4 the same 4x4 block;
+//   route(x, dx, max, dy, rows, cols, rowStride, c)
+//     one pooling window of `rows` x `cols` pixels at x (c channels, a multiple of 4): for each
+//     channel, dx gets dy at the first pixel (row-major) equal to max, none if max is -inf or NaN;
+//   cmac(x, y, acc, count, c, yStride, mx, my)    (c a multiple of 4; x rows are c values apart)
+//     for j in [0, c): acc[j] += sum over i < count of (x[i*4c + j] - mx[j]) * (y[i*yStride + j] - my[j])
+//     (yStride 0 reads one row of y for every i);
+//   affine2(x, y, out, count, c, a, b, m, s)      (c a multiple of 4; rows c values apart)
+//     out[i, j] = x[i, j] * a[j] + (y[i, j] - m[j]) * b[j] + s[j] for i < count.
+//
+// Each call sums its `count` products in registers before adding them to the output, so long
+// reductions, cut into calls, are summed in two levels.
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+
+export interface SimdKernels {
+  readonly mac: Kernel;
+  readonly gemmTN: Kernel;
+  readonly gemmTN4: Kernel;
+  readonly route: RouteKernel;
+  readonly cmac: (
+    x: number,
+    y: number,
+    acc: number,
+    count: number,
+    c: number,
+    yStride: number,
+    mx: number,
+    my: number,
+  ) => void;
+  readonly affine2: (
+    x: number,
+    y: number,
+    out: number,
+    count: number,
+    c: number,
+    a: number,
+    b: number,
+    m: number,
+    s: number,
+  ) => void;
+}
+
+export type RouteKernel = (
+  x: number,
+  dx: number,
+  max: number,
+  dy: number,
+  rows: number,
+  cols: number,
+  rowStride: number,
+  c: number,
+) => void;
+
+/** mac and gemmTN take seven integers: three addresses, a count and three strides or sizes. */
+export type Kernel = (
+  a: number,
+  b: number,
+  out: number,
+  count: number,
+  p4: number,
+  p5: number,
+  p6: number,
+) => void;
+
+const I32 = 0x7f;
+const V128 = 0x7b;
+const F32 = 0x7d;
+
+/** Unsigned LEB128. */
+function uleb(n: number): number[] {
+  const out: number[] = [];
+  do {
+    let byte = n & 0x7f;
+    n >>>= 7;
+    if (n !== 0) byte |= 0x80;
+    out.push(byte);
+  } while (n !== 0);
+  return out;
+}
+
+/** Signed LEB128 (small constants only). */
+function sleb(n: number): number[] {
+  const out: number[] = [];
+  for (;;) {
+    const byte = n & 0x7f;
+    n >>= 7;
+    if ((n === 0 && (byte & 0x40) === 0) || (n === -1 && (byte & 0x40) !== 0)) {
+      out.push(byte);
+      return out;
+    }
+    out.push(byte | 0x80);
+  }
+}
+
+function vec(items: number[][]): number[] {
+  return [...uleb(items.length), ...items.flat()];
+}
+
+function section(id: number, body: number[]): number[] {
+  return [id, ...uleb(body.length), ...body];
+}
+
+function name(s: string): number[] {
+  return vec([...s].map((ch) => [ch.charCodeAt(0)]));
+}
+
+// Instructions used by `mac`.
+const get = (i: number) => [0x20, ...uleb(i)];
+const set = (i: number) => [0x21, ...uleb(i)];
+const i32 = (n: number) => [0x41, ...sleb(n)];
+const ADD = [0x6a];
+const SUB = [0x6b];
+const AND = [0x71];
+const GE_U = [0x4f];
+const EQZ = [0x45];
+const BLOCK = [0x02, 0x40];
+const LOOP = [0x03, 0x40];
+const END = [0x0b];
+const br = (depth: number) => [0x0c, ...uleb(depth)];
+const brIf = (depth: number) => [0x0d, ...uleb(depth)];
+const simd = (op: number) => [0xfd, ...uleb(op)];
+const V_LOAD = [...simd(0x00), 0, 0];
+const V_STORE = [...simd(0x0b), 0, 0];
+const V_ZERO = [...simd(0x0c), ...new Array<number>(16).fill(0)];
+const F32X4_ADD = simd(0xe4);
+const F32X4_MUL = simd(0xe6);
+const F32X4_SUB = simd(0xe5);
+const F_LOAD = [0x2a, 2, 0];
+const F_STORE = [0x38, 2, 0];
+const F_ZERO = [0x43, 0, 0, 0, 0];
+const F_ADD = [0x92];
+const F_MUL = [0x94];
+const F32X4_SPLAT = simd(0x13);
+/** v128.load / v128.store with a constant byte offset. */
+const vLoadAt = (offset: number) => [...simd(0x00), 0, ...uleb(offset)];
+const vStoreAt = (offset: number) => [...simd(0x0b), 0, ...uleb(offset)];
+const fLoadAt = (offset: number) => [0x2a, 2, ...uleb(offset)];
+const F32X4_EQ = simd(0x41);
+const F32X4_GT = simd(0x44);
+const V_NOT = simd(0x4d);
+const V_AND = simd(0x4e);
+const V_ANDNOT = simd(0x4f);
+const V_OR = simd(0x50);
+/** Four -inf (0xff800000, little-endian). */
+const V_NEG_INF = [...simd(0x0c), ...new Array<number[]>(4).fill([0x00, 0x00, 0x80, 0xff]).flat()];
+
+// Parameters 0-6 as in `Mac`; locals: 7 j (byte offset of the channel), 8 vector end, 9 xp,
+// 10 dp, 11 i, 12 vector sum, 13 scalar sum.
+const [X, DY, ACC, COUNT, C, XSTRIDE, DYSTRIDE, J, VEND, XP, DP, I, VSUM, SSUM] = [
+  0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13,
+];
+
+/** One channel group: `sum` over the count products, then acc[j] += sum. */
+function channelGroup(
+  zero: number[],
+  load: number[],
+  mul: number[],
+  add: number[],
+  store: number[],
+  sum: number,
+): number[] {
+  // prettier-ignore
+  return [
+    ...zero, ...set(sum),
+    ...get(X), ...get(J), ...ADD, ...set(XP),
+    ...get(DY), ...get(J), ...ADD, ...set(DP),
+    ...get(COUNT), ...set(I),
+    ...BLOCK, ...LOOP,
+    ...get(I), ...EQZ, ...brIf(1),
+    ...get(sum), ...get(XP), ...load, ...get(DP), ...load, ...mul, ...add, ...set(sum),
+    ...get(XP), ...get(XSTRIDE), ...ADD, ...set(XP),
+    ...get(DP), ...get(DYSTRIDE), ...ADD, ...set(DP),
+    ...get(I), ...i32(1), ...SUB, ...set(I),
+    ...br(0), ...END, ...END,
+    ...get(ACC), ...get(J), ...ADD,
+    ...get(ACC), ...get(J), ...ADD, ...load, ...get(sum), ...add,
+    ...store,
+  ];
+}
+
+function macBody(): number[] {
+  const vector = channelGroup(V_ZERO, V_LOAD, F32X4_MUL, F32X4_ADD, V_STORE, VSUM);
+  const scalar = channelGroup(F_ZERO, F_LOAD, F_MUL, F_ADD, F_STORE, SSUM);
+  // prettier-ignore
+  const code = [
+    // vend = (c & ~3) * 4; cend = c * 4 is recomputed below.
+    ...get(C), ...i32(-4), ...AND, ...i32(4), 0x6c, ...set(VEND),
+    ...i32(0), ...set(J),
+    ...BLOCK, ...LOOP,
+    ...get(J), ...get(VEND), ...GE_U, ...brIf(1),
+    ...vector,
+    ...get(J), ...i32(16), ...ADD, ...set(J),
+    ...br(0), ...END, ...END,
+    ...BLOCK, ...LOOP,
+    ...get(J), ...get(C), ...i32(4), 0x6c, ...GE_U, ...brIf(1),
+    ...scalar,
+    ...get(J), ...i32(4), ...ADD, ...set(J),
+    ...br(0), ...END, ...END,
+    ...END,
+  ];
+  const locals = vec([
+    [5, I32],
+    [1, V128],
+    [1, F32],
+  ]);
+  const body = [...locals, ...code];
+  return [...uleb(body.length), ...body];
+}
+
+// gemmTN: parameters 0 a, 1 b, 2 out, 3 count, 4 aStride, 5 bStride, 6 outStride; locals 7 i,
+// 8-15 the sums (row r, half h at 8 + 2r + h), 16-17 the two halves of b's row, 18 a's splat.
+const [A, B, OUT, N, ASTRIDE, BSTRIDE, OSTRIDE, K] = [0, 1, 2, 3, 4, 5, 6, 7];
+const sumOf = (r: number, h: number) => 8 + 2 * r + h;
+const [B0, B1, SPLAT] = [16, 17, 18];
+
+/** gemmTN with `halves` f32x4 columns per row of the block (2: 4x8, 1: 4x4). */
+function gemmTNBody(halves: 1 | 2): number[] {
+  const step: number[] = [...get(B), ...vLoadAt(0), ...set(B0)];
+  if (halves === 2) step.push(...get(B), ...vLoadAt(16), ...set(B1));
+  for (let r = 0; r < 4; r++) {
+    step.push(...get(A), ...fLoadAt(4 * r), ...F32X4_SPLAT, ...set(SPLAT));
+    for (let h = 0; h < halves; h++) {
+      step.push(...get(sumOf(r, h)), ...get(SPLAT), ...get(h === 0 ? B0 : B1), ...F32X4_MUL, ...F32X4_ADD);
+      step.push(...set(sumOf(r, h)));
+    }
+  }
+  const flush: number[] = [];
+  for (let r = 0; r < 4; r++) {
+    for (let h = 0; h < halves; h++) {
+      flush.push(...get(OUT), ...get(OUT), ...vLoadAt(16 * h), ...get(sumOf(r, h)), ...F32X4_ADD);
+      flush.push(...vStoreAt(16 * h));
+    }
+    flush.push(...get(OUT), ...get(OSTRIDE), ...ADD, ...set(OUT));
+  }
+  // prettier-ignore
+  const code = [
+    ...get(N), ...set(K),
+    ...BLOCK, ...LOOP,
+    ...get(K), ...EQZ, ...brIf(1),
+    ...step,
+    ...get(A), ...get(ASTRIDE), ...ADD, ...set(A),
+    ...get(B), ...get(BSTRIDE), ...ADD, ...set(B),
+    ...get(K), ...i32(1), ...SUB, ...set(K),
+    ...br(0), ...END, ...END,
+    ...flush,
+    ...END,
+  ];
+  // v128 locals start zeroed: the sums need no initialisation.
+  const body = [
+    ...vec([
+      [1, I32],
+      [11, V128],
+    ]),
+    ...code,
+  ];
+  return [...uleb(body.length), ...body];
+}
+
+// route: parameters 0 x, 1 dx, 2 max, 3 dy, 4 rows, 5 cols, 6 rowStride, 7 c; locals 8 g (byte
+// offset of the channel group), 9 row offset, 10 pixel offset, 11 rows left, 12 columns left,
+// 13 pixel stride, 14 max, 15 dy, 16 found (lanes already routed or never to be), 17 equal.
+const [RX, RDX, RMAX, RDY, ROWS, COLS, RSTRIDE, RC] = [0, 1, 2, 3, 4, 5, 6, 7];
+const [G, ROW, PIX, RLEFT, CLEFT, PSTRIDE, MAXV, DYV, FOUND, EQV] = [8, 9, 10, 11, 12, 13, 14, 15, 16, 17];
+
+function routeBody(): number[] {
+  // prettier-ignore
+  const pixel = [
+    ...get(RX), ...get(PIX), ...ADD, ...V_LOAD, ...get(MAXV), ...F32X4_EQ, ...set(EQV),
+    // dx[pixel] += dy & (equal & ~found)
+    ...get(RDX), ...get(PIX), ...ADD,
+    ...get(RDX), ...get(PIX), ...ADD, ...V_LOAD,
+    ...get(DYV), ...get(EQV), ...get(FOUND), ...V_ANDNOT, ...V_AND, ...F32X4_ADD,
+    ...V_STORE,
+    ...get(FOUND), ...get(EQV), ...V_OR, ...set(FOUND),
+  ];
+  // prettier-ignore
+  const code = [
+    ...get(RC), ...i32(4), 0x6c, ...set(PSTRIDE),
+    ...i32(0), ...set(G),
+    ...BLOCK, ...LOOP,
+    ...get(G), ...get(PSTRIDE), ...GE_U, ...brIf(1),
+    ...get(RMAX), ...get(G), ...ADD, ...V_LOAD, ...set(MAXV),
+    ...get(RDY), ...get(G), ...ADD, ...V_LOAD, ...set(DYV),
+    ...get(MAXV), ...V_NEG_INF, ...F32X4_GT, ...V_NOT, ...set(FOUND),
+    ...get(G), ...set(ROW),
+    ...get(ROWS), ...set(RLEFT),
+    ...BLOCK, ...LOOP,
+    ...get(RLEFT), ...EQZ, ...brIf(1),
+    ...get(ROW), ...set(PIX),
+    ...get(COLS), ...set(CLEFT),
+    ...BLOCK, ...LOOP,
+    ...get(CLEFT), ...EQZ, ...brIf(1),
+    ...pixel,
+    ...get(PIX), ...get(PSTRIDE), ...ADD, ...set(PIX),
+    ...get(CLEFT), ...i32(1), ...SUB, ...set(CLEFT),
+    ...br(0), ...END, ...END,
+    ...get(ROW), ...get(RSTRIDE), ...ADD, ...set(ROW),
+    ...get(RLEFT), ...i32(1), ...SUB, ...set(RLEFT),
+    ...br(0), ...END, ...END,
+    ...get(G), ...i32(16), ...ADD, ...set(G),
+    ...br(0), ...END, ...END,
+    ...END,
+  ];
+  const body = [
+    ...vec([
+      [6, I32],
+      [4, V128],
+    ]),
+    ...code,
+  ];
+  return [...uleb(body.length), ...body];
+}
+
+// cmac: parameters 0 x, 1 y, 2 acc, 3 count, 4 c, 5 yStride, 6 mx, 7 my; locals 8 g, 9 xp, 10 yp,
+// 11 i, 12 row (4c), 13 sum, 14 mx vector, 15 my vector.
+function cmacBody(): number[] {
+  const [x, y, acc, count, c, yStride, mx, my] = [0, 1, 2, 3, 4, 5, 6, 7];
+  const [g, xp, yp, i, row, sum, mxv, myv] = [8, 9, 10, 11, 12, 13, 14, 15];
+  // prettier-ignore
+  const code = [
+    ...get(c), ...i32(4), 0x6c, ...set(row),
+    ...i32(0), ...set(g),
+    ...BLOCK, ...LOOP,
+    ...get(g), ...get(row), ...GE_U, ...brIf(1),
+    ...get(mx), ...get(g), ...ADD, ...V_LOAD, ...set(mxv),
+    ...get(my), ...get(g), ...ADD, ...V_LOAD, ...set(myv),
+    ...V_ZERO, ...set(sum),
+    ...get(x), ...get(g), ...ADD, ...set(xp),
+    ...get(y), ...get(g), ...ADD, ...set(yp),
+    ...get(count), ...set(i),
+    ...BLOCK, ...LOOP,
+    ...get(i), ...EQZ, ...brIf(1),
+    ...get(sum),
+    ...get(xp), ...V_LOAD, ...get(mxv), ...F32X4_SUB,
+    ...get(yp), ...V_LOAD, ...get(myv), ...F32X4_SUB,
+    ...F32X4_MUL, ...F32X4_ADD, ...set(sum),
+    ...get(xp), ...get(row), ...ADD, ...set(xp),
+    ...get(yp), ...get(yStride), ...ADD, ...set(yp),
+    ...get(i), ...i32(1), ...SUB, ...set(i),
+    ...br(0), ...END, ...END,
+    ...get(acc), ...get(g), ...ADD,
+    ...get(acc), ...get(g), ...ADD, ...V_LOAD, ...get(sum), ...F32X4_ADD,
+    ...V_STORE,
+    ...get(g), ...i32(16), ...ADD, ...set(g),
+    ...br(0), ...END, ...END,
+    ...END,
+  ];
+  const body = [
+    ...vec([
+      [5, I32],
+      [3, V128],
+    ]),
+    ...code,
+  ];
+  return [...uleb(body.length), ...body];
+}
+
+// affine2: parameters 0 x, 1 y, 2 out, 3 count, 4 c, 5 a, 6 b, 7 m, 8 s; locals 9 g, 10 offset,
+// 11 i, 12 row (4c), 13-16 the a, b, m, s vectors of the channel group.
+function affine2Body(): number[] {
+  const [x, y, out, count, c, a, b, m, sh] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+  const [g, at, i, row, av, bv, mv, sv] = [9, 10, 11, 12, 13, 14, 15, 16];
+  // prettier-ignore
+  const code = [
+    ...get(c), ...i32(4), 0x6c, ...set(row),
+    ...i32(0), ...set(g),
+    ...BLOCK, ...LOOP,
+    ...get(g), ...get(row), ...GE_U, ...brIf(1),
+    ...get(a), ...get(g), ...ADD, ...V_LOAD, ...set(av),
+    ...get(b), ...get(g), ...ADD, ...V_LOAD, ...set(bv),
+    ...get(m), ...get(g), ...ADD, ...V_LOAD, ...set(mv),
+    ...get(sh), ...get(g), ...ADD, ...V_LOAD, ...set(sv),
+    ...get(g), ...set(at),
+    ...get(count), ...set(i),
+    ...BLOCK, ...LOOP,
+    ...get(i), ...EQZ, ...brIf(1),
+    ...get(out), ...get(at), ...ADD,
+    ...get(x), ...get(at), ...ADD, ...V_LOAD, ...get(av), ...F32X4_MUL,
+    ...get(y), ...get(at), ...ADD, ...V_LOAD, ...get(mv), ...F32X4_SUB, ...get(bv), ...F32X4_MUL,
+    ...F32X4_ADD, ...get(sv), ...F32X4_ADD,
+    ...V_STORE,
+    ...get(at), ...get(row), ...ADD, ...set(at),
+    ...get(i), ...i32(1), ...SUB, ...set(i),
+    ...br(0), ...END, ...END,
+    ...get(g), ...i32(16), ...ADD, ...set(g),
+    ...br(0), ...END, ...END,
+    ...END,
+  ];
+  const body = [
+    ...vec([
+      [4, I32],
+      [4, V128],
+    ]),
+    ...code,
+  ];
+  return [...uleb(body.length), ...body];
+}
+
+function moduleBytes(): Uint8Array {
+  const type = [0x60, ...vec(new Array<number[]>(7).fill([I32])), ...vec([])];
+  const routeType = [0x60, ...vec(new Array<number[]>(8).fill([I32])), ...vec([])];
+  const affineType = [0x60, ...vec(new Array<number[]>(9).fill([I32])), ...vec([])];
+  return Uint8Array.from([
+    ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
+    ...section(1, vec([type, routeType, affineType])),
+    // (import "env" "memory" (memory 1))
+    ...section(2, vec([[...name('env'), ...name('memory'), 0x02, 0x00, 0x01]])),
+    ...section(3, vec([[0], [0], [0], [1], [1], [2]])),
+    ...section(
+      7,
+      vec([
+        [...name('mac'), 0x00, 0x00],
+        [...name('gemmTN'), 0x00, 0x01],
+        [...name('gemmTN4'), 0x00, 0x02],
+        [...name('route'), 0x00, 0x03],
+        [...name('cmac'), 0x00, 0x04],
+        [...name('affine2'), 0x00, 0x05],
+      ]),
+    ),
+    ...section(10, vec([macBody(), gemmTNBody(2), gemmTNBody(1), routeBody(), cmacBody(), affine2Body()])),
+  ]);
+}
+
+/** The part of the WebAssembly API used here (the workspace's TypeScript libs do not declare it). */
+interface WebAssemblyApi {
+  validate(bytes: Uint8Array): boolean;
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
+  Memory: abstract new (...args: never[]) => object;
+}
+const wasm = (globalThis as unknown as { WebAssembly: WebAssemblyApi }).WebAssembly;
+
+let bytes: Uint8Array | null | undefined;
+const instances = new WeakMap<object, SimdKernels>();
+
+/**
+ * The kernels on the backend's heap, or null where they cannot run (a runtime without WebAssembly
+ * SIMD, or a backend build that does not expose its memory); callers then use composed kernels.
+ */
+export function simdKernels(backend: BackendWasm): SimdKernels | null {
+  if (bytes === undefined) {
+    const candidate = moduleBytes();
+    bytes = wasm.validate(candidate) ? candidate : null;
+  }
+  const memory = (backend.wasm as unknown as { asm?: { memory?: unknown } }).asm?.memory;
+  if (bytes === null || !(memory instanceof wasm.Memory)) return null;
+  let kernels = instances.get(memory);
+  if (kernels === undefined) {
+    const { exports } = new wasm.Instance(new wasm.Module(bytes), { env: { memory } });
+    kernels = {
+      mac: exports.mac as Kernel,
+      gemmTN: exports.gemmTN as Kernel,
+      gemmTN4: exports.gemmTN4 as Kernel,
+      route: exports.route as RouteKernel,
+      cmac: exports.cmac as SimdKernels['cmac'],
+      affine2: exports.affine2 as SimdKernels['affine2'],
+    };
+    instances.set(memory, kernels);
+  }
+  return kernels;
+}
