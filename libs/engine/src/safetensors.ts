@@ -3,9 +3,8 @@
 // the raw little-endian data, offsets relative to the first byte after the header. Files come from
 // users and other tools, so decoding trusts nothing: every field is checked and every error names
 // the source, the tensor and the offending value.
-import { randomBytes } from 'node:crypto';
-import { open, readFile, rename, rm } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { writeFileAtomic } from './atomic-file';
 
 export const SAFETENSORS_DTYPES = [
   'F64',
@@ -342,34 +341,9 @@ export async function writeSafetensors(
   metadata?: Record<string, string>,
 ): Promise<void> {
   const bytes = encodeSafetensors(tensors, metadata);
-  const dir = dirname(resolve(path));
-  const temp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
   try {
-    const handle = await open(temp, 'wx');
-    try {
-      await handle.writeFile(bytes);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(temp, path);
+    await writeFileAtomic(path, bytes);
   } catch (err) {
-    await rm(temp, { force: true });
-    throw new Error(`safetensors ${path}: cannot write: ${(err as Error).message}`);
-  }
-  await syncDirectory(dir);
-}
-
-// Makes the rename itself durable. Some platforms (Windows) cannot open a directory; the file's
-// contents are already on disk there, so this step is best-effort.
-async function syncDirectory(dir: string): Promise<void> {
-  let handle;
-  try {
-    handle = await open(dir, 'r');
-    await handle.sync();
-  } catch {
-    return;
-  } finally {
-    await handle?.close();
+    throw new Error(`safetensors ${(err as Error).message}`);
   }
 }

@@ -5,7 +5,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { JobInterruptedError, runWorkerTask, WorkerTaskError } from './worker-task';
-import { writeFileAtomic } from './atomic-file';
+import { writeFileAtomic } from '@rnas/engine';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 const DIST = path.join(ROOT, 'libs', 'jobs', 'dist', 'index.js');

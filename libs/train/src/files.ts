@@ -16,19 +16,6 @@ export async function writeFileSynced(file: string, contents: string | Uint8Arra
   }
 }
 
-/** Makes entries created or renamed in `dir` durable; best-effort where directories cannot be opened. */
-export async function syncDirectory(dir: string): Promise<void> {
-  let handle;
-  try {
-    handle = await open(dir, 'r');
-    await handle.sync();
-  } catch {
-    return;
-  } finally {
-    await handle?.close();
-  }
-}
-
 /**
  * Reads a regular file of at most `maxBytes`; errors name the file and are FAILED_PRECONDITION.
  * The checks are made on the opened descriptor (no symlink followed, a FIFO not waited on), so

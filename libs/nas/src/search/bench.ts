@@ -10,7 +10,7 @@
 // backend); --quick runs the same steps at a toy size in a minute or two, to check the script.
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import * as path from 'node:path';
-import { initBackend, tf, type BackendInfo } from '@rnas/engine';
+import { initBackend, tf, type BackendInfo, writeFileAtomic } from '@rnas/engine';
 import {
   dataRootsFromEnv,
   deriveSeed,
@@ -25,7 +25,6 @@ import { Network } from '../network';
 import { disposeParams, initParams } from '../params';
 import { Sgd } from '../sgd';
 import { trainStep } from '../train-step';
-import { writeFileAtomic } from './atomic-file';
 import { InProcessEvaluator, type Evaluator } from './evaluator';
 import { evaluatorSetup, runSearch, searchSplits, type SearchResult } from './search';
 import { resolveSearchConfig, type SearchConfig } from './search-config';

@@ -6,11 +6,10 @@
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import * as path from 'node:path';
 import { z } from 'zod';
-import { readSafetensors, writeSafetensors } from '@rnas/engine';
+import { readSafetensors, writeSafetensors, writeFileAtomic } from '@rnas/engine';
 import { Rng, type RngState } from '@rnas/data';
 import { encodingBounds } from '../encoding';
 import { validateGenotype, type Genotype } from '../genotype';
-import { writeFileAtomic } from './atomic-file';
 import { HISTORY_FORMAT, type SearchHistory } from './history';
 import { resolveSearchConfig, type SearchConfig } from './search-config';
 import type { SearchNetworkConfig } from './search-network';

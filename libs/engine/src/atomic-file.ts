@@ -1,11 +1,11 @@
-// Small files a reader must never see half-written (a job's markers and summaries): the bytes go
-// to a temporary file in the same directory, are flushed, and the file is renamed over the target;
-// then the directory is flushed so that the rename itself survives a crash.
+// Files a reader must never see half-written (safetensors, checkpoints, job markers, histories):
+// the bytes go to a temporary file in the same directory, are flushed, and the file is renamed over
+// the target; then the directory is flushed so that the rename itself survives a crash.
 import { randomBytes } from 'node:crypto';
 import { open, rename, rm } from 'node:fs/promises';
 import * as path from 'node:path';
 
-/** Makes entries created or renamed in `dir` durable; a no-op where directories cannot be opened. */
+/** Makes entries created or renamed in `dir` durable; a no-op where directories cannot be opened (Windows). */
 export async function syncDirectory(dir: string): Promise<void> {
   let handle;
   try {
