@@ -15,6 +15,7 @@ build: install
 
 # The whole test suite: unit, parity and integration tests.
 test: build
+	@test -d /usr/share/datasets/fashion-mnist || { echo "make test: the Fashion-MNIST tests read Debian's files: sudo apt-get install dataset-fashion-mnist" >&2; exit 1; }
 	npx jest --ci
 
 # ESLint and Prettier over the whole tree.

@@ -23,6 +23,7 @@ export { fillImages, normalizationTable, type AugmentOptions } from './augment';
 export { Rng, deriveSeed, type RngState } from './rng';
 export { DataError, DataFormatError, type DataErrorCode } from './errors';
 export { findDirectoryUnderRoots, type DirectoryLookup } from './sandbox';
+export { resolveDirectoryUnderRoots, PathNotAllowedError } from './roots';
 export {
   decodeIdx,
   encodeIdx,

@@ -12,7 +12,6 @@ export type {
   Variable,
   NamedTensorMap,
 } from '@tensorflow/tfjs-core';
-export { syncDirectory, writeFileAtomic } from './atomic-file';
 export { initBackend, type BackendName, type BackendInfo } from './backend';
 export { registerWasmTrainingKernels } from './kernels';
 export { dilatedDepthwiseConv2d } from './ops/dilated-depthwise-conv2d';

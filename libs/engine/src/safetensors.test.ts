@@ -1,7 +1,6 @@
-import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import {
   MAX_HEADER_BYTES,
   SAFETENSORS_DTYPES,
@@ -11,6 +10,7 @@ import {
   writeSafetensors,
   type HostTensor,
 } from './safetensors';
+import { parityFixture } from '@rnas/fixtures';
 
 /** Builds a file from a raw header string and data bytes, the way a hostile writer would. */
 function rawFile(header: string, data: ArrayLike<number> = [], declaredLength?: bigint): Uint8Array {
@@ -477,13 +477,9 @@ describe('readSafetensors / writeSafetensors', () => {
   });
 });
 
-// The parity fixtures live beside the repository (../shared); a clone without them skips these.
-const PARITY_DIR = process.env.RNAS_PARITY_DIR ?? resolve(__dirname, '../../../../shared/fixtures/parity');
-const describeParity = existsSync(PARITY_DIR) ? describe : describe.skip;
-
-describeParity('parity fixtures written by the reference (Python safetensors)', () => {
+describe('parity fixtures written by the reference (Python safetensors)', () => {
   it('decodes the eval-mode weights with the reference names, shapes and values', async () => {
-    const file = await readSafetensors(join(PARITY_DIR, 'darts_v2_cifar_c8_l5.weights.safetensors'));
+    const file = await readSafetensors(parityFixture('darts_v2_cifar_c8_l5.weights.safetensors'));
     expect(Object.keys(file.tensors)).toHaveLength(257);
     const stem = file.tensors['stem.0.weight'];
     expect(stem.dtype).toBe('F32');
@@ -505,7 +501,7 @@ describeParity('parity fixtures written by the reference (Python safetensors)', 
   ])(
     'decodes %s: %s has shape %j, and re-encoding preserves every byte of data',
     async (name, tensor, shape) => {
-      const file = await readSafetensors(join(PARITY_DIR, name));
+      const file = await readSafetensors(parityFixture(name));
       expect(file.tensors[tensor].shape).toEqual(shape);
       const again = decodeSafetensors(encodeSafetensors(file.tensors, file.metadata));
       expect(Object.keys(again.tensors).sort()).toEqual(Object.keys(file.tensors).sort());

@@ -4,7 +4,7 @@
 // users and other tools, so decoding trusts nothing: every field is checked and every error names
 // the source, the tensor and the offending value.
 import { readFile } from 'node:fs/promises';
-import { writeFileAtomic } from './atomic-file';
+import { writeFileAtomic } from '@rnas/fs';
 
 export const SAFETENSORS_DTYPES = [
   'F64',

@@ -5,3 +5,4 @@ export * from './logger';
 export { Metrics, type MetricsOptions, type TfjsMemory } from './metrics';
 export { HEALTH_SERVICE, PROTO_ROOT } from './reflection';
 export * from './server';
+export { spawnServiceProcess, type ServiceProcess } from './service-process';

@@ -440,7 +440,7 @@ describe('a running server', () => {
       reason = context.signal.reason;
       return { modelName: 'late', version: 1, classifications: [] };
     };
-    const started = Date.now();
+    // The handler never answers by itself: only the deadline can end the call.
     const error = await failure(
       call((done) =>
         h.inference.classify(
@@ -452,7 +452,6 @@ describe('a running server', () => {
       ),
     );
     expect(error.code).toBe(status.DEADLINE_EXCEEDED);
-    expect(Date.now() - started).toBeLessThan(2_000);
     await waitUntil(() => reason !== undefined);
     expect(reason).toBeInstanceOf(DeadlineExceededError);
   });
@@ -649,9 +648,8 @@ describe('graceful shutdown', () => {
     };
     const stuck = failure(call((done) => h.inference.classify({ modelName: 'tiny', topK: 1 }, done)));
     await handlerEntered;
-    const started = Date.now();
+    // The handler never answers by itself: shutdown() resolving proves the grace period ended it.
     await h.server.shutdown();
-    expect(Date.now() - started).toBeLessThan(2_000);
     expect([status.CANCELLED, status.UNAVAILABLE, status.INTERNAL]).toContain((await stuck).code);
     await waitUntil(() => reason !== undefined);
     expect(reason).toBeInstanceOf(CancelledError);

@@ -61,7 +61,7 @@ export class DurableJobs<Config, Progress, Result, Payload, WorkerEvent, WorkerR
     this.jobs = options.jobs;
     this.queue = new JobQueue({
       concurrency: options.maxRunning,
-      run: (id, signal) => this.run(id, signal),
+      run: (id, cancel, interrupt) => this.run(id, cancel, interrupt),
       onError: (id, error) =>
         options.logger.error(
           { err: error, [options.idField]: id },
@@ -177,13 +177,17 @@ export class DurableJobs<Config, Progress, Result, Payload, WorkerEvent, WorkerR
     return watchJob(this.jobs, id, afterSequence, signal);
   }
 
-  /** Stops the running jobs (they stay RUNNING and resume at the next start). */
+  /**
+   * Stops the running jobs at once, whatever they are doing, and waits until their workers are
+   * gone: a running job stays RUNNING and resumes at the next start; a job that was being
+   * cancelled is CANCELLED.
+   */
   async close(): Promise<void> {
     await this.queue.close();
   }
 
   /** Runs (or resumes) one job on its worker until it ends, is cancelled or interrupted. */
-  private async run(id: string, signal: AbortSignal): Promise<void> {
+  private async run(id: string, cancel: AbortSignal, interrupt: AbortSignal): Promise<void> {
     const { noun, idField, stateEvent } = this.options;
     const logger = this.options.logger.child({ [idField]: id });
     const job = this.jobs.get(id);
@@ -200,7 +204,8 @@ export class DurableJobs<Config, Progress, Result, Payload, WorkerEvent, WorkerR
       const result = await runWorkerTask<WorkerEvent, WorkerResult>({
         script: worker.script,
         input: worker.input,
-        signal,
+        cancel,
+        interrupt,
         name: `${noun} ${id}`,
         onEvent: (event) => this.options.onEvent(id, event),
       });
@@ -208,11 +213,21 @@ export class DurableJobs<Config, Progress, Result, Payload, WorkerEvent, WorkerR
       this.jobs.update(id, { ...patch, state: 'succeeded' }, stateEvent('succeeded', reason));
       logger.info(`${noun} succeeded`);
     } catch (err) {
+      const current = this.jobs.get(id);
       if (err instanceof JobInterruptedError) {
-        logger.info(`${noun} interrupted by the shutdown; it resumes at the next start`);
+        if (current.state === 'cancelling') {
+          // Its cancellation was acknowledged: it must not resume at the next start.
+          this.jobs.update(
+            id,
+            { state: 'cancelled' },
+            stateEvent('cancelled', 'the service stopped while the job was stopping'),
+          );
+          logger.info(`${noun} cancelled: the shutdown stopped it before its next safe point`);
+        } else {
+          logger.info(`${noun} interrupted by the shutdown; it resumes at the next start`);
+        }
         return;
       }
-      const current = this.jobs.get(id);
       if ((err instanceof WorkerTaskError && err.cancelled) || current.state === 'cancelling') {
         this.jobs.update(
           id,

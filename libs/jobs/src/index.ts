@@ -18,7 +18,5 @@ export { JobQueue, type JobQueueOptions } from './job-queue';
 export { runWorkerTask, WorkerTaskError, JobInterruptedError, type WorkerTaskOptions } from './worker-task';
 export { serveWorkerTask, describeWorkerError, type JobContext } from './serve-worker-task';
 export type { CancelMessage, FromJobWorker, WorkerErrorInfo } from './worker-protocol';
-export { writeFileAtomic, syncDirectory } from '@rnas/engine';
-export { resolveDirectoryUnderRoots, PathNotAllowedError } from './roots';
 export { InvalidRequestError, toDomainError } from './grpc-errors';
 export { DurableJobs, type DurableJobsOptions } from './durable-jobs';

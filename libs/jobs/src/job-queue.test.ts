@@ -1,26 +1,36 @@
 import { JobQueue } from './job-queue';
 import { JobInterruptedError } from './worker-task';
 
-/** A run function whose jobs end when the test says so (or when their signal aborts). */
-function controllableRuns(): {
-  run: (id: string, signal: AbortSignal) => Promise<void>;
+/**
+ * A run function whose jobs end when the test says so, or when they are interrupted; a cancelled
+ * job ends too, unless `ignoreCancel` (a job busy far from its next safe point).
+ */
+function controllableRuns(options: { ignoreCancel?: boolean } = {}): {
+  run: (id: string, cancel: AbortSignal, interrupt: AbortSignal) => Promise<void>;
   started: string[];
   finish: (id: string) => void;
   reasons: Map<string, unknown>;
+  interrupted: Map<string, unknown>;
 } {
   const started: string[] = [];
   const finishers = new Map<string, () => void>();
   const reasons = new Map<string, unknown>();
+  const interrupted = new Map<string, unknown>();
   return {
     started,
     reasons,
+    interrupted,
     finish: (id) => finishers.get(id)?.(),
-    run: (id, signal) =>
+    run: (id, cancel, interrupt) =>
       new Promise<void>((resolve) => {
         started.push(id);
         finishers.set(id, resolve);
-        signal.addEventListener('abort', () => {
-          reasons.set(id, signal.reason);
+        cancel.addEventListener('abort', () => {
+          reasons.set(id, cancel.reason);
+          if (!options.ignoreCancel) resolve();
+        });
+        interrupt.addEventListener('abort', () => {
+          interrupted.set(id, interrupt.reason);
           resolve();
         });
       }),
@@ -90,9 +100,27 @@ describe('JobQueue', () => {
     queue.enqueue('b');
     await tick();
     await queue.close();
-    expect(runs.reasons.get('a')).toBeInstanceOf(JobInterruptedError);
+    expect(runs.interrupted.get('a')).toBeInstanceOf(JobInterruptedError);
+    expect(runs.reasons.has('a')).toBe(false);
     expect(runs.started).toEqual(['a']);
     expect(() => queue.enqueue('c')).toThrow('closed');
+  });
+
+  it('interrupts on close a job whose cancellation is still under way', async () => {
+    const runs = controllableRuns({ ignoreCancel: true });
+    const queue = new JobQueue({ concurrency: 1, run: runs.run, onError: () => undefined });
+    queue.enqueue('a');
+    await tick();
+    const reason = new Error('cancelled by the client');
+    expect(queue.cancel('a', reason)).toBe('running');
+    await tick();
+    expect(runs.reasons.get('a')).toBe(reason);
+    expect(queue.runningIds).toEqual(['a']);
+    // close() resolves only once the run has ended: it would wait forever if the interrupt did
+    // not reach a job that was cancelled first.
+    await queue.close();
+    expect(runs.interrupted.get('a')).toBeInstanceOf(JobInterruptedError);
+    expect(queue.runningIds).toEqual([]);
   });
 
   it('refuses a concurrency below 1', () => {

@@ -1,23 +1,29 @@
 // Which jobs run now: at most `concurrency` at once, the others waiting in the order they came.
 // The queue only schedules; what running a job means (a worker, state changes, events) is the
-// service's `run` function, which gets an AbortSignal for cancellation and shutdown.
+// service's `run` function, which gets two signals: one for cancellation, one for shutdown. They are
+// separate because a job can be both: a shutdown must still stop a job whose cancellation is under
+// way (an AbortSignal aborts once, so one signal could not say "interrupted" after "cancelled").
 import { JobInterruptedError } from './worker-task';
 
 export interface JobQueueOptions {
   /** Jobs running at the same time, >= 1. */
   concurrency: number;
   /**
-   * Runs one job to its end. The signal aborts with an Error to cancel the job, or with a
-   * JobInterruptedError when the service shuts down (the job must then stay resumable). Rejections
-   * are passed to `onError`: `run` is expected to record failures itself.
+   * Runs one job to its end. `cancel` aborts with an Error to cancel the job; `interrupt` aborts
+   * with a JobInterruptedError when the service shuts down (the job must then stop at once and stay
+   * resumable), whether or not it was cancelled before. Rejections are passed to `onError`: `run`
+   * is expected to record failures itself.
    */
-  run: (id: string, signal: AbortSignal) => Promise<void>;
+  run: (id: string, cancel: AbortSignal, interrupt: AbortSignal) => Promise<void>;
   onError: (id: string, error: unknown) => void;
 }
 
 export class JobQueue {
   private readonly waiting: string[] = [];
-  private readonly running = new Map<string, { controller: AbortController; done: Promise<void> }>();
+  private readonly running = new Map<
+    string,
+    { cancel: AbortController; interrupt: AbortController; done: Promise<void> }
+  >();
   private closed = false;
 
   constructor(private readonly options: JobQueueOptions) {
@@ -56,7 +62,7 @@ export class JobQueue {
     }
     const entry = this.running.get(id);
     if (entry === undefined) return 'absent';
-    entry.controller.abort(reason);
+    entry.cancel.abort(reason);
     return 'running';
   }
 
@@ -65,22 +71,23 @@ export class JobQueue {
     this.closed = true;
     this.waiting.length = 0;
     const entries = [...this.running.values()];
-    for (const entry of entries) entry.controller.abort(new JobInterruptedError());
+    for (const entry of entries) entry.interrupt.abort(new JobInterruptedError());
     await Promise.all(entries.map((entry) => entry.done));
   }
 
   private pump(): void {
     while (!this.closed && this.running.size < this.options.concurrency && this.waiting.length > 0) {
       const id = this.waiting.shift() as string;
-      const controller = new AbortController();
+      const cancel = new AbortController();
+      const interrupt = new AbortController();
       const done = Promise.resolve()
-        .then(() => this.options.run(id, controller.signal))
+        .then(() => this.options.run(id, cancel.signal, interrupt.signal))
         .catch((error: unknown) => this.options.onError(id, error))
         .finally(() => {
           this.running.delete(id);
           this.pump();
         });
-      this.running.set(id, { controller, done });
+      this.running.set(id, { cancel, interrupt, done });
     }
   }
 }

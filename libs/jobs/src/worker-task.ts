@@ -1,8 +1,9 @@
 // Running one job on a worker thread, off the service's event loop: the worker runs compiled
 // JavaScript (a `dist/` file made by `npx tsc -b`), reports events that the service stores as they
 // come, and ends with a result or an error. Cancellation is a message the worker acts on at its
-// next safe point; a shutdown terminates the worker at once (its job stays RUNNING in the
-// database and resumes from its last checkpoint when the service starts again).
+// next safe point; a shutdown terminates the worker at once, also while a cancellation is under
+// way (its job stays RUNNING in the database and resumes from its last checkpoint when the
+// service starts again).
 import { existsSync } from 'node:fs';
 import { Worker, type ResourceLimits } from 'node:worker_threads';
 import type { CancelMessage, FromJobWorker, WorkerErrorInfo } from './worker-protocol';
@@ -35,11 +36,13 @@ export interface WorkerTaskOptions<Event> {
   script: string;
   /** The job's input, structured-cloned to the worker. */
   input: unknown;
+  /** Aborting asks the worker to cancel, and waits for it to stop at its next safe point. */
+  cancel: AbortSignal;
   /**
-   * Aborting with a JobInterruptedError terminates the worker at once; any other reason asks it to
-   * cancel and waits for it to stop at its next safe point.
+   * Aborting (with a JobInterruptedError) terminates the worker at once, whatever it is doing and
+   * whether or not it was asked to cancel; the task rejects with that error once the thread is gone.
    */
-  signal: AbortSignal;
+  interrupt: AbortSignal;
   /** Called for each event, in order; a throw fails the task (and terminates the worker). */
   onEvent: (event: Event) => void;
   /** Name of the thread in diagnostics. */
@@ -49,13 +52,13 @@ export interface WorkerTaskOptions<Event> {
 
 /** Runs the job in a new worker thread; resolves with its result. */
 export function runWorkerTask<Event, Result>(options: WorkerTaskOptions<Event>): Promise<Result> {
-  const { script, signal, onEvent } = options;
+  const { script, cancel, interrupt, onEvent } = options;
   if (!existsSync(script)) {
     return Promise.reject(
       new Error(`job worker script ${script} does not exist; build the workspace first (npx tsc -b)`),
     );
   }
-  if (signal.aborted && signal.reason instanceof JobInterruptedError) return Promise.reject(signal.reason);
+  if (interrupt.aborted) return Promise.reject(interruption(interrupt));
   return new Promise<Result>((resolve, reject) => {
     const worker = new Worker(script, {
       workerData: options.input,
@@ -66,21 +69,30 @@ export function runWorkerTask<Event, Result>(options: WorkerTaskOptions<Event>):
     const finish = (outcome: () => void): void => {
       if (settled) return;
       settled = true;
-      signal.removeEventListener('abort', onAbort);
+      cancel.removeEventListener('abort', onCancel);
+      interrupt.removeEventListener('abort', onInterrupt);
       // The worker has said all it will say; terminating spares waiting for its handles to close.
       void worker.terminate();
       outcome();
     };
-    const onAbort = (): void => {
-      if (signal.reason instanceof JobInterruptedError) {
-        const reason = signal.reason;
-        finish(() => reject(reason));
-        return;
-      }
+    const onCancel = (): void => {
       worker.postMessage({ type: 'cancel' } satisfies CancelMessage);
     };
-    signal.addEventListener('abort', onAbort, { once: true });
-    if (signal.aborted) onAbort();
+    const onInterrupt = (): void => {
+      if (settled) return;
+      settled = true;
+      cancel.removeEventListener('abort', onCancel);
+      // Settles only once the thread is gone, so that whoever waits for the shutdown knows that
+      // nothing of the job runs any more.
+      const reason = interruption(interrupt);
+      void worker.terminate().then(
+        () => reject(reason),
+        () => reject(reason),
+      );
+    };
+    cancel.addEventListener('abort', onCancel, { once: true });
+    interrupt.addEventListener('abort', onInterrupt, { once: true });
+    if (cancel.aborted) onCancel();
     worker.on('message', (message: FromJobWorker<Event, Result>) => {
       if (settled) return;
       switch (message.type) {
@@ -122,4 +134,8 @@ export function runWorkerTask<Event, Result>(options: WorkerTaskOptions<Event>):
       );
     });
   });
+}
+
+function interruption(signal: AbortSignal): JobInterruptedError {
+  return signal.reason instanceof JobInterruptedError ? signal.reason : new JobInterruptedError();
 }

@@ -1,7 +1,7 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { GenotypeError, genotypesEqual, validateGenotype } from './genotype';
 import {
   PUBLISHED_GENOTYPES,
@@ -10,14 +10,11 @@ import {
   parseGenotypeArg,
   resolveGenotype,
 } from './genotypes';
-
-// The design's copy lives beside the repository (../shared); a clone without it skips that check.
-const DESIGN_JSON = resolve(__dirname, '../../../../shared/design/genotypes.json');
-const itWithDesign = existsSync(DESIGN_JSON) ? it : it.skip;
+import { designGenotypesFile } from '@rnas/fixtures';
 
 describe('published genotypes', () => {
-  itWithDesign('equal design/genotypes.json, name for name and edge for edge', () => {
-    const design = JSON.parse(readFileSync(DESIGN_JSON, 'utf8')) as Record<string, unknown>;
+  it('equal design/genotypes.json, name for name and edge for edge', () => {
+    const design = JSON.parse(readFileSync(designGenotypesFile(), 'utf8')) as Record<string, unknown>;
     expect([...PUBLISHED_GENOTYPE_NAMES].sort()).toEqual(Object.keys(design).sort());
     for (const name of PUBLISHED_GENOTYPE_NAMES) {
       expect(JSON.parse(JSON.stringify(PUBLISHED_GENOTYPES[name]))).toEqual(design[name]);

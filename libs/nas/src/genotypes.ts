@@ -1,6 +1,5 @@
-// The published genotypes of RELATIVENAS.md (a copy of design/genotypes.json, kept in the
-// repository so that a clone without ../shared has them; a test checks the copy when the file is
-// present). They double as fixtures and as the known backbones the services serve.
+// The published genotypes of RELATIVENAS.md (design/genotypes.json; a test checks them against
+// the copy of that file in libs/fixtures/design). They double as fixtures and as the known backbones the services serve.
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { cloneGenotype, genotypeFromJson, GenotypeError, type Genotype } from './genotype';
 

@@ -1,5 +1,3 @@
-import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
 import {
   initBackend,
   readSafetensors,
@@ -14,9 +12,8 @@ import { getPublishedGenotype, PUBLISHED_GENOTYPE_NAMES } from './genotypes';
 import { Network, type NetworkSpec } from './network';
 import { readSpecFile } from './network-spec';
 import { disposeParams, importParams, initParams } from './params';
+import { parityFixture } from '@rnas/fixtures';
 
-const FIXTURES = resolve(__dirname, '../../../../shared/fixtures/parity');
-const haveFixtures = existsSync(join(FIXTURES, 'darts_v2_cifar_c8_l5.spec.json'));
 const BACKENDS: BackendName[] = ['cpu', 'wasm'];
 
 function relError(out: ArrayLike<number>, ref: ArrayLike<number>): number {
@@ -112,12 +109,12 @@ function spec(overrides: Partial<NetworkSpec> = {}): NetworkSpec {
   };
 }
 
-(haveFixtures ? describe : describe.skip)('darts_v2_cifar_c8_l5 inference parity', () => {
+describe('darts_v2_cifar_c8_l5 inference parity', () => {
   it.each(BACKENDS)('reproduces the reference logits on %s', async (backend) => {
     await initBackend(backend);
-    const fixture = await readSpecFile(join(FIXTURES, 'darts_v2_cifar_c8_l5.spec.json'));
-    const weights = await readSafetensors(join(FIXTURES, 'darts_v2_cifar_c8_l5.weights.safetensors'));
-    const io = await readSafetensors(join(FIXTURES, 'darts_v2_cifar_c8_l5.io.safetensors'));
+    const fixture = await readSpecFile(parityFixture('darts_v2_cifar_c8_l5.spec.json'));
+    const weights = await readSafetensors(parityFixture('darts_v2_cifar_c8_l5.weights.safetensors'));
+    const io = await readSafetensors(parityFixture('darts_v2_cifar_c8_l5.io.safetensors'));
     const before = tf.memory().numTensors;
     const net = new Network(fixture.network);
     const params = importParams(net.params, weights.tensors);

@@ -1,5 +1,3 @@
-import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
 import {
   initBackend,
   readSafetensors,
@@ -18,10 +16,9 @@ import { readSpecFile } from './network-spec';
 import { disposeParams, exportParams, importParams, initParams, type ParamMap } from './params';
 import { Sgd } from './sgd';
 import { defaultRecompute, RECOMPUTE_ABOVE_BYTES, trainStep } from './train-step';
+import { parityFixture } from '@rnas/fixtures';
 
-const FIXTURES = resolve(__dirname, '../../../../shared/fixtures/parity');
 const NAME = 'trainstep_darts_v2_cifar_c8_l5';
-const haveFixtures = existsSync(join(FIXTURES, `${NAME}.spec.json`));
 
 function relError(out: ArrayLike<number>, ref: ArrayLike<number>): number {
   let num = 0;
@@ -48,15 +45,15 @@ const CASES: [BackendName, boolean][] = [
   ['wasm', false],
 ];
 
-(haveFixtures ? describe : describe.skip)(`${NAME} parity`, () => {
+describe(`${NAME} parity`, () => {
   it.each(CASES)(
     'reproduces one reference training step on %s (recompute %s)',
     async (backend, recompute) => {
       await initBackend(backend);
-      const spec = await readSpecFile(join(FIXTURES, `${NAME}.spec.json`));
-      const weights = await readSafetensors(join(FIXTURES, `${NAME}.weights.safetensors`));
-      const batch = await readSafetensors(join(FIXTURES, `${NAME}.batch.safetensors`));
-      const ref = (await readSafetensors(join(FIXTURES, `${NAME}.after.safetensors`))).tensors;
+      const spec = await readSpecFile(parityFixture(`${NAME}.spec.json`));
+      const weights = await readSafetensors(parityFixture(`${NAME}.weights.safetensors`));
+      const batch = await readSafetensors(parityFixture(`${NAME}.batch.safetensors`));
+      const ref = (await readSafetensors(parityFixture(`${NAME}.after.safetensors`))).tensors;
       const before = tf.memory().numTensors;
       const net = new Network(spec.network);
       const params = importParams(net.params, weights.tensors);

@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -12,6 +11,7 @@ import { loadModel } from './model';
 import { loadPublishedModel, publishModel } from './repository';
 import { tinyArtifact, tinyDataset } from './test-fixtures';
 import type { TrainResult } from './trainer';
+import { parityFixture } from '@rnas/fixtures';
 
 let artifact: ModelArtifact;
 let dataset: Dataset;
@@ -134,15 +134,13 @@ describe('a loaded model', () => {
   });
 });
 
-const FIXTURES = path.resolve(__dirname, '../../../../shared/fixtures/parity');
 const NAME = 'darts_v2_cifar_c8_l5';
-const haveFixtures = existsSync(path.join(FIXTURES, `${NAME}.spec.json`));
 
-(haveFixtures ? describe : describe.skip)('reference layout', () => {
+describe('reference layout', () => {
   it('publishes reference weights unchanged and reproduces the reference logits from the published model', async () => {
-    const spec = await readSpecFile(path.join(FIXTURES, `${NAME}.spec.json`));
-    const weights = await readSafetensors(path.join(FIXTURES, `${NAME}.weights.safetensors`));
-    const io = await readSafetensors(path.join(FIXTURES, `${NAME}.io.safetensors`));
+    const spec = await readSpecFile(parityFixture(`${NAME}.spec.json`));
+    const weights = await readSafetensors(parityFixture(`${NAME}.weights.safetensors`));
+    const io = await readSafetensors(parityFixture(`${NAME}.io.safetensors`));
     const reference: ModelArtifact = {
       spec: spec.network,
       preprocessing: { inputHeight: 32, inputWidth: 32, channels: 3, mean: [0, 0, 0], std: [1, 1, 1] },

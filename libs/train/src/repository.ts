@@ -13,7 +13,7 @@ import {
   type ModelArtifact,
 } from './artifact';
 import { describe, TrainError } from './errors';
-import { syncDirectory } from '@rnas/engine';
+import { syncDirectory } from '@rnas/fs';
 
 /** 1 to 64 characters of [a-z0-9._-], starting with a letter or digit (so never `.`, `..` or hidden). */
 const MODEL_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;

@@ -7,11 +7,10 @@ import { readSafetensors, writeSafetensors, type BackendName, type HostTensor } 
 import { getPublishedGenotype } from '@rnas/nas';
 import type { CliIo } from './io';
 import { runCli } from './program';
+import { parityFixture } from '@rnas/fixtures';
 
-const FIXTURES = resolve(__dirname, '../../../../shared/fixtures/parity');
-const haveFixtures = existsSync(join(FIXTURES, 'darts_v2_cifar_c8_l5.spec.json'));
 const ROOT = resolve(__dirname, '../../..');
-const fx = (name: string) => join(FIXTURES, name);
+const fx = parityFixture;
 
 async function rnas(
   args: string[],
@@ -129,7 +128,7 @@ describe('rnas params', () => {
   });
 });
 
-(haveFixtures ? describe : describe.skip)('rnas forward and train-step against the parity fixtures', () => {
+describe('rnas forward and train-step against the parity fixtures', () => {
   it.each(['cpu', 'wasm'] as const)('forward reproduces darts_v2_cifar_c8_l5 on %s', async (backend) => {
     const out = join(tmp, `forward-${backend}.safetensors`);
     const r = await rnas(
@@ -269,8 +268,8 @@ describe('rnas params', () => {
   });
 });
 
-const built = existsSync(join(ROOT, 'services/cli/dist/main.js'));
-(built ? describe : describe.skip)('the built rnas command', () => {
+// jest's global setup builds the workspace, so the compiled command is always there.
+describe('the built rnas command', () => {
   it('runs as a process: last line on stdout, non-zero exit and a message on failure', async () => {
     const run = promisify(execFile);
     const bin = join(ROOT, 'services/cli/bin/rnas.js');

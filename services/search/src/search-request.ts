@@ -6,7 +6,7 @@
 import { randomInt } from 'node:crypto';
 import { z } from 'zod';
 import { InvalidArgumentError } from '@rnas/grpc';
-import { PathNotAllowedError, resolveDirectoryUnderRoots } from '@rnas/jobs';
+import { PathNotAllowedError, resolveDirectoryUnderRoots } from '@rnas/data';
 import { parseDatasetUri } from '@rnas/data';
 import { resolveSearchConfig, SearchConfigError, type SearchConfig } from '@rnas/nas';
 import { SearchStrategy, type SearchConfig as SearchConfigProto, type StartSearchRequest } from '@rnas/proto';

@@ -4,11 +4,11 @@
 // end to end: the service as its own process (the built dist/main.js) is killed with SIGKILL in
 // the middle of a search, and a new process on the same state directory resumes the search to the
 // result an uninterrupted run gives, having lost nothing that was acknowledged.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
-import { createInterface } from 'node:readline';
 import { status } from '@grpc/grpc-js';
+import { spawnServiceProcess, type ServiceProcess } from '@rnas/grpc';
 import {
   SearchState,
   SearchStrategy,
@@ -105,48 +105,26 @@ function firstEvent(searchId: string, kind: string): Promise<WatchSearchResponse
 
 const MAIN = path.join(ROOT, 'services', 'search', 'dist', 'main.js');
 
-interface ServiceProcess {
-  child: ChildProcess;
-  port: number;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
 const children: ChildProcess[] = [];
 
 /** Starts the service process and resolves once its log says which port it serves on. */
-function spawnService(): Promise<ServiceProcess> {
-  const child = spawn(
-    process.execPath,
-    [
-      MAIN,
-      '--port',
-      '0',
-      '--metrics-port',
-      '0',
-      '--state-dir',
-      path.join(dir, 'state'),
-      '--data-root',
-      dataRoot,
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  children.push(child);
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on('exit', (code, signal) => resolve({ code, signal })),
-  );
-  let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  return new Promise((resolve, reject) => {
-    const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
-    lines.on('line', (line) => {
-      const entry = JSON.parse(line) as { msg?: string; port?: number };
-      if (entry.msg === 'serving' && typeof entry.port === 'number')
-        resolve({ child, port: entry.port, exited });
-    });
-    void exited.then(({ code }) =>
-      reject(new Error(`the service exited with code ${code} before serving: ${stderr}`)),
-    );
-  });
+async function spawnService(
+  stateDir = path.join(dir, 'state'),
+  extra: string[] = [],
+): Promise<ServiceProcess> {
+  const started = await spawnServiceProcess(MAIN, [
+    '--port',
+    '0',
+    '--metrics-port',
+    '0',
+    '--state-dir',
+    stateDir,
+    '--data-root',
+    dataRoot,
+    ...extra,
+  ]);
+  children.push(started.child);
+  return started;
 }
 
 function states(messages: WatchSearchResponse[]): string[] {
@@ -490,4 +468,66 @@ describe('the search service process', () => {
     second.child.kill('SIGTERM');
     expect(await second.exited).toEqual({ code: 0, signal: null });
   });
+
+  // A search far from its next safe point: one comparison of this size takes minutes on 2 cores,
+  // so a cancellation stays CANCELLING and only terminating the worker can stop it.
+  const slowConfig = tinyConfig({
+    population: 4,
+    generations: 5,
+    layers: 5,
+    channels: 16,
+    batchSize: 64,
+    trainImages: 20_000,
+    valImages: 1_000,
+    primitives: [],
+  });
+  const slowDataset = 'synthetic:shapes?size=32&channels=3&train=21000&test=10';
+
+  it('stops on SIGTERM in every job state: queued, running, cancelling', async () => {
+    const stateDir = path.join(dir, 'sigterm-state');
+    const flags = ['--max-running-searches', '1', '--shutdown-grace-ms', '500'];
+    const first = await spawnService(stateDir, flags);
+    let remote = new SearchClient(first.port);
+    const get = async (searchId: string): Promise<Search> =>
+      (await remote.getSearch({ searchId })).search as Search;
+    const a = (await remote.startSearch({ datasetUri: slowDataset, seed: 1, config: slowConfig }))
+      .search as Search;
+    const b = (await remote.startSearch({ datasetUri: slowDataset, seed: 2, config: slowConfig }))
+      .search as Search;
+    // The worker has started its first comparison once it reported the comparisons per generation.
+    await until(async () => ((await get(a.id)).progress?.comparisons ?? 0) > 0);
+    expect((await get(a.id)).state).toBe(SearchState.SEARCH_STATE_RUNNING);
+    expect((await get(b.id)).state).toBe(SearchState.SEARCH_STATE_QUEUED);
+    // Cancel, then SIGTERM before the worker reaches a safe point: the shutdown must not wait for it.
+    expect((await remote.cancelSearch({ searchId: a.id })).search?.state).toBe(
+      SearchState.SEARCH_STATE_CANCELLING,
+    );
+    remote.close();
+    first.child.kill('SIGTERM');
+    expect(await first.exited).toEqual({ code: 0, signal: null });
+
+    // The cancelling search was recorded as cancelled; the queued one is still queued and runs now.
+    const second = await spawnService(stateDir, flags);
+    remote = new SearchClient(second.port);
+    expect((await get(a.id)).state).toBe(SearchState.SEARCH_STATE_CANCELLED);
+    await until(async () => (await get(b.id)).state === SearchState.SEARCH_STATE_RUNNING);
+    remote.close();
+    second.child.kill('SIGTERM');
+    expect(await second.exited).toEqual({ code: 0, signal: null });
+
+    // The running one stayed RUNNING and resumes.
+    const third = await spawnService(stateDir, flags);
+    remote = new SearchClient(third.port);
+    await until(async () => (await get(b.id)).resumes === 1);
+    expect((await get(b.id)).state).toBe(SearchState.SEARCH_STATE_RUNNING);
+    await remote.cancelSearch({ searchId: b.id });
+    remote.close();
+    third.child.kill('SIGTERM');
+    expect(await third.exited).toEqual({ code: 0, signal: null });
+  });
 });
+
+/** Polls `condition` every 50 ms until it holds (jest's timeout bounds the wait). */
+async function until(condition: () => Promise<boolean>): Promise<void> {
+  while (!(await condition())) await new Promise((resolve) => setTimeout(resolve, 50));
+}

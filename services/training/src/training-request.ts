@@ -5,7 +5,8 @@
 import { randomInt } from 'node:crypto';
 import { z } from 'zod';
 import { InvalidArgumentError } from '@rnas/grpc';
-import { InvalidRequestError, PathNotAllowedError, resolveDirectoryUnderRoots } from '@rnas/jobs';
+import { PathNotAllowedError, resolveDirectoryUnderRoots } from '@rnas/data';
+import { InvalidRequestError } from '@rnas/jobs';
 import { parseDatasetUri } from '@rnas/data';
 import { countParams, genotypeFromProto, Network, type Genotype, type NetworkVariant } from '@rnas/nas';
 import {

@@ -3,7 +3,9 @@
 // new service on the same state directory, and bad input answered with the right code.
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import { status } from '@grpc/grpc-js';
+import { spawnServiceProcess, type ServiceProcess } from '@rnas/grpc';
 import { JobStore } from '@rnas/jobs';
 import {
   LearningRateSchedule,
@@ -19,6 +21,7 @@ import { startTrainingService, type RunningService } from './service';
 import {
   buildService,
   failure,
+  ROOT,
   memoryLogger,
   TINY_GENOTYPE,
   TINY_SPEC,
@@ -108,6 +111,8 @@ beforeAll(async () => {
 }, 300_000);
 
 afterAll(async () => {
+  for (const child of children)
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   client?.close();
   await service?.close();
   rmSync(dir, { recursive: true, force: true });
@@ -375,5 +380,122 @@ describe('TrainingService', () => {
     expect(huge.code).toBe(status.RESOURCE_EXHAUSTED);
     expect((await get(trained.id)).state).toBe(TrainingState.TRAINING_STATE_SUCCEEDED);
     expect(lines.some((l) => l.level === 'error')).toBe(false);
+  });
+});
+
+const MAIN = path.join(ROOT, 'services', 'training', 'dist', 'main.js');
+const children: ChildProcess[] = [];
+
+/** The service as its own process on `stateDir`, stopped by real signals. */
+async function spawnService(stateDir: string, extra: string[] = []): Promise<ServiceProcess> {
+  const started = await spawnServiceProcess(MAIN, [
+    '--port',
+    '0',
+    '--metrics-port',
+    '0',
+    '--state-dir',
+    stateDir,
+    '--model-repo',
+    path.join(dir, 'process-models'),
+    '--search-state-dir',
+    path.join(dir, 'search-state'),
+    '--data-root',
+    dataRoot,
+    '--shutdown-grace-ms',
+    '500',
+    ...extra,
+  ]);
+  children.push(started.child);
+  return started;
+}
+
+/** Polls `condition` every 50 ms until it holds (jest's timeout bounds the wait). */
+async function until(condition: () => Promise<boolean>): Promise<void> {
+  while (!(await condition())) await new Promise((resolve) => setTimeout(resolve, 50));
+}
+
+describe('the training service process', () => {
+  // Batches of this size take about a second each on 2 cores: a cancellation stays CANCELLING
+  // until the batch in progress ends, and a SIGTERM lands before that.
+  const slowDataset = 'synthetic:shapes?size=32&channels=3&train=4096&test=16';
+  const slowRequest = (modelName: string): StartTrainingRequest =>
+    tinyRequest(slowDataset, {
+      modelName,
+      spec: { ...TINY_SPEC, channels: 16, layers: 8 },
+      recipe: tinyRecipe({ epochs: 50, batchSize: 64 }),
+    });
+
+  it('stops on SIGTERM in every job state: queued, running, cancelling', async () => {
+    const stateDir = path.join(dir, 'sigterm-state');
+    const first = await spawnService(stateDir, ['--max-running-trainings', '1']);
+    let remote = new TrainingClient(first.port);
+    const get = async (trainingId: string): Promise<Training> =>
+      (await remote.getTraining({ trainingId })).training as Training;
+    const a = (await remote.startTraining(slowRequest('slow-a'))).training as Training;
+    const b = (await remote.startTraining(slowRequest('slow-b'))).training as Training;
+    await until(async () => (await get(a.id)).state === TrainingState.TRAINING_STATE_RUNNING);
+    expect((await get(b.id)).state).toBe(TrainingState.TRAINING_STATE_QUEUED);
+    expect((await remote.cancelTraining({ trainingId: a.id })).training?.state).toBe(
+      TrainingState.TRAINING_STATE_CANCELLING,
+    );
+    remote.close();
+    first.child.kill('SIGTERM');
+    expect(await first.exited).toEqual({ code: 0, signal: null });
+
+    const second = await spawnService(stateDir, ['--max-running-trainings', '1']);
+    remote = new TrainingClient(second.port);
+    expect((await get(a.id)).state).toBe(TrainingState.TRAINING_STATE_CANCELLED);
+    await until(async () => (await get(b.id)).state === TrainingState.TRAINING_STATE_RUNNING);
+    remote.close();
+    second.child.kill('SIGTERM');
+    expect(await second.exited).toEqual({ code: 0, signal: null });
+
+    const third = await spawnService(stateDir, ['--max-running-trainings', '1']);
+    remote = new TrainingClient(third.port);
+    await until(async () => (await get(b.id)).resumes === 1);
+    expect((await get(b.id)).state).toBe(TrainingState.TRAINING_STATE_RUNNING);
+    await remote.cancelTraining({ trainingId: b.id });
+    remote.close();
+    third.child.kill('SIGTERM');
+    expect(await third.exited).toEqual({ code: 0, signal: null });
+    expect((await listModels(path.join(dir, 'process-models'))).map((m) => m.name)).toEqual([]);
+  });
+
+  it('stops on SIGTERM while publishing, and publishes exactly once after the restart', async () => {
+    const stateDir = path.join(dir, 'publish-state');
+    const first = await spawnService(stateDir);
+    let remote = new TrainingClient(first.port);
+    const training = (await remote.startTraining(tinyRequest(datasetUri, { modelName: 'published-once' })))
+      .training as Training;
+    // The last epoch's report comes just before the worker publishes: SIGTERM then lands before,
+    // during or after the publication; each must end with one published version.
+    await new Promise<void>((resolve, reject) => {
+      const stream = remote.raw.watchTraining({ trainingId: training.id, afterSequence: 0 });
+      stream.on('data', (m: WatchTrainingResponse) => {
+        if (m.event?.$case === 'epochReport' && m.event.value.epoch === 2) {
+          first.child.kill('SIGTERM');
+          resolve();
+        }
+      });
+      stream.on('error', () => undefined);
+      stream.on('end', () => reject(new Error('the training ended without its last epoch')));
+    });
+    expect(await first.exited).toEqual({ code: 0, signal: null });
+    remote.close();
+
+    const second = await spawnService(stateDir);
+    remote = new TrainingClient(second.port);
+    await until(
+      async () =>
+        ((await remote.getTraining({ trainingId: training.id })).training as Training).state ===
+        TrainingState.TRAINING_STATE_SUCCEEDED,
+    );
+    const done = (await remote.getTraining({ trainingId: training.id })).training as Training;
+    expect(done.model?.version).toBe(1);
+    const models = await listModels(path.join(dir, 'process-models'));
+    expect(models.find((m) => m.name === 'published-once')?.versions).toEqual([1]);
+    remote.close();
+    second.child.kill('SIGTERM');
+    expect(await second.exited).toEqual({ code: 0, signal: null });
   });
 });

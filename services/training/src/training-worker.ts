@@ -8,7 +8,8 @@ import { mkdir, readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { initBackend, tf } from '@rnas/engine';
 import { openDataset } from '@rnas/data';
-import { serveWorkerTask, writeFileAtomic } from '@rnas/jobs';
+import { writeFileAtomic } from '@rnas/fs';
+import { serveWorkerTask } from '@rnas/jobs';
 import type { NetworkSpec } from '@rnas/nas';
 import {
   artifactFromTraining,

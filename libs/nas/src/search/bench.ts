@@ -10,7 +10,8 @@
 // backend); --quick runs the same steps at a toy size in a minute or two, to check the script.
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import * as path from 'node:path';
-import { initBackend, tf, type BackendInfo, writeFileAtomic } from '@rnas/engine';
+import { initBackend, tf, type BackendInfo } from '@rnas/engine';
+import { writeFileAtomic } from '@rnas/fs';
 import {
   dataRootsFromEnv,
   deriveSeed,

@@ -6,7 +6,8 @@
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import * as path from 'node:path';
 import { z } from 'zod';
-import { readSafetensors, writeSafetensors, writeFileAtomic } from '@rnas/engine';
+import { readSafetensors, writeSafetensors } from '@rnas/engine';
+import { writeFileAtomic } from '@rnas/fs';
 import { Rng, type RngState } from '@rnas/data';
 import { encodingBounds } from '../encoding';
 import { validateGenotype, type Genotype } from '../genotype';

@@ -15,7 +15,7 @@ import * as path from 'node:path';
 import { deriveSeed, Rng, splitTrain, type Split } from '@rnas/data';
 import { decodeVector, encodingBounds, randomVector } from '../encoding';
 import type { Genotype } from '../genotype';
-import { writeFileAtomic } from '@rnas/engine';
+import { writeFileAtomic } from '@rnas/fs';
 import { pairSeeds, type SearchData, type TrainingRecipe } from './candidate';
 import { readCheckpoint, writeCheckpoint, type SearchState, checkpointDir } from './checkpoint';
 import { edgeOrigins, genotypeSvg, type EdgeOrigins } from './diagram';

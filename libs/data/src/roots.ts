@@ -2,7 +2,7 @@
 // service was configured with. Checked when the job is accepted, so that a bad path is answered
 // at once rather than found by the job later, with the data loaders' own containment check (the
 // job opens its files through the same check again).
-import { findDirectoryUnderRoots } from '@rnas/data';
+import { findDirectoryUnderRoots } from './sandbox';
 
 /** Why a path is refused; `reason` reads after the path, e.g. "is outside the data roots (/data)". */
 export class PathNotAllowedError extends Error {

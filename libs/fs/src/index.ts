@@ -1,0 +1,1 @@
+export { writeFileAtomic, syncDirectory } from './atomic-file';
