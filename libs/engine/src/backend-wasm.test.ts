@@ -1,6 +1,6 @@
 // backend.test.ts mocks the kernel module; this checks the real wiring: choosing wasm registers
 // the training kernels, and one of them then runs on wasm.
-import * as tf from '@tensorflow/tfjs-core';
+import { tf } from './tf';
 import { initBackend } from './backend';
 
 it('registers the wasm training kernels when wasm is chosen, and they run on it', async () => {

@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs-core';
+import { tf } from './tf';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { initBackend, parseBackendName, type ModuleLoader } from './backend';
 import { registerWasmTrainingKernels } from './kernels';

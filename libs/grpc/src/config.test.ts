@@ -1,7 +1,30 @@
 import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { ConfigError, describeOptions, integerOption, loadServiceConfig, SERVICE_OPTIONS } from './config';
+import {
+  ConfigError,
+  describeOptions,
+  integerOption,
+  loadServiceConfig,
+  SERVICE_OPTIONS,
+  STORAGE_OPTIONS,
+  type LoadConfigOptions,
+  type OptionSpecs,
+  type OptionValues,
+  type ServiceConfig,
+} from './config';
+
+/** A service that takes every storage option, as the training service does. */
+function load<E extends OptionSpecs = Record<never, never>>(
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+  options: LoadConfigOptions<E> = {},
+): ServiceConfig & OptionValues<typeof STORAGE_OPTIONS> & OptionValues<E> {
+  return loadServiceConfig(argv, env, {
+    ...options,
+    extra: { ...STORAGE_OPTIONS, ...options.extra },
+  }) as ServiceConfig & OptionValues<typeof STORAGE_OPTIONS> & OptionValues<E>;
+}
 
 let dir: string;
 beforeEach(() => {
@@ -25,8 +48,8 @@ function configError(run: () => unknown): ConfigError {
 }
 
 describe('loadServiceConfig', () => {
-  it('reads flags in both spellings and creates the state and model directories', () => {
-    const config = loadServiceConfig(
+  it('reads flags in both spellings, and creates no directory while parsing', () => {
+    const config = load(
       ['--host', '0.0.0.0', '--port=50051', '--metrics-port', '9464', '--data-root', dir, ...dirs()],
       {},
     );
@@ -40,7 +63,14 @@ describe('loadServiceConfig', () => {
       maxMessageBytes: 4 * 1024 * 1024,
       logLevel: 'info',
     });
-    expect(existsSync(path.join(dir, 'state'))).toBe(true);
+    // The service creates what it owns when it starts; parsing (and --help) leaves no folders.
+    expect(existsSync(path.join(dir, 'state'))).toBe(false);
+    expect(existsSync(path.join(dir, 'models'))).toBe(false);
+  });
+
+  it('takes only the storage options a service declares', () => {
+    const error = configError(() => loadServiceConfig(['--state-dir', dir], {}));
+    expect(error.issues[0]).toMatch(/^unknown flag "--state-dir"/);
   });
 
   it('reads the environment, and a flag wins over its variable', () => {
@@ -53,7 +83,7 @@ describe('loadServiceConfig', () => {
       RNAS_DATA_ROOT: `${dir}${path.delimiter}${dir}`,
       RNAS_LOG_LEVEL: 'debug',
     };
-    const config = loadServiceConfig(['--port', '7002'], env);
+    const config = load(['--port', '7002'], env);
     expect(config).toMatchObject({
       host: '::',
       port: 7002,
@@ -64,11 +94,7 @@ describe('loadServiceConfig', () => {
   });
 
   it('treats an empty variable as unset and takes per-service defaults', () => {
-    const config = loadServiceConfig(
-      dirs(),
-      { RNAS_PORT: '' },
-      { defaults: { port: '50053', metricsPort: '9466' } },
-    );
+    const config = load(dirs(), { RNAS_PORT: '' }, { defaults: { port: '50053', metricsPort: '9466' } });
     expect(config.port).toBe(50053);
     expect(config.metricsPort).toBe(9466);
   });
@@ -76,7 +102,7 @@ describe('loadServiceConfig', () => {
   it('accepts repeated list flags and delimiter-joined lists', () => {
     const other = mkdtempSync(path.join(tmpdir(), 'rnas-config-root-'));
     try {
-      const config = loadServiceConfig(
+      const config = load(
         ['--data-root', dir, '--data-root', `${other}${path.delimiter}${dir}`, ...dirs()],
         {},
       );
@@ -98,11 +124,11 @@ describe('loadServiceConfig', () => {
     [['--host', 'http://x/'], '--host "http://x/": expected a host name or IP address'],
     [['--log-level', 'loud'], '--log-level "loud": expected one of trace, debug'],
   ])('rejects %p naming the flag and the value', (argv, message) => {
-    expect(configError(() => loadServiceConfig([...argv, ...dirs()], {})).message).toContain(message);
+    expect(configError(() => load([...argv, ...dirs()], {})).message).toContain(message);
   });
 
   it('names the environment variable when the bad value came from it', () => {
-    const error = configError(() => loadServiceConfig(dirs(), { RNAS_METRICS_PORT: 'ninety' }));
+    const error = configError(() => load(dirs(), { RNAS_METRICS_PORT: 'ninety' }));
     expect(error.message).toContain(
       'RNAS_METRICS_PORT (environment; flag --metrics-port) "ninety": expected a whole number',
     );
@@ -112,40 +138,37 @@ describe('loadServiceConfig', () => {
     const file = path.join(dir, 'file');
     writeFileSync(file, 'x');
     const missing = path.join(dir, 'nope');
-    const error = configError(() =>
-      loadServiceConfig(['--data-root', missing, '--data-root', file, ...dirs()], {}),
-    );
+    const error = configError(() => load(['--data-root', missing, '--data-root', file, ...dirs()], {}));
     expect(error.issues).toEqual([
       `--data-root ${JSON.stringify(missing)}: directory ${missing} does not exist`,
       `--data-root ${JSON.stringify(file)}: ${file} is not a directory`,
     ]);
   });
 
-  it('rejects a state directory that cannot be created', () => {
+  it('rejects a state directory that could not be created, and one that is a file', () => {
     const file = path.join(dir, 'file');
     writeFileSync(file, 'x');
-    const error = configError(() =>
-      loadServiceConfig(['--state-dir', path.join(file, 'sub'), '--model-repo', dir], {}),
+    const error = configError(() => load(['--state-dir', path.join(file, 'sub'), '--model-repo', dir], {}));
+    expect(error.message).toMatch(
+      /--state-dir ".*file\/sub": cannot create the directory: .*file is not a directory/,
     );
-    expect(error.message).toMatch(/--state-dir ".*file\/sub": cannot create the directory/);
+    const notDir = configError(() => load(['--state-dir', file, '--model-repo', dir], {}));
+    expect(notDir.issues).toEqual([`--state-dir ${JSON.stringify(file)}: ${file} is not a directory`]);
   });
 
   it('reports every problem at once', () => {
-    const error = configError(() =>
-      loadServiceConfig(['--port', 'x', '--metrics-port', '-5', ...dirs()], {}),
-    );
+    const error = configError(() => load(['--port', 'x', '--metrics-port', '-5', ...dirs()], {}));
     expect(error.issues).toHaveLength(2);
   });
 
   it('rejects the same non-zero port for gRPC and metrics', () => {
     expect(
-      configError(() => loadServiceConfig(['--port', '5000', '--metrics-port', '5000', ...dirs()], {}))
-        .message,
+      configError(() => load(['--port', '5000', '--metrics-port', '5000', ...dirs()], {})).message,
     ).toContain('--port and --metrics-port are both 5000');
   });
 
   it('rejects unknown flags, stray arguments and flags without a value', () => {
-    const error = configError(() => loadServiceConfig(['--prot', '1', 'stray', '--port', ...dirs()], {}));
+    const error = configError(() => load(['--prot', '1', 'stray', '--port', ...dirs()], {}));
     expect(error.issues[0]).toMatch(/^unknown flag "--prot"; known flags: --host, --port/);
     expect(error.issues).toContain('unexpected argument "stray"');
     expect(error.issues).toContain('--port needs a value');
@@ -153,11 +176,11 @@ describe('loadServiceConfig', () => {
 
   it('keeps hostile values harmless in the message', () => {
     const hostile = `${'\u001b[31m'}\n${'A'.repeat(100_000)}`;
-    const error = configError(() => loadServiceConfig(['--host', hostile, ...dirs()], {}));
+    const error = configError(() => load(['--host', hostile, ...dirs()], {}));
     expect(error.message).not.toContain('\u001b');
     expect(error.message.split('\n')).toHaveLength(2);
     expect(error.message.length).toBeLessThan(400);
-    const nul = configError(() => loadServiceConfig(['--state-dir', 'a\u0000b', '--model-repo', dir], {}));
+    const nul = configError(() => load(['--state-dir', 'a\u0000b', '--model-repo', dir], {}));
     expect(nul.message).toContain('a path cannot contain a NUL character');
   });
 
@@ -171,10 +194,10 @@ describe('loadServiceConfig', () => {
         default: '32',
       },
     } as const;
-    expect(loadServiceConfig(dirs(), { RNAS_MAX_BATCH_SIZE: '8' }, { extra }).maxBatchSize).toBe(8);
-    expect(
-      configError(() => loadServiceConfig(['--max-batch-size', '0', ...dirs()], {}, { extra })).message,
-    ).toContain('--max-batch-size "0": must be at least 1');
+    expect(load(dirs(), { RNAS_MAX_BATCH_SIZE: '8' }, { extra }).maxBatchSize).toBe(8);
+    expect(configError(() => load(['--max-batch-size', '0', ...dirs()], {}, { extra })).message).toContain(
+      '--max-batch-size "0": must be at least 1',
+    );
   });
 });
 

@@ -85,25 +85,43 @@ export const existingDirectoryOption: z.ZodType<string> = pathText.transform((di
   return dir;
 });
 
-/** A directory the service owns (state, model repository): created with its parents when missing. */
+/**
+ * A directory the service owns (state, model repository): an existing directory, or a path that
+ * can be created under an existing directory. Parsing creates nothing (so `--help`, a bad
+ * configuration or a test leaves no folders behind); the service creates it when it starts
+ * (`ensureDirectory`).
+ */
 export const ownedDirectoryOption: z.ZodType<string> = pathText.transform((dir, ctx) => {
-  try {
-    mkdirSync(dir, { recursive: true });
-  } catch (error) {
-    ctx.issues.push({
-      code: 'custom',
-      message: `cannot create the directory: ${(error as Error).message}`,
-      input: dir,
-    });
-    return z.NEVER;
-  }
-  const problem = directoryProblem(dir);
+  const problem = ownedDirectoryProblem(dir);
   if (problem) {
     ctx.issues.push({ code: 'custom', message: problem, input: dir });
     return z.NEVER;
   }
   return dir;
 });
+
+function ownedDirectoryProblem(dir: string): string | undefined {
+  let info;
+  try {
+    info = statSync(dir);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT' && code !== 'ENOTDIR') {
+      return `cannot use the directory: ${(error as Error).message}`;
+    }
+    const parent = path.dirname(dir);
+    if (parent === dir) return `cannot use the directory: ${dir} does not exist`;
+    const above = ownedDirectoryProblem(parent);
+    return above === undefined ? undefined : `cannot create the directory: ${above}`;
+  }
+  return info.isDirectory() ? undefined : `${dir} is not a directory`;
+}
+
+/** Creates a directory the service owns, with its parents, when it starts. */
+export function ensureDirectory(dir: string): string {
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
 
 function directoryProblem(dir: string): string | undefined {
   try {
@@ -136,28 +154,6 @@ export const SERVICE_OPTIONS = {
     schema: portOption,
     default: '0',
   } satisfies OptionSpec<number>,
-  stateDir: {
-    flag: '--state-dir',
-    env: 'RNAS_STATE_DIR',
-    description: 'directory of the job database and checkpoints (created if missing)',
-    schema: ownedDirectoryOption,
-    default: 'runs/state',
-  } satisfies OptionSpec<string>,
-  modelRepo: {
-    flag: '--model-repo',
-    env: 'RNAS_MODEL_REPO',
-    description: 'model repository <repo>/<model>/<version>/ (created if missing)',
-    schema: ownedDirectoryOption,
-    default: 'runs/models',
-  } satisfies OptionSpec<string>,
-  dataRoots: {
-    flag: '--data-root',
-    env: 'RNAS_DATA_ROOT',
-    description: `directories datasets may be read from (repeat the flag or separate with '${path.delimiter}')`,
-    schema: z.array(existingDirectoryOption),
-    default: [],
-    list: true,
-  } satisfies OptionSpec<string[]>,
   maxMessageBytes: {
     flag: '--max-message-bytes',
     env: 'RNAS_MAX_MESSAGE_BYTES',
@@ -184,6 +180,36 @@ export const SERVICE_OPTIONS = {
 };
 
 export type ServiceConfig = OptionValues<typeof SERVICE_OPTIONS>;
+
+/**
+ * Storage options, each taken by the services that use it (search: state and data roots;
+ * training: all three; inference: the model repository), so that `--help` lists only what a
+ * service reads.
+ */
+export const STORAGE_OPTIONS = {
+  stateDir: {
+    flag: '--state-dir',
+    env: 'RNAS_STATE_DIR',
+    description: 'directory of the job database and checkpoints (created if missing)',
+    schema: ownedDirectoryOption,
+    default: 'runs/state',
+  } satisfies OptionSpec<string>,
+  modelRepo: {
+    flag: '--model-repo',
+    env: 'RNAS_MODEL_REPO',
+    description: 'model repository <repo>/<model>/<version>/ (created if missing)',
+    schema: ownedDirectoryOption,
+    default: 'runs/models',
+  } satisfies OptionSpec<string>,
+  dataRoots: {
+    flag: '--data-root',
+    env: 'RNAS_DATA_ROOT',
+    description: `directories datasets may be read from (repeat the flag or separate with '${path.delimiter}')`,
+    schema: z.array(existingDirectoryOption),
+    default: [],
+    list: true,
+  } satisfies OptionSpec<string[]>,
+};
 
 export interface LoadConfigOptions<E extends OptionSpecs> {
   /** Per-service defaults, as raw text (e.g. each service's well-known port). */
@@ -290,6 +316,32 @@ export function parseOptions<S extends OptionSpecs>(
 
 function splitList(text: string): string[] {
   return text.split(path.delimiter).filter((item) => item !== '');
+}
+
+/**
+ * The `--help` text of `rnas serve <name>`: usage, what the service does, then every flag it
+ * takes (the common ones with the service's ports as defaults, then its own).
+ */
+export function serviceHelp(help: {
+  name: string;
+  about: string;
+  ports: { port: number; metricsPort: number };
+  options: OptionSpecs;
+}): string {
+  return [
+    `usage: rnas serve ${help.name} [flags]`,
+    '',
+    help.about,
+    'Each flag can also be set by the environment variable beside it; the flag wins.',
+    '',
+    describeOptions({
+      ...SERVICE_OPTIONS,
+      port: { ...SERVICE_OPTIONS.port, default: String(help.ports.port) },
+      metricsPort: { ...SERVICE_OPTIONS.metricsPort, default: String(help.ports.metricsPort) },
+      ...help.options,
+    }),
+    '',
+  ].join('\n');
 }
 
 /** `--flag  ENV  description` lines for a `--help` text. */

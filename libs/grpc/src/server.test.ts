@@ -3,10 +3,8 @@ import { Writable } from 'node:stream';
 import {
   credentials,
   loadPackageDefinition,
-  logVerbosity,
   makeGenericClientConstructor,
   Metadata,
-  setLogVerbosity,
   status,
   type Client,
   type ClientDuplexStream,
@@ -714,12 +712,15 @@ describe('start-up errors', () => {
     const port = Number(h.address.split(':')[1]);
     const second = createServer({ host: '127.0.0.1', port, metricsPort: null, shutdownSignals: [], logger });
     second.addService(InferenceServiceService, inferenceHandlers(h.classify));
-    // grpc-js also reports the failed bind on the console; keep the test output quiet.
-    setLogVerbosity(logVerbosity.NONE);
+    const consoleError = jest.spyOn(console, 'error');
     try {
-      await expect(second.start()).rejects.toThrow(`cannot bind gRPC to 127.0.0.1:${port}`);
+      await expect(second.start()).rejects.toThrow(
+        `cannot bind gRPC to 127.0.0.1:${port}: the port is in use by another process (choose another --port, or 0 for any free port)`,
+      );
+      // grpc-js's own report of the failed bind goes to the JSON log, not the console.
+      expect(consoleError).not.toHaveBeenCalled();
     } finally {
-      setLogVerbosity(logVerbosity.ERROR);
+      consoleError.mockRestore();
       await h.close();
     }
   });

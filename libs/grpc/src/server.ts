@@ -1,4 +1,5 @@
-import { Server, ServerCredentials, type ServiceDefinition } from '@grpc/grpc-js';
+import { format } from 'node:util';
+import { Server, ServerCredentials, setLogger, type ServiceDefinition } from '@grpc/grpc-js';
 import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
 import { UnavailableError } from './errors';
 import { CallTracker, wrapService, type ServiceHandlers } from './handlers';
@@ -82,6 +83,11 @@ export class GrpcServer {
 
   constructor(private readonly options: ServerOptions) {
     this.logger = options.logger;
+    // grpc-js writes its own diagnostics to the console (e.g. `E No address added ...` before a
+    // failed bind that start() reports itself): they go to the service's JSON log instead, at debug.
+    const grpcLog = (...args: unknown[]): void =>
+      options.logger.debug({ source: 'grpc-js' }, format(...args));
+    setLogger({ error: grpcLog, warn: grpcLog, info: grpcLog, debug: grpcLog });
     this.metrics = new Metrics(options.metrics);
     this.server = new Server({
       'grpc.max_receive_message_length': options.maxReceiveMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
@@ -238,7 +244,14 @@ export class GrpcServer {
       this.server.bindAsync(address, ServerCredentials.createInsecure(), (error, bound) => {
         if (error) {
           this.phase = 'stopped';
-          reject(new Error(`cannot bind gRPC to ${address}: ${error.message}`));
+          const reason = /EADDRINUSE/.test(error.message)
+            ? 'the port is in use by another process (choose another --port, or 0 for any free port)'
+            : /EACCES/.test(error.message)
+              ? 'permission denied (ports below 1024 need privileges)'
+              : /EADDRNOTAVAIL/.test(error.message)
+                ? 'this machine has no such address (check --host)'
+                : error.message;
+          reject(new Error(`cannot bind gRPC to ${address}: ${reason}`));
         } else {
           resolve(bound);
         }

@@ -226,7 +226,10 @@ describe('rnas forward and train-step against the parity fixtures', () => {
     it('an unreadable or corrupt file', async () => {
       let r = await rnas(forwardArgs({ '--weights': join(tmp, 'nope.safetensors') }));
       expect(r.code).toBe(1);
-      expect(r.err).toMatch(/rnas: weights safetensors .*nope\.safetensors: cannot read/);
+      expect(r.err).toMatch(/rnas: --weights safetensors .*nope\.safetensors: cannot read/);
+      r = await rnas(forwardArgs({ '--spec': join(tmp, 'nope.json') }));
+      expect(r.code).toBe(1);
+      expect(r.err).toMatch(/rnas: --spec .*nope\.json: cannot read spec: ENOENT/);
       const junk = join(tmp, 'junk.safetensors');
       writeFileSync(junk, Buffer.from('not a safetensors file at all'));
       r = await rnas(forwardArgs({ '--input': junk }));

@@ -1,12 +1,18 @@
 // Reading the tensors a command is given: every failure names the file and the tensor.
 import { readSafetensors, tf, type HostTensor, type SafetensorsFile, type Tensor4D } from '@rnas/engine';
 
-export async function readTensorFile(path: string, role: string): Promise<SafetensorsFile> {
+/** Runs `work` on the file a flag names; a failure is prefixed with the flag (`--spec /x.json: ...`). */
+export async function fromFlag<T>(flag: string, work: () => Promise<T>): Promise<T> {
   try {
-    return await readSafetensors(path);
+    return await work();
   } catch (err) {
-    throw new Error(`${role} ${(err as Error).message}`);
+    throw new Error(`${flag} ${(err as Error).message}`);
   }
+}
+
+/** The safetensors file a flag names (`--weights`, `--input`, ...); errors name the flag and the file. */
+export function readTensorFile(path: string, flag: string): Promise<SafetensorsFile> {
+  return fromFlag(flag, () => readSafetensors(path));
 }
 
 export function requireTensor(file: SafetensorsFile, name: string, path: string): HostTensor {

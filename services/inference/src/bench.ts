@@ -313,7 +313,7 @@ async function bench(argv: readonly string[]): Promise<number> {
     for (const batching of [true, false]) {
       const flags = [
         ...['--host', '127.0.0.1', '--port', '0', '--metrics-port', '0', '--log-level', 'info'],
-        ...['--model-repo', repo, '--state-dir', path.join(root, 'state')],
+        ...['--model-repo', repo],
         ...['--max-batch-size', String(MAX_BATCH), '--max-queue-size', '1024'],
         ...['--dynamic-batching', batching ? 'on' : 'off'],
       ];

@@ -1,9 +1,9 @@
 import { z } from 'zod';
 import {
-  describeOptions,
   integerOption,
   loadServiceConfig,
-  SERVICE_OPTIONS,
+  serviceHelp,
+  STORAGE_OPTIONS,
   type OptionSpec,
   type OptionValues,
   type ServiceConfig,
@@ -26,8 +26,9 @@ const switchOption: z.ZodType<boolean> = z
   .pipe(z.enum(['on', 'off', 'true', 'false', '1', '0'], { error: 'expected on or off' }))
   .transform((text) => text === 'on' || text === 'true' || text === '1');
 
-/** Options of the inference service only; the common ones come from SERVICE_OPTIONS. */
+/** Options of the inference service (storage: the model repository); the common ones come from SERVICE_OPTIONS. */
 export const INFERENCE_OPTIONS = {
+  modelRepo: STORAGE_OPTIONS.modelRepo,
   maxBatchSize: {
     flag: '--max-batch-size',
     env: 'RNAS_MAX_BATCH_SIZE',
@@ -93,18 +94,10 @@ export function loadInferenceConfig(
 
 /** The `--help` text of `rnas serve inference`. */
 export function inferenceHelp(): string {
-  return [
-    'usage: rnas serve inference [flags]',
-    '',
-    'Serves every model of the model repository over gRPC (relativenas.v1.InferenceService).',
-    'Each flag can also be set by the environment variable beside it; the flag wins.',
-    '',
-    describeOptions({
-      ...SERVICE_OPTIONS,
-      port: { ...SERVICE_OPTIONS.port, default: String(SERVICE_PORTS.inference.port) },
-      metricsPort: { ...SERVICE_OPTIONS.metricsPort, default: String(SERVICE_PORTS.inference.metricsPort) },
-      ...INFERENCE_OPTIONS,
-    }),
-    '',
-  ].join('\n');
+  return serviceHelp({
+    name: 'inference',
+    about: 'Serves every model of the model repository over gRPC (relativenas.v1.InferenceService).',
+    ports: SERVICE_PORTS.inference,
+    options: INFERENCE_OPTIONS,
+  });
 }

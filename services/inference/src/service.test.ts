@@ -55,11 +55,11 @@ function capture(): { logger: ReturnType<typeof createLogger>; lines: LogLine[] 
   return { logger: createLogger({ service: 'inference', level: 'info', destination }), lines };
 }
 
-async function start(repo: string, state: string, flags: string[] = []): Promise<InferenceService> {
+async function start(repo: string, flags: string[] = []): Promise<InferenceService> {
   const config = loadInferenceConfig(
     [
       ...['--host', '127.0.0.1', '--port', '0', '--metrics-port', '0'],
-      ...['--model-repo', repo, '--state-dir', state, '--repo-poll-ms', '60000'],
+      ...['--model-repo', repo, '--repo-poll-ms', '60000'],
       ...['--max-batch-size', String(MAX_BATCH), '--max-message-bytes', String(MAX_MESSAGE_BYTES)],
       ...flags,
     ],
@@ -217,7 +217,7 @@ describe('InferenceService over gRPC', () => {
     png = await noiseImage(40, 32, 1).png().toBuffer();
     jpeg = await noiseImage(16, 16, 2).jpeg().toBuffer();
     webp = await noiseImage(23, 57, 3).webp().toBuffer();
-    service = await start(repo, path.join(root, 'state'));
+    service = await start(repo);
     await service.ready;
     client = new InferenceClient(`127.0.0.1:${service.port}`);
   });
@@ -630,7 +630,7 @@ describe('InferenceService queue', () => {
     root = await mkdtemp(path.join(tmpdir(), 'rnas-inference-queue-'));
     await publishModel(path.join(root, 'models'), 'tiny', syntheticArtifact({ layers: 2 }));
     // A long queue delay keeps requests queued long enough to fill the queue and to expire.
-    service = await start(path.join(root, 'models'), path.join(root, 'state'), [
+    service = await start(path.join(root, 'models'), [
       ...['--max-queue-size', '2', '--max-queue-delay-ms', '400'],
     ]);
     await service.ready;
@@ -687,10 +687,7 @@ describe('InferenceService start', () => {
       // Several versions of a larger model make the initial load take a while.
       const big = syntheticArtifact({ layers: 5, channels: 8, inputSize: 32, inChannels: 3 });
       for (let i = 0; i < 3; i++) await publishModel(path.join(root, 'models'), 'big', big);
-      const service = await start(path.join(root, 'models'), path.join(root, 'state'), [
-        '--max-batch-size',
-        '32',
-      ]);
+      const service = await start(path.join(root, 'models'), ['--max-batch-size', '32']);
       try {
         expect(await healthStatus(service.port)).toBe('NOT_SERVING');
         await service.ready;

@@ -3,6 +3,7 @@ import type { BackendInfo, BackendName } from '@rnas/engine';
 import {
   ConfigError,
   createLogger,
+  ensureDirectory,
   createServer,
   serviceName,
   type GrpcServer,
@@ -77,7 +78,7 @@ export async function startInferenceService(
   server.metrics.trackTfjsMemory(() => engine.lastMemory, backend.name);
   const metrics = new InferenceMetrics(server.metrics.registry);
   const repository = new ModelRepository({
-    root: config.modelRepo,
+    root: ensureDirectory(config.modelRepo),
     pollMs: config.repoPollMs,
     batching: {
       maxBatchSize: config.maxBatchSize,

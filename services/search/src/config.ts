@@ -1,9 +1,9 @@
 import { availableParallelism } from 'node:os';
 import {
-  describeOptions,
   integerOption,
   loadServiceConfig,
-  SERVICE_OPTIONS,
+  serviceHelp,
+  STORAGE_OPTIONS,
   type OptionSpec,
   type OptionValues,
   type ServiceConfig,
@@ -12,8 +12,10 @@ import {
 /** The search service's well-known ports (gRPC, metrics), as README.md lists them. */
 export const SEARCH_PORTS = { port: 50051, metricsPort: 9091 } as const;
 
-/** Options of the search service only; the common ones come from SERVICE_OPTIONS. */
+/** Options of the search service (storage: the state directory and data roots); the common ones come from SERVICE_OPTIONS. */
 export const SEARCH_OPTIONS = {
+  stateDir: STORAGE_OPTIONS.stateDir,
+  dataRoots: STORAGE_OPTIONS.dataRoots,
   maxRunning: {
     flag: '--max-running-searches',
     env: 'RNAS_MAX_RUNNING_SEARCHES',
@@ -45,18 +47,10 @@ export function loadSearchServiceConfig(
 
 /** The `--help` text of `rnas serve search`. */
 export function searchServiceHelp(): string {
-  return [
-    'usage: rnas serve search [flags]',
-    '',
-    'Runs architecture searches as durable jobs over gRPC (relativenas.v1.SearchService).',
-    'Each flag can also be set by the environment variable beside it; the flag wins.',
-    '',
-    describeOptions({
-      ...SERVICE_OPTIONS,
-      port: { ...SERVICE_OPTIONS.port, default: String(SEARCH_PORTS.port) },
-      metricsPort: { ...SERVICE_OPTIONS.metricsPort, default: String(SEARCH_PORTS.metricsPort) },
-      ...SEARCH_OPTIONS,
-    }),
-    '',
-  ].join('\n');
+  return serviceHelp({
+    name: 'search',
+    about: 'Runs architecture searches as durable jobs over gRPC (relativenas.v1.SearchService).',
+    ports: SEARCH_PORTS,
+    options: SEARCH_OPTIONS,
+  });
 }

@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { initBackend, tf } from '@rnas/engine';
 import {
   createLogger,
+  ensureDirectory,
   createServer,
   serviceName,
   type GrpcServer,
@@ -87,7 +88,7 @@ export async function startSearchService(
   const logger = options.logger ?? createLogger({ service: 'search', level: config.logLevel });
   const backend = await initBackend();
   logger.info({ backend: backend.name, detail: backend.detail }, 'engine backend');
-  const store = JobStore.open(path.join(config.stateDir, SEARCH_DATABASE));
+  const store = JobStore.open(path.join(ensureDirectory(config.stateDir), SEARCH_DATABASE));
   const server = createServer({
     host: config.host,
     port: config.port,

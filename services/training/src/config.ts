@@ -1,9 +1,9 @@
 import {
-  describeOptions,
   integerOption,
   loadServiceConfig,
   ownedDirectoryOption,
-  SERVICE_OPTIONS,
+  serviceHelp,
+  STORAGE_OPTIONS,
   type OptionSpec,
   type OptionValues,
   type ServiceConfig,
@@ -13,8 +13,9 @@ import { z } from 'zod';
 /** The training service's well-known ports (gRPC, metrics), as README.md lists them. */
 export const TRAINING_PORTS = { port: 50052, metricsPort: 9092 } as const;
 
-/** Options of the training service only; the common ones come from SERVICE_OPTIONS. */
+/** Options of the training service (storage: all three); the common ones come from SERVICE_OPTIONS. */
 export const TRAINING_OPTIONS = {
+  ...STORAGE_OPTIONS,
   maxRunning: {
     flag: '--max-running-trainings',
     env: 'RNAS_MAX_RUNNING_TRAININGS',
@@ -51,19 +52,12 @@ export function loadTrainingServiceConfig(
 
 /** The `--help` text of `rnas serve training`. */
 export function trainingServiceHelp(): string {
-  return [
-    'usage: rnas serve training [flags]',
-    '',
-    'Trains discovered cells as durable jobs over gRPC (relativenas.v1.TrainingService) and',
-    'publishes them to the model repository. Each flag can also be set by the environment',
-    'variable beside it; the flag wins.',
-    '',
-    describeOptions({
-      ...SERVICE_OPTIONS,
-      port: { ...SERVICE_OPTIONS.port, default: String(TRAINING_PORTS.port) },
-      metricsPort: { ...SERVICE_OPTIONS.metricsPort, default: String(TRAINING_PORTS.metricsPort) },
-      ...TRAINING_OPTIONS,
-    }),
-    '',
-  ].join('\n');
+  return serviceHelp({
+    name: 'training',
+    about:
+      'Trains discovered cells as durable jobs over gRPC (relativenas.v1.TrainingService) and\n' +
+      'publishes them to the model repository.',
+    ports: TRAINING_PORTS,
+    options: TRAINING_OPTIONS,
+  });
 }

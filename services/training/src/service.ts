@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { initBackend, tf } from '@rnas/engine';
 import {
   createLogger,
+  ensureDirectory,
   createServer,
   serviceName,
   type GrpcServer,
@@ -86,7 +87,8 @@ export async function startTrainingService(
   const logger = options.logger ?? createLogger({ service: 'training', level: config.logLevel });
   const backend = await initBackend();
   logger.info({ backend: backend.name, detail: backend.detail }, 'engine backend');
-  const store = JobStore.open(path.join(config.stateDir, TRAINING_DATABASE));
+  ensureDirectory(config.modelRepo);
+  const store = JobStore.open(path.join(ensureDirectory(config.stateDir), TRAINING_DATABASE));
   const server = createServer({
     host: config.host,
     port: config.port,

@@ -1,7 +1,7 @@
 // Every wasm training kernel against the cpu backend's reference implementation, on fresh random
 // inputs: strides 1 and 2, kernels 1/3/5/7, odd and even sizes, batch 1 and several, numeric,
 // 'same', 'valid' and explicit padding.
-import * as tf from '@tensorflow/tfjs-core';
+import { tf } from '../tf';
 import '@tensorflow/tfjs-backend-cpu';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { registerWasmTrainingKernels, WASM_TRAINING_KERNELS } from './index';

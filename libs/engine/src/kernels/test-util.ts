@@ -1,5 +1,5 @@
 // Helpers shared by the engine's kernel and op tests (not exported from the package).
-import * as tf from '@tensorflow/tfjs-core';
+import { tf } from '../tf';
 
 export interface HostArray {
   shape: number[];

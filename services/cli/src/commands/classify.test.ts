@@ -117,9 +117,9 @@ describe('rnas classify', () => {
   it('names a file it cannot read', async () => {
     await expect(
       runClassifyCommand([file('missing.png')], { model: 'm', addr: address }, capture()),
-    ).rejects.toThrow(`${file('missing.png')}: cannot read: ENOENT`);
+    ).rejects.toThrow(`image file ${file('missing.png')} (argument FILE): cannot read: no such file`);
     await expect(runClassifyCommand([dir], { model: 'm', addr: address }, capture())).rejects.toThrow(
-      `${dir}: not a regular file`,
+      `image file ${dir} (argument FILE): not a regular file`,
     );
   });
 });

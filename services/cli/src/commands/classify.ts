@@ -35,12 +35,14 @@ async function readImage(file: string): Promise<Buffer> {
   try {
     info = await lstat(file);
   } catch (error) {
-    throw new Error(
-      `${file}: cannot read: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
-    );
+    const code = (error as NodeJS.ErrnoException).code;
+    const why =
+      code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (error as Error).message;
+    throw new Error(`image file ${file} (argument FILE): cannot read: ${why}`);
   }
-  if (!info.isFile()) throw new Error(`${file}: not a regular file`);
-  if (info.size > MAX_FILE_BYTES) throw new Error(`${file}: ${info.size} bytes, more than ${MAX_FILE_BYTES}`);
+  if (!info.isFile()) throw new Error(`image file ${file} (argument FILE): not a regular file`);
+  if (info.size > MAX_FILE_BYTES)
+    throw new Error(`image file ${file} (argument FILE): ${info.size} bytes, more than ${MAX_FILE_BYTES}`);
   return readFile(file);
 }
 

@@ -128,25 +128,12 @@ async function startServices(config: DemoConfig, io: CliIo): Promise<Services> {
     logs: `${config.outDir}/logs`,
   };
   for (const dir of Object.values(dirs)) mkdirSync(dir, { recursive: true });
-  const common = [
-    '--host',
-    '127.0.0.1',
-    '--port',
-    '0',
-    '--metrics-port',
-    '0',
-    '--state-dir',
-    dirs.state,
-    '--model-repo',
-    dirs.models,
-    '--data-root',
-    config.dataRoot,
-  ];
+  const common = ['--host', '127.0.0.1', '--port', '0', '--metrics-port', '0'];
+  // Each service takes only the storage it uses.
   const extra: Record<ServiceName, string[]> = {
-    search: [],
-    training: [],
-    // Pick up the published version within a second even where file-system events are missed.
-    inference: ['--repo-poll-ms', '1000'],
+    search: ['--state-dir', dirs.state, '--data-root', config.dataRoot],
+    training: ['--state-dir', dirs.state, '--model-repo', dirs.models, '--data-root', config.dataRoot],
+    inference: ['--model-repo', dirs.models, '--repo-poll-ms', '1000'],
   };
   const names: ServiceName[] = ['search', 'training', 'inference'];
   const started = await Promise.allSettled(

@@ -4,7 +4,7 @@ import { Command } from 'commander';
 import { initBackend, writeSafetensors, type HostTensor } from '@rnas/engine';
 import { disposeParams, importParams, Network, readSpecFile } from '@rnas/nas';
 import { processIo, type CliIo } from '../io';
-import { imagesFromNchw, readTensorFile, requireTensor } from '../tensor-files';
+import { fromFlag, imagesFromNchw, readTensorFile, requireTensor } from '../tensor-files';
 
 export interface ForwardCommandOptions {
   spec: string;
@@ -14,11 +14,11 @@ export interface ForwardCommandOptions {
 }
 
 export async function runForwardCommand(options: ForwardCommandOptions, io: CliIo): Promise<number> {
-  const spec = await readSpecFile(options.spec);
+  const spec = await fromFlag('--spec', () => readSpecFile(options.spec));
   const network = new Network(spec.network);
   const backend = await initBackend();
-  const weights = await readTensorFile(options.weights, 'weights');
-  const inputFile = await readTensorFile(options.input, 'input');
+  const weights = await readTensorFile(options.weights, '--weights');
+  const inputFile = await readTensorFile(options.input, '--input');
   const images = imagesFromNchw(
     requireTensor(inputFile, 'input', options.input),
     spec.network.inChannels,

@@ -1,6 +1,6 @@
 // `rnas models`: the models an inference service serves, one line per version (the serving one
 // starred), or the ListModels response as JSON.
-import { credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
+import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
 import { Command, InvalidArgumentError } from 'commander';
 import {
   InferenceServiceClient,
@@ -9,6 +9,7 @@ import {
   type ModelVersion,
 } from '@rnas/proto';
 import { positiveInt } from '../args';
+import { serviceCallError } from './search-client';
 import { processIo, type CliIo } from '../io';
 
 /** The inference service's well-known port (services/inference/README.md). */
@@ -34,11 +35,12 @@ export function inferenceClient(address: string): InferenceServiceClient {
 
 /** A failed call as one line that says where and why, and what to try when nothing answers. */
 export function callError(what: string, address: string, error: ServiceError): Error {
-  const hint =
-    error.code === status.UNAVAILABLE || error.code === status.DEADLINE_EXCEEDED
-      ? ` (is \`rnas serve inference\` running there? set --addr or ${INFERENCE_ADDRESS_ENV})`
-      : '';
-  return new Error(`${what} at ${address}: ${status[error.code]}: ${error.details}${hint}`);
+  return serviceCallError(
+    what,
+    address,
+    error,
+    `is \`rnas serve inference\` running there? set --addr or ${INFERENCE_ADDRESS_ENV}`,
+  );
 }
 
 export interface ModelsCommandOptions {

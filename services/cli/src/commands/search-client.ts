@@ -40,11 +40,22 @@ export function serviceAddress(
   return address;
 }
 
+/**
+ * A status's details as one clean sentence: grpc-js appends `Resolution note: ` with nothing after
+ * it to connection failures, and wraps the reason in `Last error: Error: ...`.
+ */
+export function callDetails(error: ServiceError): string {
+  return (error.details ?? '')
+    .replace(/\s*Resolution note:\s*$/, '')
+    .replace(/Last error: Error: /, 'last error: ')
+    .trim();
+}
+
 /** A failed call as one line that says where and why, and what to try when nothing answers. */
 export function serviceCallError(what: string, address: string, error: ServiceError, hint: string): Error {
   const unreachable = error.code === status.UNAVAILABLE || error.code === status.DEADLINE_EXCEEDED;
   return new Error(
-    `${what} at ${address}: ${status[error.code]}: ${error.details}${unreachable ? ` (${hint})` : ''}`,
+    `${what} at ${address}: ${status[error.code]}: ${callDetails(error)}${unreachable ? ` (${hint})` : ''}`,
   );
 }
 
@@ -537,6 +548,8 @@ export function searchClientCommand(io: CliIo = processIo): Command {
  */
 export function withSearchClient(local: Command, io: CliIo = processIo): Command {
   const client = searchClientCommand(io);
+  // The local search runs as a program of its own: its usage line must still say `rnas search`.
+  local.name('rnas search');
   local.exitOverride();
   local.addHelpText(
     'after',

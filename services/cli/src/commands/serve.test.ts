@@ -27,4 +27,19 @@ describe('rnas serve', () => {
     expect(await runServeCommand('--help', [], io)).toBe(0);
     expect(io.out.join('')).toMatch(/^usage: rnas serve inference\|search\|training \[flags\]/);
   });
+
+  it.each([
+    ['search', ['--state-dir', '--data-root', '--max-running-searches'], ['--model-repo']],
+    ['training', ['--state-dir', '--model-repo', '--data-root', '--search-state-dir'], []],
+    ['inference', ['--model-repo', '--max-batch-size'], ['--state-dir', '--data-root']],
+  ])('lists in `serve %s --help` only the flags that service uses', async (name, listed, absent) => {
+    const io = capture();
+    expect(await runServeCommand(name, ['--help'], io)).toBe(0);
+    const help = io.out.join('');
+    expect(help).toMatch(new RegExp(`^usage: rnas serve ${name} \\[flags\\]`));
+    for (const flag of ['--host', '--port', '--metrics-port', '--shutdown-grace-ms', ...listed]) {
+      expect(help).toContain(`  ${flag} `);
+    }
+    for (const flag of absent) expect(help).not.toContain(`  ${flag} `);
+  });
 });

@@ -14,7 +14,7 @@ import {
   trainStep,
 } from '@rnas/nas';
 import { processIo, type CliIo } from '../io';
-import { hostNumbers, imagesFromNchw, readTensorFile, requireTensor } from '../tensor-files';
+import { fromFlag, hostNumbers, imagesFromNchw, readTensorFile, requireTensor } from '../tensor-files';
 
 export interface TrainStepCommandOptions {
   spec: string;
@@ -24,11 +24,11 @@ export interface TrainStepCommandOptions {
 }
 
 export async function runTrainStepCommand(options: TrainStepCommandOptions, io: CliIo): Promise<number> {
-  const spec = await readSpecFile(options.spec);
+  const spec = await fromFlag('--spec', () => readSpecFile(options.spec));
   const network = new Network(spec.network);
   const backend = await initBackend();
-  const weights = await readTensorFile(options.weights, 'weights');
-  const batch = await readTensorFile(options.batch, 'batch');
+  const weights = await readTensorFile(options.weights, '--weights');
+  const batch = await readTensorFile(options.batch, '--batch');
   const inputHost = requireTensor(batch, 'input', options.batch);
   const labelsHost = requireTensor(batch, 'labels', options.batch);
   if (labelsHost.shape.length !== 1 || labelsHost.shape[0] !== inputHost.shape[0]) {
