@@ -1,6 +1,6 @@
 import { tf, type Tensor4D } from '@rnas/engine';
 import { checkpointed } from './checkpoint';
-import type { Edge } from './genotype';
+import type { Edge, OpName } from './genotype';
 import {
   FactorizedReduce,
   Identity,
@@ -26,6 +26,26 @@ export interface CellConfig {
   readonly c: number;
   readonly reduction: boolean;
   readonly reductionPrev: boolean;
+  /**
+   * The search network's module identity (the reference `model_search.py`): when set, the op of
+   * edge 2j+s reading state i is module `(cur_j + i) * |primitives| + primitives.indexOf(op)` with
+   * `cur_j = sum_{k<j} (2 + k)`, named `{prefix}._ops.{index}`; the two edges of a node that pick the
+   * same input and op share that one module, which then runs (and trains) twice. Unset: the
+   * evaluation network's one module per edge, `{prefix}._ops.{e}`.
+   */
+  readonly searchPrimitives?: readonly OpName[];
+}
+
+/** The reference search network's module index of each edge (see `CellConfig.searchPrimitives`). */
+export function searchModuleIndices(edges: readonly Edge[], primitives: readonly OpName[]): number[] {
+  return edges.map(([op, input], e) => {
+    const j = e >> 1;
+    const k = primitives.indexOf(op);
+    if (k < 0) throw new Error(`edge ${e}: op '${op}' is not one of the search primitives`);
+    // cur_j = sum_{k<j} (2 + k) = 2j + j(j-1)/2 modules belong to the nodes before node j.
+    const cur = 2 * j + (j * (j - 1)) / 2;
+    return (cur + input) * primitives.length + k;
+  });
 }
 
 /** A DARTS cell: two preprocessed inputs, `edges.length / 2` nodes, channel concat of `concat`. */
@@ -38,6 +58,8 @@ export class Cell {
   private readonly preprocess1: Module;
   private readonly ops: readonly Module[];
   private readonly inputs: readonly number[];
+  /** The name prefix of each edge's module (`cells.{i}._ops.{k}`); shared modules repeat. */
+  readonly opNames: readonly string[];
 
   constructor(readonly config: CellConfig) {
     const { prefix, edges, concat, cPrevPrev, cPrev, c, reduction, reductionPrev } = config;
@@ -64,15 +86,28 @@ export class Cell {
       ? new FactorizedReduce(`${prefix}.preprocess0`, cPrevPrev, c)
       : reluConvBn(`${prefix}.preprocess0`, cPrevPrev, c);
     this.preprocess1 = reluConvBn(`${prefix}.preprocess1`, cPrev, c);
-    this.ops = edges.map(([op, input], e) =>
-      OPS[op](c, reduction && input < 2 ? 2 : 1, `${prefix}._ops.${e}`),
-    );
+    const moduleNames =
+      config.searchPrimitives === undefined
+        ? edges.map((_, e) => `${prefix}._ops.${e}`)
+        : searchModuleIndices(edges, config.searchPrimitives).map((k) => `${prefix}._ops.${k}`);
+    // One module per name: two edges naming the same module run the same object (shared weights).
+    const modules = new Map<string, Module>();
+    this.ops = edges.map(([op, input], e) => {
+      const name = moduleNames[e];
+      let module = modules.get(name);
+      if (module === undefined) {
+        module = OPS[op](c, reduction && input < 2 ? 2 : 1, name);
+        modules.set(name, module);
+      }
+      return module;
+    });
+    this.opNames = moduleNames;
     this.inputs = edges.map(([, input]) => input);
     this.outChannels = concat.length * c;
     this.params = [
       ...this.preprocess0.params,
       ...this.preprocess1.params,
-      ...this.ops.flatMap((op) => op.params),
+      ...[...modules.values()].flatMap((op) => op.params),
     ];
   }
 

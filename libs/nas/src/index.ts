@@ -60,13 +60,7 @@ export {
   type PairContext,
 } from './search/evaluator';
 export { WorkerPoolEvaluator, type WorkerPoolOptions } from './search/worker-pool';
-export {
-  WeightSet,
-  weightSetName,
-  weightSetLayout,
-  type HostParams,
-  type TrainedCandidate,
-} from './search/weight-set';
+export { WeightSet, weightSetLayout, type HostParams, type TrainedCandidate } from './search/weight-set';
 export {
   evaluateCandidate,
   type CandidateJob,

@@ -109,20 +109,24 @@ function spec(overrides: Partial<NetworkSpec> = {}): NetworkSpec {
   };
 }
 
-describe('darts_v2_cifar_c8_l5 inference parity', () => {
+// darts_v2: the design's fixture. amoebanet: written by libs/fixtures/reference/make_fixtures.py
+// from the authors' model.py; 5-step cells with conv_7x1_1x7 (a bare nn.Sequential in the reference:
+// `_ops.{e}.1.weight`, no `op.`) and sep_conv_7x7.
+describe.each(['darts_v2_cifar_c8_l5', 'amoebanet_cifar_c8_l5'])('%s inference parity', (name) => {
   it.each(BACKENDS)('reproduces the reference logits on %s', async (backend) => {
     await initBackend(backend);
-    const fixture = await readSpecFile(parityFixture('darts_v2_cifar_c8_l5.spec.json'));
-    const weights = await readSafetensors(parityFixture('darts_v2_cifar_c8_l5.weights.safetensors'));
-    const io = await readSafetensors(parityFixture('darts_v2_cifar_c8_l5.io.safetensors'));
+    const fixture = await readSpecFile(parityFixture(`${name}.spec.json`));
+    const weights = await readSafetensors(parityFixture(`${name}.weights.safetensors`));
+    const io = await readSafetensors(parityFixture(`${name}.io.safetensors`));
     const before = tf.memory().numTensors;
     const net = new Network(fixture.network);
     const params = importParams(net.params, weights.tensors);
+    // Every tensor of the reference state dict is used (with its batch counters, when it has them).
     expect(params.size).toBe(Object.keys(weights.tensors).length);
     const x = nhwc(io.tensors.input);
     const { logits, logitsAux } = net.forward(params, x, { bnEps: fixture.bnEps });
     const err = relError(logits.dataSync(), io.tensors.logits.data as Float32Array);
-    console.log(`forward parity on ${backend}: relative error ${err.toExponential(2)}`);
+    console.log(`${name} forward parity on ${backend}: relative error ${err.toExponential(2)}`);
     expect(logitsAux).toBeNull();
     expect(logits.shape).toEqual([2, 10]);
     expect(err).toBeLessThan(1e-4);

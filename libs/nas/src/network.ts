@@ -1,6 +1,6 @@
 import { tf, type Tensor, type Tensor2D, type Tensor4D } from '@rnas/engine';
 import { Cell } from './cell';
-import { validateGenotype, type Genotype } from './genotype';
+import { validateGenotype, type Genotype, type OpName } from './genotype';
 import {
   AvgPool,
   BatchNorm,
@@ -31,6 +31,11 @@ export interface NetworkSpec {
   readonly inChannels: number;
   /** Whether the network has the auxiliary head (used in training only). */
   readonly auxiliary: boolean;
+  /**
+   * Builds the search network's module identity (RELATIVENAS.md section 6; `CellConfig.
+   * searchPrimitives`) over these candidate ops; unset for the evaluation network.
+   */
+  readonly searchPrimitives?: readonly OpName[];
 }
 
 export interface ForwardOptions {
@@ -100,7 +105,7 @@ export class Network {
   /** Every parameter and buffer, auxiliary head included when the spec has one. */
   readonly params: readonly ParamInfo[];
   private readonly stems: readonly Module[];
-  private readonly cells: readonly Cell[];
+  readonly cells: readonly Cell[];
   private readonly auxFeatures: Module | null;
   private readonly auxClassifier: Linear | null;
   private readonly globalPool: AvgPool | null;
@@ -169,6 +174,7 @@ export class Network {
         c: cCurr,
         reduction,
         reductionPrev,
+        searchPrimitives: this.spec.searchPrimitives,
       });
       cells.push(cell);
       [cPrevPrev, cPrev, reductionPrev] = [cPrev, cell.outChannels, reduction];

@@ -45,7 +45,7 @@ function expectedParams(op: OpName, c: number, stride: 1 | 2): Record<string, nu
     case 'dil_conv_5x5':
       return dil(5);
     case 'conv_7x1_1x7':
-      return { 'e.op.1.weight': [c, c, 1, 7], 'e.op.2.weight': [c, c, 7, 1], ...bn('op.3') };
+      return { 'e.1.weight': [c, c, 1, 7], 'e.2.weight': [c, c, 7, 1], ...bn('3') };
   }
 }
 

@@ -57,11 +57,13 @@ export const OPS: Readonly<Record<OpName, OpFactory>> = {
   sep_conv_7x7: sepConv(7),
   dil_conv_3x3: dilConv(3),
   dil_conv_5x5: dilConv(5),
+  // The reference builds this op as a bare nn.Sequential, not a module holding one in `.op`, so its
+  // layers are named `{prefix}.1`, `.2`, `.3` with no `op.` in between.
   conv_7x1_1x7: (c, stride, prefix) =>
     new Sequential([
       new Relu(),
-      new Conv(`${prefix}.op.1`, c, c, [1, 7], [1, stride], [0, 3]),
-      new Conv(`${prefix}.op.2`, c, c, [7, 1], [stride, 1], [3, 0]),
-      new BatchNorm(`${prefix}.op.3`, c),
+      new Conv(`${prefix}.1`, c, c, [1, 7], [1, stride], [0, 3]),
+      new Conv(`${prefix}.2`, c, c, [7, 1], [stride, 1], [3, 0]),
+      new BatchNorm(`${prefix}.3`, c),
     ]),
 };

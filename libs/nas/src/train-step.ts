@@ -70,7 +70,9 @@ export function trainStep(
     return t;
   });
   const recompute = options.recompute ?? defaultRecompute(network, images);
-  const stats = new Map<string, BatchStats>();
+  // In forward order: a module that runs twice in one pass (two edges sharing it in the search
+  // network) updates its running statistics twice, one after the other, as PyTorch does.
+  const stats: [string, BatchStats][] = [];
   // Assigned inside the gradient closure, so held in an object rather than a narrowed `let`.
   const kept: { logits: Tensor2D | null } = { logits: null };
   let grads: (Tensor | undefined)[] = [];
@@ -86,7 +88,7 @@ export function trainStep(
         recompute,
         bnEps: options.bnEps,
         onBatchStats: (name, s) => {
-          stats.set(name, { mean: tf.keep(s.mean), variance: tf.keep(s.variance), count: s.count });
+          stats.push([name, { mean: tf.keep(s.mean), variance: tf.keep(s.variance), count: s.count }]);
         },
       });
       kept.logits = tf.keep(out.logits);
@@ -115,14 +117,14 @@ export function trainStep(
   } finally {
     loss?.dispose();
     for (const g of grads) g?.dispose();
-    for (const s of stats.values()) {
+    for (const [, s] of stats) {
       s.mean.dispose();
       s.variance.dispose();
     }
   }
 }
 
-function updateRunningStats(params: ParamMap, stats: ReadonlyMap<string, BatchStats>, m: number): void {
+function updateRunningStats(params: ParamMap, stats: readonly [string, BatchStats][], m: number): void {
   for (const [name, s] of stats) {
     const meanKey = `${name}.running_mean`;
     const varKey = `${name}.running_var`;

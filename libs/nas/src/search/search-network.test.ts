@@ -65,7 +65,8 @@ describe('reachedWeights', () => {
     const cell2 = searchNetworkParams(config, onlyState0).filter((p) => p.name.startsWith('cells.2.'));
     expect(cell2.length).toBeGreaterThan(0);
     for (const p of cell2) expect(reached(p.name)).toBe(false);
-    expect(reached('cells.1._ops.0.op.1.weight')).toBe(true);
+    // Cell 1 (reduction) reads s1 with sep_conv_3x3 at node 0: module (0 + 1) * 4 + 2 = 6.
+    expect(reached('cells.1._ops.6.op.1.weight')).toBe(true);
     expect(reached('classifier.weight')).toBe(true);
   });
 

@@ -2,6 +2,7 @@
 // auxiliary head, built for each decoded genotype. Everything the search needs to know about its
 // shape is here, so the weight set and the evaluators agree on it.
 import type { Edge, Genotype, OpName } from '../genotype';
+import { searchModuleIndices } from '../cell';
 import { Network, type NetworkSpec } from '../network';
 import type { ParamInfo } from '../params';
 
@@ -33,6 +34,7 @@ export function searchNetworkSpec(config: SearchNetworkConfig, genotype: Genotyp
     classes: config.classes,
     inChannels: config.inChannels,
     auxiliary: false,
+    searchPrimitives: config.primitives,
   };
 }
 
@@ -42,9 +44,9 @@ export function searchNetworkParams(config: SearchNetworkConfig, genotype: Genot
 }
 
 /**
- * Genotypes that together use every (edge, input, op) of the search space: for each op and each
- * input i, every edge of node j reads state min(i, j + 1) with that op. The weight set's layout is
- * the union of their networks' tensors.
+ * Genotypes that together use every (node, input, op) module of the search network: for each op
+ * and each input i, both edges of node j read state min(i, j + 1) with that op. The weight set's
+ * layout is the union of their networks' tensors: the reference search network's state dict.
  */
 export function coverGenotypes(config: SearchNetworkConfig): Genotype[] {
   const concat = Array.from({ length: config.steps }, (_, j) => j + 2);
@@ -83,7 +85,10 @@ export function reachedWeights(config: SearchNetworkConfig, genotype: Genotype):
     }
     const edgeUsed = edges.map((_, e) => nodeUsed[(e >> 1) + 2]);
     const reads = (k: number): boolean => edges.some(([, input], e) => input === k && edgeUsed[e]);
-    return { edgeUsed, reads0: reads(0), reads1: reads(1) };
+    // A module shared by two edges is reached when either edge is.
+    const modules = searchModuleIndices(edges, config.primitives);
+    const moduleUsed = new Set(modules.filter((_, e) => edgeUsed[e]));
+    return { moduleUsed, reads0: reads(0), reads1: reads(1) };
   });
   const cellUsed = new Array<boolean>(layers).fill(false);
   for (let i = layers - 1; i >= 0; i--) {
@@ -101,7 +106,7 @@ export function reachedWeights(config: SearchNetworkConfig, genotype: Genotype):
     const i = Number(m[1]);
     if (!cellUsed[i]) return false;
     if (m[3] !== undefined) return m[3] === '0' ? cells[i].reads0 : cells[i].reads1;
-    return cells[i].edgeUsed[Number(m[4])];
+    return cells[i].moduleUsed.has(Number(m[4]));
   };
 }
 

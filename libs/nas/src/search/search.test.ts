@@ -128,7 +128,7 @@ describe('runSearch (RelativeNAS)', () => {
     const files = await readdir(path.join(baselineDir, 'checkpoint'));
     expect(files.sort()).toEqual(['checkpoint.json', 'weights-000002.safetensors']);
     const weights = await readSafetensors(path.join(baselineDir, 'checkpoint', 'weights-000002.safetensors'));
-    expect(weights.metadata.format).toBe('rnas-weight-set/1');
+    expect(weights.metadata.format).toBe('rnas-weight-set/2');
   });
 
   it('repeats itself exactly from the same seed, and not from another; leaks no tensors', async () => {

@@ -2,7 +2,7 @@ import { decodeSafetensors, encodeSafetensors, initBackend, tf, type HostTensor 
 import { PRIMITIVES } from '../genotype';
 import { STUDENT, TEACHER, TINY_NETWORK } from './test-fixtures';
 import { searchNetworkParams, type SearchNetworkConfig } from './search-network';
-import { weightSetLayout, weightSetName, WeightSet, type HostParams } from './weight-set';
+import { weightSetLayout, WeightSet, type HostParams } from './weight-set';
 
 const DEFAULT_NETWORK: SearchNetworkConfig = {
   layers: 8,
@@ -21,6 +21,9 @@ function filled(params: HostParams, value: number): HostParams {
   return out;
 }
 
+/** Values of the default search network's weight set (8 cells, 16 channels, 10 classes, 7 primitives). */
+const VALUES_DEFAULT = 2_043_866; // model_search.NetworkCIFAR(16, 10, 8, g).state_dict(), float tensors, PyTorch 1.13
+
 function first(t: HostTensor): number {
   return Number(t.data[0]);
 }
@@ -29,54 +32,26 @@ beforeAll(async () => {
   await initBackend('cpu');
 });
 
-describe('weightSetName', () => {
-  it('adds the input state and op to edge tensors and keeps every other name', () => {
-    expect(weightSetName('cells.0._ops.1.op.1.weight', STUDENT, 3)).toBe(
-      'cells.0._ops.1.input0.sep_conv_3x3.op.1.weight',
-    );
-    // Cell 1 is a reduction cell when there are 3 layers.
-    expect(weightSetName('cells.1._ops.0.op.3.weight', STUDENT, 3)).toBe(
-      'cells.1._ops.0.input1.dil_conv_3x3.op.3.weight',
-    );
-    expect(weightSetName('cells.1._ops.3.conv_1.weight', TEACHER, 3)).toBe(
-      'cells.1._ops.3.input0.dil_conv_3x3.conv_1.weight',
-    );
-    for (const name of ['stem.0.weight', 'cells.2.preprocess0.conv_1.weight', 'classifier.bias']) {
-      expect(weightSetName(name, TEACHER, 3)).toBe(name);
-    }
-  });
-
-  it('keeps the two edges of a node apart when they read the same state with the same op', () => {
-    // STUDENT's node 0 of the normal cell reads state 0 with sep_conv_3x3 on both edges.
-    const a = weightSetName('cells.0._ops.0.op.1.weight', STUDENT, 3);
-    const b = weightSetName('cells.0._ops.1.op.1.weight', STUDENT, 3);
-    expect(a).not.toBe(b);
-  });
-
-  it('refuses an edge the genotype does not have', () => {
-    expect(() => weightSetName('cells.0._ops.9.op.1.weight', STUDENT, 3)).toThrow(
-      /edge the genotype does not have/,
-    );
-  });
-});
-
 describe('weightSetLayout', () => {
-  it('holds 28 x 7 candidate ops per cell: 3.99 M values (16 MB) for the default search network', () => {
+  it('holds 14 x 7 candidate modules per cell, as the reference search network does', () => {
     const layout = weightSetLayout(DEFAULT_NETWORK);
     const values = layout.reduce((n, p) => n + p.refShape.reduce((a, b) => a * b, 1), 0);
-    expect(values).toBe(3_985_626);
-    // Every (edge, input, op) with parameters appears once: sep/dil convs on every input of every edge.
-    const sep = layout.filter((p) =>
-      /^cells\.0\._ops\.\d+\.input\d\.sep_conv_3x3\.op\.1\.weight$/.test(p.name),
+    expect(values).toBe(VALUES_DEFAULT);
+    // One sep_conv_3x3 module per (node, input): 2 + 3 + 4 + 5 of them in a cell.
+    const sep = layout.filter(
+      (p) => /^cells\.0\._ops\.\d+\.op\.1\.weight$/.test(p.name) && p.refShape[2] === 3,
     );
-    expect(sep).toHaveLength(2 * (2 + 3 + 4 + 5));
+    const indices = new Set(sep.map((p) => Number(/_ops\.(\d+)\./.exec(p.name)?.[1]) % 7));
+    expect(sep.filter((p) => Number(/_ops\.(\d+)\./.exec(p.name)?.[1]) % 7 === 3)).toHaveLength(
+      2 + 3 + 4 + 5,
+    );
+    expect([...indices].sort()).toEqual([3, 5]);
   });
 
   it('contains every tensor of any decoded network of the space', () => {
     const names = new Set(weightSetLayout(TINY_NETWORK).map((p) => p.name));
     for (const g of [TEACHER, STUDENT]) {
-      for (const p of searchNetworkParams(TINY_NETWORK, g))
-        expect(names).toContain(weightSetName(p.name, g, 3));
+      for (const p of searchNetworkParams(TINY_NETWORK, g)) expect(names).toContain(p.name);
     }
   });
 });
@@ -88,7 +63,8 @@ describe('WeightSet', () => {
     const b = WeightSet.initialise(TINY_NETWORK, 7);
     const c = WeightSet.initialise(TINY_NETWORK, 8);
     expect(tf.memory().numTensors).toBe(before);
-    const name = 'cells.0._ops.0.input0.sep_conv_3x3.op.1.weight';
+    // Cell 0, node 0, input 0, sep_conv_3x3 (primitive 2 of 4): module 2.
+    const name = 'cells.0._ops.2.op.1.weight';
     expect(a.get(name).data).toEqual(b.get(name).data);
     expect(a.get(name).data).not.toEqual(c.get(name).data);
     // PyTorch defaults: BN weight 1, running var 1; a depthwise 3x3 within +-1/3.
@@ -107,9 +83,12 @@ describe('WeightSet', () => {
     expect(first(ws.get('stem.0.weight'))).not.toBe(42);
   });
 
+  // Module k of node j reading state i with primitive p: k = (cur_j + i) * 4 + p, cur_0 = 0, cur_1 = 2;
+  // primitives max_pool_3x3 0, skip_connect 1, sep_conv_3x3 2, dil_conv_3x3 3.
   it('applies the update rule: teacher ops and the rest from the teacher, student-only ops from the student', () => {
     const ws = WeightSet.initialise(TINY_NETWORK, 1);
-    const untouched = 'cells.0._ops.1.input1.sep_conv_3x3.op.1.weight';
+    // Node 0 of the normal cell, input 1, sep_conv_3x3: neither uses it.
+    const untouched = 'cells.0._ops.6.op.1.weight';
     const original = Array.from(ws.get(untouched).data as Float32Array);
     ws.applyComparison(
       { genotype: TEACHER, params: filled(ws.paramsFor(TEACHER), 1) },
@@ -120,24 +99,21 @@ describe('WeightSet', () => {
     expect(value('stem.0.weight')).toBe(1);
     expect(value('cells.1.preprocess0.op.1.weight')).toBe(1);
     expect(value('classifier.weight')).toBe(1);
-    // Normal cell 0. Edge 0: both use (state 0, sep_conv_3x3): the teacher's.
-    expect(value('cells.0._ops.0.input0.sep_conv_3x3.op.1.weight')).toBe(1);
-    // Edge 1: the student's (state 0, sep_conv_3x3) is its own tensor, not edge 0's: the student's.
-    expect(value('cells.0._ops.1.input0.sep_conv_3x3.op.1.weight')).toBe(2);
-    // Edge 2: teacher dil_conv_3x3 from state 2, student sep_conv_3x3 from state 2.
-    expect(value('cells.0._ops.2.input2.dil_conv_3x3.op.1.weight')).toBe(1);
-    expect(value('cells.0._ops.2.input2.sep_conv_3x3.op.1.weight')).toBe(2);
-    // Edge 3: teacher max pool (no tensors), student dil_conv_3x3 from state 1.
-    expect(value('cells.0._ops.3.input1.dil_conv_3x3.op.1.weight')).toBe(2);
-    // Reduction cell 1: edge 0 teacher sep / student dil from state 1; edge 1 both sep; edge 3 teacher dil / student sep.
-    expect(value('cells.1._ops.0.input1.sep_conv_3x3.op.1.weight')).toBe(1);
-    expect(value('cells.1._ops.0.input1.dil_conv_3x3.op.1.weight')).toBe(2);
-    expect(value('cells.1._ops.1.input1.sep_conv_3x3.op.1.weight')).toBe(1);
-    expect(value('cells.1._ops.3.input0.dil_conv_3x3.op.1.weight')).toBe(1);
-    expect(value('cells.1._ops.3.input0.sep_conv_3x3.op.1.weight')).toBe(2);
-    // Batch-norm running statistics travel with their op.
-    expect(value('cells.0._ops.1.input0.sep_conv_3x3.op.3.running_mean')).toBe(2);
-    // An op neither used is left as it was.
+    // Normal cell 0, node 0: the teacher uses (s0, sep) once, the student in both slots: one
+    // module (2), used by both: the teacher's.
+    expect(value('cells.0._ops.2.op.1.weight')).toBe(1);
+    // Node 1: teacher dil from state 2 (19), student sep from state 2 (18) and dil from state 1 (15).
+    expect(value('cells.0._ops.19.op.1.weight')).toBe(1);
+    expect(value('cells.0._ops.18.op.1.weight')).toBe(2);
+    expect(value('cells.0._ops.15.op.1.weight')).toBe(2);
+    // Reduction cell 1: (s1, sep) = 6 both; (s1, dil) = 7 student; (s0, dil) = 11 teacher; (s0, sep) = 10 student.
+    expect(value('cells.1._ops.6.op.1.weight')).toBe(1);
+    expect(value('cells.1._ops.7.op.1.weight')).toBe(2);
+    expect(value('cells.1._ops.11.op.1.weight')).toBe(1);
+    expect(value('cells.1._ops.10.op.1.weight')).toBe(2);
+    // Batch-norm running statistics travel with their module.
+    expect(value('cells.0._ops.18.op.3.running_mean')).toBe(2);
+    // A module neither used is left as it was.
     expect(Array.from(ws.get(untouched).data as Float32Array)).toEqual(original);
   });
 
@@ -145,13 +121,13 @@ describe('WeightSet', () => {
     const ws = WeightSet.initialise(TINY_NETWORK, 1);
     const stem = first(ws.get('stem.0.weight'));
     const teacher = filled(ws.paramsFor(TEACHER), 1);
-    teacher['cells.0._ops.0.op.1.weight'] = { dtype: 'F32', shape: [1], data: new Float32Array(1) };
+    teacher['cells.0._ops.2.op.1.weight'] = { dtype: 'F32', shape: [1], data: new Float32Array(1) };
     expect(() =>
       ws.applyComparison(
         { genotype: TEACHER, params: teacher },
         { genotype: STUDENT, params: ws.paramsFor(STUDENT) },
       ),
-    ).toThrow(/teacher: tensor 'cells.0._ops.0.input0.sep_conv_3x3.op.1.weight' has shape \[1\]/);
+    ).toThrow(/teacher: tensor 'cells.0._ops.2.op.1.weight' has shape \[1\]/);
     expect(first(ws.get('stem.0.weight'))).toBe(stem);
     const hostile = { ...filled(ws.paramsFor(TEACHER), 1), 'stem.9.weight': teacher['stem.0.weight'] };
     expect(() =>
@@ -191,8 +167,12 @@ describe('WeightSet', () => {
       tensors: { ...file.tensors, [name]: { ...file.tensors[name], dtype: 'I32' as const } },
     };
     expect(() => WeightSet.fromTensors(TINY_NETWORK, ints, 'ckpt')).toThrow(/dtype I32, expected F32/);
-    expect(() => WeightSet.fromTensors(TINY_NETWORK, { ...file, metadata: {} }, 'ckpt')).toThrow(
-      /metadata format/,
+    expect(() =>
+      WeightSet.fromTensors(TINY_NETWORK, { ...file, metadata: { format: 'something-else' } }, 'ckpt'),
+    ).toThrow(/metadata format is "something-else"/);
+    // Without metadata it is a reference state dict: read the same.
+    expect(WeightSet.fromTensors(TINY_NETWORK, { ...file, metadata: {} }, 'ckpt').names()).toEqual(
+      ws.names(),
     );
     expect(() => WeightSet.fromTensors({ ...TINY_NETWORK, channels: 6 }, file, 'ckpt')).toThrow(/has shape/);
   });

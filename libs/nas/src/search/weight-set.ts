@@ -1,30 +1,25 @@
 // The weight set W of slow-fast learning (RELATIVENAS.md section 6): parameters and batch-norm
-// running statistics for every op on every edge of every cell of the search network, plus the
+// running statistics for every (cell, node, input, op) module of the search network, plus the
 // stem, the cell preprocessing and the classifier, so that any decoded architecture can load its
 // weights from it, and the update rule that writes a compared pair back.
 //
-// Names. A decoded network names its tensors by reference name (`cells.{c}._ops.{e}.op.{k}.weight`
-// for edge e of cell c). In W an edge's tensors also carry what the edge computes: the state it
-// reads and its op, `cells.{c}._ops.{e}.input{i}.{op}.op.{k}.weight`. Edge e = 2j + slot feeds node
-// j; keeping e in the name means the two edges of one node never share tensors, even when both
-// read the same state with the same op (a network built from that genotype has two separate
-// modules there, so W must hold two). Everything that is not an edge op (stem, preprocess0/1,
-// classifier) keeps its reference name: its shape depends only on the cell's position. Tensors are
-// held in the reference layouts (conv `[out, in, kh, kw]`, ...), like a PyTorch state dict.
+// Names and identity are the reference's (`model_search.py`): cell c holds, for node j, (2 + j) x
+// |primitives| modules (inputs s0, s1 and the j earlier nodes, each with every primitive) at index
+// `(cur_j + input) * |primitives| + op`, named `cells.{c}._ops.{index}...`. The two edges of a node
+// that pick the same input and op use the same module (see `CellConfig.searchPrimitives`). W is
+// therefore exactly the state dict of the reference's search network, whatever genotype it was
+// built for: `toTensors()` writes it (with PyTorch's `num_batches_tracked` counters, as zeros) so
+// that `NetworkCIFAR.load_state_dict(strict=True)` of `model_search.py` takes it, and
+// `fromTensors()` reads such a state dict back. Tensors are held in the reference layouts (conv
+// `[out, in, kh, kw]`, ...).
 //
-// Memory. W is initialised eagerly: node j offers 2 edges x (j + 2) inputs x |primitives| ops, so
-// with 4 steps a cell holds 28 x 7 candidate ops, twice the DARTS supernet's 14 x 7. For the
-// default search network (8 cells, 16 channels, 10 classes, 7 primitives) that is 3.99 M floats,
-// 16 MB (see the test that pins the number); a decoded network reads about 1/14 of it.
+// Memory. W is initialised eagerly: with 4 steps a cell holds 14 x 7 candidate modules. For the
+// default search network (8 cells, 16 channels, 10 classes, 7 primitives) that is 2,043,866 floats (8 MB)
+// (see the test that pins the number); a decoded network reads about 1/7 of the cells' modules.
 import type { HostTensor, SafetensorsFile } from '@rnas/engine';
 import type { Genotype } from '../genotype';
 import { BATCHES_TRACKED_SUFFIX, disposeParams, exportParams, initParams, type ParamInfo } from '../params';
-import {
-  coverGenotypes,
-  searchNetworkParams,
-  type SearchNetworkConfig,
-  isReductionCell,
-} from './search-network';
+import { coverGenotypes, searchNetworkParams, type SearchNetworkConfig } from './search-network';
 
 /** A network's tensors by reference name, in the reference layout (what `exportParams` gives). */
 export type HostParams = Record<string, HostTensor>;
@@ -37,21 +32,8 @@ export interface TrainedCandidate {
 
 const EDGE_NAME = /^cells\.(\d+)\._ops\.(\d+)\.(.+)$/;
 
-export const WEIGHT_SET_FORMAT = 'rnas-weight-set/1';
-
-/** The weight-set name of a network tensor (see the comment at the top of this file). */
-export function weightSetName(networkName: string, genotype: Genotype, layers: number): string {
-  const m = EDGE_NAME.exec(networkName);
-  if (m === null) return networkName;
-  const cell = Number(m[1]);
-  const edge = Number(m[2]);
-  const edges = isReductionCell(cell, layers) ? genotype.reduce : genotype.normal;
-  if (cell >= layers || edge >= edges.length) {
-    throw new Error(`weight set: tensor '${networkName}' names an edge the genotype does not have`);
-  }
-  const [op, input] = edges[edge];
-  return `cells.${cell}._ops.${edge}.input${input}.${op}.${m[3]}`;
-}
+/** Metadata `format` of a stored weight set; /1 keyed ops by edge slot and cannot be read. */
+export const WEIGHT_SET_FORMAT = 'rnas-weight-set/2';
 
 /** True for the tensors of an edge op (as opposed to stem, preprocessing, classifier). */
 export function isEdgeOpName(name: string): boolean {
@@ -66,18 +48,14 @@ function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((v, i) => v === b[i]);
 }
 
-function renamed(info: ParamInfo, name: string): ParamInfo {
-  return { ...info, name };
-}
-
 /** Every tensor of W with its shape and initialisation, in a fixed order. */
 export function weightSetLayout(config: SearchNetworkConfig): ParamInfo[] {
   const layout = new Map<string, ParamInfo>();
   for (const genotype of coverGenotypes(config)) {
     for (const info of searchNetworkParams(config, genotype)) {
-      const name = weightSetName(info.name, genotype, config.layers);
+      const name = info.name;
       const known = layout.get(name);
-      if (known === undefined) layout.set(name, renamed(info, name));
+      if (known === undefined) layout.set(name, info);
       else if (!sameShape(known.refShape, info.refShape)) {
         throw new Error(`weight set: '${name}' has two shapes, [${known.refShape}] and [${info.refShape}]`);
       }
@@ -106,13 +84,18 @@ export class WeightSet {
   }
 
   /**
-   * A weight set from stored tensors (a checkpoint): every tensor of the layout must be there as
-   * F32 with its shape, and nothing else may be.
+   * A weight set from stored tensors: a checkpoint, or a state dict of the reference's search
+   * network (no `format` metadata; its `num_batches_tracked` counters are accepted and not kept).
+   * Every tensor of the layout must be there as F32 with its shape, and nothing else may be.
    */
   static fromTensors(config: SearchNetworkConfig, file: SafetensorsFile, source = 'weight set'): WeightSet {
-    if (file.metadata.format !== WEIGHT_SET_FORMAT) {
+    const format = file.metadata.format;
+    if (format !== undefined && format !== WEIGHT_SET_FORMAT) {
       throw new Error(
-        `${source}: metadata format is ${JSON.stringify(file.metadata.format)}, expected "${WEIGHT_SET_FORMAT}"`,
+        `${source}: metadata format is ${JSON.stringify(format)}, expected "${WEIGHT_SET_FORMAT}"` +
+          (format === 'rnas-weight-set/1'
+            ? ' (written by an older version that kept one module per edge slot; start the search again)'
+            : ''),
       );
     }
     const layout = weightSetLayout(config);
@@ -125,15 +108,32 @@ export class WeightSet {
     }
     const expected = new Set(layout.map((p) => p.name));
     for (const name of Object.keys(file.tensors)) {
-      if (!expected.has(name)) throw new Error(`${source}: unexpected tensor '${name}'`);
+      if (expected.has(name)) continue;
+      if (
+        name.endsWith(BATCHES_TRACKED_SUFFIX) &&
+        expected.has(`${name.slice(0, -BATCHES_TRACKED_SUFFIX.length)}.running_mean`)
+      ) {
+        continue;
+      }
+      throw new Error(`${source}: unexpected tensor '${name}'`);
     }
     return new WeightSet(config, new Map(layout.map((p) => [p.name, p])), tensors);
   }
 
-  /** The tensors and metadata to store (`encodeSafetensors` / `writeSafetensors`). */
+  /**
+   * The tensors and metadata to store (`encodeSafetensors` / `writeSafetensors`): the reference
+   * search network's state dict, `num_batches_tracked` included (as 0: momentum batch norm does not
+   * read it, and W does not count batches).
+   */
   toTensors(): { tensors: Record<string, HostTensor>; metadata: Record<string, string> } {
     const tensors: Record<string, HostTensor> = Object.create(null);
-    for (const name of this.layout.keys()) tensors[name] = this.get(name);
+    for (const name of this.layout.keys()) {
+      tensors[name] = this.get(name);
+      if (name.endsWith('.running_var')) {
+        const counter = `${name.slice(0, -'.running_var'.length)}${BATCHES_TRACKED_SUFFIX}`;
+        tensors[counter] = { dtype: 'I64', shape: [], data: BigInt64Array.from([0n]) };
+      }
+    }
     return { tensors, metadata: { format: WEIGHT_SET_FORMAT } };
   }
 
@@ -166,7 +166,7 @@ export class WeightSet {
   paramsFor(genotype: Genotype): HostParams {
     const out: HostParams = {};
     for (const info of searchNetworkParams(this.config, genotype)) {
-      const t = this.get(weightSetName(info.name, genotype, this.config.layers));
+      const t = this.get(info.name);
       out[info.name] = { dtype: t.dtype, shape: [...t.shape], data: t.data.slice() };
     }
     return out;
@@ -176,18 +176,18 @@ export class WeightSet {
    * The update rule after a comparison: every tensor of the teacher's network (its ops, and the
    * stem, preprocessing and classifier) is taken from the teacher; the ops only the student uses
    * are taken from the student; everything else (ops neither uses) stays as it is, which is the
-   * teacher's copy since the teacher did not train them. Ops are matched by weight-set name, so
-   * "the same op" means the same edge slot, input state and op.
+   * teacher's copy since the teacher did not train them (the reference's `update_state_dict`).
+   * Ops are matched by module: the same cell, node, input state and op.
    */
   applyComparison(teacher: TrainedCandidate, student: TrainedCandidate): void {
     const writes = new Map<string, HostTensor>();
     for (const [name, t] of Object.entries(teacher.params)) {
       if (name.endsWith(BATCHES_TRACKED_SUFFIX)) continue;
-      writes.set(this.checked('teacher', name, teacher.genotype, t), t);
+      writes.set(this.checked('teacher', name, t), t);
     }
     for (const [name, t] of Object.entries(student.params)) {
       if (!isEdgeOpName(name) || name.endsWith(BATCHES_TRACKED_SUFFIX)) continue;
-      const key = this.checked('student', name, student.genotype, t);
+      const key = this.checked('student', name, t);
       if (!writes.has(key)) writes.set(key, t);
     }
     // Validate everything before changing anything, so a bad result never leaves W half-updated.
@@ -200,13 +200,11 @@ export class WeightSet {
     }
   }
 
-  private checked(who: string, name: string, genotype: Genotype, t: HostTensor): string {
-    const key = weightSetName(name, genotype, this.config.layers);
-    const info = this.layout.get(key);
-    if (info === undefined)
-      throw new Error(`weight set: ${who} tensor '${name}' (as '${key}') is not in the weight set`);
+  private checked(who: string, name: string, t: HostTensor): string {
+    const info = this.layout.get(name);
+    if (info === undefined) throw new Error(`weight set: ${who} tensor '${name}' is not in the weight set`);
     checkTensor(`weight set: ${who}`, info, t);
-    return key;
+    return name;
   }
 }
 
