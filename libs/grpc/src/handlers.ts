@@ -159,6 +159,19 @@ type SurfaceCall = ServerUnaryCall<unknown, unknown> | ServerWritableStream<unkn
  */
 export const DEADLINE_SLACK_MS = 20;
 
+/**
+ * Whether a cancellation that arrives now, for a call opened at `openedAt` with `deadline`, is
+ * the client's deadline passing. The client measures its deadline from when it sent the call and
+ * the server from when it read it, so on a loaded machine the client's cancellation can come
+ * well before the server's own deadline: within the last quarter of the call's time (at least
+ * DEADLINE_SLACK_MS) it counts as the deadline.
+ */
+export function cancelledByDeadline(deadline: number, openedAt: number, now = Date.now()): boolean {
+  if (!Number.isFinite(deadline)) return false;
+  const slack = Math.max(DEADLINE_SLACK_MS, 0.25 * (deadline - openedAt));
+  return now + slack >= deadline;
+}
+
 function openCall(
   call: SurfaceCall,
   method: string,
@@ -169,9 +182,10 @@ function openCall(
   const controller = new AbortController();
   const rawDeadline = call.getDeadline();
   const deadline = rawDeadline instanceof Date ? rawDeadline.getTime() : rawDeadline;
+  const openedAt = Date.now();
   const onCancelled = (): void => {
     controller.abort(
-      Date.now() + DEADLINE_SLACK_MS >= deadline ? new DeadlineExceededError() : new CancelledError(),
+      cancelledByDeadline(deadline, openedAt) ? new DeadlineExceededError() : new CancelledError(),
     );
   };
   call.on('cancelled', onCancelled);

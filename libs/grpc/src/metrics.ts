@@ -6,7 +6,7 @@ import {
   type ServerMethodDefinition,
 } from '@grpc/grpc-js';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { DEADLINE_SLACK_MS } from './handlers';
+import { cancelledByDeadline } from './handlers';
 
 type PartialStatusObject = Parameters<ServerInterceptingCallInterface['sendStatus']>[0];
 
@@ -122,6 +122,7 @@ export class Metrics {
     this.started.inc(labels);
     const stopTimer = this.handling.startTimer(labels);
     let recorded = false;
+    const openedAt = Date.now();
     const record = (code: status): void => {
       if (recorded) return;
       recorded = true;
@@ -134,7 +135,8 @@ export class Metrics {
         next({
           // A call that ends without a status was cancelled: by the client, or by its deadline
           // passing while no status could be sent any more.
-          onCancel: () => record(deadlinePassed(call) ? status.DEADLINE_EXCEEDED : status.CANCELLED),
+          onCancel: () =>
+            record(deadlinePassed(call, openedAt) ? status.DEADLINE_EXCEEDED : status.CANCELLED),
         }),
     });
   };
@@ -155,10 +157,9 @@ function grpcType(method: { requestStream: boolean; responseStream: boolean }): 
   return method.responseStream ? 'server_stream' : 'unary';
 }
 
-function deadlinePassed(call: ServerInterceptingCallInterface): boolean {
+function deadlinePassed(call: ServerInterceptingCallInterface, openedAt: number): boolean {
   const deadline = call.getDeadline();
-  const ms = deadline instanceof Date ? deadline.getTime() : deadline;
-  return Number.isFinite(ms) && Date.now() + DEADLINE_SLACK_MS >= ms;
+  return cancelledByDeadline(deadline instanceof Date ? deadline.getTime() : deadline, openedAt);
 }
 
 /**

@@ -444,7 +444,7 @@ describe('a running server', () => {
         h.inference.classify(
           { modelName: 'tiny', topK: 1 },
           new Metadata(),
-          { deadline: Date.now() + 150 },
+          { deadline: Date.now() + 1_000 },
           done,
         ),
       ),
