@@ -58,6 +58,7 @@ export {
   type Evaluator,
   type EvaluatorSetup,
   type PairContext,
+  type ValidationContext,
 } from './search/evaluator';
 export { WorkerPoolEvaluator, type WorkerPoolOptions } from './search/worker-pool';
 export { WeightSet, weightSetLayout, type HostParams, type TrainedCandidate } from './search/weight-set';
@@ -83,7 +84,10 @@ export {
   type CandidateRecord,
   type PairRecord,
   type BestRecord,
+  type FinalRecord,
+  type FinalCandidateRecord,
 } from './search/history';
+export { STRATEGIES, RELATIVENAS, RANDOM, type Strategy, type FinalCandidate } from './search/strategy';
 export { cosineLearningRate, dropPathProbability } from './search/schedules';
 export {
   randomPairs,

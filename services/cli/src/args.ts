@@ -7,3 +7,11 @@ export function positiveInt(value: string): number {
   }
   return Number(value);
 }
+
+/** Commander parser for an on/off flag value (`on`, `off`, also `true`/`false`). */
+export function onOff(value: string): boolean {
+  const v = value.trim().toLowerCase();
+  if (v === 'on' || v === 'true') return true;
+  if (v === 'off' || v === 'false') return false;
+  throw new InvalidArgumentError(`expected on or off, got "${value}"`);
+}

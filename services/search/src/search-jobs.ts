@@ -39,7 +39,10 @@ interface StoredProgress {
 }
 
 interface StoredResult {
-  /** BestGenotype as protobuf JSON: the search's result (the last generation's best). */
+  /**
+   * BestGenotype as protobuf JSON: the search's result, the final choice (the final candidates
+   * re-evaluated under the final weight set; generation = generations for the final population).
+   */
   best: unknown;
 }
 
@@ -126,8 +129,9 @@ export class SearchJobs {
           progress: { ...job.progress, counters: { ...job.progress.counters, etaMs: 0 } },
         },
         reason:
-          `finished ${job.config.search.generations} generations; best genotype from generation ` +
-          `${result.best.generation}, member ${result.best.index}, validation loss ${result.best.valLoss.toFixed(4)}`,
+          `finished ${job.config.search.generations} generations; chosen genotype: ` +
+          `${result.best.generation === job.config.search.generations ? 'the final population' : `generation ${result.best.generation}`}, ` +
+          `member ${result.best.index}, validation loss ${result.best.valLoss.toFixed(4)} under the final weight set`,
       }),
       cancelled: (job) =>
         `cancelled after ${job.progress.counters.generationsDone} generations; the last checkpoint is kept`,

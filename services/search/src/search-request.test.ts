@@ -50,9 +50,18 @@ describe('resolveStartSearch', () => {
       trainPortion: 0.6,
       primitives: ['skip_connect', 'sep_conv_3x3'],
       workers: 8,
+      valAugment: false,
+      pairedData: true,
     };
     const resolved = await resolveStartSearch({ datasetUri: 'synthetic:shapes', seed: 9, config }, limits());
-    expect(resolved.config).toMatchObject({ strategy: 'random', seed: 9, steps: 4, pairsPerWave: 1 });
+    expect(resolved.config).toMatchObject({
+      strategy: 'random',
+      seed: 9,
+      steps: 4,
+      pairsPerWave: 1,
+      valAugment: false,
+      pairedData: true,
+    });
     expect(resolved.workers).toBe(2);
     expect(searchConfigToProto(resolved.config, resolved.workers)).toEqual({ ...config, workers: 2 });
     const all = await resolveStartSearch(

@@ -50,6 +50,8 @@ const PROTO_FIELDS: Record<string, string> = {
   primitives: 'primitives',
   workers: 'workers',
   seed: 'seed',
+  valAugment: 'val_augment',
+  pairedData: 'paired_data',
 };
 
 function protoField(path: readonly PropertyKey[]): string {
@@ -101,6 +103,8 @@ const ConfigSchema = z.object({
     .array(z.string().max(64, { error: 'expected an op name' }))
     .max(64, { error: 'expected at most 64 op names' }),
   workers: int(0, 256),
+  valAugment: z.boolean({ error: 'expected true or false' }).optional(),
+  pairedData: z.boolean({ error: 'expected true or false' }).optional(),
 });
 
 function first(error: z.ZodError): { path: PropertyKey[]; message: string } {
@@ -196,6 +200,8 @@ export async function resolveStartSearch(
       primitives: c.primitives.length === 0 ? undefined : c.primitives,
       seed: request.seed ?? randomInt(0, 2 ** 32 - 1),
       pairsPerWave: 1,
+      valAugment: c.valAugment,
+      pairedData: c.pairedData,
     });
   } catch (err) {
     if (!(err instanceof SearchConfigError)) throw err;
@@ -236,5 +242,7 @@ export function searchConfigToProto(config: SearchConfig, workers: number): Sear
     trainPortion: config.trainPortion,
     primitives: [...config.primitives],
     workers,
+    valAugment: config.valAugment,
+    pairedData: config.pairedData,
   };
 }

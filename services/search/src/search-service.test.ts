@@ -192,10 +192,15 @@ describe('SearchService', () => {
     expect(finished.startedUnixMs).toBeGreaterThanOrEqual(finished.createdUnixMs);
     expect(finished.finishedUnixMs).toBeGreaterThanOrEqual(finished.startedUnixMs);
     expect(finished.resumes).toBe(0);
-    // The result is the best of the last generation, and it is what genotype.json holds.
-    const lastBest = Math.min(...report.value.population.map((c) => c.valLoss));
-    expect(finished.best?.valLoss).toBe(lastBest);
-    expect(finished.best?.generation).toBe(1);
+    // The result is the final choice: the final population re-evaluated under the final weight
+    // set (history.json's `final`), and it is what genotype.json holds.
+    const stored = JSON.parse(readFileSync(finished.artifacts?.historyPath ?? '', 'utf8')) as {
+      final: { best: { valLoss: number; generation: number }; candidates: { valLoss: number }[] };
+    };
+    expect(finished.best?.valLoss).toBe(stored.final.best.valLoss);
+    expect(stored.final.best.valLoss).toBe(Math.min(...stored.final.candidates.map((c) => c.valLoss)));
+    expect(finished.best?.generation).toBe(2);
+    expect(report.value.generation).toBe(1);
     const artifacts = finished.artifacts;
     expect(artifacts?.directory).toBe(path.join(dir, 'state', 'searches', queued.id));
     const genotype = JSON.parse(readFileSync(artifacts?.genotypePath ?? '', 'utf8')) as {

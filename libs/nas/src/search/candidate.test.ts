@@ -17,6 +17,7 @@ function job(overrides: Partial<CandidateJob> = {}): CandidateJob {
     trainIndices: Int32Array.from([3, 1, 4, 0, 5, 9, 2, 6, 8, 7, 11, 10]),
     valIndices: Int32Array.from([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]),
     augmentSeed: 11,
+    valAugmentSeed: 13,
     dropPathSeed: 12,
     ...overrides,
   };
@@ -75,12 +76,49 @@ describe('evaluateCandidate', () => {
   });
 });
 
+describe('validation images', () => {
+  it('carry the training augmentation by default, drawn from the member’s seed (the reference)', () => {
+    const a = evaluateCandidate(job({ validateOnly: true }), data);
+    const same = evaluateCandidate(job({ validateOnly: true }), data);
+    const other = evaluateCandidate(job({ validateOnly: true, valAugmentSeed: 14 }), data);
+    const plain = evaluateCandidate(job({ validateOnly: true, valAugmentSeed: null }), data);
+    expect(same.valLoss).toBe(a.valLoss);
+    // Another draw of crop, flip and cutout gives other images, hence another loss; plain images another still.
+    expect(other.valLoss).not.toBe(a.valLoss);
+    expect(plain.valLoss).not.toBe(a.valLoss);
+    expect(evaluateCandidate(job({ validateOnly: true, valAugmentSeed: null }), data).valLoss).toBe(
+      plain.valLoss,
+    );
+  });
+
+  it('validate-only jobs train nothing and return no tensors', () => {
+    const before = tf.memory().numTensors;
+    const r = evaluateCandidate(job({ validateOnly: true, trainIndices: new Int32Array(0) }), data);
+    expect(tf.memory().numTensors).toBe(before);
+    expect(r.params).toEqual({});
+    expect(r.trainImages).toBe(0);
+    expect(Number.isNaN(r.trainLoss)).toBe(true);
+    expect(r.valImages).toBe(10);
+    // The measurement of the untrained weights: the same as the validation pass of a trained job
+    // would give at lr 0? No: training moves batch-norm statistics. It is the weights as loaded.
+    expect(Number.isFinite(r.valLoss)).toBe(true);
+  });
+});
+
 describe('pairSeeds', () => {
-  it('derives distinct streams from one pair seed', () => {
+  it('gives each member its own images, order and augmentations by default (the reference)', () => {
     const s = pairSeeds(123);
-    const all = [s.order, s.augment, ...s.dropPath];
-    expect(new Set(all).size).toBe(4);
+    for (const k of ['order', 'augment', 'valAugment'] as const) expect(s[k][0]).not.toBe(s[k][1]);
+    const all = [...s.order, ...s.augment, ...s.valAugment, ...s.dropPath];
+    expect(new Set(all).size).toBe(8);
     expect(pairSeeds(123)).toEqual(s);
-    expect(pairSeeds(124).order).not.toBe(s.order);
+    expect(pairSeeds(124).order[0]).not.toBe(s.order[0]);
+  });
+
+  it('shares them between the members with paired data (common random numbers), not drop path', () => {
+    const s = pairSeeds(123, true);
+    for (const k of ['order', 'augment', 'valAugment'] as const) expect(s[k][0]).toBe(s[k][1]);
+    expect(s.dropPath[0]).not.toBe(s.dropPath[1]);
+    expect(s.order[0]).toBe(pairSeeds(123).order[0]);
   });
 });

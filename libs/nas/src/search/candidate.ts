@@ -2,8 +2,9 @@
 // tensors from the weight set, train one pass over its share of the search-training split with a
 // fresh SGD, then measure loss and accuracy on the search-validation images. Runs the same in the
 // main thread and in an evaluator worker: every number it draws comes from the seeds in the job.
-// Validation images are not augmented (the reference search happens to augment them, because its
-// two loaders share one dataset object; a deterministic measurement ranks a pair more reliably).
+// By default the validation images carry the training augmentation, drawn from the member's own
+// seed, as in the reference (its two loaders share one dataset object); `valAugmentSeed: null`
+// validates on the plain images. A job may also only validate (the final re-evaluation).
 import { tf, type Tensor2D } from '@rnas/engine';
 import { deriveSeed, hostBatches, Rng, takeIndices, toTensors, type Split } from '@rnas/data';
 import type { Genotype } from '../genotype';
@@ -46,8 +47,12 @@ export interface CandidateJob {
   trainIndices: Int32Array;
   /** Search-validation images to measure on. */
   valIndices: Int32Array;
-  /** Seeds the augmentation (shared by both members of a pair: they see the same batches). */
+  /** Seeds the training augmentation (each member its own, unless the search pairs the data). */
   augmentSeed: number;
+  /** Seeds the augmentation of the validation images; null: plain validation images. */
+  valAugmentSeed: number | null;
+  /** Only measure on the validation images, without training (the final re-evaluation). */
+  validateOnly?: boolean;
   /** Seeds the drop-path draws of this candidate. */
   dropPathSeed: number;
 }
@@ -82,7 +87,8 @@ export function evaluateCandidate(job: CandidateJob, data: SearchData): Candidat
   const started = performance.now();
   const network = new TrainableSearchNetwork(job.network, job.genotype);
   const { recipe } = job;
-  if (job.trainIndices.length === 0) throw new Error('candidate: no training images');
+  const trains = job.validateOnly !== true;
+  if (trains && job.trainIndices.length === 0) throw new Error('candidate: no training images');
   if (job.valIndices.length === 0) throw new Error('candidate: no validation images');
   const params: ParamMap = importParams(network.allParams, job.params, 'candidate');
   const sgd = new Sgd({
@@ -96,7 +102,7 @@ export function evaluateCandidate(job: CandidateJob, data: SearchData): Candidat
     const dropPath = job.dropPath > 0 ? { prob: job.dropPath, random: () => dropRng.nextFloat() } : null;
     let trainLoss = 0;
     let trainCorrect = 0;
-    const trainSplit = takeIndices(data.train, job.trainIndices);
+    const trainSplit = takeIndices(data.train, trains ? job.trainIndices : new Int32Array(0));
     for (const host of hostBatches(trainSplit, {
       batchSize: recipe.batchSize,
       augment: { seed: job.augmentSeed, cutout: recipe.cutout },
@@ -116,7 +122,9 @@ export function evaluateCandidate(job: CandidateJob, data: SearchData): Candidat
     let valLoss = 0;
     let valCorrect = 0;
     const valSplit = takeIndices(data.val, job.valIndices);
-    for (const host of hostBatches(valSplit, { batchSize: recipe.batchSize })) {
+    const valAugment =
+      job.valAugmentSeed === null ? undefined : { seed: job.valAugmentSeed, cutout: recipe.cutout };
+    for (const host of hostBatches(valSplit, { batchSize: recipe.batchSize, augment: valAugment })) {
       const batch = toTensors(host);
       try {
         const { logits } = network.forward(params, batch.images);
@@ -128,12 +136,12 @@ export function evaluateCandidate(job: CandidateJob, data: SearchData): Candidat
         batch.labels.dispose();
       }
     }
-    const trainImages = job.trainIndices.length;
+    const trainImages = trains ? job.trainIndices.length : 0;
     const valImages = job.valIndices.length;
     return {
-      params: exportParams(network.allParams, params),
-      trainLoss: trainLoss / trainImages,
-      trainAccuracy: trainCorrect / trainImages,
+      params: trains ? exportParams(network.allParams, params) : {},
+      trainLoss: trains ? trainLoss / trainImages : NaN,
+      trainAccuracy: trains ? trainCorrect / trainImages : NaN,
       valLoss: valLoss / valImages,
       valAccuracy: valCorrect / valImages,
       trainImages,
@@ -146,11 +154,29 @@ export function evaluateCandidate(job: CandidateJob, data: SearchData): Candidat
   }
 }
 
-/** Seeds of one comparison, all derived from one number the search draws per pair. */
-export function pairSeeds(pairSeed: number): { order: number; augment: number; dropPath: [number, number] } {
+/** The per-member seeds of one comparison: [first member, second member]. */
+export interface PairSeeds {
+  /** Which search-training images each member trains on, and in which order. */
+  order: [number, number];
+  augment: [number, number];
+  valAugment: [number, number];
+  dropPath: [number, number];
+}
+
+/**
+ * Seeds of one comparison, all derived from one number the search draws per pair. Each member
+ * draws its own images, order and augmentations (the reference); with `paired`, both members share
+ * them (common random numbers). Drop path is drawn per member either way.
+ */
+export function pairSeeds(pairSeed: number, paired = false): PairSeeds {
+  const both = (stream: number): [number, number] =>
+    paired
+      ? [deriveSeed(pairSeed, stream), deriveSeed(pairSeed, stream)]
+      : [deriveSeed(pairSeed, stream), deriveSeed(pairSeed, stream + 10)];
   return {
-    order: deriveSeed(pairSeed, 0),
-    augment: deriveSeed(pairSeed, 1),
+    order: both(0),
+    augment: both(1),
+    valAugment: both(4),
     dropPath: [deriveSeed(pairSeed, 2), deriveSeed(pairSeed, 3)],
   };
 }

@@ -19,17 +19,26 @@ export interface EvaluatorSetup {
   data: SearchData;
 }
 
-/** What changes from pair to pair (and is the same for both members of the pair). */
+/** What changes from pair to pair; the per-member fields are [first member, second member]. */
 export interface PairContext {
   generation: number;
   pair: number;
   lr: number;
   dropPath: number;
-  trainIndices: Int32Array;
+  /** The search-training images each member trains on, in order. */
+  trainIndices: readonly [Int32Array, Int32Array];
   valIndices: Int32Array;
-  augmentSeed: number;
-  /** Drop-path seeds of the first and second member. */
+  augmentSeeds: readonly [number, number];
+  /** null: plain validation images. */
+  valAugmentSeeds: readonly [number | null, number | null];
   dropPathSeeds: readonly [number, number];
+}
+
+/** A measurement without training: every genotype on the same validation images. */
+export interface ValidationContext {
+  valIndices: Int32Array;
+  /** One augmentation for every genotype, so the losses compare; null: plain images. */
+  valAugmentSeed: number | null;
 }
 
 export interface Evaluator {
@@ -45,6 +54,15 @@ export interface Evaluator {
     genotypes: readonly [Genotype, Genotype],
     ctx: PairContext,
   ): Promise<[CandidateResult, CandidateResult]>;
+  /**
+   * Measures each genotype, as it loads from `snapshot`, on the validation images (inference mode,
+   * no training): the final re-evaluation of a search. Results in the order of `genotypes`.
+   */
+  validate(
+    snapshot: WeightSet,
+    genotypes: readonly Genotype[],
+    ctx: ValidationContext,
+  ): Promise<CandidateResult[]>;
   /** Frees threads and memory; the evaluator cannot be used afterwards. */
   close(): Promise<void>;
 }
@@ -63,12 +81,36 @@ export function pairJobs(
     params: snapshot.paramsFor(genotypes[k]),
     lr: ctx.lr,
     dropPath: ctx.dropPath,
-    trainIndices: ctx.trainIndices,
+    trainIndices: ctx.trainIndices[k],
     valIndices: ctx.valIndices,
-    augmentSeed: ctx.augmentSeed,
+    augmentSeed: ctx.augmentSeeds[k],
+    valAugmentSeed: ctx.valAugmentSeeds[k],
     dropPathSeed: ctx.dropPathSeeds[k],
   });
   return [job(0), job(1)];
+}
+
+/** The validation-only jobs of `validate`, with their tensors read from the snapshot now. */
+export function validationJobs(
+  setup: Omit<EvaluatorSetup, 'data'>,
+  snapshot: WeightSet,
+  genotypes: readonly Genotype[],
+  ctx: ValidationContext,
+): CandidateJob[] {
+  return genotypes.map((genotype) => ({
+    network: setup.network,
+    recipe: setup.recipe,
+    genotype,
+    params: snapshot.paramsFor(genotype),
+    lr: 0,
+    dropPath: 0,
+    trainIndices: new Int32Array(0),
+    valIndices: ctx.valIndices,
+    augmentSeed: 0,
+    valAugmentSeed: ctx.valAugmentSeed,
+    dropPathSeed: 0,
+    validateOnly: true,
+  }));
 }
 
 /** Evaluates in the calling thread, one candidate after the other, on the current engine backend. */
@@ -90,6 +132,20 @@ export class InProcessEvaluator implements Evaluator {
     await new Promise((resolve) => setImmediate(resolve));
     const second = evaluateCandidate(b, this.setup.data);
     return [first, second];
+  }
+
+  async validate(
+    snapshot: WeightSet,
+    genotypes: readonly Genotype[],
+    ctx: ValidationContext,
+  ): Promise<CandidateResult[]> {
+    if (this.closed) throw new Error('evaluator: closed');
+    const results: CandidateResult[] = [];
+    for (const job of validationJobs(this.setup, snapshot, genotypes, ctx)) {
+      results.push(evaluateCandidate(job, this.setup.data));
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    return results;
   }
 
   async close(): Promise<void> {

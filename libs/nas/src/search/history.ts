@@ -62,15 +62,42 @@ export interface GenerationRecord {
   timing: Timing;
 }
 
+/** A candidate of the final choice, measured under the final weight set (no training). */
+export interface FinalCandidateRecord {
+  /** Where it was met: generation and population index (`generation` = generations: the final population). */
+  generation: number;
+  index: number;
+  encoding: number[];
+  genotype: Genotype;
+  valLoss: number;
+  valAccuracy: number;
+}
+
+/**
+ * The final choice (RELATIVENAS.md section 6): every final candidate of the strategy re-evaluated
+ * under the final weight set on the same validation images, the lowest loss chosen. Losses taken
+ * during the search came from different snapshots of the weight set and do not compare.
+ */
+export interface FinalRecord {
+  candidates: FinalCandidateRecord[];
+  best: BestRecord;
+  valImages: number;
+  /** Whether the validation images carried the training augmentation (one draw for all). */
+  valAugmented: boolean;
+  timing: Timing;
+}
+
 export interface SearchHistory {
   format: typeof HISTORY_FORMAT;
   config: SearchConfig;
   /** What the search ran on, for the record (e.g. the dataset URI and its split sizes). */
   data: { source: string; trainSize: number; valSize: number; classes: number; imageShape: number[] };
   generations: GenerationRecord[];
+  /** Present once every generation has run. */
+  final?: FinalRecord;
 }
 
-export const HISTORY_FORMAT = 'rnas-search-history/1';
+export const HISTORY_FORMAT = 'rnas-search-history/2';
 
 /** The lower validation loss wins; NaN never does; on a tie the earlier record stays. */
 export function betterOf(current: BestRecord | null, candidate: BestRecord): BestRecord {

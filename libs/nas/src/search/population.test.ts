@@ -54,15 +54,20 @@ describe('randomPairs', () => {
 });
 
 describe('decideRoles', () => {
-  it('makes the lower validation loss the teacher', () => {
-    expect(decideRoles([3, 7], [0.9, 1.2])).toEqual({ teacher: 3, student: 7 });
-    expect(decideRoles([3, 7], [1.3, 1.2])).toEqual({ teacher: 7, student: 3 });
+  it('makes the lower validation loss the teacher, of the population and of the weight set', () => {
+    expect(decideRoles([3, 7], [0.9, 1.2])).toEqual({ teacher: 3, student: 7, weightSetTeacher: 3 });
+    expect(decideRoles([3, 7], [1.3, 1.2])).toEqual({ teacher: 7, student: 3, weightSetTeacher: 7 });
   });
 
-  it('gives a tie to the first member and never lets NaN win', () => {
-    expect(decideRoles([3, 7], [1, 1])).toEqual({ teacher: 3, student: 7 });
-    expect(decideRoles([3, 7], [Number.NaN, 5])).toEqual({ teacher: 7, student: 3 });
-    expect(decideRoles([3, 7], [5, Number.NaN])).toEqual({ teacher: 3, student: 7 });
+  it('on a tie, as the reference: a teaches the population, b writes the weight set', () => {
+    // train_search.py: mask = loss_a > loss_b (a is the student only then); the weight set takes
+    // a as the teacher only when loss_a < loss_b.
+    expect(decideRoles([3, 7], [1, 1])).toEqual({ teacher: 3, student: 7, weightSetTeacher: 7 });
+  });
+
+  it('never lets NaN win (our guard: a diverged member must not write the weight set)', () => {
+    expect(decideRoles([3, 7], [Number.NaN, 5])).toEqual({ teacher: 7, student: 3, weightSetTeacher: 7 });
+    expect(decideRoles([3, 7], [5, Number.NaN])).toEqual({ teacher: 3, student: 7, weightSetTeacher: 3 });
   });
 });
 
@@ -108,8 +113,8 @@ describe('updatePopulation', () => {
       P,
       V,
       [
-        { teacher: 1, student: 2 },
-        { teacher: 3, student: 0 },
+        { teacher: 1, student: 2, weightSetTeacher: 1 },
+        { teacher: 3, student: 0, weightSetTeacher: 3 },
       ],
       bounds,
       rng,
@@ -143,8 +148,8 @@ describe('updatePopulation', () => {
           [0, 0],
         ],
         [
-          { teacher: 1, student: 0 },
-          { teacher: 2, student: 0 },
+          { teacher: 1, student: 0, weightSetTeacher: 1 },
+          { teacher: 2, student: 0, weightSetTeacher: 2 },
         ],
         bounds,
         scripted(new Array(8).fill(0.5)),

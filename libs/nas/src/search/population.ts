@@ -17,8 +17,11 @@ export type Pair = [number, number];
 
 /** Who taught whom in one pair. */
 export interface Roles {
+  /** Teaches the population (the student moves towards it). */
   teacher: number;
   student: number;
+  /** Whose trained tensors the weight set takes as the teacher's (differs from `teacher` on a tie). */
+  weightSetTeacher: number;
 }
 
 /** A random permutation of the population cut into consecutive pairs. */
@@ -33,13 +36,18 @@ export function randomPairs(size: number, rng: RandomSource): Pair[] {
 }
 
 /**
- * The member with the lower validation loss teaches. A tie goes to the first member of the pair
- * (as in the reference, which makes `a` the student only when loss_a > loss_b); a loss that is
- * NaN (a diverged candidate) always loses.
+ * The member with the lower validation loss teaches, as in the reference (train_search.py): the
+ * population update makes `a` the student only when loss_a > loss_b, so a tie leaves `a` the
+ * teacher; the weight-set update takes `a` as the teacher only when loss_a < loss_b, so on a tie
+ * `b`'s tensors are written as the teacher's. One departure, to keep a diverged candidate from
+ * poisoning the weight set: a loss that is NaN always loses (the reference compares NaN as false
+ * both ways, which would make a NaN `a` teach the population and a NaN `b` write the weight set).
  */
 export function decideRoles(pair: Pair, losses: readonly [number, number]): Roles {
   const [a, b] = losses.map((l) => (Number.isNaN(l) ? Infinity : l));
-  return a <= b ? { teacher: pair[0], student: pair[1] } : { teacher: pair[1], student: pair[0] };
+  if (a < b) return { teacher: pair[0], student: pair[1], weightSetTeacher: pair[0] };
+  if (a > b) return { teacher: pair[1], student: pair[0], weightSetTeacher: pair[1] };
+  return { teacher: pair[0], student: pair[1], weightSetTeacher: pair[1] };
 }
 
 /**

@@ -24,6 +24,8 @@ describe('resolveSearchConfig', () => {
       primitives: [...PRIMITIVES],
       seed: 0,
       pairsPerWave: 1,
+      valAugment: true,
+      pairedData: false,
     });
   });
 
@@ -64,6 +66,8 @@ describe('resolveSearchConfig', () => {
     [{ seed: -1 }, /seed must be a non-negative safe integer, got -1/],
     [{ seed: 2 ** 60 }, /seed/],
     [{ pairsPerWave: 11 }, /pairsPerWave must be an integer in \[1, 10\], got 11/],
+    [{ valAugment: 'yes' }, /valAugment must be true or false, got "yes"/],
+    [{ pairedData: 1 }, /pairedData must be true or false, got 1/],
     [{ populaton: 4 }, /populaton must be a known field \(unknown field\), got 4/],
   ])('rejects %j with a message naming the field and value', (overrides, message) => {
     expect(() => resolveSearchConfig(overrides as never)).toThrow(message);

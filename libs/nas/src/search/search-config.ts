@@ -41,10 +41,24 @@ export interface SearchConfig {
   readonly seed: number;
   /**
    * Pairs evaluated concurrently from one weight-set snapshot. 1 is the reference semantics (each
-   * pair sees the updates of the pairs before it); k > 1 lets k pairs run on 2k workers at once,
-   * but a pair then does not see the updates of the other pairs of its wave.
+   * pair sees the updates of the pairs before it). k > 1 is an APPROXIMATION: k pairs run on 2k
+   * workers at once, all from the same snapshot, and the weight-set updates of the other k - 1
+   * pairs of a wave are lost to each pair (their trunk training, stem to classifier, is overwritten
+   * by the last pair's teacher). Keep 1 unless throughput matters more than fidelity.
    */
   readonly pairsPerWave: number;
+  /**
+   * Validation images carry the training transform (random crop, flip, cutout), drawn anew for
+   * each member: the reference does this, because its training and validation loaders share one
+   * dataset object [true]. false: validate on the plain images (less noise in the comparison).
+   */
+  readonly valAugment: boolean;
+  /**
+   * Both members of a pair train on the same images in the same order with the same augmentation
+   * (and validate on the same augmented images): common random numbers, which lowers the noise of
+   * the comparison. The reference gives each member its own shuffle and augmentation [false].
+   */
+  readonly pairedData: boolean;
 }
 
 export const DEFAULT_SEARCH_CONFIG: SearchConfig = {
@@ -68,6 +82,8 @@ export const DEFAULT_SEARCH_CONFIG: SearchConfig = {
   primitives: PRIMITIVES,
   seed: 0,
   pairsPerWave: 1,
+  valAugment: true,
+  pairedData: false,
 };
 
 /** A search configuration field that is missing, of the wrong kind or out of range. */
@@ -96,6 +112,11 @@ function int(field: keyof SearchConfig, value: unknown, min: number, max = INT_L
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
     throw new SearchConfigError(field, value, `an integer in [${min}, ${max}]`);
   }
+  return value;
+}
+
+function bool(field: keyof SearchConfig, value: unknown): boolean {
+  if (typeof value !== 'boolean') throw new SearchConfigError(field, value, 'true or false');
   return value;
 }
 
@@ -175,5 +196,7 @@ export function resolveSearchConfig(
     primitives: [...(primitives as OpName[])],
     seed,
     pairsPerWave: int('pairsPerWave', v.pairsPerWave, 1, population / 2),
+    valAugment: bool('valAugment', v.valAugment),
+    pairedData: bool('pairedData', v.pairedData),
   };
 }

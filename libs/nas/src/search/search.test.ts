@@ -87,7 +87,31 @@ describe('runSearch (RelativeNAS)', () => {
     expect(history.generations[1].learningRate).toBeCloseTo(0.0505, 12);
     expect(history.generations[0].dropPath).toBe(0);
     expect(history.generations[1].dropPath).toBeCloseTo(0.15, 12);
-    expect(baseline.best).toEqual(history.generations[1].best);
+  });
+
+  it('chooses the final genotype among the final population, re-evaluated under the final weight set', () => {
+    const { history } = baseline;
+    const final = history.final;
+    if (final === undefined) throw new Error('no final record');
+    // Every member of the population the last generation left, each genotype measured once.
+    const distinct = new Set(baseline.population.map((p) => JSON.stringify(p)));
+    expect(final.candidates.length).toBeLessThanOrEqual(4);
+    expect(final.candidates.length).toBeGreaterThanOrEqual(1);
+    for (const c of final.candidates) {
+      expect(c.generation).toBe(2);
+      expect(distinct.has(JSON.stringify(c.encoding))).toBe(true);
+      expect(c.encoding).toEqual(baseline.population[c.index]);
+    }
+    expect(final.valImages).toBe(12);
+    expect(final.valAugmented).toBe(true);
+    const lowest = Math.min(...final.candidates.map((c) => c.valLoss));
+    expect(final.best.valLoss).toBe(lowest);
+    expect(baseline.best).toEqual(final.best);
+    // Measured afresh: the loss of a member that was also in the last generation differs from
+    // the one taken there (another snapshot of the weight set, and no training pass now).
+    expect(
+      final.candidates.some((c) => c.valLoss !== history.generations[1].candidates[c.index].valLoss),
+    ).toBe(true);
   });
 
   it('moves students towards their teachers and leaves teachers where they were', () => {
@@ -124,7 +148,7 @@ describe('runSearch (RelativeNAS)', () => {
     ]);
     const svg = await readFile(path.join(baselineDir, 'cells', 'generation-001.svg'), 'utf8');
     expect(svg).toContain('<svg');
-    expect(svg).toContain(`member ${baseline.best.index}`);
+    expect(svg).toContain(`member ${baseline.history.generations[1].best.index}`);
     const files = await readdir(path.join(baselineDir, 'checkpoint'));
     expect(files.sort()).toEqual(['checkpoint.json', 'weights-000002.safetensors']);
     const weights = await readSafetensors(path.join(baselineDir, 'checkpoint', 'weights-000002.safetensors'));
@@ -218,6 +242,13 @@ describe('runSearch (random search baseline)', () => {
     expect(r.history.generations.reduce((n, g) => n + g.candidates.length, 0)).toBe(
       baseline.history.generations.reduce((n, g) => n + g.candidates.length, 0),
     );
+    // Its final choice is among every candidate it evaluated, in any generation, re-evaluated.
+    const final = r.history.final;
+    if (final === undefined) throw new Error('no final record');
+    const evaluated = new Set([...g0.candidates, ...g1.candidates].map((c) => JSON.stringify(c.genotype)));
+    expect(final.candidates).toHaveLength(evaluated.size);
+    expect(new Set(final.candidates.map((c) => c.generation))).toEqual(new Set([0, 1]));
+    expect(r.best.valLoss).toBe(Math.min(...final.candidates.map((c) => c.valLoss)));
   });
 });
 
@@ -230,6 +261,29 @@ describe('runSearch with several pairs per wave', () => {
     expect(a.history.generations[0].pairs[0]).toMatchObject({
       members: baseline.history.generations[0].pairs[0].members,
     });
+  });
+});
+
+describe('runSearch data options', () => {
+  it('augments validation images by default; --val-augment off validates on plain images', async () => {
+    const plain = await search({ valAugment: false });
+    const again = await search({ valAugment: false });
+    expect(withoutTiming(again.history)).toEqual(withoutTiming(plain.history));
+    const losses = (r: SearchResult): number[] => r.history.generations[0].candidates.map((c) => c.valLoss);
+    expect(losses(plain)).not.toEqual(losses(baseline));
+    expect(plain.history.final?.valAugmented).toBe(false);
+  });
+
+  it('gives each member its own data by default; --paired-data shares it within a pair', async () => {
+    const paired = await search({ pairedData: true });
+    const again = await search({ pairedData: true });
+    expect(withoutTiming(again.history)).toEqual(withoutTiming(paired.history));
+    // The same pairs (the pairing draws come first), other training data: other losses.
+    expect(paired.history.generations[0].pairs.map((p) => p.members)).toEqual(
+      baseline.history.generations[0].pairs.map((p) => p.members),
+    );
+    const losses = (r: SearchResult): number[] => r.history.generations[0].candidates.map((c) => c.trainLoss);
+    expect(losses(paired)).not.toEqual(losses(baseline));
   });
 });
 

@@ -1,15 +1,18 @@
 // The search loop: slow-fast learning (RELATIVENAS.md section 6) and, with the same weight-shared
 // evaluation, the random-search baseline.
 //
-// Per generation: learning rate and drop path from their schedules; (random search only: a fresh
-// population); random pairs; for each pair, both members trained from the weight set and compared
-// on validation loss; the weight set updated from teacher and student; after all pairs, every
-// student moves towards its teacher (RelativeNAS only). Then a checkpoint.
+// Per generation: learning rate and drop path from their schedules; the strategy's population
+// (random search: a fresh one); random pairs; for each pair, both members trained from the weight
+// set and compared on validation loss; the weight set updated from teacher and student; after all
+// pairs, the strategy moves the population (RelativeNAS: every student towards its teacher). Then
+// a checkpoint. After the last generation, the final choice: the strategy's final candidates
+// re-evaluated under the final weight set on the same validation images (history.final).
 //
 // One generator drives everything, in this order: the weight-set initialisation seed and the
 // initial population; per generation (the fresh population of random search,) the pairing, one
-// seed per pair (its training images and order, augmentation and drop path), and r1, r2 of each
-// student. Evaluators only receive seeds, so the numbers do not depend on threads or timing.
+// seed per pair (each member's training images and order, augmentations and drop path), and r1,
+// r2 of each student. Evaluators only receive seeds, so the numbers do not depend on threads or
+// timing.
 import { access, mkdir } from 'node:fs/promises';
 import * as path from 'node:path';
 import { deriveSeed, Rng, splitTrain, type Split } from '@rnas/data';
@@ -24,20 +27,24 @@ import {
   betterOf,
   HISTORY_FORMAT,
   type BestRecord,
+  type FinalCandidateRecord,
+  type FinalRecord,
   type CandidateRecord,
   type GenerationRecord,
   type PairRecord,
   type SearchHistory,
 } from './history';
-import { decideRoles, diversity, randomPairs, updatePopulation, type Pair, type Roles } from './population';
+import { decideRoles, diversity, randomPairs, type Pair, type Roles } from './population';
 import { cosineLearningRate, dropPathProbability } from './schedules';
 import type { SearchConfig } from './search-config';
 import type { SearchNetworkConfig } from './search-network';
+import { distinctByGenotype, STRATEGIES, type Strategy } from './strategy';
 import { WeightSet } from './weight-set';
 
 /** Streams of the search seed used outside the main generator (deriveSeed paths). */
 const SPLIT_STREAM = 1;
 const VAL_SUBSET_STREAM = 2;
+const FINAL_VAL_AUGMENT_STREAM = 3;
 
 export type SearchEvent =
   | {
@@ -78,9 +85,9 @@ export interface SearchRun {
 }
 
 export interface SearchResult {
-  /** Lowest validation loss of the last generation (section 6: the population's best). */
+  /** The final choice: lowest loss of the final candidates under the final weight set (history.final). */
   best: BestRecord;
-  /** Lowest validation loss of the whole search. */
+  /** Lowest validation loss met during the search (under changing weight-set snapshots). */
   bestSoFar: BestRecord;
   history: SearchHistory;
   population: number[][];
@@ -198,9 +205,11 @@ function rate(images: number, seconds: number): number {
  * generation g-1, relative to itself and its teacher then; a teacher kept all its edges.
  */
 function originsOf(history: SearchHistory, g: number, index: number): EdgeOrigins | undefined {
-  if (g === 0 || history.config.strategy !== 'relativenas') return undefined;
+  if (g === 0 || g > history.generations.length || history.config.strategy !== 'relativenas')
+    return undefined;
   const prev = history.generations[g - 1];
   const now = history.generations[g];
+  if (now === undefined) return undefined;
   const pair = prev.pairs.find((p) => p.student === index || p.teacher === index);
   if (pair === undefined) return undefined;
   const before = prev.candidates[index].genotype;
@@ -287,6 +296,7 @@ export async function runSearch(run: SearchRun): Promise<SearchResult> {
   });
 
   const rng = Rng.fromState(state.rng);
+  const strategy = STRATEGIES[config.strategy];
   let { population, velocities } = state;
   const history = state.history;
   let bestSoFar: BestRecord | null = history.generations.at(-1)?.bestSoFar ?? null;
@@ -295,11 +305,7 @@ export async function runSearch(run: SearchRun): Promise<SearchResult> {
     const started = performance.now();
     const lr = cosineLearningRate(g, config.generations, config.lrMax, config.lrMin);
     const dropPath = dropPathProbability(g, config.generations, config.dropPath);
-    if (config.strategy === 'random' && g > 0) {
-      population = Array.from({ length: m }, () =>
-        randomVector(config.steps, () => rng.nextFloat(), config.primitives),
-      );
-    }
+    population = strategy.populationFor(g, population, config, rng);
     const genotypes = population.map((p) => decodeVector(p, config.primitives));
     const spread = diversity(population);
     const pairs = randomPairs(m, rng);
@@ -312,8 +318,9 @@ export async function runSearch(run: SearchRun): Promise<SearchResult> {
       checkAborted(signal);
       const wave = pairs.slice(start, start + config.pairsPerWave).map((pair: Pair, k) => {
         const p = start + k;
-        const s = pairSeeds(seeds[p]);
-        const trainIndices = Rng.fromSeed(s.order).permutation(data.train.size).subarray(0, trainImages);
+        const s = pairSeeds(seeds[p], config.pairedData);
+        const images = (seed: number): Int32Array =>
+          Rng.fromSeed(seed).permutation(data.train.size).subarray(0, trainImages);
         const t0 = performance.now();
         const promise = evaluator
           .evaluatePair(weightSet, [genotypes[pair[0]], genotypes[pair[1]]], {
@@ -321,9 +328,10 @@ export async function runSearch(run: SearchRun): Promise<SearchResult> {
             pair: p,
             lr,
             dropPath,
-            trainIndices,
+            trainIndices: [images(s.order[0]), images(s.order[1])],
             valIndices,
-            augmentSeed: s.augment,
+            augmentSeeds: s.augment,
+            valAugmentSeeds: config.valAugment ? s.valAugment : [null, null],
             dropPathSeeds: s.dropPath,
           })
           .then((results) => ({ results, seconds: (performance.now() - t0) / 1000 }));
@@ -333,15 +341,16 @@ export async function runSearch(run: SearchRun): Promise<SearchResult> {
       wave.forEach(({ pair, p }, k) => {
         const { results, seconds } = outcomes[k];
         const r = decideRoles(pair, [results[0].valLoss, results[1].valLoss]);
-        const teacherSide = r.teacher === pair[0] ? 0 : 1;
-        const teacher = results[teacherSide];
-        const student = results[1 - teacherSide];
+        // The weight set's teacher differs from the population's on a tie (the reference's rule).
+        const writerSide = r.weightSetTeacher === pair[0] ? 0 : 1;
+        const writer = results[writerSide];
+        const other = results[1 - writerSide];
         // Two diverged candidates: nothing trustworthy to write back.
-        const update = Number.isFinite(teacher.valLoss);
+        const update = Number.isFinite(writer.valLoss);
         if (update) {
           weightSet.applyComparison(
-            { genotype: genotypes[r.teacher], params: teacher.params },
-            { genotype: genotypes[r.student], params: student.params },
+            { genotype: genotypes[pair[writerSide]], params: writer.params },
+            { genotype: genotypes[pair[1 - writerSide]], params: other.params },
           );
         }
         const images = results.reduce((n, c) => n + c.trainImages + c.valImages, 0);
@@ -370,9 +379,7 @@ export async function runSearch(run: SearchRun): Promise<SearchResult> {
       });
     }
 
-    if (config.strategy === 'relativenas') {
-      ({ population, velocities } = updatePopulation(population, velocities, roles, bounds, rng));
-    }
+    ({ population, velocities } = strategy.afterPairs(population, velocities, roles, bounds, rng));
 
     let best: BestRecord | null = null;
     for (const c of candidates) {
@@ -411,14 +418,73 @@ export async function runSearch(run: SearchRun): Promise<SearchResult> {
 
   const last = history.generations.at(-1);
   if (last === undefined) throw new Error('search: no generation was run');
+  checkAborted(signal);
+  history.final = await finalChoice(run, strategy, weightSet, history, population, valIndices);
   if (outDir !== undefined) {
+    await writeFileAtomic(searchArtifacts(outDir).history, JSON.stringify(history, null, 1));
     await writeFileAtomic(
       searchArtifacts(outDir).genotype,
-      `${JSON.stringify(last.best.genotype, null, 2)}\n`,
+      `${JSON.stringify(history.final.best.genotype, null, 2)}\n`,
     );
   }
-  emit({ type: 'done', best: last.best });
-  return { best: last.best, bestSoFar: last.bestSoFar, history, population };
+  emit({ type: 'done', best: history.final.best });
+  return { best: history.final.best, bestSoFar: last.bestSoFar, history, population };
+}
+
+/**
+ * The final choice: the strategy's final candidates (each genotype once), measured under the final
+ * weight set on the search's validation images, with one augmentation draw for all when the search
+ * augments validation images, so that the losses compare; the lowest loss wins.
+ */
+async function finalChoice(
+  run: SearchRun,
+  strategy: Strategy,
+  weightSet: WeightSet,
+  history: SearchHistory,
+  population: number[][],
+  valIndices: Int32Array,
+): Promise<FinalRecord> {
+  const { config } = run;
+  const started = performance.now();
+  const candidates = distinctByGenotype(
+    strategy
+      .finalCandidates(history, population)
+      .map((c) => ({ ...c, genotype: decodeVector(c.encoding, config.primitives) })),
+  );
+  const results = await run.evaluator.validate(
+    weightSet,
+    candidates.map((c) => c.genotype),
+    {
+      valIndices,
+      valAugmentSeed: config.valAugment ? deriveSeed(config.seed, FINAL_VAL_AUGMENT_STREAM) : null,
+    },
+  );
+  const records: FinalCandidateRecord[] = candidates.map((c, k) => ({
+    generation: c.generation,
+    index: c.index,
+    encoding: c.encoding,
+    genotype: c.genotype,
+    valLoss: results[k].valLoss,
+    valAccuracy: results[k].valAccuracy,
+  }));
+  let best: BestRecord | null = null;
+  for (const r of records) {
+    best = betterOf(best, {
+      generation: r.generation,
+      index: r.index,
+      genotype: r.genotype,
+      valLoss: r.valLoss,
+      valAccuracy: r.valAccuracy,
+    });
+  }
+  const seconds = (performance.now() - started) / 1000;
+  return {
+    candidates: records,
+    best: best as BestRecord,
+    valImages: valIndices.length,
+    valAugmented: config.valAugment,
+    timing: { seconds, imagesPerSecond: rate(records.length * valIndices.length, seconds) },
+  };
 }
 
 async function readCheckpointExists(outDir: string): Promise<boolean> {

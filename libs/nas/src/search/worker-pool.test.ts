@@ -78,14 +78,21 @@ describe('WorkerPoolEvaluator', () => {
       pair: 0,
       lr: 0.1,
       dropPath: 0,
-      trainIndices: Int32Array.from([0, 1, 2, 3, 4, 5, 6, 7]),
+      trainIndices: [
+        Int32Array.from([0, 1, 2, 3, 4, 5, 6, 7]),
+        Int32Array.from([7, 6, 5, 4, 3, 2, 1, 0]),
+      ] as const,
       valIndices: Int32Array.from([0, 1, 2, 3]),
-      augmentSeed: 1,
+      augmentSeeds: [1, 4] as const,
+      valAugmentSeeds: [5, 6] as const,
       dropPathSeeds: [2, 3] as const,
     };
     try {
       await expect(
-        pool.evaluatePair(ws, [TEACHER, STUDENT], { ...ctx, trainIndices: Int32Array.from([1e6]) }),
+        pool.evaluatePair(ws, [TEACHER, STUDENT], {
+          ...ctx,
+          trainIndices: [Int32Array.from([1e6]), Int32Array.from([0])],
+        }),
       ).rejects.toThrow(/evaluator worker: .*1000000/);
       const [a, b] = await pool.evaluatePair(ws, [TEACHER, STUDENT], ctx);
       const [x, y] = await new InProcessEvaluator(setup).evaluatePair(ws, [TEACHER, STUDENT], ctx);
@@ -95,6 +102,12 @@ describe('WorkerPoolEvaluator', () => {
       expect(Array.from(a.params['classifier.weight'].data as Float32Array)).toEqual(
         Array.from(x.params['classifier.weight'].data as Float32Array),
       );
+      // The final re-evaluation gives the same numbers on the pool as in process.
+      const vctx = { valIndices: ctx.valIndices, valAugmentSeed: 9 };
+      const pooled = await pool.validate(ws, [TEACHER, STUDENT, TEACHER], vctx);
+      const local = await new InProcessEvaluator(setup).validate(ws, [TEACHER, STUDENT, TEACHER], vctx);
+      expect(pooled.map((r) => r.valLoss)).toEqual(local.map((r) => r.valLoss));
+      expect(pooled[0].valLoss).toBe(pooled[2].valLoss);
     } finally {
       await pool.close();
     }

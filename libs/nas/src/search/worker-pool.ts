@@ -14,7 +14,14 @@ import type { BackendInfo, BackendName } from '@rnas/engine';
 import type { Split } from '@rnas/data';
 import type { Genotype } from '../genotype';
 import type { CandidateJob, CandidateResult, SearchData } from './candidate';
-import { pairJobs, type Evaluator, type EvaluatorSetup, type PairContext } from './evaluator';
+import {
+  pairJobs,
+  validationJobs,
+  type Evaluator,
+  type EvaluatorSetup,
+  type PairContext,
+  type ValidationContext,
+} from './evaluator';
 import type { HostParams, WeightSet } from './weight-set';
 
 export interface WorkerPoolOptions {
@@ -150,6 +157,14 @@ export class WorkerPoolEvaluator implements Evaluator {
   ): Promise<[CandidateResult, CandidateResult]> {
     const [a, b] = pairJobs(this.setup, snapshot, genotypes, ctx);
     return Promise.all([this.submit(a), this.submit(b)]);
+  }
+
+  validate(
+    snapshot: WeightSet,
+    genotypes: readonly Genotype[],
+    ctx: ValidationContext,
+  ): Promise<CandidateResult[]> {
+    return Promise.all(validationJobs(this.setup, snapshot, genotypes, ctx).map((job) => this.submit(job)));
   }
 
   async close(): Promise<void> {

@@ -15,6 +15,7 @@ import {
   WatchSearchResponse,
   type SearchConfig,
 } from '@rnas/proto';
+import { onOff } from '../args';
 import { processIo, type CliIo } from '../io';
 
 /** The search service's well-known port (services/search). */
@@ -309,6 +310,8 @@ export interface StartOptions extends ClientOptions {
   trainPortion?: number;
   primitives?: string[];
   workers?: number;
+  valAugment?: boolean;
+  pairedData?: boolean;
   watch?: boolean;
 }
 
@@ -338,6 +341,8 @@ export function searchConfigOf(options: StartOptions): SearchConfig {
     trainPortion: options.trainPortion,
     primitives: options.primitives ?? [],
     workers: options.workers,
+    valAugment: options.valAugment,
+    pairedData: options.pairedData,
   };
 }
 
@@ -500,6 +505,8 @@ export function searchClientCommand(io: CliIo = processIo): Command {
     .option('--train-portion <x>', 'share of the training split candidates train on (default 0.5)', decimal)
     .option('--primitives <ops>', 'comma-separated candidate ops (default: the 7 search primitives)', list)
     .option('--workers <n>', 'evaluator threads, 0: one per core (default 1)', integer)
+    .option('--val-augment <on|off>', 'augmented validation images, as the reference (default on)', onOff)
+    .option('--paired-data', 'members of a pair share images and augmentation (default: each its own)')
     .option('--watch', 'follow the search until it ends')
     .option('--json', 'print the stored search as JSON')
     .action((options: StartOptions) => run(() => runSearchStart(options, io)));

@@ -19,6 +19,7 @@ import {
   type SearchConfig,
   type SearchEvent,
 } from '@rnas/nas';
+import { onOff } from '../args';
 import { processIo, type CliIo } from '../io';
 
 export interface SearchCommandOptions {
@@ -45,6 +46,8 @@ export interface SearchCommandOptions {
   trainPortion?: number;
   primitives?: string[];
   pairsPerWave?: number;
+  valAugment?: boolean;
+  pairedData?: boolean;
   resume?: boolean;
 }
 
@@ -208,6 +211,8 @@ export async function runSearchCommand(options: SearchCommandOptions, io: CliIo)
     trainPortion: options.trainPortion,
     primitives: options.primitives,
     pairsPerWave: options.pairsPerWave,
+    valAugment: options.valAugment,
+    pairedData: options.pairedData,
   });
   const requested = options.workers ?? 1;
   const workers = requested === 0 ? availableParallelism() : requested;
@@ -317,8 +322,19 @@ export function searchCommand(io: CliIo = processIo): Command {
       )
       .option(
         '--pairs-per-wave <n>',
-        'pairs evaluated at once from one snapshot; > 1 relaxes the reference semantics (default 1)',
+        'pairs evaluated at once from one snapshot; > 1 is approximate: each pair loses the ' +
+          'weight-set updates (trunk training) of the other pairs of its wave (default 1)',
         integer,
+      )
+      .option(
+        '--val-augment <on|off>',
+        'validation images carry the training transform, as in the reference; off: plain images (default on)',
+        onOff,
+      )
+      .option(
+        '--paired-data',
+        'both members of a pair see the same images, order and augmentation (common random numbers); ' +
+          'default: each its own, as in the reference',
       )
       .option('--resume', 'continue the search in --out from its last checkpoint')
       .action(async (options: SearchCommandOptions) => {

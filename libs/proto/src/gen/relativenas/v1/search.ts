@@ -230,7 +230,22 @@ export interface SearchConfig {
    * Evaluator worker threads (each with its own engine instance); 0 means one per CPU core,
    * capped by the service [1].
    */
-  workers?: number | undefined;
+  workers?:
+    | number
+    | undefined;
+  /**
+   * Whether the validation images of a comparison carry the training transform (random crop,
+   * flip, cutout), drawn anew for each member, as in the reference search; false validates on the
+   * plain images, a lower-noise comparison [true].
+   */
+  valAugment?:
+    | boolean
+    | undefined;
+  /**
+   * Whether both members of a pair train and validate on the same images in the same order with
+   * the same augmentation (common random numbers); the reference gives each member its own [false].
+   */
+  pairedData?: boolean | undefined;
 }
 
 /**
@@ -513,6 +528,8 @@ function createBaseSearchConfig(): SearchConfig {
     trainPortion: undefined,
     primitives: [],
     workers: undefined,
+    valAugment: undefined,
+    pairedData: undefined,
   };
 }
 
@@ -571,6 +588,12 @@ export const SearchConfig: MessageFns<SearchConfig> = {
     }
     if (message.workers !== undefined) {
       writer.uint32(144).uint32(message.workers);
+    }
+    if (message.valAugment !== undefined) {
+      writer.uint32(152).bool(message.valAugment);
+    }
+    if (message.pairedData !== undefined) {
+      writer.uint32(160).bool(message.pairedData);
     }
     return writer;
   },
@@ -732,6 +755,22 @@ export const SearchConfig: MessageFns<SearchConfig> = {
             message.workers = reader.uint32();
             continue;
           }
+          case 19: {
+            if (tag !== 152) {
+              break;
+            }
+
+            message.valAugment = reader.bool();
+            continue;
+          }
+          case 20: {
+            if (tag !== 160) {
+              break;
+            }
+
+            message.pairedData = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -802,6 +841,16 @@ export const SearchConfig: MessageFns<SearchConfig> = {
         ? object.primitives.map((e: any) => globalThis.String(e))
         : [],
       workers: isSet(object.workers) ? globalThis.Number(object.workers) : undefined,
+      valAugment: isSet(object.valAugment)
+        ? globalThis.Boolean(object.valAugment)
+        : isSet(object.val_augment)
+        ? globalThis.Boolean(object.val_augment)
+        : undefined,
+      pairedData: isSet(object.pairedData)
+        ? globalThis.Boolean(object.pairedData)
+        : isSet(object.paired_data)
+        ? globalThis.Boolean(object.paired_data)
+        : undefined,
     };
   },
 
@@ -861,6 +910,12 @@ export const SearchConfig: MessageFns<SearchConfig> = {
     if (message.workers !== undefined) {
       obj.workers = Math.round(message.workers);
     }
+    if (message.valAugment !== undefined) {
+      obj.valAugment = message.valAugment;
+    }
+    if (message.pairedData !== undefined) {
+      obj.pairedData = message.pairedData;
+    }
     return obj;
   },
 
@@ -887,6 +942,8 @@ export const SearchConfig: MessageFns<SearchConfig> = {
     message.trainPortion = object.trainPortion ?? undefined;
     message.primitives = object.primitives?.map((e) => e) || [];
     message.workers = object.workers ?? undefined;
+    message.valAugment = object.valAugment ?? undefined;
+    message.pairedData = object.pairedData ?? undefined;
     return message;
   },
 };
