@@ -1,14 +1,19 @@
 // Search benchmark: RelativeNAS against random search at equal budget (the same number of
-// candidates, evaluated with the same weight-shared procedure) on Fashion-MNIST; both best
-// genotypes retrained with one fixed short recipe and tested for 3 seeds; the search's images per
-// second with 1 and 2 evaluator workers. Prints a markdown section and, with --write, puts it in
-// docs/benchmarks.md under "## Search" (leaving the other sections alone).
+// candidates, evaluated with the same weight-shared procedure, each choosing its final genotype
+// the same way: its final candidates re-evaluated under its final weight set) on Fashion-MNIST;
+// both chosen genotypes retrained from scratch with one recipe for 3 seeds, paired (seed s gives
+// both the same images, order and augmentation), two retrainings at a time, one per core; the
+// verdict by a stated rule; and the search's images per second with 1 and 2 evaluator workers.
+// Prints a markdown section and, with --write, puts it in docs/benchmarks.md under "## Search"
+// (leaving the other sections alone).
 //
 //   npx tsc -b && node libs/nas/dist/search/bench.js [--quick] [--write] [--dataset URI] [--out DIR]
 //
 // The full budget is sized to finish in about 30 minutes on the 2-core development machine (wasm
 // backend); --quick runs the same steps at a toy size in a minute or two, to check the script.
+import { execFile } from 'node:child_process';
 import { mkdir, readFile, rm } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import * as path from 'node:path';
 import { initBackend, tf, type BackendInfo } from '@rnas/engine';
 import { writeFileAtomic } from '@rnas/fs';
@@ -21,7 +26,7 @@ import {
   toTensors,
   type Dataset,
 } from '@rnas/data';
-import type { Genotype } from '../genotype';
+import { genotypeFromJson, type Genotype } from '../genotype';
 import { Network } from '../network';
 import { disposeParams, initParams } from '../params';
 import { Sgd } from '../sgd';
@@ -42,12 +47,17 @@ interface Budget {
   retrain: RetrainRecipe;
 }
 
-/** One fixed short recipe for training a discovered cell from scratch (RELATIVENAS.md section 7, shortened). */
+/**
+ * One fixed recipe for training a discovered cell from scratch (RELATIVENAS.md section 7, shortened):
+ * SGD, momentum 0.9, weight decay 3e-4, clip 5, cosine to 0 per step, random crop + flip.
+ */
 interface RetrainRecipe {
   layers: number;
   channels: number;
   epochs: number;
+  /** A seeded subset of the training split of this size (the seed is the retraining's). */
   trainImages: number;
+  /** The first test images; the whole test split when it has fewer. */
   testImages: number;
   batchSize: number;
   lr: number;
@@ -79,11 +89,11 @@ const FULL: Budget = {
   retrain: {
     layers: 5,
     channels: 8,
-    epochs: 1,
-    trainImages: 2000,
-    testImages: 2000,
-    batchSize: 64,
-    lr: 0.025,
+    epochs: 5,
+    trainImages: 10_000,
+    testImages: 10_000,
+    batchSize: 128,
+    lr: 0.05,
     seeds: [0, 1, 2],
   },
 };
@@ -113,11 +123,11 @@ const QUICK: Budget = {
   retrain: {
     layers: 3,
     channels: 4,
-    epochs: 1,
+    epochs: 2,
     trainImages: 256,
     testImages: 256,
     batchSize: 32,
-    lr: 0.025,
+    lr: 0.05,
     seeds: [0, 1, 2],
   },
 };
@@ -205,8 +215,20 @@ async function search(
   }
 }
 
-/** Trains a genotype from scratch with the fixed recipe and returns its test accuracy. */
-function retrain(genotype: Genotype, dataset: Dataset, recipe: RetrainRecipe, seed: number): number {
+export interface RetrainResult {
+  accuracy: number;
+  /** Mean training loss of each epoch: the last ones show whether the run has levelled off. */
+  epochLosses: number[];
+  seconds: number;
+}
+
+/**
+ * Trains a genotype from scratch with the fixed recipe and tests it. Everything random comes from
+ * `seed` alone (the training subset, the initial weights' stream, each epoch's order and
+ * augmentation), so two genotypes retrained with the same seed see the same data.
+ */
+function retrain(genotype: Genotype, dataset: Dataset, recipe: RetrainRecipe, seed: number): RetrainResult {
+  const started = performance.now();
   const network = new Network({
     variant: 'cifar',
     genotype,
@@ -222,9 +244,12 @@ function retrain(genotype: Genotype, dataset: Dataset, recipe: RetrainRecipe, se
   const stepsPerEpoch = Math.ceil(train.size / recipe.batchSize);
   const totalSteps = stepsPerEpoch * recipe.epochs;
   const sgd = new Sgd({ lr: recipe.lr, momentum: 0.9, weightDecay: 3e-4, gradClip: 5 });
+  const epochLosses: number[] = [];
   try {
     let step = 0;
     for (let epoch = 0; epoch < recipe.epochs; epoch++) {
+      let lossSum = 0;
+      let seen = 0;
       for (const host of hostBatches(train, {
         batchSize: recipe.batchSize,
         shuffleSeed: deriveSeed(seed, epoch),
@@ -234,13 +259,17 @@ function retrain(genotype: Genotype, dataset: Dataset, recipe: RetrainRecipe, se
         sgd.lr = (recipe.lr * (1 + Math.cos((Math.PI * step) / totalSteps))) / 2;
         const batch = toTensors(host);
         try {
-          trainStep(network, params, batch.images, batch.labels, sgd).logits.dispose();
+          const result = trainStep(network, params, batch.images, batch.labels, sgd);
+          result.logits.dispose();
+          lossSum += result.loss * host.size;
+          seen += host.size;
         } finally {
           batch.images.dispose();
           batch.labels.dispose();
         }
         step++;
       }
+      epochLosses.push(lossSum / seen);
     }
     let correct = 0;
     for (const host of hostBatches(test, { batchSize: 256 })) {
@@ -255,11 +284,63 @@ function retrain(genotype: Genotype, dataset: Dataset, recipe: RetrainRecipe, se
         batch.labels.dispose();
       }
     }
-    return correct / test.size;
+    return { accuracy: correct / test.size, epochLosses, seconds: (performance.now() - started) / 1000 };
   } finally {
     sgd.dispose();
     disposeParams(params);
   }
+}
+
+/** One retraining, as this script runs it in a child process (`--retrain JOB`): one per core. */
+interface RetrainJob {
+  genotype: unknown;
+  dataset: string;
+  recipe: RetrainRecipe;
+  seed: number;
+}
+
+async function retrainInChild(job: RetrainJob): Promise<RetrainResult> {
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    [__filename, '--retrain', JSON.stringify(job)],
+    {
+      maxBuffer: 1 << 20,
+    },
+  );
+  return JSON.parse(stdout.trim().split('\n').at(-1) ?? '') as RetrainResult;
+}
+
+/** Runs `jobs` at most `parallel` at a time; results in the order of `jobs`. */
+async function pool<T, R>(jobs: readonly T[], parallel: number, run: (job: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(jobs.length);
+  let next = 0;
+  const lanes = Array.from({ length: Math.min(parallel, jobs.length) }, async () => {
+    while (next < jobs.length) {
+      const k = next++;
+      results[k] = await run(jobs[k]);
+    }
+  });
+  await Promise.all(lanes);
+  return results;
+}
+
+/**
+ * The verdict on paired differences d (one per seed): a winner only when every difference has the
+ * same sign and the mean is more than 2 standard errors from 0; otherwise no detectable difference.
+ */
+export function verdict(
+  differences: readonly number[],
+  names: readonly [string, string],
+): { winner: string | null; mean: number; standardError: number; text: string } {
+  const m = mean(differences);
+  const se = std(differences) / Math.sqrt(differences.length);
+  const sameSign = differences.every((d) => d > 0) || differences.every((d) => d < 0);
+  const winner = sameSign && Math.abs(m) > 2 * se ? (m > 0 ? names[0] : names[1]) : null;
+  const text =
+    winner === null
+      ? `no detectable difference (mean ${pct(m)}, standard error ${pct(se)}; the rule asks for every difference of one sign and |mean| > 2 standard errors)`
+      : `${winner} is better by ${pct(Math.abs(m))} (standard error ${pct(se)}; every difference of one sign and |mean| > 2 standard errors)`;
+  return { winner, mean: m, standardError: se, text };
 }
 
 function mean(xs: readonly number[]): number {
@@ -290,7 +371,15 @@ export function replaceSection(markdown: string, heading: string, body: string):
 }
 
 async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2));
+  const argv = process.argv.slice(2);
+  if (argv[0] === '--retrain') {
+    const job = JSON.parse(argv[1] ?? '') as RetrainJob;
+    await initBackend();
+    const dataset = await openDataset(job.dataset, { dataRoots: dataRootsFromEnv() });
+    console.log(JSON.stringify(retrain(genotypeFromJson(job.genotype), dataset, job.recipe, job.seed)));
+    return;
+  }
+  const args = parseArgs(argv);
   const budget = args.quick ? QUICK : FULL;
   const backend = await initBackend();
   console.error(`search benchmark (${budget.name} budget) on ${backend.name}: ${backend.detail}`);
@@ -306,14 +395,34 @@ async function main(): Promise<void> {
     searches[strategy] = await search(dataset, config, 2, backend, path.join(args.out, strategy));
   }
 
-  const accuracies: Record<string, number[]> = {};
-  for (const strategy of strategies) {
-    accuracies[strategy] = budget.retrain.seeds.map((seed) => {
-      const acc = retrain(searches[strategy].result.best.genotype, dataset, budget.retrain, seed);
-      console.error(`  retrained ${strategy} best genotype, seed ${seed}: test accuracy ${pct(acc)}`);
-      return acc;
-    });
-  }
+  const retrainJobs = budget.retrain.seeds.flatMap((seed) =>
+    strategies.map((strategy) => ({
+      strategy,
+      seed,
+      job: {
+        genotype: searches[strategy].result.best.genotype,
+        dataset: args.dataset,
+        recipe: budget.retrain,
+        seed,
+      } satisfies RetrainJob,
+    })),
+  );
+  const retrainStarted = performance.now();
+  const retrained = await pool(retrainJobs, 2, async ({ strategy, seed, job }) => {
+    const r = await retrainInChild(job);
+    console.error(
+      `  retrained ${strategy}'s genotype, seed ${seed}: test accuracy ${pct(r.accuracy)}, ` +
+        `epoch losses ${r.epochLosses.map((l) => l.toFixed(3)).join(' ')}, ${(r.seconds / 60).toFixed(1)} min`,
+    );
+    return r;
+  });
+  const retrainMinutes = (performance.now() - retrainStarted) / 60000;
+  const resultOf = (strategy: string, seed: number): RetrainResult =>
+    retrained[retrainJobs.findIndex((j) => j.strategy === strategy && j.seed === seed)];
+  const differences = budget.retrain.seeds.map(
+    (seed) => resultOf('relativenas', seed).accuracy - resultOf('random', seed).accuracy,
+  );
+  const decision = verdict(differences, ['relativenas', 'random']);
 
   const throughput: Record<number, number> = {};
   for (const workers of [1, 2]) {
@@ -335,20 +444,38 @@ async function main(): Promise<void> {
       `${s.channels} channels, batch ${s.batchSize}, ${s.trainImages} training and ${s.valImages} validation images per ` +
       `comparison, cutout ${s.cutout}; every other knob at the paper's default.`,
     '',
-    `Retraining recipe (the same for both genotypes): CIFAR network ${r.layers} cells x ${r.channels} channels, ` +
-      `${r.epochs} epoch(s) on ${r.trainImages} training images (crop + flip), batch ${r.batchSize}, SGD lr ${r.lr} cosine ` +
-      `to 0, momentum 0.9, weight decay 3e-4, clip 5; test accuracy on ${r.testImages} test images; seeds ${r.seeds.join(', ')}.`,
+    `Each strategy chooses its genotype the same way: its final candidates (RelativeNAS: the final population; ` +
+      `random: every candidate it evaluated) re-evaluated under its final weight set on the same validation images.`,
     '',
-    '| strategy | search time | best val loss (last generation) | test accuracy per seed | mean ± std |',
-    '| --- | --- | --- | --- | --- |',
+    '| strategy | search time | final candidates | chosen genotype: val loss under the final weight set |',
+    '| --- | --- | --- | --- |',
     ...strategies.map((strategy) => {
       const run = searches[strategy];
-      const acc = accuracies[strategy];
       return (
-        `| ${strategy} | ${(run.seconds / 60).toFixed(1)} min | ${run.result.best.valLoss.toFixed(4)} | ` +
-        `${acc.map(pct).join(', ')} | ${pct(mean(acc))} ± ${pct(std(acc))} |`
+        `| ${strategy} | ${(run.seconds / 60).toFixed(1)} min | ${run.result.history.final?.candidates.length ?? 0} | ` +
+        `${run.result.best.valLoss.toFixed(4)} |`
       );
     }),
+    '',
+    `Retraining (the same for both genotypes, paired by seed): CIFAR network ${r.layers} cells x ${r.channels} channels, ` +
+      `batch ${r.batchSize}, a seeded ${r.trainImages}-image subset of the training split for ${r.epochs} epochs ` +
+      `(${Math.ceil(r.trainImages / r.batchSize) * r.epochs} steps), SGD lr ${r.lr} cosine to 0, momentum 0.9, weight decay 3e-4, ` +
+      `clip 5, random crop + flip; tested on ${r.testImages} test images; seeds ${r.seeds.join(', ')}; two retrainings at a ` +
+      `time, one per core (${retrainMinutes.toFixed(1)} min in all).`,
+    '',
+    '| seed | relativenas accuracy | random accuracy | difference | final training loss (relativenas / random) | training loss per epoch (relativenas; random) |',
+    '| --- | --- | --- | --- | --- | --- |',
+    ...r.seeds.map((seed, k) => {
+      const a = resultOf('relativenas', seed);
+      const b = resultOf('random', seed);
+      const losses = (x: RetrainResult): string => x.epochLosses.map((l) => l.toFixed(3)).join(' ');
+      return (
+        `| ${seed} | ${pct(a.accuracy)} | ${pct(b.accuracy)} | ${differences[k] >= 0 ? '+' : ''}${pct(differences[k])} | ` +
+        `${a.epochLosses.at(-1)?.toFixed(3)} / ${b.epochLosses.at(-1)?.toFixed(3)} | ${losses(a)}; ${losses(b)} |`
+      );
+    }),
+    '',
+    `**Verdict** (paired differences relativenas − random): ${decision.text}.`,
     '',
     `Search throughput (training + validation images per second of a search of population ${t.population}, ` +
       `${t.layers} cells x ${t.channels} channels, batch ${t.batchSize}, ${t.trainImages} + ${t.valImages} images per ` +
@@ -359,7 +486,7 @@ async function main(): Promise<void> {
     `| 1 (in process) | ${throughput[1].toFixed(1)} | 1.00x |`,
     `| 2 (worker threads) | ${throughput[2].toFixed(1)} | ${(throughput[2] / throughput[1]).toFixed(2)}x |`,
     '',
-    'Best genotypes:',
+    'Chosen genotypes:',
     '',
     ...strategies.map(
       (strategy) => `- ${strategy}: \`${JSON.stringify(searches[strategy].result.best.genotype)}\``,
