@@ -292,6 +292,7 @@ export class SearchJobs {
             valLoss: teacher.valLoss,
             valAccuracy: teacher.valAccuracy,
             generation: event.generation,
+            member: event.record.teacher,
           });
           if (Number.isFinite(teacher.valLoss))
             metrics.bestValidationLoss.set({ search_id: id }, teacher.valLoss);

@@ -20,6 +20,7 @@ export function bestToProto(b: BestRecord): BestGenotype {
     valLoss: b.valLoss,
     valAccuracy: b.valAccuracy,
     generation: b.generation,
+    member: b.index,
   };
 }
 

@@ -208,7 +208,11 @@ describe('SearchService', () => {
     };
     expect(genotype.normal.map(([op, input]) => ({ op, input }))).toEqual(finished.best?.genotype?.normal);
     expect(existsSync(artifacts?.historyPath ?? '')).toBe(true);
-    expect(readdirSync(artifacts?.cellsDirectory ?? '').filter((f) => f.endsWith('.svg'))).toHaveLength(2);
+    expect(
+      readdirSync(artifacts?.cellsDirectory ?? '')
+        .filter((f) => f.endsWith('.svg'))
+        .sort(),
+    ).toEqual(['final.svg', 'generation-000.svg', 'generation-001.svg']);
     expect(existsSync(path.join(artifacts?.checkpointPath ?? '', 'checkpoint.json'))).toBe(true);
   });
 

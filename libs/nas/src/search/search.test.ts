@@ -143,9 +143,13 @@ describe('runSearch (RelativeNAS)', () => {
     ) as SearchHistory;
     expect(withoutTiming(history)).toEqual(withoutTiming(baseline.history));
     expect((await readdir(path.join(baselineDir, 'cells'))).sort()).toEqual([
+      'final.svg',
       'generation-000.svg',
       'generation-001.svg',
     ]);
+    expect(await readFile(path.join(baselineDir, 'cells', 'final.svg'), 'utf8')).toContain(
+      `final choice: member ${baseline.best.index}`,
+    );
     const svg = await readFile(path.join(baselineDir, 'cells', 'generation-001.svg'), 'utf8');
     expect(svg).toContain('<svg');
     expect(svg).toContain(`member ${baseline.history.generations[1].best.index}`);

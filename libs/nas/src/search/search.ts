@@ -421,6 +421,13 @@ export async function runSearch(run: SearchRun): Promise<SearchResult> {
   checkAborted(signal);
   history.final = await finalChoice(run, strategy, weightSet, history, population, valIndices);
   if (outDir !== undefined) {
+    const { best } = history.final;
+    const chosen = genotypeSvg(best.genotype, {
+      title:
+        `final choice: member ${best.index} of generation ${best.generation}, val loss ${best.valLoss.toFixed(4)} ` +
+        `under the final weight set`,
+    });
+    await writeFileAtomic(path.join(searchArtifacts(outDir).cells, 'final.svg'), chosen);
     await writeFileAtomic(searchArtifacts(outDir).history, JSON.stringify(history, null, 1));
     await writeFileAtomic(
       searchArtifacts(outDir).genotype,

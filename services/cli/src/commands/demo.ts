@@ -461,9 +461,10 @@ function cellDiagrams(search: Search): string {
   const dir = search.artifacts?.cellsDirectory ?? '';
   if (dir === '' || !existsSync(dir)) return '(none written)';
   const files = readdirSync(dir)
-    .filter((f) => f.endsWith('.svg'))
+    .filter((f) => /^generation-\d+\.svg$/.test(f))
     .sort();
-  return `${dir}/ (${files.length} SVG, one per generation; the final cell: ${files.at(-1) ?? '-'})`;
+  const chosen = existsSync(`${dir}/final.svg`) ? 'final.svg' : '-';
+  return `${dir}/ (${files.length} SVG, one per generation's best; the chosen cell: ${chosen})`;
 }
 
 /** Runs the demo; returns the exit code. Everything it starts is stopped before it returns. */
@@ -521,8 +522,8 @@ export async function runDemo(config: DemoConfig, io: CliIo): Promise<number> {
     if (best?.genotype === undefined)
       throw new DemoError(`the search ${search.id} succeeded without a best genotype`);
     out(
-      `best genotype (generation ${best.generation + 1}, validation loss ${best.valLoss.toFixed(4)}, ` +
-        `accuracy ${(100 * best.valAccuracy).toFixed(1)}% on the search's validation images):`,
+      `chosen genotype (member ${best.member} of the final population, re-evaluated under the final weight set: ` +
+        `validation loss ${best.valLoss.toFixed(4)}, accuracy ${(100 * best.valAccuracy).toFixed(1)}%):`,
     );
     io.stdout.write(`${genotypeJson(best.genotype)}\n`);
     out(`cell diagrams: ${cellDiagrams(search)}`);

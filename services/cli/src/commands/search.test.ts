@@ -89,7 +89,11 @@ describe('rnas search', () => {
     const history = JSON.parse(await readFile(path.join(out, 'history.json'), 'utf8'));
     expect(history.generations).toHaveLength(2);
     expect(history.config).toMatchObject({ population: 4, generations: 2, layers: 3, channels: 4, seed: 3 });
-    expect(await readdir(path.join(out, 'cells'))).toEqual(['generation-000.svg', 'generation-001.svg']);
+    expect(await readdir(path.join(out, 'cells'))).toEqual([
+      'final.svg',
+      'generation-000.svg',
+      'generation-001.svg',
+    ]);
     // Plain log lines off a terminal: one per pair, one per generation.
     const log = io.err.join('');
     expect(

@@ -293,8 +293,14 @@ export interface BestGenotype {
   valLoss: number;
   /** Its validation accuracy, in [0, 1]. */
   valAccuracy: number;
-  /** Generation (0-based) in which it was evaluated. */
+  /**
+   * Generation (0-based) in which it was evaluated; for a search's result (the final choice,
+   * re-evaluated under the final weight set) the number of generations when it is a member of
+   * the final population.
+   */
   generation: number;
+  /** Its index in that generation's population. */
+  member: number;
 }
 
 /** Where a search stands. */
@@ -1275,7 +1281,7 @@ export const Candidate: MessageFns<Candidate> = {
 };
 
 function createBaseBestGenotype(): BestGenotype {
-  return { genotype: undefined, valLoss: 0, valAccuracy: 0, generation: 0 };
+  return { genotype: undefined, valLoss: 0, valAccuracy: 0, generation: 0, member: 0 };
 }
 
 export const BestGenotype: MessageFns<BestGenotype> = {
@@ -1291,6 +1297,9 @@ export const BestGenotype: MessageFns<BestGenotype> = {
     }
     if (message.generation !== 0) {
       writer.uint32(32).uint32(message.generation);
+    }
+    if (message.member !== 0) {
+      writer.uint32(40).uint32(message.member);
     }
     return writer;
   },
@@ -1340,6 +1349,14 @@ export const BestGenotype: MessageFns<BestGenotype> = {
             message.generation = reader.uint32();
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.member = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1366,6 +1383,7 @@ export const BestGenotype: MessageFns<BestGenotype> = {
         ? globalThis.Number(object.val_accuracy)
         : 0,
       generation: isSet(object.generation) ? globalThis.Number(object.generation) : 0,
+      member: isSet(object.member) ? globalThis.Number(object.member) : 0,
     };
   },
 
@@ -1383,6 +1401,9 @@ export const BestGenotype: MessageFns<BestGenotype> = {
     if (message.generation !== 0) {
       obj.generation = Math.round(message.generation);
     }
+    if (message.member !== 0) {
+      obj.member = Math.round(message.member);
+    }
     return obj;
   },
 
@@ -1397,6 +1418,7 @@ export const BestGenotype: MessageFns<BestGenotype> = {
     message.valLoss = object.valLoss ?? 0;
     message.valAccuracy = object.valAccuracy ?? 0;
     message.generation = object.generation ?? 0;
+    message.member = object.member ?? 0;
     return message;
   },
 };
