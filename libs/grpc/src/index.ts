@@ -5,4 +5,4 @@ export * from './logger';
 export { Metrics, type MetricsOptions, type TfjsMemory } from './metrics';
 export { HEALTH_SERVICE, PROTO_ROOT } from './reflection';
 export * from './server';
-export { spawnServiceProcess, type ServiceProcess } from './service-process';
+export { pollUntil, spawnServiceProcess, type ServiceProcess } from './service-process';

@@ -44,3 +44,8 @@ export function spawnServiceProcess(main: string, args: readonly string[]): Prom
     );
   });
 }
+
+/** Polls `condition` every `everyMs` until it holds; the caller's own timeout bounds the wait. */
+export async function pollUntil(condition: () => Promise<boolean>, everyMs = 50): Promise<void> {
+  while (!(await condition())) await new Promise((resolve) => setTimeout(resolve, everyMs));
+}

@@ -1,11 +1,4 @@
-import {
-  initBackend,
-  readSafetensors,
-  tf,
-  type BackendName,
-  type HostTensor,
-  type Tensor4D,
-} from '@rnas/engine';
+import { initBackend, readSafetensors, tf, type BackendName, type Tensor4D } from '@rnas/engine';
 import { dropPath } from './cell';
 import type { Genotype, OpName } from './genotype';
 import { getPublishedGenotype, PUBLISHED_GENOTYPE_NAMES } from './genotypes';
@@ -13,27 +6,9 @@ import { Network, type NetworkSpec } from './network';
 import { readSpecFile } from './network-spec';
 import { disposeParams, importParams, initParams } from './params';
 import { parityFixture } from '@rnas/fixtures';
+import { nhwc, relError } from './test-util';
 
 const BACKENDS: BackendName[] = ['cpu', 'wasm'];
-
-function relError(out: ArrayLike<number>, ref: ArrayLike<number>): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < ref.length; i++) {
-    num += (out[i] - ref[i]) ** 2;
-    den += ref[i] ** 2;
-  }
-  return Math.sqrt(num / den);
-}
-
-function nhwc(host: HostTensor): Tensor4D {
-  return tf.tidy(() =>
-    tf.transpose(
-      tf.tensor4d(host.data as Float32Array, host.shape as [number, number, number, number]),
-      [0, 2, 3, 1],
-    ),
-  );
-}
 
 /** Trainable parameters of one op, from the op table of design/RELATIVENAS.md section 3. */
 function opCount(op: OpName, c: number, stride: number): number {

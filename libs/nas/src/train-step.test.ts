@@ -3,7 +3,6 @@ import {
   readSafetensors,
   tf,
   type BackendName,
-  type HostTensor,
   type Tensor,
   type Tensor1D,
   type Tensor4D,
@@ -17,27 +16,9 @@ import { disposeParams, exportParams, importParams, initParams, type ParamMap } 
 import { Sgd } from './sgd';
 import { defaultRecompute, RECOMPUTE_ABOVE_BYTES, trainStep } from './train-step';
 import { parityFixture } from '@rnas/fixtures';
+import { nhwc, relError } from './test-util';
 
 const NAME = 'trainstep_darts_v2_cifar_c8_l5';
-
-function relError(out: ArrayLike<number>, ref: ArrayLike<number>): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < ref.length; i++) {
-    num += (out[i] - ref[i]) ** 2;
-    den += ref[i] ** 2;
-  }
-  return Math.sqrt(num / (den || 1));
-}
-
-function nhwc(host: HostTensor): Tensor4D {
-  return tf.tidy(() =>
-    tf.transpose(
-      tf.tensor4d(host.data as Float32Array, host.shape as [number, number, number, number]),
-      [0, 2, 3, 1],
-    ),
-  );
-}
 
 const CASES: [BackendName, boolean][] = [
   ['cpu', true],

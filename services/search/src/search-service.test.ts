@@ -8,7 +8,7 @@ import type { ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import { status } from '@grpc/grpc-js';
-import { spawnServiceProcess, type ServiceProcess } from '@rnas/grpc';
+import { pollUntil, spawnServiceProcess, type ServiceProcess } from '@rnas/grpc';
 import {
   SearchState,
   SearchStrategy,
@@ -504,7 +504,7 @@ describe('the search service process', () => {
     const b = (await remote.startSearch({ datasetUri: slowDataset, seed: 2, config: slowConfig }))
       .search as Search;
     // The worker has started its first comparison once it reported the comparisons per generation.
-    await until(async () => ((await get(a.id)).progress?.comparisons ?? 0) > 0);
+    await pollUntil(async () => ((await get(a.id)).progress?.comparisons ?? 0) > 0);
     expect((await get(a.id)).state).toBe(SearchState.SEARCH_STATE_RUNNING);
     expect((await get(b.id)).state).toBe(SearchState.SEARCH_STATE_QUEUED);
     // Cancel, then SIGTERM before the worker reaches a safe point: the shutdown must not wait for it.
@@ -519,7 +519,7 @@ describe('the search service process', () => {
     const second = await spawnService(stateDir, flags);
     remote = new SearchClient(second.port);
     expect((await get(a.id)).state).toBe(SearchState.SEARCH_STATE_CANCELLED);
-    await until(async () => (await get(b.id)).state === SearchState.SEARCH_STATE_RUNNING);
+    await pollUntil(async () => (await get(b.id)).state === SearchState.SEARCH_STATE_RUNNING);
     remote.close();
     second.child.kill('SIGTERM');
     expect(await second.exited).toEqual({ code: 0, signal: null });
@@ -527,7 +527,7 @@ describe('the search service process', () => {
     // The running one stayed RUNNING and resumes.
     const third = await spawnService(stateDir, flags);
     remote = new SearchClient(third.port);
-    await until(async () => (await get(b.id)).resumes === 1);
+    await pollUntil(async () => (await get(b.id)).resumes === 1);
     expect((await get(b.id)).state).toBe(SearchState.SEARCH_STATE_RUNNING);
     await remote.cancelSearch({ searchId: b.id });
     remote.close();
@@ -535,8 +535,3 @@ describe('the search service process', () => {
     expect(await third.exited).toEqual({ code: 0, signal: null });
   });
 });
-
-/** Polls `condition` every 50 ms until it holds (jest's timeout bounds the wait). */
-async function until(condition: () => Promise<boolean>): Promise<void> {
-  while (!(await condition())) await new Promise((resolve) => setTimeout(resolve, 50));
-}

@@ -5,7 +5,7 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { status } from '@grpc/grpc-js';
-import { spawnServiceProcess, type ServiceProcess } from '@rnas/grpc';
+import { pollUntil, spawnServiceProcess, type ServiceProcess } from '@rnas/grpc';
 import { JobStore } from '@rnas/jobs';
 import {
   LearningRateSchedule,
@@ -409,11 +409,6 @@ async function spawnService(stateDir: string, extra: string[] = []): Promise<Ser
   return started;
 }
 
-/** Polls `condition` every 50 ms until it holds (jest's timeout bounds the wait). */
-async function until(condition: () => Promise<boolean>): Promise<void> {
-  while (!(await condition())) await new Promise((resolve) => setTimeout(resolve, 50));
-}
-
 describe('the training service process', () => {
   // Batches of this size take about a second each on 2 cores: a cancellation stays CANCELLING
   // until the batch in progress ends, and a SIGTERM lands before that.
@@ -433,7 +428,7 @@ describe('the training service process', () => {
       (await remote.getTraining({ trainingId })).training as Training;
     const a = (await remote.startTraining(slowRequest('slow-a'))).training as Training;
     const b = (await remote.startTraining(slowRequest('slow-b'))).training as Training;
-    await until(async () => (await get(a.id)).state === TrainingState.TRAINING_STATE_RUNNING);
+    await pollUntil(async () => (await get(a.id)).state === TrainingState.TRAINING_STATE_RUNNING);
     expect((await get(b.id)).state).toBe(TrainingState.TRAINING_STATE_QUEUED);
     expect((await remote.cancelTraining({ trainingId: a.id })).training?.state).toBe(
       TrainingState.TRAINING_STATE_CANCELLING,
@@ -445,14 +440,14 @@ describe('the training service process', () => {
     const second = await spawnService(stateDir, ['--max-running-trainings', '1']);
     remote = new TrainingClient(second.port);
     expect((await get(a.id)).state).toBe(TrainingState.TRAINING_STATE_CANCELLED);
-    await until(async () => (await get(b.id)).state === TrainingState.TRAINING_STATE_RUNNING);
+    await pollUntil(async () => (await get(b.id)).state === TrainingState.TRAINING_STATE_RUNNING);
     remote.close();
     second.child.kill('SIGTERM');
     expect(await second.exited).toEqual({ code: 0, signal: null });
 
     const third = await spawnService(stateDir, ['--max-running-trainings', '1']);
     remote = new TrainingClient(third.port);
-    await until(async () => (await get(b.id)).resumes === 1);
+    await pollUntil(async () => (await get(b.id)).resumes === 1);
     expect((await get(b.id)).state).toBe(TrainingState.TRAINING_STATE_RUNNING);
     await remote.cancelTraining({ trainingId: b.id });
     remote.close();
@@ -485,7 +480,7 @@ describe('the training service process', () => {
 
     const second = await spawnService(stateDir);
     remote = new TrainingClient(second.port);
-    await until(
+    await pollUntil(
       async () =>
         ((await remote.getTraining({ trainingId: training.id })).training as Training).state ===
         TrainingState.TRAINING_STATE_SUCCEEDED,

@@ -4,15 +4,9 @@
 // genotype whose nodes pick the same input and op twice trains the one shared module twice,
 // exactly as the reference does (train_search.train(), one step).
 import { readFileSync } from 'node:fs';
-import {
-  initBackend,
-  readSafetensors,
-  tf,
-  type BackendName,
-  type HostTensor,
-  type Tensor4D,
-} from '@rnas/engine';
+import { initBackend, readSafetensors, tf, type BackendName } from '@rnas/engine';
 import { parityFixture } from '@rnas/fixtures';
+import { nhwc, relError } from '../test-util';
 import { genotypeFromJson, type OpName } from '../genotype';
 import { labelsTensor } from '../loss';
 import { disposeParams, exportParams, importParams } from '../params';
@@ -45,25 +39,6 @@ const config: SearchNetworkConfig = {
   steps: 4,
   primitives: spec.primitives,
 };
-
-function relError(out: ArrayLike<number>, ref: ArrayLike<number>): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < ref.length; i++) {
-    num += (out[i] - ref[i]) ** 2;
-    den += ref[i] ** 2;
-  }
-  return Math.sqrt(num / (den || 1));
-}
-
-function nhwc(host: HostTensor): Tensor4D {
-  return tf.tidy(() =>
-    tf.transpose(
-      tf.tensor4d(host.data as Float32Array, host.shape as [number, number, number, number]),
-      [0, 2, 3, 1],
-    ),
-  );
-}
 
 describe('the weight set is the reference search network’s state dict', () => {
   beforeAll(async () => {
