@@ -54,8 +54,8 @@ bench-networks: build
 	node libs/nas/dist/network-bench.js
 
 # RelativeNAS vs random search at equal budget on Fashion-MNIST, both choices retrained over 3 paired
-# seeds, 5 epochs of 10,000 images each, two at a time (about 30 min on a quiet 2-core machine; 60 min
-# measured with two test runs beside it).
+# seeds, 5 epochs of 10,000 images each, two at a time (60 min measured on 2 cores with two test runs
+# beside it; sized for about half that on a quiet machine).
 bench-search: build
 	node libs/nas/dist/search/bench.js --write
 
