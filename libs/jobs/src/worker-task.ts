@@ -66,29 +66,26 @@ export function runWorkerTask<Event, Result>(options: WorkerTaskOptions<Event>):
       resourceLimits: options.resourceLimits,
     });
     let settled = false;
-    const finish = (outcome: () => void): void => {
+    /**
+     * The one way the task settles: terminates the worker (when it has said all it will say, that
+     * spares waiting for its handles to close) and reports `outcome`, after the thread is gone when
+     * `afterExit` (a shutdown: whoever waits for it knows that nothing of the job runs any more).
+     */
+    const finish = (outcome: () => void, afterExit = false): void => {
       if (settled) return;
       settled = true;
       cancel.removeEventListener('abort', onCancel);
       interrupt.removeEventListener('abort', onInterrupt);
-      // The worker has said all it will say; terminating spares waiting for its handles to close.
-      void worker.terminate();
-      outcome();
+      const terminated = worker.terminate();
+      if (afterExit) void terminated.then(outcome, outcome);
+      else outcome();
     };
     const onCancel = (): void => {
       worker.postMessage({ type: 'cancel' } satisfies CancelMessage);
     };
     const onInterrupt = (): void => {
-      if (settled) return;
-      settled = true;
-      cancel.removeEventListener('abort', onCancel);
-      // Settles only once the thread is gone, so that whoever waits for the shutdown knows that
-      // nothing of the job runs any more.
       const reason = interruption(interrupt);
-      void worker.terminate().then(
-        () => reject(reason),
-        () => reject(reason),
-      );
+      finish(() => reject(reason), true);
     };
     cancel.addEventListener('abort', onCancel, { once: true });
     interrupt.addEventListener('abort', onInterrupt, { once: true });

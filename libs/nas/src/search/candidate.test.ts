@@ -99,8 +99,7 @@ describe('validation images', () => {
     expect(r.trainImages).toBe(0);
     expect(Number.isNaN(r.trainLoss)).toBe(true);
     expect(r.valImages).toBe(10);
-    // The measurement of the untrained weights: the same as the validation pass of a trained job
-    // would give at lr 0? No: training moves batch-norm statistics. It is the weights as loaded.
+    // A measurement of the weights as loaded from the weight set.
     expect(Number.isFinite(r.valLoss)).toBe(true);
   });
 });
