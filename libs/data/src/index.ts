@@ -24,6 +24,7 @@ export { Rng, deriveSeed, type RngState } from './rng';
 export { DataError, DataFormatError, type DataErrorCode } from './errors';
 export { findDirectoryUnderRoots, type DirectoryLookup } from './sandbox';
 export { resolveDirectoryUnderRoots, PathNotAllowedError } from './roots';
+export { checkDatasetUri, DatasetUriError, MAX_DATASET_URI_CHARS } from './dataset-uri-check';
 export {
   decodeIdx,
   encodeIdx,

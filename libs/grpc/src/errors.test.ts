@@ -8,6 +8,9 @@ import {
   ResourceExhaustedError,
   UnavailableError,
   formatValue,
+  invalidField,
+  isFieldIssue,
+  protoFieldPath,
   toGrpcStatus,
 } from './errors';
 
@@ -102,5 +105,47 @@ describe('formatValue', () => {
     cyclic.self = cyclic;
     expect(formatValue(cyclic)).toBe('[object Object]');
     expect(formatValue({ a: 1 })).toBe('{"a":1}');
+  });
+});
+
+describe('field issues', () => {
+  class LibraryError extends Error {
+    constructor(
+      readonly path: readonly (string | number)[],
+      readonly expected: string,
+      readonly got: unknown,
+    ) {
+      super('library message, never parsed');
+    }
+  }
+
+  it('names the protobuf field: snake_case names, indices in brackets, renamed heads', () => {
+    expect(protoFieldPath(['recipe', 'learningRateMin'])).toBe('recipe.learning_rate_min');
+    expect(protoFieldPath(['config', 'primitives', 2])).toBe('config.primitives[2]');
+    expect(protoFieldPath(['datasetUri'])).toBe('dataset_uri');
+    expect(protoFieldPath(['lrMax'], { lrMax: 'config.lr_max' })).toBe('config.lr_max');
+    expect(protoFieldPath([])).toBe('');
+  });
+
+  it('turns an issue into INVALID_ARGUMENT from its fields, not its message', () => {
+    const error = invalidField(new LibraryError(['recipe', 'batchSize'], 'an integer in [2, 4096]', 1));
+    expect(error).toBeInstanceOf(InvalidArgumentError);
+    expect(error.code).toBe(status.INVALID_ARGUMENT);
+    expect(error.field).toBe('recipe.batch_size');
+    expect(error.message).toBe('invalid recipe.batch_size=1: expected an integer in [2, 4096]');
+  });
+
+  it('renders a hostile or huge value safely', () => {
+    const error = invalidField(new LibraryError(['datasetUri'], 'a dataset URI', `x\n${'y'.repeat(10_000)}`));
+    expect(error.message).not.toContain('\n');
+    expect(error.message.length).toBeLessThan(300);
+  });
+
+  it('recognises only errors that carry a path, an expectation and a value', () => {
+    expect(isFieldIssue(new LibraryError(['a'], 'b', undefined))).toBe(true);
+    expect(isFieldIssue(new Error('plain'))).toBe(false);
+    expect(isFieldIssue({ path: ['a'], expected: 'b', got: 1 })).toBe(false);
+    expect(isFieldIssue(Object.assign(new Error('x'), { path: 'a', expected: 'b', got: 1 }))).toBe(false);
+    expect(isFieldIssue(null)).toBe(false);
   });
 });

@@ -133,3 +133,63 @@ export function formatValue(value: unknown): string {
 function cutText(text: string): string {
   return text.length > MAX_VALUE_CHARS ? `${text.slice(0, MAX_VALUE_CHARS)}…(${text.length} chars)` : text;
 }
+
+/**
+ * A library's validation error, structured (SearchConfigError, the recipe's RecipeFieldError,
+ * DatasetUriError): the field's path in the library's own names, what the field must be, and the
+ * value it got. A service turns it into INVALID_ARGUMENT naming the protobuf field, without
+ * reading the library's message.
+ */
+export interface FieldIssue {
+  /** `['recipe', 'learningRateMin']`, `['primitives', 2]`. */
+  readonly path: readonly (string | number)[];
+  /** What the field must be: `an integer in [1, 100000]`. */
+  readonly expected: string;
+  readonly got: unknown;
+}
+
+export function isFieldIssue(error: unknown): error is Error & FieldIssue {
+  const e = error as Partial<FieldIssue> | null;
+  return (
+    error instanceof Error &&
+    Array.isArray(e?.path) &&
+    typeof e?.expected === 'string' &&
+    Object.hasOwn(error, 'got')
+  );
+}
+
+/**
+ * The protobuf spelling of a library path: camelCase names in snake_case, indices as `[i]`, the
+ * first name through `rename` when the message names it differently:
+ * `['recipe', 'learningRateMin']` -> `recipe.learning_rate_min`, `['primitives', 2]` -> `primitives[2]`.
+ */
+export function protoFieldPath(
+  path: readonly (string | number)[],
+  rename: Readonly<Record<string, string>> = {},
+): string {
+  let out = '';
+  path.forEach((part, i) => {
+    if (typeof part === 'number') {
+      out += `[${part}]`;
+      return;
+    }
+    const name =
+      i === 0 && Object.hasOwn(rename, part)
+        ? rename[part]
+        : part.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+    out += out === '' ? name : `.${name}`;
+  });
+  return out;
+}
+
+/** INVALID_ARGUMENT for a library's field issue, named as in the protobuf message. */
+export function invalidField(
+  issue: FieldIssue,
+  rename: Readonly<Record<string, string>> = {},
+): InvalidArgumentError {
+  return new InvalidArgumentError(
+    protoFieldPath(issue.path, rename),
+    issue.got,
+    `expected ${issue.expected}`,
+  );
+}

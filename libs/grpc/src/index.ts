@@ -6,3 +6,4 @@ export { Metrics, type MetricsOptions, type TfjsMemory } from './metrics';
 export { HEALTH_SERVICE, PROTO_ROOT } from './reflection';
 export * from './server';
 export { pollUntil, spawnServiceProcess, type ServiceProcess } from './service-process';
+export { runMain, serviceMain, type ServeIo, type ServeMain, type ServiceMainSpec } from './service-main';

@@ -3,6 +3,8 @@ import {
   DomainError,
   FailedPreconditionError,
   InvalidArgumentError,
+  invalidField,
+  isFieldIssue,
   NotFoundError,
   ResourceExhaustedError,
 } from '@rnas/grpc';
@@ -14,7 +16,8 @@ export class InvalidRequestError extends DomainError {
 }
 
 /**
- * What a job service's handlers throw for an error: the job library's errors and the libraries'
+ * What a job service's handlers throw for an error: the job library's errors, the libraries'
+ * structured field errors (FieldIssue: INVALID_ARGUMENT naming the protobuf field) and their
  * coded errors (DataError, TrainError carry a status name in `code`) become domain errors;
  * anything else is returned unchanged (and becomes UNKNOWN with its stack logged).
  */
@@ -24,6 +27,8 @@ export function toDomainError(error: unknown, kind: string): unknown {
   if (error instanceof JobStateError) return new FailedPreconditionError(error.message);
   if (error instanceof PageTokenError)
     return new InvalidArgumentError('page_token', error.token, error.message);
+  // A library's validation error names its field in the library's own (camelCase) names.
+  if (isFieldIssue(error)) return invalidField(error);
   const code = (error as { code?: unknown } | null)?.code;
   const message = error instanceof Error ? error.message : String(error);
   switch (code) {

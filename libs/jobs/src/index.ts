@@ -20,3 +20,23 @@ export { serveWorkerTask, describeWorkerError, type JobContext } from './serve-w
 export type { CancelMessage, FromJobWorker, WorkerErrorInfo } from './worker-protocol';
 export { InvalidRequestError, toDomainError } from './grpc-errors';
 export { DurableJobs, type DurableJobsOptions } from './durable-jobs';
+export {
+  startJobService,
+  jobDatabaseFile,
+  WorkerMemory,
+  type JobServiceConfig,
+  type JobServiceContext,
+  type JobServiceEngine,
+  type JobServiceOptions,
+  type JobServiceSpec,
+  type RunningJobService,
+  type ServiceJobs,
+} from './job-service';
+export {
+  ProtoStates,
+  eventPayload,
+  watchMessages,
+  jobCalls,
+  type MessageJson,
+  type WatchMessage,
+} from './job-api';

@@ -15,6 +15,21 @@ export class TrainError extends Error {
   }
 }
 
+/** A recipe field (or another request field) that is missing, of the wrong kind or out of range. */
+export class FieldError extends TrainError {
+  constructor(
+    /** The field's path: `['recipe', 'learningRateMin']`. */
+    readonly path: readonly (string | number)[],
+    /** What the field must be: `a number in [0, 10]`. */
+    readonly expected: string,
+    readonly got: unknown,
+    message: string,
+  ) {
+    super('INVALID_ARGUMENT', message);
+    this.name = 'FieldError';
+  }
+}
+
 /** The AbortSignal fired: the training stopped between two batches, nothing was half-written. */
 export class TrainingCancelledError extends TrainError {
   constructor(readonly epoch: number) {

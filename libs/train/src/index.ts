@@ -1,4 +1,4 @@
-export { TrainError, TrainingCancelledError, type TrainErrorCode } from './errors';
+export { FieldError, TrainError, TrainingCancelledError, type TrainErrorCode } from './errors';
 export {
   resolveRecipe,
   CIFAR_RECIPE,

@@ -2,7 +2,7 @@
 // with every knob, the paper's CIFAR defaults, and the one validation every entry point (service,
 // CLI, benchmark, tests) goes through. Field names follow the TrainingRecipe protobuf message.
 import { z } from 'zod';
-import { describe, TrainError } from './errors';
+import { describe, FieldError } from './errors';
 
 export const LEARNING_RATE_SCHEDULES = ['cosine', 'constant'] as const;
 export type LearningRateSchedule = (typeof LEARNING_RATE_SCHEDULES)[number];
@@ -139,29 +139,38 @@ function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
  */
 export function resolveRecipe(input: unknown = {}, preset: RecipePreset = 'cifar', field = 'recipe'): Recipe {
   if (input === null || typeof input !== 'object' || Array.isArray(input)) {
-    throw new TrainError('INVALID_ARGUMENT', `${field}: expected an object, got ${describe(input)}`);
+    throw new FieldError([field], 'an object', input, `${field}: expected an object, got ${describe(input)}`);
   }
   const parsed = RecipeSchema.safeParse(input);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     if (issue.code === 'unrecognized_keys') {
-      throw new TrainError(
-        'INVALID_ARGUMENT',
-        `${field}: unknown field ${JSON.stringify(issue.keys[0])} (known: ${Object.keys(CIFAR_RECIPE).join(', ')})`,
+      const known = Object.keys(CIFAR_RECIPE).join(', ');
+      throw new FieldError(
+        [field, issue.keys[0]],
+        `a known field (known: ${known})`,
+        valueAt(input, [issue.keys[0]]),
+        `${field}: unknown field ${JSON.stringify(issue.keys[0])} (known: ${known})`,
       );
     }
     const name = [field, ...issue.path.map(String)].join('.');
-    throw new TrainError(
-      'INVALID_ARGUMENT',
-      `${name}: ${issue.message}, got ${describe(valueAt(input, issue.path))}`,
+    const got = valueAt(input, issue.path);
+    throw new FieldError(
+      [field, ...issue.path.map((p) => (typeof p === 'number' ? p : String(p)))],
+      issue.message.startsWith('expected ') ? issue.message.slice('expected '.length) : issue.message,
+      got,
+      `${name}: ${issue.message}, got ${describe(got)}`,
     );
   }
   const defined = Object.fromEntries(Object.entries(parsed.data).filter(([, v]) => v !== undefined));
   const recipe: Recipe = { ...RECIPE_PRESETS[preset], ...defined };
   if (recipe.learningRateMin > recipe.learningRate) {
-    throw new TrainError(
-      'INVALID_ARGUMENT',
-      `${field}.learningRateMin: expected a number in [0, learningRate = ${recipe.learningRate}], got ${recipe.learningRateMin}`,
+    const expected = `a number in [0, learningRate = ${recipe.learningRate}]`;
+    throw new FieldError(
+      [field, 'learningRateMin'],
+      expected,
+      recipe.learningRateMin,
+      `${field}.learningRateMin: expected ${expected}, got ${recipe.learningRateMin}`,
     );
   }
   return recipe;

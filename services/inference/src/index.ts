@@ -31,7 +31,6 @@ export {
   main,
   startInferenceService,
   type InferenceService,
-  type MainIo,
   type StartOptions,
 } from './service';
 export { syntheticArtifact, type SyntheticModelOptions } from './synthetic-model';

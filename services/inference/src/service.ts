@@ -1,11 +1,11 @@
 import sharp from 'sharp';
 import type { BackendInfo, BackendName } from '@rnas/engine';
 import {
-  ConfigError,
   createLogger,
   ensureDirectory,
   createServer,
   serviceName,
+  serviceMain,
   type GrpcServer,
   type Logger,
 } from '@rnas/grpc';
@@ -144,33 +144,13 @@ export async function startInferenceService(
   };
 }
 
-export interface MainIo {
-  stdout: { write(text: string): unknown };
-  stderr: { write(text: string): unknown };
-}
-
 /**
  * `rnas serve inference [flags]`: validates the configuration (every bad flag or variable is
  * reported, exit code 2), serves until SIGTERM or SIGINT, then drains. Returns the exit code.
  */
-export async function main(
-  argv: readonly string[],
-  env: Readonly<Record<string, string | undefined>> = process.env,
-  io: MainIo = process,
-): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    io.stdout.write(inferenceHelp());
-    return 0;
-  }
-  let config: InferenceConfig;
-  try {
-    config = loadInferenceConfig(argv, env);
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    io.stderr.write(`rnas serve inference: ${error.message}\n(see rnas serve inference --help)\n`);
-    return 2;
-  }
-  const service = await startInferenceService(config);
-  await service.stopped;
-  return 0;
-}
+export const main = serviceMain({
+  name: 'inference',
+  help: inferenceHelp,
+  load: loadInferenceConfig,
+  start: async (config) => ({ closed: (await startInferenceService(config)).stopped }),
+});

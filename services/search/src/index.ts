@@ -5,7 +5,7 @@ export {
   type SearchServiceOptions,
   type RunningService,
 } from './service';
-export { serveSearch, type ServeIo } from './main';
+export { serveSearch } from './main';
 export {
   loadSearchServiceConfig,
   searchServiceHelp,
@@ -16,7 +16,6 @@ export {
 export {
   resolveStartSearch,
   searchConfigToProto,
-  checkDatasetUri,
   type ResolvedSearch,
   type SearchLimits,
 } from './search-request';

@@ -1,6 +1,6 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { JOB_STATES, type JobState } from '@rnas/jobs';
-import type { WorkerMemory } from './worker-messages';
+import type { TfjsMemory } from '@rnas/grpc';
+import type { WorkerMemory } from '@rnas/jobs';
 
 /**
  * The search domain series, on the server's registry. Per-search series carry the search id only
@@ -11,9 +11,11 @@ export class SearchMetrics {
   readonly evaluations: Counter;
   readonly bestValidationLoss: Gauge<'search_id'>;
   readonly imagesPerSecond: Gauge<'search_id'>;
-  private readonly workerMemory = new Map<string, WorkerMemory>();
 
-  constructor(registry: Registry, countByState: () => Record<JobState, number>) {
+  constructor(
+    registry: Registry,
+    private readonly workerMemory: WorkerMemory,
+  ) {
     const registers = [registry];
     this.generations = new Counter({
       name: 'rnas_search_generations_total',
@@ -37,37 +39,16 @@ export class SearchMetrics {
       labelNames: ['search_id'],
       registers,
     });
-    new Gauge({
-      name: 'rnas_search_jobs',
-      help: 'Searches in the job database, by state.',
-      labelNames: ['state'],
-      registers,
-      collect() {
-        const counts = countByState();
-        for (const state of JOB_STATES) this.set({ state }, counts[state]);
-      },
-    });
   }
 
   /** The tensor memory the search's worker reported last. */
-  reportMemory(searchId: string, memory: WorkerMemory): void {
-    this.workerMemory.set(searchId, memory);
-  }
-
-  /** The engine memory of every running search's worker, added up (for trackTfjsMemory). */
-  totalWorkerMemory(): WorkerMemory {
-    const total: WorkerMemory = { numTensors: 0, numBytes: 0, numDataBuffers: 0 };
-    for (const m of this.workerMemory.values()) {
-      total.numTensors += m.numTensors;
-      total.numBytes += m.numBytes;
-      total.numDataBuffers += m.numDataBuffers;
-    }
-    return total;
+  reportMemory(searchId: string, memory: TfjsMemory): void {
+    this.workerMemory.report(searchId, memory);
   }
 
   /** Drops the series of a search that stopped running. */
   forget(searchId: string): void {
-    this.workerMemory.delete(searchId);
+    this.workerMemory.forget(searchId);
     this.bestValidationLoss.remove({ search_id: searchId });
     this.imagesPerSecond.remove({ search_id: searchId });
   }

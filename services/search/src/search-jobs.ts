@@ -6,8 +6,17 @@
 import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import * as path from 'node:path';
-import { InvalidArgumentError, type Logger } from '@rnas/grpc';
-import { DurableJobs, type JobKind, type JobRecord, type JobState, type JobStore } from '@rnas/jobs';
+import type { Logger } from '@rnas/grpc';
+import {
+  DurableJobs,
+  eventPayload,
+  ProtoStates,
+  watchMessages,
+  type JobKind,
+  type JobRecord,
+  type JobState,
+  type JobStore,
+} from '@rnas/jobs';
 import type { BackendInfo } from '@rnas/engine';
 import { searchArtifacts, type GenerationRecord, type SearchConfig } from '@rnas/nas';
 import {
@@ -49,17 +58,17 @@ interface StoredResult {
 type SearchJobKind = JobKind<StoredConfig, StoredProgress, StoredResult, unknown>;
 type SearchJob = JobRecord<StoredConfig, StoredProgress, StoredResult>;
 
-const STATES: Record<JobState, SearchState> = {
-  queued: SearchState.SEARCH_STATE_QUEUED,
-  running: SearchState.SEARCH_STATE_RUNNING,
-  cancelling: SearchState.SEARCH_STATE_CANCELLING,
-  succeeded: SearchState.SEARCH_STATE_SUCCEEDED,
-  failed: SearchState.SEARCH_STATE_FAILED,
-  cancelled: SearchState.SEARCH_STATE_CANCELLED,
-};
-
-const FILTERS: Partial<Record<SearchState, JobState>> = Object.fromEntries(
-  Object.entries(STATES).map(([job, proto]) => [proto, job]),
+const STATES = new ProtoStates<SearchState>(
+  {
+    queued: SearchState.SEARCH_STATE_QUEUED,
+    running: SearchState.SEARCH_STATE_RUNNING,
+    cancelling: SearchState.SEARCH_STATE_CANCELLING,
+    succeeded: SearchState.SEARCH_STATE_SUCCEEDED,
+    failed: SearchState.SEARCH_STATE_FAILED,
+    cancelled: SearchState.SEARCH_STATE_CANCELLED,
+  },
+  SearchState.SEARCH_STATE_UNSPECIFIED,
+  'SearchState',
 );
 
 export interface SearchJobsOptions {
@@ -184,11 +193,7 @@ export class SearchJobs {
   }
 
   list(request: ListSearchesRequest): ListSearchesResponse {
-    const state = FILTERS[request.state];
-    if (request.state !== SearchState.SEARCH_STATE_UNSPECIFIED && state === undefined) {
-      throw new InvalidArgumentError('state', request.state, 'expected a SearchState');
-    }
-    const page = this.durable.list(request.pageSize, request.pageToken, state);
+    const page = this.durable.list(request.pageSize, request.pageToken, STATES.filter(request.state));
     return { searches: page.jobs.map((job) => this.toProto(job)), nextPageToken: page.nextPageToken };
   }
 
@@ -198,11 +203,8 @@ export class SearchJobs {
   }
 
   /** The search's events after `afterSequence`: the stored history, then live events. */
-  async *watch(id: string, afterSequence: number, signal: AbortSignal): AsyncGenerator<WatchSearchResponse> {
-    for await (const { event, replayed } of this.durable.watch(id, afterSequence, signal)) {
-      const message = WatchSearchResponse.fromJSON(event.payload);
-      yield { ...message, sequence: event.sequence, timeUnixMs: event.timeMs, replayed };
-    }
+  watch(id: string, afterSequence: number, signal: AbortSignal): AsyncGenerator<WatchSearchResponse> {
+    return watchMessages(this.durable.watch(id, afterSequence, signal), WatchSearchResponse);
   }
 
   /** Stops running searches (they stay RUNNING and resume at the next start). */
@@ -226,7 +228,7 @@ export class SearchJobs {
     const best = job.result?.best ?? job.progress.best;
     return {
       id: job.id,
-      state: STATES[job.state],
+      state: STATES.of(job.state),
       config: searchConfigToProto(job.config.search, job.config.workers),
       datasetUri: job.config.datasetUri,
       seed: job.config.search.seed,
@@ -244,17 +246,15 @@ export class SearchJobs {
   private stateEvent(state: JobState, reason: string): { from: (job: SearchJob) => unknown } {
     return {
       from: (job) =>
-        WatchSearchResponse.toJSON({
-          sequence: 0,
-          timeUnixMs: 0,
-          replayed: false,
-          event: { $case: 'stateChange', value: { state: STATES[state], reason, search: this.toProto(job) } },
-        }),
+        this.eventPayload({
+          $case: 'stateChange',
+          value: { state: STATES.of(state), reason, search: this.toProto(job) },
+        }).payload,
     };
   }
 
   private eventPayload(event: WatchSearchResponse['event']): { payload: unknown } {
-    return { payload: WatchSearchResponse.toJSON({ sequence: 0, timeUnixMs: 0, replayed: false, event }) };
+    return eventPayload(WatchSearchResponse, event);
   }
 
   /** Stores what the worker reports: each event with the progress it implies, in one transaction. */

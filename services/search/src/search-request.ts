@@ -5,9 +5,8 @@
 // INVALID_ARGUMENT and name the protobuf field and the value.
 import { randomInt } from 'node:crypto';
 import { z } from 'zod';
-import { InvalidArgumentError } from '@rnas/grpc';
-import { PathNotAllowedError, resolveDirectoryUnderRoots } from '@rnas/data';
-import { parseDatasetUri } from '@rnas/data';
+import { InvalidArgumentError, invalidField, protoFieldPath } from '@rnas/grpc';
+import { checkDatasetUri } from '@rnas/data';
 import { resolveSearchConfig, SearchConfigError, type SearchConfig } from '@rnas/nas';
 import { SearchStrategy, type SearchConfig as SearchConfigProto, type StartSearchRequest } from '@rnas/proto';
 
@@ -27,37 +26,10 @@ export interface SearchLimits {
 
 /** Intermediate nodes per cell: the search space of RELATIVENAS.md section 2 (not a request field). */
 const STEPS = 4;
-const MAX_URI_CHARS = 4096;
 
-/** Protobuf field names, for messages: the client knows `batch_size`, not `batchSize`. */
-const PROTO_FIELDS: Record<string, string> = {
-  strategy: 'strategy',
-  population: 'population',
-  generations: 'generations',
-  layers: 'layers',
-  channels: 'channels',
-  batchSize: 'batch_size',
-  trainImages: 'train_images',
-  valImages: 'val_images',
-  lrMax: 'lr_max',
-  lrMin: 'lr_min',
-  momentum: 'momentum',
-  weightDecay: 'weight_decay',
-  gradClip: 'grad_clip',
-  dropPath: 'drop_path',
-  cutout: 'cutout',
-  trainPortion: 'train_portion',
-  primitives: 'primitives',
-  workers: 'workers',
-  seed: 'seed',
-  valAugment: 'val_augment',
-  pairedData: 'paired_data',
-};
-
+/** A request field's protobuf name, from its path in the library's SearchConfig. */
 function protoField(path: readonly PropertyKey[]): string {
-  const [head, ...rest] = path.map(String);
-  const name = PROTO_FIELDS[head] ?? head;
-  return ['config', name, ...rest].join('.').replace(/\.(\d+)(?=\.|$)/g, '[$1]');
+  return protoFieldPath(['config', ...path.map((p) => (typeof p === 'number' ? p : String(p)))]);
 }
 
 const int = (min: number, max: number): z.ZodOptional<z.ZodNumber> =>
@@ -127,35 +99,6 @@ const STRATEGIES: Record<number, SearchConfig['strategy']> = {
   [SearchStrategy.SEARCH_STRATEGY_RANDOM]: 'random',
 };
 
-/**
- * The dataset URI checked as far as can be without reading it: its syntax, and for file schemes
- * that its directory lies under the data roots.
- */
-export async function checkDatasetUri(
-  uri: unknown,
-  dataRoots: readonly string[],
-  field = 'dataset_uri',
-): Promise<string> {
-  if (typeof uri !== 'string' || uri === '')
-    throw new InvalidArgumentError(field, uri, 'a dataset URI is required');
-  if (uri.length > MAX_URI_CHARS)
-    throw new InvalidArgumentError(field, uri, `longer than ${MAX_URI_CHARS} characters`);
-  let parsed;
-  try {
-    parsed = parseDatasetUri(uri);
-  } catch (err) {
-    throw new InvalidArgumentError(field, uri, (err as Error).message);
-  }
-  if (parsed.scheme === 'synthetic') return uri;
-  try {
-    await resolveDirectoryUnderRoots(parsed.path, dataRoots);
-  } catch (err) {
-    if (err instanceof PathNotAllowedError) throw new InvalidArgumentError(field, uri, err.message);
-    throw err;
-  }
-  return uri;
-}
-
 /** The validated search of a StartSearch request; INVALID_ARGUMENT names the field and value. */
 export async function resolveStartSearch(
   request: StartSearchRequest,
@@ -205,12 +148,8 @@ export async function resolveStartSearch(
     });
   } catch (err) {
     if (!(err instanceof SearchConfigError)) throw err;
-    const path = err.field.replace(/\[(\d+)\]/g, '.$1').split('.');
-    throw new InvalidArgumentError(
-      err.field === 'seed' ? 'seed' : protoField(path),
-      err.value,
-      `expected ${/ must be (.*), got /s.exec(err.message)?.[1] ?? err.message}`,
-    );
+    // The seed is a request field of its own, not one of the config's.
+    throw invalidField(err.path[0] === 'seed' ? err : { ...err, path: ['config', ...err.path] });
   }
   const requested = c.workers ?? 1;
   const workers = Math.min(requested === 0 ? limits.maxWorkers : requested, limits.maxWorkers);

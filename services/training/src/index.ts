@@ -5,7 +5,7 @@ export {
   type TrainingServiceOptions,
   type RunningService,
 } from './service';
-export { serveTraining, type ServeIo } from './main';
+export { serveTraining } from './main';
 export {
   loadTrainingServiceConfig,
   trainingServiceHelp,
@@ -15,7 +15,6 @@ export {
 } from './config';
 export {
   resolveStartTraining,
-  checkDatasetUri,
   type ResolvedTraining,
   type RequestedSpec,
   type TrainingLimits,

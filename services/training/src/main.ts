@@ -1,48 +1,15 @@
 // `rnas serve training` and `node services/training/dist/main.js`: the training service as a process,
 // configured by flags and environment, serving until SIGTERM or SIGINT (then it drains).
-import { ConfigError } from '@rnas/grpc';
+import { runMain, serviceMain } from '@rnas/grpc';
 import { loadTrainingServiceConfig, trainingServiceHelp } from './config';
 import { startTrainingService } from './service';
 
-/** Where the command writes besides the JSON logs; tests pass their own. */
-export interface ServeIo {
-  stdout: { write(text: string): unknown };
-  stderr: { write(text: string): unknown };
-}
-
 /** Runs the service until it is stopped by a signal; returns the exit code. */
-export async function serveTraining(
-  argv: readonly string[],
-  env: Readonly<Record<string, string | undefined>>,
-  io: ServeIo = process,
-): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    io.stdout.write(trainingServiceHelp());
-    return 0;
-  }
-  let config;
-  try {
-    config = loadTrainingServiceConfig(argv, env);
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      io.stderr.write(`rnas serve training: ${err.message}\n`);
-      return 2;
-    }
-    throw err;
-  }
-  const service = await startTrainingService(config);
-  await service.closed;
-  return 0;
-}
+export const serveTraining = serviceMain({
+  name: 'training',
+  help: trainingServiceHelp,
+  load: loadTrainingServiceConfig,
+  start: (config) => startTrainingService(config),
+});
 
-if (require.main === module) {
-  serveTraining(process.argv.slice(2), process.env).then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (err: unknown) => {
-      process.stderr.write(`rnas serve training: ${(err as Error).message}\n`);
-      process.exitCode = 1;
-    },
-  );
-}
+if (require.main === module) runMain('training', serveTraining);

@@ -1,6 +1,6 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { JOB_STATES, type JobState } from '@rnas/jobs';
-import type { WorkerMemory } from './worker-messages';
+import type { TfjsMemory } from '@rnas/grpc';
+import type { WorkerMemory } from '@rnas/jobs';
 
 /**
  * The training domain series, on the server's registry. The per-training gauge carries the
@@ -10,9 +10,11 @@ export class TrainingMetrics {
   readonly epochs: Counter;
   readonly images: Counter;
   readonly imagesPerSecond: Gauge<'training_id'>;
-  private readonly workerMemory = new Map<string, WorkerMemory>();
 
-  constructor(registry: Registry, countByState: () => Record<JobState, number>) {
+  constructor(
+    registry: Registry,
+    private readonly workerMemory: WorkerMemory,
+  ) {
     const registers = [registry];
     this.epochs = new Counter({
       name: 'rnas_training_epochs_total',
@@ -30,37 +32,16 @@ export class TrainingMetrics {
       labelNames: ['training_id'],
       registers,
     });
-    new Gauge({
-      name: 'rnas_training_jobs',
-      help: 'Trainings in the job database, by state.',
-      labelNames: ['state'],
-      registers,
-      collect() {
-        const counts = countByState();
-        for (const state of JOB_STATES) this.set({ state }, counts[state]);
-      },
-    });
   }
 
   /** The tensor memory the training's worker reported last. */
-  reportMemory(trainingId: string, memory: WorkerMemory): void {
-    this.workerMemory.set(trainingId, memory);
-  }
-
-  /** The engine memory of every running training's worker, added up (for trackTfjsMemory). */
-  totalWorkerMemory(): WorkerMemory {
-    const total: WorkerMemory = { numTensors: 0, numBytes: 0, numDataBuffers: 0 };
-    for (const m of this.workerMemory.values()) {
-      total.numTensors += m.numTensors;
-      total.numBytes += m.numBytes;
-      total.numDataBuffers += m.numDataBuffers;
-    }
-    return total;
+  reportMemory(trainingId: string, memory: TfjsMemory): void {
+    this.workerMemory.report(trainingId, memory);
   }
 
   /** Drops the series of a training that stopped running. */
   forget(trainingId: string): void {
-    this.workerMemory.delete(trainingId);
+    this.workerMemory.forget(trainingId);
     this.imagesPerSecond.remove({ training_id: trainingId });
   }
 }

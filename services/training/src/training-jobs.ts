@@ -6,8 +6,17 @@
 import { randomUUID } from 'node:crypto';
 import * as path from 'node:path';
 import type { BackendInfo } from '@rnas/engine';
-import { InvalidArgumentError, type Logger } from '@rnas/grpc';
-import { DurableJobs, type JobKind, type JobRecord, type JobState, type JobStore } from '@rnas/jobs';
+import type { Logger } from '@rnas/grpc';
+import {
+  DurableJobs,
+  eventPayload,
+  ProtoStates,
+  watchMessages,
+  type JobKind,
+  type JobRecord,
+  type JobState,
+  type JobStore,
+} from '@rnas/jobs';
 import type { Genotype, NetworkSpec } from '@rnas/nas';
 import {
   EpochReport as EpochReportProto,
@@ -50,17 +59,17 @@ interface StoredResult {
 
 type TrainingJob = JobRecord<StoredConfig, StoredProgress, StoredResult>;
 
-const STATES: Record<JobState, TrainingState> = {
-  queued: TrainingState.TRAINING_STATE_QUEUED,
-  running: TrainingState.TRAINING_STATE_RUNNING,
-  cancelling: TrainingState.TRAINING_STATE_CANCELLING,
-  succeeded: TrainingState.TRAINING_STATE_SUCCEEDED,
-  failed: TrainingState.TRAINING_STATE_FAILED,
-  cancelled: TrainingState.TRAINING_STATE_CANCELLED,
-};
-
-const FILTERS: Partial<Record<TrainingState, JobState>> = Object.fromEntries(
-  Object.entries(STATES).map(([job, proto]) => [proto, job]),
+const STATES = new ProtoStates<TrainingState>(
+  {
+    queued: TrainingState.TRAINING_STATE_QUEUED,
+    running: TrainingState.TRAINING_STATE_RUNNING,
+    cancelling: TrainingState.TRAINING_STATE_CANCELLING,
+    succeeded: TrainingState.TRAINING_STATE_SUCCEEDED,
+    failed: TrainingState.TRAINING_STATE_FAILED,
+    cancelled: TrainingState.TRAINING_STATE_CANCELLED,
+  },
+  TrainingState.TRAINING_STATE_UNSPECIFIED,
+  'TrainingState',
 );
 
 export interface TrainingJobsOptions {
@@ -96,15 +105,10 @@ export class TrainingJobs {
       logger: options.logger,
       stateEvent: (state, reason) => ({
         from: (job: TrainingJob) =>
-          WatchTrainingResponse.toJSON({
-            sequence: 0,
-            timeUnixMs: 0,
-            replayed: false,
-            event: {
-              $case: 'stateChange',
-              value: { state: STATES[state], reason, training: this.toProto(job) },
-            },
-          }),
+          eventPayload(WatchTrainingResponse, {
+            $case: 'stateChange',
+            value: { state: STATES.of(state), reason, training: this.toProto(job) },
+          }).payload,
       }),
       worker: (job) => {
         const input: TrainingWorkerInput = {
@@ -182,11 +186,7 @@ export class TrainingJobs {
   }
 
   list(request: ListTrainingsRequest): ListTrainingsResponse {
-    const state = FILTERS[request.state];
-    if (request.state !== TrainingState.TRAINING_STATE_UNSPECIFIED && state === undefined) {
-      throw new InvalidArgumentError('state', request.state, 'expected a TrainingState');
-    }
-    const page = this.durable.list(request.pageSize, request.pageToken, state);
+    const page = this.durable.list(request.pageSize, request.pageToken, STATES.filter(request.state));
     return { trainings: page.jobs.map((job) => this.toProto(job)), nextPageToken: page.nextPageToken };
   }
 
@@ -194,15 +194,8 @@ export class TrainingJobs {
     return this.toProto(this.durable.cancel(id));
   }
 
-  async *watch(
-    id: string,
-    afterSequence: number,
-    signal: AbortSignal,
-  ): AsyncGenerator<WatchTrainingResponse> {
-    for await (const { event, replayed } of this.durable.watch(id, afterSequence, signal)) {
-      const message = WatchTrainingResponse.fromJSON(event.payload);
-      yield { ...message, sequence: event.sequence, timeUnixMs: event.timeMs, replayed };
-    }
+  watch(id: string, afterSequence: number, signal: AbortSignal): AsyncGenerator<WatchTrainingResponse> {
+    return watchMessages(this.durable.watch(id, afterSequence, signal), WatchTrainingResponse);
   }
 
   close(): Promise<void> {
@@ -213,7 +206,7 @@ export class TrainingJobs {
     const { config, progress } = job;
     return {
       id: job.id,
-      state: STATES[job.state],
+      state: STATES.of(job.state),
       searchId: config.searchId,
       spec: specToProto(progress.spec ?? config.spec, config.genotype, progress.inputSize),
       datasetUri: config.datasetUri,
@@ -248,26 +241,15 @@ export class TrainingJobs {
         metrics.epochs.inc();
         metrics.images.inc(event.report.trainImages);
         metrics.imagesPerSecond.set({ training_id: id }, report.imagesPerSecond);
-        this.jobs.append(
-          id,
-          {
-            payload: WatchTrainingResponse.toJSON({
-              sequence: 0,
-              timeUnixMs: 0,
-              replayed: false,
-              event: { $case: 'epochReport', value: report },
-            }),
+        this.jobs.append(id, eventPayload(WatchTrainingResponse, { $case: 'epochReport', value: report }), {
+          progress: {
+            ...job.progress,
+            epochsDone: report.epoch,
+            imagesPerSecond: report.imagesPerSecond,
+            etaMs: report.etaMs,
+            lastEpoch: EpochReportProto.toJSON(report),
           },
-          {
-            progress: {
-              ...job.progress,
-              epochsDone: report.epoch,
-              imagesPerSecond: report.imagesPerSecond,
-              etaMs: report.etaMs,
-              lastEpoch: EpochReportProto.toJSON(report),
-            },
-          },
-        );
+        });
         return;
       }
     }

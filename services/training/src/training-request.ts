@@ -4,10 +4,9 @@
 // opens the dataset. Errors name the protobuf field and the value.
 import { randomInt } from 'node:crypto';
 import { z } from 'zod';
-import { InvalidArgumentError } from '@rnas/grpc';
-import { PathNotAllowedError, resolveDirectoryUnderRoots } from '@rnas/data';
+import { InvalidArgumentError, invalidField, protoFieldPath } from '@rnas/grpc';
+import { checkDatasetUri } from '@rnas/data';
 import { InvalidRequestError } from '@rnas/jobs';
-import { parseDatasetUri } from '@rnas/data';
 import { countParams, genotypeFromProto, Network, type Genotype, type NetworkVariant } from '@rnas/nas';
 import {
   LearningRateSchedule,
@@ -15,7 +14,7 @@ import {
   type StartTrainingRequest,
 } from '@rnas/proto';
 import type { TrainingRecipe as TrainingRecipeProto } from '@rnas/proto';
-import { resolveRecipe, validateModelName, type Recipe, type RecipeInput } from '@rnas/train';
+import { FieldError, resolveRecipe, validateModelName, type Recipe, type RecipeInput } from '@rnas/train';
 import { searchGenotype } from './search-lookup';
 
 /** The network the request asks for; 0 for a size the dataset decides. */
@@ -51,27 +50,6 @@ const DEFAULT_CHANNELS = 36;
 const DEFAULT_LAYERS = 20;
 /** Parameters beyond this are no network this service can train (DARTS-size ones have ~3.3M). */
 const MAX_PARAMETERS = 200_000_000;
-const MAX_URI_CHARS = 4096;
-
-const PROTO_NAMES: Record<string, string> = {
-  inputChannels: 'input_channels',
-  inputSize: 'input_size',
-  batchSize: 'batch_size',
-  learningRate: 'learning_rate',
-  learningRateSchedule: 'learning_rate_schedule',
-  learningRateMin: 'learning_rate_min',
-  weightDecay: 'weight_decay',
-  auxiliaryWeight: 'auxiliary_weight',
-  dropPath: 'drop_path',
-  gradClip: 'grad_clip',
-  labelSmoothing: 'label_smoothing',
-  cropPadding: 'crop_padding',
-  horizontalFlip: 'horizontal_flip',
-  trainImages: 'train_images',
-  evalImages: 'eval_images',
-};
-
-const snake = (name: string): string => PROTO_NAMES[name] ?? name;
 
 const int = (min: number, max: number): z.ZodNumber => {
   const error = `expected an integer in [${min}, ${max}]`;
@@ -93,27 +71,6 @@ const SpecSchema = z.object({
   auxiliary: z.boolean(),
 });
 
-export async function checkDatasetUri(uri: unknown, dataRoots: readonly string[]): Promise<string> {
-  if (typeof uri !== 'string' || uri === '')
-    throw new InvalidArgumentError('dataset_uri', uri, 'a dataset URI is required');
-  if (uri.length > MAX_URI_CHARS)
-    throw new InvalidArgumentError('dataset_uri', uri, `longer than ${MAX_URI_CHARS} characters`);
-  let parsed;
-  try {
-    parsed = parseDatasetUri(uri);
-  } catch (err) {
-    throw new InvalidArgumentError('dataset_uri', uri, (err as Error).message);
-  }
-  if (parsed.scheme === 'synthetic') return uri;
-  try {
-    await resolveDirectoryUnderRoots(parsed.path, dataRoots);
-  } catch (err) {
-    if (err instanceof PathNotAllowedError) throw new InvalidArgumentError('dataset_uri', uri, err.message);
-    throw err;
-  }
-  return uri;
-}
-
 function resolveSpec(request: StartTrainingRequest, genotype: Genotype): RequestedSpec {
   const proto = request.spec ?? {
     variant: NetworkVariantProto.NETWORK_VARIANT_UNSPECIFIED,
@@ -129,7 +86,7 @@ function resolveSpec(request: StartTrainingRequest, genotype: Genotype): Request
     const issue = parsed.error.issues[0];
     const key = String(issue.path[0] ?? '');
     throw new InvalidArgumentError(
-      `spec.${snake(key)}`,
+      protoFieldPath(['spec', key]),
       key === 'genotype' ? '(a genotype)' : (proto as unknown as Record<string, unknown>)[key],
       issue.message,
     );
@@ -191,10 +148,9 @@ function resolveTrainingRecipe(proto: TrainingRecipeProto | undefined): Recipe {
   try {
     return resolveRecipe({ ...input, seed: input.seed ?? randomInt(0, 2 ** 32 - 1) }, 'cifar', 'recipe');
   } catch (err) {
-    // The library names fields as in TypeScript; the client knows the protobuf names.
-    throw new InvalidRequestError(
-      `invalid ${(err as Error).message.replace(/^recipe\.(\w+)/, (_m, name: string) => `recipe.${snake(name)}`)}`,
-    );
+    // The library names fields as in TypeScript; invalidField names them as in the protobuf message.
+    if (err instanceof FieldError) throw invalidField(err);
+    throw err;
   }
 }
 

@@ -89,12 +89,20 @@ export const DEFAULT_SEARCH_CONFIG: SearchConfig = {
 /** A search configuration field that is missing, of the wrong kind or out of range. */
 export class SearchConfigError extends Error {
   override name = 'SearchConfigError';
+  /** The field's path: `['lrMin']`, `['primitives', 2]`. */
+  readonly path: readonly (string | number)[];
+
   constructor(
     readonly field: string,
-    readonly value: unknown,
-    expectation: string,
+    readonly got: unknown,
+    /** What the field must be: `an integer in [1, 2147483647]`. */
+    readonly expected: string,
   ) {
-    super(`search config: ${field} must be ${expectation}, got ${describe(value)}`);
+    super(`search config: ${field} must be ${expected}, got ${describe(got)}`);
+    this.path = field
+      .split(/[.[\]]+/)
+      .filter((p) => p !== '')
+      .map((p) => (/^\d+$/.test(p) ? Number(p) : p));
   }
 }
 
