@@ -41,7 +41,7 @@ describe('ProtoStates', () => {
   });
 });
 
-interface Message extends WatchMessage<{ $case: 'note'; value: string }> {}
+type Message = WatchMessage<{ $case: 'note'; value: string }>;
 
 const codec = {
   toJSON: (m: Message): unknown => ({ sequence: m.sequence, note: m.event?.value }),
