@@ -44,7 +44,11 @@ export {
   type SearchRun,
   type SearchResult,
   type SearchEvent,
+  type SearchStartEvent,
+  type SearchPairEvent,
+  type SearchGenerationEvent,
 } from './search/search';
+export { searchFromDataset, startEvaluator, type SearchFromDatasetOptions } from './search/from-dataset';
 export {
   resolveSearchConfig,
   DEFAULT_SEARCH_CONFIG,
@@ -87,7 +91,8 @@ export {
   type FinalRecord,
   type FinalCandidateRecord,
 } from './search/history';
-export { STRATEGIES, RELATIVENAS, RANDOM, type Strategy, type FinalCandidate } from './search/strategy';
+export { STRATEGIES, RELATIVENAS, RANDOM } from './search/strategies';
+export { type Strategy, type FinalCandidate } from './search/strategy';
 export { cosineLearningRate, dropPathProbability } from './search/schedules';
 export {
   randomPairs,
@@ -98,7 +103,13 @@ export {
   type Pair,
   type Roles,
 } from './search/population';
-export { readCheckpoint, writeCheckpoint, type SearchState } from './search/checkpoint';
+export {
+  readCheckpoint,
+  readCheckpointHistory,
+  writeCheckpoint,
+  type SearchState,
+} from './search/checkpoint';
+export { readSearchHistory, parseSearchHistory } from './search/history-file';
 export {
   BATCHES_TRACKED_SUFFIX,
   convParam,

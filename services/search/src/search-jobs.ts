@@ -4,7 +4,6 @@
 // says what is the search's own: its stored progress, the protobuf events, the worker's input and
 // events, and how a resumed search catches up with its checkpoint.
 import { randomUUID } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Logger } from '@rnas/grpc';
 import {
@@ -18,7 +17,7 @@ import {
   type JobStore,
 } from '@rnas/jobs';
 import type { BackendInfo } from '@rnas/engine';
-import { searchArtifacts, type GenerationRecord, type SearchConfig } from '@rnas/nas';
+import { readCheckpointHistory, searchArtifacts, type GenerationRecord, type SearchConfig } from '@rnas/nas';
 import {
   BestGenotype,
   SearchState,
@@ -362,16 +361,12 @@ export class SearchJobs {
     const file = path.join(searchArtifacts(this.directoryOf(job.id)).checkpoint, 'checkpoint.json');
     let generations: GenerationRecord[];
     try {
-      const parsed = JSON.parse(await readFile(file, 'utf8')) as { history?: { generations?: unknown } };
-      if (!Array.isArray(parsed.history?.generations)) throw new Error('no history.generations');
-      generations = (parsed.history.generations as GenerationRecord[]).map(reviveLosses);
+      generations = (await readCheckpointHistory(this.directoryOf(job.id)))?.generations ?? [];
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
-        logger.warn(
-          { err, file },
-          'cannot read the checkpoint history; the worker decides whether it can resume',
-        );
-      }
+      logger.warn(
+        { err, file },
+        'cannot read the checkpoint history; the worker decides whether it can resume',
+      );
       return 0;
     }
     const stored = job.progress.counters.generationsDone;
@@ -402,19 +397,4 @@ export class SearchJobs {
     }
     return generations.length;
   }
-}
-
-/** JSON has no NaN: a diverged candidate's loss is written as null in the checkpoint. */
-function reviveLosses(record: GenerationRecord): GenerationRecord {
-  const loss = (v: number | null): number => (v === null ? Number.NaN : v);
-  return {
-    ...record,
-    candidates: record.candidates.map((c) => ({
-      ...c,
-      trainLoss: loss(c.trainLoss),
-      valLoss: loss(c.valLoss),
-    })),
-    best: { ...record.best, valLoss: loss(record.best.valLoss) },
-    bestSoFar: { ...record.bestSoFar, valLoss: loss(record.bestSoFar.valLoss) },
-  };
 }

@@ -1,19 +1,11 @@
 // Entry point of a search's worker thread (compiled to dist/search-worker.js and started by the
-// service): its own engine instance, the dataset, an evaluator (in this thread, or a pool of
-// threads of its own), and the search loop, resumed from the checkpoint in the artefacts
-// directory when there is one. Cancellation takes effect between two pairs.
+// service): its own engine instance, the dataset, and the search (libs/nas' searchFromDataset:
+// the evaluator in this thread or a pool of threads of its own), resumed from the checkpoint in
+// the artefacts directory when there is one. Cancellation takes effect between two pairs.
 import { initBackend, tf } from '@rnas/engine';
 import { openDataset } from '@rnas/data';
 import { serveWorkerTask } from '@rnas/jobs';
-import {
-  evaluatorSetup,
-  InProcessEvaluator,
-  resolveSearchConfig,
-  runSearch,
-  searchSplits,
-  WorkerPoolEvaluator,
-  type Evaluator,
-} from '@rnas/nas';
+import { resolveSearchConfig, searchFromDataset } from '@rnas/nas';
 import type {
   SearchWorkerEvent,
   SearchWorkerInput,
@@ -30,53 +22,33 @@ serveWorkerTask<SearchWorkerInput, SearchWorkerEvent, SearchWorkerResult>(async 
   const backend = await initBackend(input.backend);
   const config = resolveSearchConfig(input.config);
   const dataset = await openDataset(input.datasetUri, { dataRoots: input.dataRoots });
-  const data = searchSplits(dataset.train, config);
-  const setup = evaluatorSetup(config, data);
-  const evaluator: Evaluator =
-    input.workers <= 1
-      ? new InProcessEvaluator(setup)
-      : await WorkerPoolEvaluator.start(setup, { workers: input.workers, backend: backend.name });
-  try {
-    const result = await runSearch({
-      config,
-      data,
-      dataSource: dataset.uri,
-      evaluator,
-      outDir: input.outDir,
-      resume: true,
-      signal,
-      onEvent: (event) => {
-        switch (event.type) {
-          case 'start':
-            emit({
-              type: 'start',
-              backend: backend.name,
-              generationsDone: event.generationsDone,
-              resumed: event.resumed,
-              pairsPerGeneration: event.pairsPerGeneration,
-            });
-            return;
-          case 'pair':
-            emit({
-              type: 'pair',
-              generation: event.generation,
-              pairsDone: event.pairsDone,
-              pairs: event.pairs,
-              record: event.record,
-              candidates: event.candidates,
-              memory: memory(),
-            });
-            return;
-          case 'generation':
-            emit({ type: 'generation', record: event.record, memory: memory() });
-            return;
-          case 'done':
-            return;
-        }
-      },
-    });
-    return { best: result.best, bestSoFar: result.bestSoFar };
-  } finally {
-    await evaluator.close();
-  }
+  const result = await searchFromDataset({
+    config,
+    dataset,
+    workers: input.workers,
+    backend: backend.name,
+    outDir: input.outDir,
+    resume: true,
+    signal,
+    onEvent: (event) => {
+      switch (event.type) {
+        case 'start':
+          emit({
+            type: 'start',
+            backend: backend.name,
+            generationsDone: event.generationsDone,
+            resumed: event.resumed,
+            pairsPerGeneration: event.pairsPerGeneration,
+          });
+          return;
+        case 'pair':
+        case 'generation':
+          emit({ ...event, memory: memory() });
+          return;
+        case 'done':
+          return;
+      }
+    },
+  });
+  return { best: result.best, bestSoFar: result.bestSoFar };
 });

@@ -1,6 +1,12 @@
 // What the service thread and a search's worker thread exchange (structured-cloned plain data).
 import type { BackendName } from '@rnas/engine';
-import type { BestRecord, CandidateRecord, GenerationRecord, PairRecord, SearchConfig } from '@rnas/nas';
+import type {
+  BestRecord,
+  SearchConfig,
+  SearchGenerationEvent,
+  SearchPairEvent,
+  SearchStartEvent,
+} from '@rnas/nas';
 
 export interface SearchWorkerInput {
   readonly searchId: string;
@@ -22,25 +28,11 @@ export interface WorkerMemory {
   numDataBuffers: number;
 }
 
+/** libs/nas' search events as the worker sends them: with its backend or its engine's memory. */
 export type SearchWorkerEvent =
-  | {
-      type: 'start';
-      backend: string;
-      generationsDone: number;
-      resumed: boolean;
-      pairsPerGeneration: number;
-    }
-  | {
-      type: 'pair';
-      generation: number;
-      /** 1-based count of the pairs finished in this generation. */
-      pairsDone: number;
-      pairs: number;
-      record: PairRecord;
-      candidates: [CandidateRecord, CandidateRecord];
-      memory: WorkerMemory;
-    }
-  | { type: 'generation'; record: GenerationRecord; memory: WorkerMemory };
+  | (Omit<SearchStartEvent, 'config'> & { backend: string })
+  | (SearchPairEvent & { memory: WorkerMemory })
+  | (SearchGenerationEvent & { memory: WorkerMemory });
 
 export interface SearchWorkerResult {
   /** The search's result (RELATIVENAS.md section 6): the best of the last generation. */

@@ -3,16 +3,16 @@
 // set (`weights-<generation>.safetensors`) and `checkpoint.json`, which names the weight file it
 // belongs to. Each is written atomically, the weights first, so a crash at any point leaves a
 // `checkpoint.json` whose weight file exists; older weight files are removed afterwards.
-import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readdir, rm } from 'node:fs/promises';
 import * as path from 'node:path';
 import { z } from 'zod';
 import { readSafetensors, writeSafetensors } from '@rnas/engine';
 import { writeFileAtomic } from '@rnas/fs';
 import { Rng, type RngState } from '@rnas/data';
 import { encodingBounds } from '../encoding';
-import { validateGenotype, type Genotype } from '../genotype';
-import { HISTORY_FORMAT, type SearchHistory } from './history';
-import { resolveSearchConfig, type SearchConfig } from './search-config';
+import type { SearchHistory } from './history';
+import { checkHistory, firstIssue, readJsonFile, runningHistorySchema } from './history-file';
+import type { SearchConfig } from './search-config';
 import type { SearchNetworkConfig } from './search-network';
 import { WeightSet } from './weight-set';
 
@@ -32,57 +32,6 @@ export interface SearchState {
 }
 
 const finite = z.number().refine(Number.isFinite, 'expected a finite number');
-// JSON has no NaN: a diverged candidate's loss is written as null and read back as NaN.
-const loss = z
-  .number()
-  .nullable()
-  .transform((v) => (v === null ? Number.NaN : v));
-const edge = z.tuple([z.string(), z.number().int()]);
-const genotype = z.strictObject({
-  normal: z.array(edge),
-  normalConcat: z.array(z.number().int()),
-  reduce: z.array(edge),
-  reduceConcat: z.array(z.number().int()),
-});
-const timing = z.strictObject({ seconds: z.number(), imagesPerSecond: z.number() });
-const best = z.strictObject({
-  generation: z.number().int(),
-  index: z.number().int(),
-  genotype,
-  valLoss: loss,
-  valAccuracy: finite,
-});
-const generationRecord = z.strictObject({
-  generation: z.number().int(),
-  learningRate: finite,
-  dropPath: finite,
-  diversity: finite,
-  candidates: z.array(
-    z.strictObject({
-      index: z.number().int(),
-      encoding: z.array(finite),
-      genotype,
-      trainLoss: loss,
-      trainAccuracy: finite,
-      valLoss: loss,
-      valAccuracy: finite,
-    }),
-  ),
-  pairs: z.array(
-    z.strictObject({
-      members: z.tuple([z.number().int(), z.number().int()]),
-      teacher: z.number().int(),
-      student: z.number().int(),
-      weightSetUpdated: z.boolean(),
-      timing,
-    }),
-  ),
-  best,
-  bestSoFar: best,
-  trainImages: z.number().int(),
-  valImages: z.number().int(),
-  timing,
-});
 const stateSchema = z.strictObject({
   format: z.literal(CHECKPOINT_FORMAT),
   generationsDone: z.number().int().min(0),
@@ -90,18 +39,7 @@ const stateSchema = z.strictObject({
   velocities: z.array(z.array(finite)),
   rng: z.unknown(),
   weights: z.string().regex(WEIGHTS_FILE),
-  history: z.strictObject({
-    format: z.literal(HISTORY_FORMAT),
-    config: z.record(z.string(), z.unknown()),
-    data: z.strictObject({
-      source: z.string(),
-      trainSize: z.number().int(),
-      valSize: z.number().int(),
-      classes: z.number().int(),
-      imageShape: z.array(z.number().int()),
-    }),
-    generations: z.array(generationRecord),
-  }),
+  history: runningHistorySchema,
 });
 
 export function checkpointDir(outDir: string): string {
@@ -130,6 +68,47 @@ function fail(file: string, message: string): never {
   throw new Error(`checkpoint ${file}: ${message}`);
 }
 
+/** checkpoint.json of `outDir`, its shape and its history checked; null when there is none. */
+async function readState(
+  outDir: string,
+): Promise<{ file: string; state: z.output<typeof stateSchema>; history: SearchHistory } | null> {
+  const file = path.join(checkpointDir(outDir), STATE_FILE);
+  const read = await readJsonFile(file, MAX_STATE_BYTES, 'checkpoint');
+  if (read === null) return null;
+  const parsed = stateSchema.safeParse(read.json);
+  if (!parsed.success) fail(file, firstIssue(parsed.error));
+  const state = parsed.data;
+  let history: SearchHistory;
+  try {
+    history = checkHistory(state.history, 'history');
+  } catch (err) {
+    fail(file, (err as Error).message);
+  }
+  return { file, state, history };
+}
+
+function checkGenerationsDone(
+  file: string,
+  state: { generationsDone: number },
+  history: SearchHistory,
+): void {
+  if (history.generations.length !== state.generationsDone) {
+    fail(file, `history has ${history.generations.length} generations, expected ${state.generationsDone}`);
+  }
+}
+
+/**
+ * The history of the last checkpoint in `outDir` (the generations it holds, losses of diverged
+ * candidates as NaN), or null when there is none; throws, naming the file and the field, when the
+ * checkpoint is malformed. Does not read the weight set.
+ */
+export async function readCheckpointHistory(outDir: string): Promise<SearchHistory | null> {
+  const read = await readState(outDir);
+  if (read === null) return null;
+  checkGenerationsDone(read.file, read.state, read.history);
+  return read.history;
+}
+
 /**
  * The last checkpoint in `outDir`, or null when there is none. `config` is the configuration the
  * caller wants to continue with: the checkpoint must have been written by the same one.
@@ -139,35 +118,10 @@ export async function readCheckpoint(
   config: SearchConfig,
   network: SearchNetworkConfig,
 ): Promise<{ state: SearchState; weightSet: WeightSet } | null> {
-  const dir = checkpointDir(outDir);
-  const file = path.join(dir, STATE_FILE);
-  let text: string;
-  try {
-    const buf = await readFile(file);
-    if (buf.length > MAX_STATE_BYTES) fail(file, `${buf.length} bytes is more than a checkpoint may have`);
-    text = buf.toString('utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw err;
-  }
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (err) {
-    fail(file, `not JSON (${(err as Error).message})`);
-  }
-  const parsed = stateSchema.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    fail(file, `${issue.path.join('.') || '(root)'}: ${issue.message}`);
-  }
-  const s = parsed.data;
-  let stored: SearchConfig;
-  try {
-    stored = resolveSearchConfig(s.history.config);
-  } catch (err) {
-    fail(file, (err as Error).message);
-  }
+  const read = await readState(outDir);
+  if (read === null) return null;
+  const { file, state: s, history } = read;
+  const stored = history.config;
   for (const key of Object.keys(config) as (keyof SearchConfig)[]) {
     if (JSON.stringify(stored[key]) !== JSON.stringify(config[key])) {
       fail(
@@ -196,18 +150,7 @@ export async function readCheckpoint(
   if (s.generationsDone > config.generations) {
     fail(file, `generationsDone ${s.generationsDone} is more than the ${config.generations} generations`);
   }
-  if (s.history.generations.length !== s.generationsDone) {
-    fail(file, `history has ${s.history.generations.length} generations, expected ${s.generationsDone}`);
-  }
-  s.history.generations.forEach((g, i) => {
-    if (g.generation !== i) fail(file, `history.generations[${i}] is generation ${g.generation}`);
-    try {
-      validateGenotype(g.best.genotype as Genotype, `history.generations[${i}].best.genotype`);
-      validateGenotype(g.bestSoFar.genotype as Genotype, `history.generations[${i}].bestSoFar.genotype`);
-    } catch (err) {
-      fail(file, (err as Error).message);
-    }
-  });
+  checkGenerationsDone(file, s, history);
   let rng: Rng;
   try {
     rng = Rng.fromState(s.rng as RngState);
@@ -216,10 +159,9 @@ export async function readCheckpoint(
   }
   const weightSet = WeightSet.fromTensors(
     network,
-    await readSafetensors(path.join(dir, s.weights)),
+    await readSafetensors(path.join(checkpointDir(outDir), s.weights)),
     s.weights,
   );
-  const history: SearchHistory = { ...(s.history as unknown as SearchHistory), config: stored };
   return {
     state: {
       generationsDone: s.generationsDone,

@@ -1,9 +1,11 @@
 // Every knob of a search, with the paper's defaults (RELATIVENAS.md section 6 and the reference
 // train_search.py), and the one validation every entry point (CLI, service, tests) goes through.
 import { isOpName, PRIMITIVES, type OpName } from '../genotype';
+import { STRATEGIES, type SearchStrategy } from './strategies';
 
-export const SEARCH_STRATEGIES = ['relativenas', 'random'] as const;
-export type SearchStrategy = (typeof SEARCH_STRATEGIES)[number];
+export type { SearchStrategy };
+/** The strategy names a configuration may give, in the registry's order. */
+export const SEARCH_STRATEGIES = Object.keys(STRATEGIES) as readonly SearchStrategy[];
 
 export interface SearchConfig {
   /** Slow-fast learning, or the random-search baseline with the same weight-shared evaluation. */

@@ -1,12 +1,16 @@
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { openDataset } from '@rnas/data';
 import { initBackend, readSafetensors, tf } from '@rnas/engine';
 import { encodingBounds } from '../encoding';
 import { genotypeFromJson } from '../genotype';
 import type { SearchData } from './candidate';
+import { readCheckpointHistory } from './checkpoint';
 import { InProcessEvaluator } from './evaluator';
+import { searchFromDataset } from './from-dataset';
 import { withoutTiming, type SearchHistory } from './history';
+import { readSearchHistory } from './history-file';
 import { evaluatorSetup, runSearch, searchSplits, type SearchEvent, type SearchResult } from './search';
 import { resolveSearchConfig, type SearchConfig } from './search-config';
 import { TINY_NETWORK, tinyData } from './test-fixtures';
@@ -142,6 +146,11 @@ describe('runSearch (RelativeNAS)', () => {
       await readFile(path.join(baselineDir, 'history.json'), 'utf8'),
     ) as SearchHistory;
     expect(withoutTiming(history)).toEqual(withoutTiming(baseline.history));
+    // libs/nas' readers give back what the search wrote, timing included.
+    expect(await readSearchHistory(path.join(baselineDir, 'history.json'))).toEqual(baseline.history);
+    const { final, ...running } = baseline.history;
+    expect(final).toBeDefined();
+    expect(await readCheckpointHistory(baselineDir)).toEqual(running);
     expect((await readdir(path.join(baselineDir, 'cells'))).sort()).toEqual([
       'final.svg',
       'generation-000.svg',
@@ -308,5 +317,44 @@ describe('searchSplits', () => {
         { trainPortion: 0.5, seed: 1 },
       ),
     ).toThrow(/leaves an empty split/);
+  });
+});
+
+describe('searchFromDataset', () => {
+  it('splits the dataset, evaluates and searches as runSearch on searchSplits does, from the same seed', async () => {
+    const dataset = await openDataset('synthetic:shapes?classes=3&size=8&channels=1&train=48&test=8&seed=5');
+    const config = resolveSearchConfig(TINY);
+    const data = searchSplits(dataset.train, config);
+    const evaluator = new InProcessEvaluator(evaluatorSetup(config, data));
+    const events: SearchEvent[] = [];
+    let direct: SearchResult;
+    try {
+      direct = await runSearch({
+        config,
+        data,
+        dataSource: dataset.uri,
+        evaluator,
+        onEvent: (e) => events.push(e),
+      });
+    } finally {
+      await evaluator.close();
+    }
+    const tensors = tf.memory().numTensors;
+    const seen: SearchEvent[] = [];
+    const splits: SearchData[] = [];
+    const assembled = await searchFromDataset({
+      config,
+      dataset,
+      workers: 1,
+      backend: 'cpu',
+      onEvent: (e) => seen.push(e),
+      onSplits: (d) => splits.push(d),
+    });
+    expect(tf.memory().numTensors).toBe(tensors);
+    expect(splits.map((d) => [d.train.size, d.val.size])).toEqual([[data.train.size, data.val.size]]);
+    expect(withoutTiming(assembled.history)).toEqual(withoutTiming(direct.history));
+    expect(assembled.history.data.source).toBe(dataset.uri);
+    expect(assembled.population).toEqual(direct.population);
+    expect(seen.map((e) => e.type)).toEqual(events.map((e) => e.type));
   });
 });

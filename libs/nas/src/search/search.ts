@@ -21,7 +21,7 @@ import type { Genotype } from '../genotype';
 import { writeFileAtomic } from '@rnas/fs';
 import { pairSeeds, type SearchData, type TrainingRecipe } from './candidate';
 import { readCheckpoint, writeCheckpoint, type SearchState, checkpointDir } from './checkpoint';
-import { edgeOrigins, genotypeSvg, type EdgeOrigins } from './diagram';
+import { genotypeSvg } from './diagram';
 import type { Evaluator, EvaluatorSetup } from './evaluator';
 import {
   betterOf,
@@ -38,7 +38,8 @@ import { decideRoles, diversity, randomPairs, type Pair, type Roles } from './po
 import { cosineLearningRate, dropPathProbability } from './schedules';
 import type { SearchConfig } from './search-config';
 import type { SearchNetworkConfig } from './search-network';
-import { distinctByGenotype, STRATEGIES, type Strategy } from './strategy';
+import { STRATEGIES } from './strategies';
+import { distinctByGenotype, type Strategy } from './strategy';
 import { WeightSet } from './weight-set';
 
 /** Streams of the search seed used outside the main generator (deriveSeed paths). */
@@ -46,25 +47,34 @@ const SPLIT_STREAM = 1;
 const VAL_SUBSET_STREAM = 2;
 const FINAL_VAL_AUGMENT_STREAM = 3;
 
+/** The search has (re)started: `generationsDone` generations come from the checkpoint. */
+export interface SearchStartEvent {
+  type: 'start';
+  config: SearchConfig;
+  generationsDone: number;
+  resumed: boolean;
+  pairsPerGeneration: number;
+}
+
+/** One pair compared (plain data: the search service sends it from its worker thread as is). */
+export interface SearchPairEvent {
+  type: 'pair';
+  generation: number;
+  /** Pairs finished in this generation (1-based count). */
+  pairsDone: number;
+  pairs: number;
+  record: PairRecord;
+  candidates: [CandidateRecord, CandidateRecord];
+}
+
+/** One generation done and checkpointed. */
+export interface SearchGenerationEvent {
+  type: 'generation';
+  record: GenerationRecord;
+}
+
 export type SearchEvent =
-  | {
-      type: 'start';
-      config: SearchConfig;
-      generationsDone: number;
-      resumed: boolean;
-      pairsPerGeneration: number;
-    }
-  | {
-      type: 'pair';
-      generation: number;
-      /** Pairs finished in this generation (1-based count). */
-      pairsDone: number;
-      pairs: number;
-      record: PairRecord;
-      candidates: [CandidateRecord, CandidateRecord];
-    }
-  | { type: 'generation'; record: GenerationRecord }
-  | { type: 'done'; best: BestRecord };
+  SearchStartEvent | SearchPairEvent | SearchGenerationEvent | { type: 'done'; best: BestRecord };
 
 export interface SearchRun {
   config: SearchConfig;
@@ -200,24 +210,12 @@ function rate(images: number, seconds: number): number {
   return seconds > 0 ? images / seconds : 0;
 }
 
-/**
- * Where the edges of member `index` in generation g came from: when it was a student in
- * generation g-1, relative to itself and its teacher then; a teacher kept all its edges.
- */
-function originsOf(history: SearchHistory, g: number, index: number): EdgeOrigins | undefined {
-  if (g === 0 || g > history.generations.length || history.config.strategy !== 'relativenas')
-    return undefined;
-  const prev = history.generations[g - 1];
-  const now = history.generations[g];
-  if (now === undefined) return undefined;
-  const pair = prev.pairs.find((p) => p.student === index || p.teacher === index);
-  if (pair === undefined) return undefined;
-  const before = prev.candidates[index].genotype;
-  const teacher = prev.candidates[pair.teacher].genotype;
-  return edgeOrigins(before, teacher, now.candidates[index].genotype);
-}
-
-async function writeGenerationArtifacts(outDir: string, history: SearchHistory, g: number): Promise<void> {
+async function writeGenerationArtifacts(
+  outDir: string,
+  strategy: Strategy,
+  history: SearchHistory,
+  g: number,
+): Promise<void> {
   const files = searchArtifacts(outDir);
   await mkdir(files.cells, { recursive: true });
   const record = history.generations[g];
@@ -226,7 +224,7 @@ async function writeGenerationArtifacts(outDir: string, history: SearchHistory, 
     title:
       `generation ${g}: best is member ${best.index}, val loss ${best.valLoss.toFixed(4)}, ` +
       `val accuracy ${(100 * best.valAccuracy).toFixed(1)}%`,
-    origins: originsOf(history, g, best.index),
+    origins: strategy.originsOf(history, g, best.index),
   });
   await writeFileAtomic(path.join(files.cells, `generation-${String(g).padStart(3, '0')}.svg`), svg);
   await writeFileAtomic(files.history, JSON.stringify(history, null, 1));
@@ -411,7 +409,7 @@ export async function runSearch(run: SearchRun): Promise<SearchResult> {
     state = { generationsDone: g + 1, population, velocities, rng: rng.getState(), history };
     if (outDir !== undefined) {
       await writeCheckpoint(outDir, state, weightSet);
-      await writeGenerationArtifacts(outDir, history, g);
+      await writeGenerationArtifacts(outDir, strategy, history, g);
     }
     emit({ type: 'generation', record });
   }

@@ -7,15 +7,10 @@ import { SingleBar } from 'cli-progress';
 import { initBackend } from '@rnas/engine';
 import { dataRootsFromEnv, openDataset } from '@rnas/data';
 import {
-  evaluatorSetup,
-  InProcessEvaluator,
   resolveSearchConfig,
-  runSearch,
   SEARCH_STRATEGIES,
   searchArtifacts,
-  searchSplits,
-  WorkerPoolEvaluator,
-  type Evaluator,
+  searchFromDataset,
   type SearchConfig,
   type SearchEvent,
 } from '@rnas/nas';
@@ -222,16 +217,6 @@ export async function runSearchCommand(options: SearchCommandOptions, io: CliIo)
   const backend = await initBackend();
   io.stderr.write(`engine backend: ${backend.name} (${backend.detail})\n`);
   const dataset = await openDataset(options.dataset, { dataRoots: dataRootsFromEnv(io.env) });
-  const data = searchSplits(dataset.train, config);
-  io.stderr.write(
-    `dataset ${dataset.uri}: ${data.train.size} search-training and ${data.val.size} search-validation images ` +
-      `of ${dataset.imageShape.join('x')}, ${dataset.classNames.length} classes\n`,
-  );
-  const setup = evaluatorSetup(config, data);
-  const evaluator: Evaluator =
-    workers === 1
-      ? new InProcessEvaluator(setup)
-      : await WorkerPoolEvaluator.start(setup, { workers, backend: backend.name });
   const progress = new Progress(io, config);
   const controller = new AbortController();
   const stop = (signal: NodeJS.Signals): void => {
@@ -240,15 +225,20 @@ export async function runSearchCommand(options: SearchCommandOptions, io: CliIo)
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   try {
-    const result = await runSearch({
+    const result = await searchFromDataset({
       config,
-      data,
-      dataSource: dataset.uri,
-      evaluator,
+      dataset,
+      workers,
+      backend: backend.name,
       outDir: options.out,
       resume: options.resume === true,
       signal: controller.signal,
       onEvent: (e) => progress.onEvent(e),
+      onSplits: (data) =>
+        io.stderr.write(
+          `dataset ${dataset.uri}: ${data.train.size} search-training and ${data.val.size} search-validation images ` +
+            `of ${dataset.imageShape.join('x')}, ${dataset.classNames.length} classes\n`,
+        ),
     });
     const files = searchArtifacts(options.out);
     io.stderr.write(
@@ -270,7 +260,6 @@ export async function runSearchCommand(options: SearchCommandOptions, io: CliIo)
   } finally {
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
-    await evaluator.close();
   }
 }
 
