@@ -45,6 +45,8 @@ export {
 export {
   generateShapes,
   writeSyntheticDataset,
+  temporaryDataRoot,
+  type TemporaryDataRoot,
   SHAPES,
   type ShapesOptions,
   type SyntheticData,

@@ -1,3 +1,6 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
 import { writeCifar10, writeCifar100 } from './cifar';
 import { checkInt, invalidArgument } from './errors';
 import { writeIdxDataset } from './idx';
@@ -208,4 +211,36 @@ export async function writeSyntheticDataset(
     default:
       throw invalidArgument('format', format, 'idx, idx-raw, cifar10, cifar100 or imagefolder');
   }
+}
+
+/** A data root in a new temporary directory, holding one small synthetic image folder. */
+export interface TemporaryDataRoot {
+  /** The temporary directory (remove it when done). */
+  dir: string;
+  /** `<dir>/data`: what a service takes as its data root. */
+  dataRoot: string;
+  /** The image folder's URI, e.g. `imagefolder:<dir>/data/shapes?size=8&channels=1`. */
+  datasetUri: string;
+}
+
+/**
+ * For tests and examples: a 3-class 8x8 greyscale image folder of shapes (PNG) under a data root
+ * in a new temporary directory whose name starts with `prefix`.
+ */
+export async function temporaryDataRoot(
+  prefix: string,
+  options: { train: number; test: number; seed: number },
+): Promise<TemporaryDataRoot> {
+  const dir = mkdtempSync(path.join(tmpdir(), prefix));
+  const dataRoot = path.join(dir, 'data');
+  const folder = path.join(dataRoot, 'shapes');
+  await writeSyntheticDataset(folder, {
+    format: 'imagefolder',
+    ...options,
+    size: 8,
+    channels: 1,
+    classes: 3,
+    imageFormats: ['png'],
+  });
+  return { dir, dataRoot, datasetUri: `imagefolder:${folder}?size=8&channels=1` };
 }

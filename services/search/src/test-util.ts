@@ -1,13 +1,9 @@
 // Shared by this package's tests (not built, not exported): building the worker, a tiny search
 // on a synthetic image folder, and promise wrappers around the generated gRPC client.
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { Writable } from 'node:stream';
 import { credentials, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
-import { createLogger, type Logger } from '@rnas/grpc';
-import { writeSyntheticDataset } from '@rnas/data';
+import { buildPackage, memoryLogger as sharedMemoryLogger } from '@rnas/grpc';
+import { temporaryDataRoot, type TemporaryDataRoot } from '@rnas/data';
 import {
   SearchServiceClient,
   SearchStrategy,
@@ -26,29 +22,11 @@ import {
 export const ROOT = path.resolve(__dirname, '..', '..', '..');
 
 /** Searches run compiled workers (dist/): build this package and what it uses (incremental). */
-export function buildService(): void {
-  execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-b', 'services/search'], {
-    cwd: ROOT,
-    stdio: 'inherit',
-  });
-}
+export const buildService = (): void => buildPackage(ROOT, 'services/search');
 
 /** A temporary directory holding a data root with a 3-class 8x8 grey image folder of shapes. */
-export async function tinyDataRoot(): Promise<{ dir: string; dataRoot: string; datasetUri: string }> {
-  const dir = mkdtempSync(path.join(tmpdir(), 'rnas-search-service-'));
-  const dataRoot = path.join(dir, 'data');
-  await writeSyntheticDataset(path.join(dataRoot, 'shapes'), {
-    format: 'imagefolder',
-    train: 48,
-    test: 6,
-    seed: 5,
-    size: 8,
-    channels: 1,
-    classes: 3,
-    imageFormats: ['png'],
-  });
-  return { dir, dataRoot, datasetUri: `imagefolder:${path.join(dataRoot, 'shapes')}?size=8&channels=1` };
-}
+export const tinyDataRoot = (): Promise<TemporaryDataRoot> =>
+  temporaryDataRoot('rnas-search-service-', { train: 48, test: 6, seed: 5 });
 
 /** A whole search in seconds: 4 members, 3 cells, 4 channels, cheap ops, a few images. */
 export function tinyConfig(overrides: Partial<SearchConfig> = {}): SearchConfig {
@@ -69,17 +47,7 @@ export function tinyConfig(overrides: Partial<SearchConfig> = {}): SearchConfig 
 }
 
 /** A logger whose lines land in an array (JSON objects), so tests stay quiet and can read them. */
-export function memoryLogger(): { logger: Logger; lines: Record<string, unknown>[] } {
-  const lines: Record<string, unknown>[] = [];
-  const destination = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString().split('\n'))
-        if (line) lines.push(JSON.parse(line) as Record<string, unknown>);
-      done();
-    },
-  });
-  return { logger: createLogger({ service: 'search', level: 'info', destination }), lines };
-}
+export const memoryLogger = (): ReturnType<typeof sharedMemoryLogger> => sharedMemoryLogger('search');
 
 type Unary<Req, Res> = (
   request: Req,
@@ -142,12 +110,4 @@ export class SearchClient {
   }
 }
 
-/** The status error of a call that must fail. */
-export async function failure(promise: Promise<unknown>): Promise<ServiceError> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as ServiceError;
-  }
-  throw new Error('expected the call to fail');
-}
+export { callFailure as failure } from '@rnas/grpc';

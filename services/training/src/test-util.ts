@@ -1,13 +1,9 @@
 // Shared by this package's tests (not built, not exported): building the worker, a tiny network
 // and image folder, and promise wrappers around the generated gRPC client.
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { Writable } from 'node:stream';
 import { credentials, type ServiceError } from '@grpc/grpc-js';
-import { createLogger, type Logger } from '@rnas/grpc';
-import { writeSyntheticDataset } from '@rnas/data';
+import { buildPackage, memoryLogger as sharedMemoryLogger } from '@rnas/grpc';
+import { temporaryDataRoot, type TemporaryDataRoot } from '@rnas/data';
 import {
   TrainingServiceClient,
   type Genotype,
@@ -27,31 +23,11 @@ import {
 export const ROOT = path.resolve(__dirname, '..', '..', '..');
 
 /** Trainings run compiled workers (dist/): build this package and what it uses (incremental). */
-export function buildService(): void {
-  execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-b', 'services/training'], {
-    cwd: ROOT,
-    stdio: 'inherit',
-  });
-}
+export const buildService = (): void => buildPackage(ROOT, 'services/training');
 
 /** A temporary directory holding a data root with a 3-class 8x8 grey image folder of shapes. */
-export async function tinyDataRoot(
-  train = 24,
-): Promise<{ dir: string; dataRoot: string; datasetUri: string }> {
-  const dir = mkdtempSync(path.join(tmpdir(), 'rnas-training-service-'));
-  const dataRoot = path.join(dir, 'data');
-  await writeSyntheticDataset(path.join(dataRoot, 'shapes'), {
-    format: 'imagefolder',
-    train,
-    test: 8,
-    seed: 7,
-    size: 8,
-    channels: 1,
-    classes: 3,
-    imageFormats: ['png'],
-  });
-  return { dir, dataRoot, datasetUri: `imagefolder:${path.join(dataRoot, 'shapes')}?size=8&channels=1` };
-}
+export const tinyDataRoot = (train = 24): Promise<TemporaryDataRoot> =>
+  temporaryDataRoot('rnas-training-service-', { train, test: 8, seed: 7 });
 
 /** Two-step cells with cheap ops, one parametric op per cell type. */
 export const TINY_GENOTYPE: Genotype = {
@@ -109,17 +85,7 @@ export function tinyRequest(
 }
 
 /** A logger whose lines land in an array (JSON objects), so tests stay quiet and can read them. */
-export function memoryLogger(): { logger: Logger; lines: Record<string, unknown>[] } {
-  const lines: Record<string, unknown>[] = [];
-  const destination = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString().split('\n'))
-        if (line) lines.push(JSON.parse(line) as Record<string, unknown>);
-      done();
-    },
-  });
-  return { logger: createLogger({ service: 'training', level: 'info', destination }), lines };
-}
+export const memoryLogger = (): ReturnType<typeof sharedMemoryLogger> => sharedMemoryLogger('training');
 
 type Unary<Req, Res> = (
   request: Req,
@@ -179,12 +145,4 @@ export class TrainingClient {
   }
 }
 
-/** The status error of a call that must fail. */
-export async function failure(promise: Promise<unknown>): Promise<ServiceError> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as ServiceError;
-  }
-  throw new Error('expected the call to fail');
-}
+export { callFailure as failure } from '@rnas/grpc';

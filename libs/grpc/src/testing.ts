@@ -1,0 +1,41 @@
+// What the services' tests share: a logger that keeps its lines, the status error of a call that
+// must fail, and building the compiled code that worker threads and spawned services run.
+import { execFileSync } from 'node:child_process';
+import * as path from 'node:path';
+import { Writable } from 'node:stream';
+import type { ServiceError } from '@grpc/grpc-js';
+import { createLogger, type Logger } from './logger';
+
+/** A logger whose JSON lines land in an array, so tests stay quiet and can read them. */
+export function memoryLogger(service: string): { logger: Logger; lines: Record<string, unknown>[] } {
+  const lines: Record<string, unknown>[] = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString().split('\n'))
+        if (line) lines.push(JSON.parse(line) as Record<string, unknown>);
+      done();
+    },
+  });
+  return { logger: createLogger({ service, level: 'info', destination }), lines };
+}
+
+/** The status error of a call that must fail; throws if it succeeds. */
+export async function callFailure(promise: Promise<unknown>): Promise<ServiceError> {
+  try {
+    await promise;
+  } catch (error) {
+    return error as ServiceError;
+  }
+  throw new Error('expected the call to fail');
+}
+
+/**
+ * Builds a workspace package and what it uses (incremental `tsc -b`): its workers and its process
+ * entry run compiled code from dist/. `packageDir` is relative to the repository root.
+ */
+export function buildPackage(root: string, packageDir: string): void {
+  execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-b', path.join(root, packageDir)], {
+    cwd: root,
+    stdio: 'inherit',
+  });
+}
