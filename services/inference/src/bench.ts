@@ -11,7 +11,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import sharp from 'sharp';
 import { initBackend, type BackendInfo } from '@rnas/engine';
-import { loadModel, publishModel, type Model } from '@rnas/train';
+import { loadModel, publishModel, type Model } from '@rnas/model';
 import { percentile, ratio, replaceSection, resultsTable, type LoadResult } from './bench-report';
 import { InferenceClient } from './client';
 import { main as serviceMain } from './service';

@@ -9,7 +9,7 @@ import {
   type Logger,
 } from '@rnas/grpc';
 import { getPublishedGenotype } from '@rnas/nas';
-import { ARTIFACT_FILES, WEIGHTS_FILE } from '@rnas/train';
+import { ARTIFACT_FILES, WEIGHTS_FILE } from '@rnas/model';
 import type { LoadedModelInfo } from './compute-protocol';
 import { ModelRepository, servingVersion, type ModelEngine, type RepositoryOptions } from './repository';
 

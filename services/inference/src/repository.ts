@@ -3,7 +3,7 @@ import { lstat, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { FailedPreconditionError, NotFoundError, UnavailableError, type Logger } from '@rnas/grpc';
 import type { NetworkSpec } from '@rnas/nas';
-import { ARTIFACT_FILES, listModels, type Preprocessing } from '@rnas/train';
+import { ARTIFACT_FILES, listModels, type Preprocessing } from '@rnas/model';
 import type { ComputeEngine } from './compute';
 import type { InferenceMetrics } from './metrics';
 import { ServedModel, type BatchingOptions } from './served-model';

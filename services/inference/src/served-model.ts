@@ -1,4 +1,4 @@
-import type { Preprocessing } from '@rnas/train';
+import type { Preprocessing } from '@rnas/model';
 import { Batcher, type BatcherObserver } from './batcher';
 import type { LoadedModelInfo } from './compute-protocol';
 import type { InputShape } from './preprocess';

@@ -18,7 +18,7 @@ import sharp from 'sharp';
 import { initBackend, tf } from '@rnas/engine';
 import { createLogger } from '@rnas/grpc';
 import { ModelVersionState, NetworkVariant, type ClassifyRequest } from '@rnas/proto';
-import { loadModel, normalizePixels, publishModel, WEIGHTS_FILE, type ModelArtifact } from '@rnas/train';
+import { loadModel, normalizePixels, publishModel, WEIGHTS_FILE, type ModelArtifact } from '@rnas/model';
 import { InferenceClient } from './client';
 import { loadInferenceConfig } from './config';
 import { decodeImage } from './preprocess';

@@ -7,7 +7,7 @@ import {
   type NetworkSpec,
   type PublishedGenotypeName,
 } from '@rnas/nas';
-import type { ModelArtifact } from '@rnas/train';
+import type { ModelArtifact } from '@rnas/model';
 
 export interface SyntheticModelOptions {
   /** A published genotype [DARTS_V2]. */

@@ -17,7 +17,8 @@ import {
   type ListTrainingsResponse,
   type Training,
 } from '@rnas/proto';
-import type { PublishedModel, Recipe } from '@rnas/train';
+import type { PublishedModel } from '@rnas/model';
+import type { Recipe } from '@rnas/train';
 import type { TrainingMetrics } from './metrics';
 import { epochReportToProto, recipeToProto, specToProto } from './training-proto';
 import type { RequestedSpec, ResolvedTraining } from './training-request';

@@ -15,7 +15,8 @@ import {
   type StartTrainingRequest,
 } from '@rnas/proto';
 import type { TrainingRecipe as TrainingRecipeProto } from '@rnas/proto';
-import { resolveRecipe, validateModelName, type Recipe, type RecipeInput } from '@rnas/train';
+import { validateModelName } from '@rnas/model';
+import { resolveRecipe, type Recipe, type RecipeInput } from '@rnas/train';
 import { searchGenotype } from './search-lookup';
 
 /** The network the request asks for; 0 for a size the dataset decides. */
