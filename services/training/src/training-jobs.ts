@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import type { BackendInfo } from '@rnas/engine';
 import { InvalidArgumentError, type Logger } from '@rnas/grpc';
 import { DurableJobs, type JobKind, type JobRecord, type JobState, type JobStore } from '@rnas/jobs';
-import type { Genotype, NetworkSpec } from '@rnas/nas';
+import { networkSpecToProto, type Genotype, type NetworkSpec } from '@rnas/nas';
 import {
   EpochReport as EpochReportProto,
   TrainingState,
@@ -20,7 +20,7 @@ import {
 import type { PublishedModel } from '@rnas/model';
 import type { Recipe } from '@rnas/train';
 import type { TrainingMetrics } from './metrics';
-import { epochReportToProto, recipeToProto, specToProto } from './training-proto';
+import { epochReportToProto, recipeToProto } from './training-proto';
 import type { RequestedSpec, ResolvedTraining } from './training-request';
 import type { TrainingWorkerEvent, TrainingWorkerInput, TrainingWorkerResult } from './worker-messages';
 
@@ -216,7 +216,11 @@ export class TrainingJobs {
       id: job.id,
       state: STATES[job.state],
       searchId: config.searchId,
-      spec: specToProto(progress.spec ?? config.spec, config.genotype, progress.inputSize),
+      // The spec in use: the requested one until the training opened its dataset, then the resolved one.
+      spec: networkSpecToProto(
+        { ...(progress.spec ?? config.spec), genotype: config.genotype },
+        progress.inputSize,
+      ),
       datasetUri: config.datasetUri,
       recipe: recipeToProto(config.recipe),
       modelName: config.modelName,

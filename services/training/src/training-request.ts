@@ -3,12 +3,20 @@
 // decides (classes, input channels and size) stay 0 here and are filled in when the training
 // opens the dataset. Errors name the protobuf field and the value.
 import { randomInt } from 'node:crypto';
-import { z } from 'zod';
 import { InvalidArgumentError } from '@rnas/grpc';
 import { PathNotAllowedError, resolveDirectoryUnderRoots } from '@rnas/data';
 import { InvalidRequestError } from '@rnas/jobs';
 import { parseDatasetUri } from '@rnas/data';
-import { countParams, genotypeFromProto, Network, type Genotype, type NetworkVariant } from '@rnas/nas';
+import {
+  countParams,
+  genotypeFromProto,
+  Network,
+  networkSpecFromProto,
+  NetworkSpecProtoError,
+  type Genotype,
+  type NetworkSpecFields,
+  type NetworkVariant,
+} from '@rnas/nas';
 import {
   LearningRateSchedule,
   NetworkVariant as NetworkVariantProto,
@@ -55,8 +63,6 @@ const MAX_PARAMETERS = 200_000_000;
 const MAX_URI_CHARS = 4096;
 
 const PROTO_NAMES: Record<string, string> = {
-  inputChannels: 'input_channels',
-  inputSize: 'input_size',
   batchSize: 'batch_size',
   learningRate: 'learning_rate',
   learningRateSchedule: 'learning_rate_schedule',
@@ -73,26 +79,6 @@ const PROTO_NAMES: Record<string, string> = {
 };
 
 const snake = (name: string): string => PROTO_NAMES[name] ?? name;
-
-const int = (min: number, max: number): z.ZodNumber => {
-  const error = `expected an integer in [${min}, ${max}]`;
-  return z.number({ error }).int({ error }).min(min, { error }).max(max, { error });
-};
-
-const SpecSchema = z.object({
-  variant: z.enum(NetworkVariantProto).refine((v) => v !== NetworkVariantProto.UNRECOGNIZED, {
-    error: 'expected NETWORK_VARIANT_CIFAR or NETWORK_VARIANT_IMAGENET',
-  }),
-  genotype: z
-    .undefined({ error: 'must be left empty: the cell comes from genotype or search_id' })
-    .optional(),
-  channels: int(0, 1024),
-  layers: int(0, 200),
-  classes: int(0, 100_000),
-  inputChannels: z.union([z.literal(0), z.literal(1), z.literal(3)], { error: 'expected 0, 1 or 3' }),
-  inputSize: int(0, 4096),
-  auxiliary: z.boolean(),
-});
 
 export async function checkDatasetUri(uri: unknown, dataRoots: readonly string[]): Promise<string> {
   if (typeof uri !== 'string' || uri === '')
@@ -125,23 +111,27 @@ function resolveSpec(request: StartTrainingRequest, genotype: Genotype): Request
     inputSize: 0,
     auxiliary: false,
   };
-  const parsed = SpecSchema.safeParse(proto);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const key = String(issue.path[0] ?? '');
+  let s: NetworkSpecFields;
+  try {
+    s = networkSpecFromProto(proto, 'spec');
+  } catch (err) {
+    if (err instanceof NetworkSpecProtoError)
+      throw new InvalidArgumentError(err.field, err.value, err.reason);
+    throw err;
+  }
+  if (s.genotype !== undefined) {
     throw new InvalidArgumentError(
-      `spec.${snake(key)}`,
-      key === 'genotype' ? '(a genotype)' : (proto as unknown as Record<string, unknown>)[key],
-      issue.message,
+      'spec.genotype',
+      '(a genotype)',
+      'must be left empty: the cell comes from genotype or search_id',
     );
   }
-  const s = parsed.data;
   const spec: RequestedSpec = {
-    variant: s.variant === NetworkVariantProto.NETWORK_VARIANT_IMAGENET ? 'imagenet' : 'cifar',
+    variant: s.variant,
     channels: s.channels === 0 ? DEFAULT_CHANNELS : s.channels,
     layers: s.layers === 0 ? DEFAULT_LAYERS : s.layers,
     classes: s.classes,
-    inChannels: s.inputChannels,
+    inChannels: s.inChannels,
     inputSize: s.inputSize,
     auxiliary: s.auxiliary,
   };
