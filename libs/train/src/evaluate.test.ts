@@ -4,7 +4,14 @@ import * as path from 'node:path';
 import { initBackend, readSafetensors, tf, type Tensor4D } from '@rnas/engine';
 import { subset, type Dataset } from '@rnas/data';
 import { readSpecFile } from '@rnas/nas';
-import { loadModel, loadPublishedModel, publishModel, WEIGHTS_FILE, type ModelArtifact } from '@rnas/model';
+import {
+  loadModel,
+  loadPublishedModel,
+  normalizePixels,
+  publishModel,
+  WEIGHTS_FILE,
+  type ModelArtifact,
+} from '@rnas/model';
 import { TrainError } from './errors';
 import { evaluate, predict, topK } from './evaluate';
 import { tinyArtifact, tinyDataset } from './test-fixtures';
