@@ -11,14 +11,14 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import sharp from 'sharp';
 import { initBackend, type BackendInfo } from '@rnas/engine';
-import { loadModel, publishModel, type Model } from '@rnas/model';
 import {
-  forwardProbabilities,
-  InferenceClient,
-  main as serviceMain,
+  loadModel,
+  publishModel,
   syntheticArtifact,
+  type Model,
   type SyntheticModelOptions,
-} from '@rnas/inference';
+} from '@rnas/model';
+import { forwardProbabilities, InferenceClient, main as serviceMain } from '@rnas/inference';
 import { BENCHMARKS_DOC, writeDocSection } from './docs-section';
 import { percentile, ratio, resultsTable, type LoadResult } from './serve-report';
 

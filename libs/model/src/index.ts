@@ -29,3 +29,4 @@ export {
 export { loadModel, type Model } from './model';
 export { normalizePixels } from './normalize';
 export { readBoundedFile, readJsonFile, writeFileSynced } from './files';
+export { syntheticArtifact, type SyntheticModelOptions } from './synthetic';

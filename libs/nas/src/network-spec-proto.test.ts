@@ -4,25 +4,18 @@ import { genotypesEqual } from './genotype';
 import type { NetworkSpec } from './network';
 import { networkSpecFromProto, NetworkSpecProtoError, networkSpecToProto } from './network-spec-proto';
 
+/** The paper's CIFAR-10 evaluation network with the RelativeNAS cell. */
 const SPEC: NetworkSpec = {
   variant: 'cifar',
-  genotype: getPublishedGenotype('DARTS_V2'),
-  channels: 16,
-  layers: 8,
+  genotype: getPublishedGenotype('RelativeNAS'),
+  channels: 36,
+  layers: 20,
   classes: 10,
   inChannels: 3,
   auxiliary: true,
 };
 
-const EMPTY: NetworkSpecProto = {
-  variant: NetworkVariant.NETWORK_VARIANT_UNSPECIFIED,
-  channels: 0,
-  layers: 0,
-  classes: 0,
-  inputChannels: 0,
-  inputSize: 0,
-  auxiliary: false,
-};
+const EMPTY = NetworkSpecProto.create();
 
 function failure(message: unknown, field?: string): NetworkSpecProtoError {
   try {
@@ -40,8 +33,8 @@ describe('network spec <-> protobuf NetworkSpec', () => {
     expect(message).toMatchObject({
       variant:
         variant === 'cifar' ? NetworkVariant.NETWORK_VARIANT_CIFAR : NetworkVariant.NETWORK_VARIANT_IMAGENET,
-      channels: 16,
-      layers: 8,
+      channels: 36,
+      layers: 20,
       classes: 10,
       inputChannels: 3,
       inputSize: 32,
@@ -51,8 +44,8 @@ describe('network spec <-> protobuf NetworkSpec', () => {
     const { genotype, ...rest } = back;
     expect(rest).toEqual({
       variant,
-      channels: 16,
-      layers: 8,
+      channels: 36,
+      layers: 20,
       classes: 10,
       inChannels: 3,
       inputSize: 32,
@@ -61,7 +54,8 @@ describe('network spec <-> protobuf NetworkSpec', () => {
     expect(genotypesEqual(genotype!, SPEC.genotype)).toBe(true);
   });
 
-  it('reads an empty message as the CIFAR network with every size left to the reader', () => {
+  it('reads an empty or absent message as the CIFAR network with every size left to the reader', () => {
+    expect(networkSpecFromProto(undefined)).toEqual(networkSpecFromProto(EMPTY));
     expect(networkSpecFromProto(EMPTY)).toEqual({
       variant: 'cifar',
       channels: 0,
@@ -111,7 +105,7 @@ describe('network spec <-> protobuf NetworkSpec', () => {
   });
 
   it('refuses a message that is no message, and a bad genotype, naming the path it was given', () => {
-    expect(failure(null, 'request.spec').field).toBe('request.spec');
+    expect(failure(7, 'request.spec').field).toBe('request.spec');
     expect(failure('spec').field).toBe('spec');
     const bad = failure({
       ...EMPTY,

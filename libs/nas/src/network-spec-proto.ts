@@ -2,7 +2,7 @@
 // the genotype's (genotype-proto.ts). The way in comes from the wire: every field is checked and
 // an error names the message's field (snake_case, as the client wrote it) and the value.
 import { z } from 'zod';
-import { NetworkVariant as NetworkVariantProto, type NetworkSpec as NetworkSpecProto } from '@rnas/proto';
+import { NetworkVariant as NetworkVariantProto, NetworkSpec as NetworkSpecProto } from '@rnas/proto';
 import type { Genotype } from './genotype';
 import { genotypeFromProto, genotypeToProto } from './genotype-proto';
 import type { NetworkSpec, NetworkVariant } from './network';
@@ -77,9 +77,14 @@ export function networkSpecToProto(spec: NetworkSpec, inputSize: number): Networ
 
 /**
  * The fields of a NetworkSpec message, checked; `field` is the message's path in its request. An
- * unspecified variant is the CIFAR network; sizes of 0 stay 0 (the reader decides them).
+ * absent message reads as an empty one (as on the wire), an unspecified variant as the CIFAR
+ * network; sizes of 0 stay 0 (the reader decides them).
  */
-export function networkSpecFromProto(message: NetworkSpecProto, field = 'spec'): NetworkSpecFields {
+export function networkSpecFromProto(
+  message: NetworkSpecProto | undefined,
+  field = 'spec',
+): NetworkSpecFields {
+  message ??= NetworkSpecProto.create();
   const parsed = SpecSchema.safeParse(message);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];

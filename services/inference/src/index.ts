@@ -33,4 +33,3 @@ export {
   type MainIo,
   type StartOptions,
 } from './service';
-export { syntheticArtifact, type SyntheticModelOptions } from './synthetic-model';

@@ -15,28 +15,18 @@ import {
   NetworkSpecProtoError,
   type Genotype,
   type NetworkSpecFields,
-  type NetworkVariant,
 } from '@rnas/nas';
 import {
   LearningRateSchedule,
-  NetworkVariant as NetworkVariantProto,
   type StartTrainingRequest,
+  type TrainingRecipe as TrainingRecipeProto,
 } from '@rnas/proto';
-import type { TrainingRecipe as TrainingRecipeProto } from '@rnas/proto';
 import { validateModelName } from '@rnas/model';
 import { resolveRecipe, type Recipe, type RecipeInput } from '@rnas/train';
 import { searchGenotype } from './search-lookup';
 
 /** The network the request asks for; 0 for a size the dataset decides. */
-export interface RequestedSpec {
-  readonly variant: NetworkVariant;
-  readonly channels: number;
-  readonly layers: number;
-  readonly classes: number;
-  readonly inChannels: number;
-  readonly inputSize: number;
-  readonly auxiliary: boolean;
-}
+export type RequestedSpec = Omit<NetworkSpecFields, 'genotype'>;
 
 /** What a stored training runs with. */
 export interface ResolvedTraining {
@@ -102,18 +92,9 @@ export async function checkDatasetUri(uri: unknown, dataRoots: readonly string[]
 }
 
 function resolveSpec(request: StartTrainingRequest, genotype: Genotype): RequestedSpec {
-  const proto = request.spec ?? {
-    variant: NetworkVariantProto.NETWORK_VARIANT_UNSPECIFIED,
-    channels: 0,
-    layers: 0,
-    classes: 0,
-    inputChannels: 0,
-    inputSize: 0,
-    auxiliary: false,
-  };
   let s: NetworkSpecFields;
   try {
-    s = networkSpecFromProto(proto, 'spec');
+    s = networkSpecFromProto(request.spec, 'spec');
   } catch (err) {
     if (err instanceof NetworkSpecProtoError)
       throw new InvalidArgumentError(err.field, err.value, err.reason);
