@@ -43,25 +43,25 @@ demo: build
 
 # Engine kernel benchmark (forward and forward+backward, wasm and cpu); writes docs/benchmarks.md.
 bench-engine: build
-	node libs/engine/dist/bench.js
+	node bench/dist/engine.js
 
 # Data pipeline benchmark (Fashion-MNIST and CIFAR-format batches per second).
 bench-data: build
-	node libs/data/dist/bench.js
+	node bench/dist/data.js
 
 # Network benchmark: forward and training-step images/s of the search and evaluation networks.
 bench-networks: build
-	node libs/nas/dist/network-bench.js
+	node bench/dist/networks.js
 
 # RelativeNAS vs random search at equal budget on Fashion-MNIST, both choices retrained over 3 paired
 # seeds, 5 epochs of 10,000 images each, two at a time (60 min measured on 2 cores with two test runs
 # beside it; sized for about half that on a quiet machine).
 bench-search: build
-	node libs/nas/dist/search/bench.js --write
+	node bench/dist/search.js --write
 
 # Classify load test: 1/4/16/64 clients, dynamic batching on and off, against in-process throughput.
 bench-serve: build
-	node services/inference/dist/bench.js
+	node bench/dist/serve.js
 
 bench: bench-engine bench-data bench-networks bench-serve
 

@@ -10,7 +10,7 @@ import { imageBytes, type Split } from './split';
  *
  * It runs on the host arrays in one pass per image (gather from uint8 through a lookup table of
  * normalised values) before one tensor is made per batch: this is data preparation, and a tight
- * typed-array loop beats launching a dozen small tfjs kernels per batch (see bench.ts).
+ * typed-array loop beats launching a dozen small tfjs kernels per batch (see bench/src/data.ts).
  */
 export interface AugmentOptions {
   /** Seeds the draws; batch k of a pass uses a stream derived from (seed, k). */

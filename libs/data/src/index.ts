@@ -9,6 +9,7 @@ export { parseDatasetUri, DATASET_SCHEMES, type DatasetScheme, type DatasetUri }
 export {
   splitTrain,
   subset,
+  imageBytes,
   takeIndices,
   channelStats,
   type Split,

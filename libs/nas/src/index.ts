@@ -37,6 +37,12 @@ export {
 } from './encoding';
 export { genotypeToProto, genotypeFromProto } from './genotype-proto';
 export {
+  networkSpecToProto,
+  networkSpecFromProto,
+  NetworkSpecProtoError,
+  type NetworkSpecFields,
+} from './network-spec-proto';
+export {
   runSearch,
   searchSplits,
   evaluatorSetup,

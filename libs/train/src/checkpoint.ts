@@ -10,7 +10,7 @@ import { decodeSafetensors, writeSafetensors, type HostTensor } from '@rnas/engi
 import type { RngState } from '@rnas/data';
 import { EpochReportSchema, type EpochReport } from './epoch-report';
 import { TrainError } from './errors';
-import { readBoundedFile } from './files';
+import { ModelError, readBoundedFile } from '@rnas/model';
 
 export const CHECKPOINT_FILE = 'checkpoint.safetensors';
 export const CHECKPOINT_FORMAT = 'rnas-training-checkpoint/1';
@@ -76,7 +76,10 @@ export async function readTrainingCheckpoint(dir: string): Promise<TrainingCheck
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw corrupt(file, `cannot read: ${(err as Error).message}`);
   }
-  const bytes = await readBoundedFile(file, MAX_CHECKPOINT_BYTES);
+  // The bounded reader is the model format's; a checkpoint's errors are training's.
+  const bytes = await readBoundedFile(file, MAX_CHECKPOINT_BYTES).catch((err: unknown) => {
+    throw err instanceof ModelError ? new TrainError(err.code, err.message) : err;
+  });
   let decoded;
   try {
     decoded = decodeSafetensors(bytes, file);

@@ -1,5 +1,7 @@
+import { describe } from '@rnas/model';
+
 /**
- * Domain errors of training and of the model repository. `code` names the gRPC status a service
+ * Domain errors of training (the model format has its own, `ModelError`, coded the same way). `code` names the gRPC status a service
  * answers with, so the services' one error-to-status mapping needs no message parsing.
  */
 export type TrainErrorCode =
@@ -43,15 +45,4 @@ export function invalidArgument(field: string, value: unknown, expectation: stri
   return new TrainError('INVALID_ARGUMENT', `${field}: expected ${expectation}, got ${describe(value)}`);
 }
 
-/** A short, safe rendering of any value for an error message (hostile input may be huge). */
-export function describe(value: unknown): string {
-  if (typeof value === 'string') {
-    return JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}...` : value);
-  }
-  if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined) {
-    return String(value);
-  }
-  if (typeof value === 'bigint') return `${value}n`;
-  if (Array.isArray(value)) return `an array of length ${value.length}`;
-  return typeof value;
-}
+export { describe };

@@ -4,11 +4,16 @@ import * as path from 'node:path';
 import { initBackend, readSafetensors, tf, type Tensor4D } from '@rnas/engine';
 import { subset, type Dataset } from '@rnas/data';
 import { readSpecFile } from '@rnas/nas';
-import { WEIGHTS_FILE, type ModelArtifact } from './artifact';
+import {
+  loadModel,
+  loadPublishedModel,
+  normalizePixels,
+  publishModel,
+  WEIGHTS_FILE,
+  type ModelArtifact,
+} from '@rnas/model';
 import { TrainError } from './errors';
-import { evaluate, normalizePixels, predict, topK } from './evaluate';
-import { loadModel } from './model';
-import { loadPublishedModel, publishModel } from './repository';
+import { evaluate, predict, topK } from './evaluate';
 import { tinyArtifact, tinyDataset } from './test-fixtures';
 import type { TrainResult } from './trainer';
 import { parityFixture } from '@rnas/fixtures';
@@ -55,20 +60,6 @@ describe('topK', () => {
     } finally {
       logits.dispose();
     }
-  });
-});
-
-describe('normalizePixels', () => {
-  it("applies the model's preprocessing per channel", () => {
-    const pre = { inputHeight: 1, inputWidth: 2, channels: 2, mean: [0.5, 0], std: [0.5, 2] };
-    const out = normalizePixels(pre, Uint8Array.from([255, 0, 0, 255]), 1);
-    expect(Array.from(out)).toEqual([1, 0, -1, Math.fround(0.5)]);
-    expect(() => normalizePixels(pre, new Uint8Array(3), 1)).toThrow(
-      'pixels.length: expected 1 images of 1x2x2 = 4 bytes, got 3',
-    );
-    expect(() => normalizePixels(pre, new Uint8Array(0), 0)).toThrow(
-      'count: expected a positive integer, got 0',
-    );
   });
 });
 

@@ -1,10 +1,9 @@
 // Accuracy and loss of a network on a split, and the top-k answer inference gives per image.
 import { tf, type Tensor2D, type Tensor4D } from '@rnas/engine';
-import { hostBatches, normalizationTable, toTensors, type Split } from '@rnas/data';
+import { hostBatches, toTensors, type Split } from '@rnas/data';
+import type { Model } from '@rnas/model';
 import { softmaxCrossEntropy, type Network, type ParamMap } from '@rnas/nas';
-import type { Preprocessing } from './artifact';
 import { invalidArgument, TrainError } from './errors';
-import type { Model } from './model';
 
 export interface Evaluation {
   /** Mean cross-entropy (inference mode); null when the split is empty. */
@@ -94,27 +93,6 @@ export async function evaluate(
     );
   }
   return evaluateNetwork(model.network, model.params, { ...split, mean: pre.mean, std: pre.std }, options);
-}
-
-/**
- * Raw pixels (uint8, NHWC, `count` images of the model's input size) to the network's input
- * (float32 NHWC), as preprocessing.json says: (v / 255 - mean[c]) / std[c].
- */
-export function normalizePixels(pre: Preprocessing, pixels: Uint8Array, count: number): Float32Array {
-  const per = pre.inputHeight * pre.inputWidth * pre.channels;
-  if (!Number.isSafeInteger(count) || count < 1) throw invalidArgument('count', count, 'a positive integer');
-  if (pixels.length !== count * per) {
-    throw invalidArgument(
-      'pixels.length',
-      pixels.length,
-      `${count} images of ${pre.inputHeight}x${pre.inputWidth}x${pre.channels} = ${count * per} bytes`,
-    );
-  }
-  const table = normalizationTable(pre.mean, pre.std);
-  const out = new Float32Array(pixels.length);
-  const ch = pre.channels;
-  for (let i = 0; i < pixels.length; i++) out[i] = table[(i % ch) * 256 + pixels[i]];
-  return out;
 }
 
 export interface Prediction {

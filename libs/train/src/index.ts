@@ -22,39 +22,10 @@ export {
 } from './checkpoint';
 export { train, artifactFromTraining, type TrainOptions, type TrainResult, type TrainSpec } from './trainer';
 export {
-  loadModelArtifact,
-  validateArtifact,
-  writeArtifactFiles,
-  parsePreprocessing,
-  parseLabels,
-  specFileJson,
-  ARTIFACT_FILES,
-  SPEC_FILE,
-  WEIGHTS_FILE,
-  LABELS_FILE,
-  PREPROCESSING_FILE,
-  type ModelArtifact,
-  type Preprocessing,
-  type LoadArtifactOptions,
-} from './artifact';
-export {
-  publishModel,
-  listModels,
-  modelVersionDir,
-  loadPublishedModel,
-  validateModelName,
-  validateVersion,
-  type PublishedModel,
-  type PublishOptions,
-  type ModelEntry,
-} from './repository';
-export { loadModel, type Model } from './model';
-export {
   evaluate,
   evaluateNetwork,
   predict,
   topK,
-  normalizePixels,
   type Evaluation,
   type EvaluateOptions,
   type Prediction,

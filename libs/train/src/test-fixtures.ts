@@ -2,7 +2,7 @@
 // training runs in about a second. Not part of the package's API (the barrel does not export it).
 import { openDataset, type Dataset } from '@rnas/data';
 import type { Genotype } from '@rnas/nas';
-import type { ModelArtifact } from './artifact';
+import type { ModelArtifact } from '@rnas/model';
 import { artifactFromTraining, train, type TrainResult, type TrainSpec } from './trainer';
 
 /** Two-step cells with cheap ops, one parametric op per cell type so that training moves weights. */

@@ -30,7 +30,7 @@ import {
   type NetworkSpec,
   type ParamMap,
 } from '@rnas/nas';
-import type { ModelArtifact } from './artifact';
+import type { ModelArtifact } from '@rnas/model';
 import { firstDifference, readTrainingCheckpoint, writeTrainingCheckpoint } from './checkpoint';
 import type { EpochReport } from './epoch-report';
 import { describe, invalidArgument, TrainError, TrainingCancelledError } from './errors';

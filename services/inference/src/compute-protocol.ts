@@ -3,7 +3,7 @@
 import type { BackendInfo, BackendName } from '@rnas/engine';
 import type { TfjsMemory } from '@rnas/grpc';
 import type { NetworkSpec } from '@rnas/nas';
-import type { Preprocessing } from '@rnas/train';
+import type { Preprocessing } from '@rnas/model';
 
 export interface ComputeInit {
   backend: BackendName | undefined;

@@ -4,7 +4,7 @@
 // batch computes.
 import { parentPort, workerData } from 'node:worker_threads';
 import { initBackend, tf } from '@rnas/engine';
-import { loadModel, loadModelArtifact, type Model } from '@rnas/train';
+import { loadModel, loadModelArtifact, type Model } from '@rnas/model';
 import type { ComputeInit, FromCompute, ToCompute } from './compute-protocol';
 import { forwardProbabilities, warmUp } from './forward';
 

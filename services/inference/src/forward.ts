@@ -1,5 +1,5 @@
 import { tf } from '@rnas/engine';
-import type { Model } from '@rnas/train';
+import type { Model } from '@rnas/model';
 
 /**
  * Softmax probabilities (n x classes, row-major) of `n` normalised NHWC images: the one forward

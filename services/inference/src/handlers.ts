@@ -14,7 +14,7 @@ import type {
   InferenceServiceService,
   ListModelsResponse,
 } from '@rnas/proto';
-import { normalizePixels } from '@rnas/train';
+import { normalizePixels } from '@rnas/model';
 import {
   checkImageCount,
   checkModelName,

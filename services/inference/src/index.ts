@@ -15,17 +15,16 @@ export {
 export { forwardProbabilities, warmUp } from './forward';
 export { InferenceHandlers, type HandlerOptions } from './handlers';
 export { InferenceMetrics } from './metrics';
-export { modelToProto, networkSpecToProto, versionToProto } from './model-proto';
+export { modelToProto, versionToProto } from './model-proto';
 export { decodeImage, type InputShape } from './preprocess';
 export {
   ModelRepository,
   servingVersion,
-  type ModelEngine,
   type ModelRecord,
   type VersionRecord,
   type VersionState,
 } from './repository';
-export { ServedModel, type BatchingOptions } from './served-model';
+export { ServedModel, type BatchingOptions, type ModelEngine } from './served-model';
 export {
   INFERENCE_SERVICE,
   main,
@@ -33,4 +32,3 @@ export {
   type InferenceService,
   type StartOptions,
 } from './service';
-export { syntheticArtifact, type SyntheticModelOptions } from './synthetic-model';

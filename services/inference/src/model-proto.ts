@@ -1,12 +1,6 @@
 // The repository's records as the protobuf messages GetModel and ListModels answer with.
-import { genotypeToProto, type NetworkSpec } from '@rnas/nas';
-import {
-  ModelVersionState,
-  NetworkVariant,
-  type Model,
-  type ModelVersion,
-  type NetworkSpec as NetworkSpecProto,
-} from '@rnas/proto';
+import { networkSpecToProto } from '@rnas/nas';
+import { ModelVersionState, type Model, type ModelVersion } from '@rnas/proto';
 import { servingVersion, type ModelRecord, type VersionRecord, type VersionState } from './repository';
 
 const STATES: Record<VersionState, ModelVersionState> = {
@@ -14,22 +8,6 @@ const STATES: Record<VersionState, ModelVersionState> = {
   ready: ModelVersionState.MODEL_VERSION_STATE_READY,
   failed: ModelVersionState.MODEL_VERSION_STATE_FAILED,
 };
-
-export function networkSpecToProto(spec: NetworkSpec, inputSize: number): NetworkSpecProto {
-  return {
-    variant:
-      spec.variant === 'cifar'
-        ? NetworkVariant.NETWORK_VARIANT_CIFAR
-        : NetworkVariant.NETWORK_VARIANT_IMAGENET,
-    genotype: genotypeToProto(spec.genotype),
-    channels: spec.channels,
-    layers: spec.layers,
-    classes: spec.classes,
-    inputChannels: spec.inChannels,
-    inputSize,
-    auxiliary: spec.auxiliary,
-  };
-}
 
 export interface ModelProtoOptions {
   /** Whether versions carry their class labels (GetModel does; ListModels leaves them out to stay small). */

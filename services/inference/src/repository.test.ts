@@ -9,9 +9,10 @@ import {
   type Logger,
 } from '@rnas/grpc';
 import { getPublishedGenotype } from '@rnas/nas';
-import { ARTIFACT_FILES, WEIGHTS_FILE } from '@rnas/train';
+import { ARTIFACT_FILES, WEIGHTS_FILE } from '@rnas/model';
 import type { LoadedModelInfo } from './compute-protocol';
-import { ModelRepository, servingVersion, type ModelEngine, type RepositoryOptions } from './repository';
+import { ModelRepository, servingVersion, type RepositoryOptions } from './repository';
+import type { ModelEngine } from './served-model';
 
 /**
  * An engine that loads nothing: a version whose weights file says "broken" fails, any other loads.

@@ -3,10 +3,9 @@ import { lstat, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { FailedPreconditionError, NotFoundError, UnavailableError, type Logger } from '@rnas/grpc';
 import type { NetworkSpec } from '@rnas/nas';
-import { ARTIFACT_FILES, listModels, type Preprocessing } from '@rnas/train';
-import type { ComputeEngine } from './compute';
+import { ARTIFACT_FILES, listModels, type Preprocessing } from '@rnas/model';
 import type { InferenceMetrics } from './metrics';
-import { ServedModel, type BatchingOptions } from './served-model';
+import { ServedModel, type BatchingOptions, type ModelEngine } from './served-model';
 
 export type VersionState = 'loading' | 'ready' | 'failed';
 
@@ -57,9 +56,6 @@ export interface RepositoryOptions {
   logger: Logger;
   metrics?: InferenceMetrics;
 }
-
-/** What the repository needs of the compute engine (a stand-in in unit tests). */
-export type ModelEngine = Pick<ComputeEngine, 'load' | 'run' | 'unload' | 'restart' | 'running'>;
 
 /** File-system events come in bursts (a publish is a mkdir, four files and a rename): one rescan per burst. */
 const EVENT_DEBOUNCE_MS = 100;

@@ -1,8 +1,14 @@
-import type { Preprocessing } from '@rnas/train';
+import type { Preprocessing } from '@rnas/model';
 import { Batcher, type BatcherObserver } from './batcher';
 import type { LoadedModelInfo } from './compute-protocol';
 import type { InputShape } from './preprocess';
-import type { ModelEngine } from './repository';
+import type { ComputeEngine } from './compute';
+
+/**
+ * What the model repository and its served models need of the compute engine (a stand-in in unit
+ * tests). Defined here, below the repository, so that neither module imports the other.
+ */
+export type ModelEngine = Pick<ComputeEngine, 'load' | 'run' | 'unload' | 'restart' | 'running'>;
 
 export interface BatchingOptions {
   maxBatchSize: number;

@@ -18,12 +18,18 @@ import sharp from 'sharp';
 import { initBackend, tf } from '@rnas/engine';
 import { createLogger } from '@rnas/grpc';
 import { ModelVersionState, NetworkVariant, type ClassifyRequest } from '@rnas/proto';
-import { loadModel, normalizePixels, publishModel, WEIGHTS_FILE, type ModelArtifact } from '@rnas/train';
+import {
+  loadModel,
+  normalizePixels,
+  publishModel,
+  syntheticArtifact,
+  WEIGHTS_FILE,
+  type ModelArtifact,
+} from '@rnas/model';
 import { InferenceClient } from './client';
 import { loadInferenceConfig } from './config';
 import { decodeImage } from './preprocess';
 import { main, startInferenceService, type InferenceService } from './service';
-import { syntheticArtifact } from './synthetic-model';
 
 // The service runs its forward passes in a worker thread from the compiled dist/ (as in
 // production); `tsc -b` is incremental, so this costs a second or two when nothing changed.

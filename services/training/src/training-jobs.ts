@@ -17,7 +17,7 @@ import {
   type JobState,
   type JobStore,
 } from '@rnas/jobs';
-import type { Genotype, NetworkSpec } from '@rnas/nas';
+import { networkSpecToProto, type Genotype, type NetworkSpec } from '@rnas/nas';
 import {
   EpochReport as EpochReportProto,
   TrainingState,
@@ -26,9 +26,10 @@ import {
   type ListTrainingsResponse,
   type Training,
 } from '@rnas/proto';
-import type { PublishedModel, Recipe } from '@rnas/train';
+import type { PublishedModel } from '@rnas/model';
+import type { Recipe } from '@rnas/train';
 import type { TrainingMetrics } from './metrics';
-import { epochReportToProto, recipeToProto, specToProto } from './training-proto';
+import { epochReportToProto, recipeToProto } from './training-proto';
 import type { RequestedSpec, ResolvedTraining } from './training-request';
 import type { TrainingWorkerEvent, TrainingWorkerInput, TrainingWorkerResult } from './worker-messages';
 
@@ -208,7 +209,11 @@ export class TrainingJobs {
       id: job.id,
       state: STATES.of(job.state),
       searchId: config.searchId,
-      spec: specToProto(progress.spec ?? config.spec, config.genotype, progress.inputSize),
+      // The spec in use: the requested one until the training opened its dataset, then the resolved one.
+      spec: networkSpecToProto(
+        { ...(progress.spec ?? config.spec), genotype: config.genotype },
+        progress.inputSize,
+      ),
       datasetUri: config.datasetUri,
       recipe: recipeToProto(config.recipe),
       modelName: config.modelName,

@@ -1,35 +1,7 @@
-// The training library's values as the protobuf messages of training.proto.
-import { genotypeToProto, type Genotype, type NetworkSpec } from '@rnas/nas';
-import {
-  LearningRateSchedule,
-  NetworkVariant,
-  type EpochReport as EpochReportProto,
-  type NetworkSpec as NetworkSpecProto,
-  type TrainingRecipe,
-} from '@rnas/proto';
+// The training library's values as the protobuf messages of training.proto (the network spec's
+// mapping is @rnas/nas's networkSpecToProto).
+import { LearningRateSchedule, type EpochReport as EpochReportProto, type TrainingRecipe } from '@rnas/proto';
 import type { EpochReport, Recipe } from '@rnas/train';
-import type { RequestedSpec } from './training-request';
-
-/** The spec in use: the requested one until the training opened its dataset, then the resolved one. */
-export function specToProto(
-  spec: RequestedSpec | NetworkSpec,
-  genotype: Genotype,
-  inputSize: number,
-): NetworkSpecProto {
-  return {
-    variant:
-      spec.variant === 'imagenet'
-        ? NetworkVariant.NETWORK_VARIANT_IMAGENET
-        : NetworkVariant.NETWORK_VARIANT_CIFAR,
-    genotype: genotypeToProto(genotype),
-    channels: spec.channels,
-    layers: spec.layers,
-    classes: spec.classes,
-    inputChannels: spec.inChannels,
-    inputSize,
-    auxiliary: spec.auxiliary,
-  };
-}
 
 export function recipeToProto(recipe: Recipe): TrainingRecipe {
   return {

@@ -3,30 +3,29 @@
 // decides (classes, input channels and size) stay 0 here and are filled in when the training
 // opens the dataset. Errors name the protobuf field and the value.
 import { randomInt } from 'node:crypto';
-import { z } from 'zod';
-import { InvalidArgumentError, invalidField, protoFieldPath } from '@rnas/grpc';
+import { InvalidArgumentError, invalidField } from '@rnas/grpc';
 import { checkDatasetUri } from '@rnas/data';
 import { InvalidRequestError } from '@rnas/jobs';
-import { countParams, genotypeFromProto, Network, type Genotype, type NetworkVariant } from '@rnas/nas';
+import {
+  countParams,
+  genotypeFromProto,
+  Network,
+  networkSpecFromProto,
+  NetworkSpecProtoError,
+  type Genotype,
+  type NetworkSpecFields,
+} from '@rnas/nas';
 import {
   LearningRateSchedule,
-  NetworkVariant as NetworkVariantProto,
   type StartTrainingRequest,
+  type TrainingRecipe as TrainingRecipeProto,
 } from '@rnas/proto';
-import type { TrainingRecipe as TrainingRecipeProto } from '@rnas/proto';
-import { FieldError, resolveRecipe, validateModelName, type Recipe, type RecipeInput } from '@rnas/train';
+import { validateModelName } from '@rnas/model';
+import { FieldError, resolveRecipe, type Recipe, type RecipeInput } from '@rnas/train';
 import { searchGenotype } from './search-lookup';
 
 /** The network the request asks for; 0 for a size the dataset decides. */
-export interface RequestedSpec {
-  readonly variant: NetworkVariant;
-  readonly channels: number;
-  readonly layers: number;
-  readonly classes: number;
-  readonly inChannels: number;
-  readonly inputSize: number;
-  readonly auxiliary: boolean;
-}
+export type RequestedSpec = Omit<NetworkSpecFields, 'genotype'>;
 
 /** What a stored training runs with. */
 export interface ResolvedTraining {
@@ -50,54 +49,28 @@ const DEFAULT_CHANNELS = 36;
 const DEFAULT_LAYERS = 20;
 /** Parameters beyond this are no network this service can train (DARTS-size ones have ~3.3M). */
 const MAX_PARAMETERS = 200_000_000;
-
-const int = (min: number, max: number): z.ZodNumber => {
-  const error = `expected an integer in [${min}, ${max}]`;
-  return z.number({ error }).int({ error }).min(min, { error }).max(max, { error });
-};
-
-const SpecSchema = z.object({
-  variant: z.enum(NetworkVariantProto).refine((v) => v !== NetworkVariantProto.UNRECOGNIZED, {
-    error: 'expected NETWORK_VARIANT_CIFAR or NETWORK_VARIANT_IMAGENET',
-  }),
-  genotype: z
-    .undefined({ error: 'must be left empty: the cell comes from genotype or search_id' })
-    .optional(),
-  channels: int(0, 1024),
-  layers: int(0, 200),
-  classes: int(0, 100_000),
-  inputChannels: z.union([z.literal(0), z.literal(1), z.literal(3)], { error: 'expected 0, 1 or 3' }),
-  inputSize: int(0, 4096),
-  auxiliary: z.boolean(),
-});
-
 function resolveSpec(request: StartTrainingRequest, genotype: Genotype): RequestedSpec {
-  const proto = request.spec ?? {
-    variant: NetworkVariantProto.NETWORK_VARIANT_UNSPECIFIED,
-    channels: 0,
-    layers: 0,
-    classes: 0,
-    inputChannels: 0,
-    inputSize: 0,
-    auxiliary: false,
-  };
-  const parsed = SpecSchema.safeParse(proto);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const key = String(issue.path[0] ?? '');
+  let s: NetworkSpecFields;
+  try {
+    s = networkSpecFromProto(request.spec, 'spec');
+  } catch (err) {
+    if (err instanceof NetworkSpecProtoError)
+      throw new InvalidArgumentError(err.field, err.value, err.reason);
+    throw err;
+  }
+  if (s.genotype !== undefined) {
     throw new InvalidArgumentError(
-      protoFieldPath(['spec', key]),
-      key === 'genotype' ? '(a genotype)' : (proto as unknown as Record<string, unknown>)[key],
-      issue.message,
+      'spec.genotype',
+      '(a genotype)',
+      'must be left empty: the cell comes from genotype or search_id',
     );
   }
-  const s = parsed.data;
   const spec: RequestedSpec = {
-    variant: s.variant === NetworkVariantProto.NETWORK_VARIANT_IMAGENET ? 'imagenet' : 'cifar',
+    variant: s.variant,
     channels: s.channels === 0 ? DEFAULT_CHANNELS : s.channels,
     layers: s.layers === 0 ? DEFAULT_LAYERS : s.layers,
     classes: s.classes,
-    inChannels: s.inputChannels,
+    inChannels: s.inChannels,
     inputSize: s.inputSize,
     auxiliary: s.auxiliary,
   };

@@ -15,7 +15,7 @@ import {
   type Training,
   type WatchTrainingResponse,
 } from '@rnas/proto';
-import { listModels, loadPublishedModel } from '@rnas/train';
+import { listModels, loadPublishedModel } from '@rnas/model';
 import { loadTrainingServiceConfig, type TrainingServiceConfig } from './config';
 import { startTrainingService, type RunningService } from './service';
 import {

@@ -11,14 +11,13 @@ import { openDataset } from '@rnas/data';
 import { writeFileAtomic } from '@rnas/fs';
 import { serveWorkerTask } from '@rnas/jobs';
 import type { NetworkSpec } from '@rnas/nas';
+import { publishModel, type PublishedModel } from '@rnas/model';
 import {
   artifactFromTraining,
-  publishModel,
   readTrainingCheckpoint,
   train,
   TrainError,
   TrainingCancelledError,
-  type PublishedModel,
 } from '@rnas/train';
 import type {
   TrainingWorkerEvent,

@@ -1,7 +1,8 @@
 // What the service thread and a training's worker thread exchange (structured-cloned plain data).
 import type { BackendName } from '@rnas/engine';
 import type { Genotype, NetworkSpec } from '@rnas/nas';
-import type { EpochReport, PublishedModel, Recipe } from '@rnas/train';
+import type { PublishedModel } from '@rnas/model';
+import type { EpochReport, Recipe } from '@rnas/train';
 import type { RequestedSpec } from './training-request';
 
 export interface TrainingWorkerInput {

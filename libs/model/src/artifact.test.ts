@@ -14,7 +14,7 @@ import {
   writeArtifactFiles,
   type ModelArtifact,
 } from './artifact';
-import { TrainError } from './errors';
+import { ModelError } from './errors';
 import { tinyArtifact } from './test-fixtures';
 
 let artifact: ModelArtifact;
@@ -34,11 +34,11 @@ beforeEach(async () => {
   await writeArtifactFiles(dir, artifact);
 });
 
-async function rejection(p: Promise<unknown>): Promise<TrainError> {
+async function rejection(p: Promise<unknown>): Promise<ModelError> {
   try {
     await p;
   } catch (err) {
-    return err as TrainError;
+    return err as ModelError;
   }
   throw new Error('expected a rejection');
 }
@@ -242,7 +242,7 @@ describe('model artifacts', () => {
     async (_what, damage, message) => {
       await damage();
       const err = await rejection(loadModelArtifact(dir));
-      expect(err).toBeInstanceOf(TrainError);
+      expect(err).toBeInstanceOf(ModelError);
       expect(err.code).toBe('FAILED_PRECONDITION');
       expect(err.message).toContain(message);
     },
@@ -267,8 +267,8 @@ describe('model artifacts', () => {
       validateArtifact({ ...artifact, preprocessing: { ...artifact.preprocessing, mean: [NaN] } });
       throw new Error('expected an error');
     } catch (err) {
-      expect((err as TrainError).code).toBe('INVALID_ARGUMENT');
-      expect((err as TrainError).message).toContain('mean[0]: expected a finite number, got NaN');
+      expect((err as ModelError).code).toBe('INVALID_ARGUMENT');
+      expect((err as ModelError).message).toContain('mean[0]: expected a finite number, got NaN');
     }
   });
 });

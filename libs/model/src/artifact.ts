@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { z } from 'zod';
 import { decodeSafetensors, encodeSafetensors, type HostTensor } from '@rnas/engine';
 import { BATCHES_TRACKED_SUFFIX, Network, parseSpecFile, type NetworkSpec } from '@rnas/nas';
-import { describe, TrainError } from './errors';
+import { describe, ModelError } from './errors';
 import { readBoundedFile, readJsonFile, writeFileSynced } from './files';
 
 export const SPEC_FILE = 'spec.json';
@@ -79,8 +79,8 @@ const PreprocessingSchema = z.strictObject({
     .max(MAX_CHANNELS),
 });
 
-function invalid(source: string, message: string): TrainError {
-  return new TrainError('INVALID_ARGUMENT', `${source}: ${message}`);
+function invalid(source: string, message: string): ModelError {
+  return new ModelError('INVALID_ARGUMENT', `${source}: ${message}`);
 }
 
 function formatPath(p: readonly PropertyKey[]): string {
@@ -263,8 +263,8 @@ export async function loadModelArtifact(
     spec = parsed.network;
     inputHw = parsed.inputHw;
   } catch (err) {
-    if (err instanceof TrainError) throw err;
-    throw new TrainError('FAILED_PRECONDITION', (err as Error).message);
+    if (err instanceof ModelError) throw err;
+    throw new ModelError('FAILED_PRECONDITION', (err as Error).message);
   }
   const prePath = path.join(dir, PREPROCESSING_FILE);
   const labelsPath = path.join(dir, LABELS_FILE);
@@ -291,8 +291,8 @@ export async function loadModelArtifact(
     return artifact;
   } catch (err) {
     // A stored artifact that does not validate is a broken version, not a bad request.
-    if (err instanceof TrainError && err.code === 'INVALID_ARGUMENT') {
-      throw new TrainError('FAILED_PRECONDITION', err.message);
+    if (err instanceof ModelError && err.code === 'INVALID_ARGUMENT') {
+      throw new ModelError('FAILED_PRECONDITION', err.message);
     }
     throw err;
   }

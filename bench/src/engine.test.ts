@@ -1,5 +1,5 @@
 // The benchmark's plumbing (the measurement itself takes minutes and runs under `make bench-engine`).
-import { parseArgs, replaceSection, table } from './bench';
+import { parseArgs, table } from './engine';
 
 describe('engine benchmark', () => {
   it('parses its flags and rejects unknown ones', () => {
@@ -11,25 +11,6 @@ describe('engine benchmark', () => {
     });
     expect(() => parseArgs(['--fast'])).toThrow(/bench: unknown argument "--fast"\nusage:/);
     expect(() => parseArgs(['--doc'])).toThrow(/unknown argument "--doc"/);
-  });
-
-  it('replaces only its own section and keeps the others', () => {
-    const doc =
-      '# Benchmarks\n\nIntro.\n\n## Search\n\nsearch numbers\n\n## Engine kernels\n\nold table\n\n## Serving\n\nqps\n';
-    const out = replaceSection(doc, '## Engine kernels\n\nnew table\n');
-    expect(out).toBe(
-      '# Benchmarks\n\nIntro.\n\n## Search\n\nsearch numbers\n\n## Engine kernels\n\nnew table\n\n## Serving\n\nqps\n',
-    );
-    expect(replaceSection(out, '## Engine kernels\n\nnewer\n')).toBe(out.replace('new table', 'newer'));
-  });
-
-  it('appends its section when the file has none, and handles it being last', () => {
-    expect(replaceSection('# Benchmarks\n\nIntro.\n', '## Engine kernels\n\nt\n')).toBe(
-      '# Benchmarks\n\nIntro.\n\n## Engine kernels\n\nt\n',
-    );
-    expect(replaceSection('# B\n\n## Engine kernels\n\nold\n', '## Engine kernels\n\nnew\n')).toBe(
-      '# B\n\n## Engine kernels\n\nnew\n',
-    );
   });
 
   it('prints throughput and the wasm speedup from the times', () => {

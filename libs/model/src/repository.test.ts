@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { initBackend } from '@rnas/engine';
 import { ARTIFACT_FILES, type ModelArtifact } from './artifact';
-import { TrainError } from './errors';
+import { ModelError } from './errors';
 import {
   listModels,
   loadPublishedModel,
@@ -28,11 +28,11 @@ afterEach(async () => {
   await rm(repo, { recursive: true, force: true });
 });
 
-async function rejection(p: Promise<unknown>): Promise<TrainError> {
+async function rejection(p: Promise<unknown>): Promise<ModelError> {
   try {
     await p;
   } catch (err) {
-    return err as TrainError;
+    return err as ModelError;
   }
   throw new Error('expected a rejection');
 }
@@ -58,7 +58,7 @@ describe('model names', () => {
     42,
     null,
   ])('rejects %j with INVALID_ARGUMENT', (name) => {
-    expect(() => validateModelName(name)).toThrow(TrainError);
+    expect(() => validateModelName(name)).toThrow(ModelError);
     expect(() => validateModelName(name)).toThrow(/model name: expected 1 to 64 characters of \[a-z0-9._-\]/);
   });
   it('rejects versions that are not positive integers', () => {

@@ -2,17 +2,20 @@
 // (8 cells, 16 channels) and the evaluation network (20 cells, 36 channels) on 32x32x3 images, per
 // backend. Prints a table and writes the "Networks" section of docs/benchmarks.md.
 //
-//   npx tsc -b && node libs/nas/dist/network-bench.js [--backends wasm,cpu] [--seconds 20] [--no-write]
-import { readFile, writeFile } from 'node:fs/promises';
+//   npx tsc -b && node bench/dist/networks.js [--backends wasm,cpu] [--seconds 20] [--no-write]
 import { cpus, loadavg, totalmem } from 'node:os';
-import { resolve } from 'node:path';
 import { initBackend, tf, type BackendName, type Tensor1D, type Tensor4D } from '@rnas/engine';
-import { getPublishedGenotype } from './genotypes';
-import { labelsTensor } from './loss';
-import { Network } from './network';
-import { disposeParams, initParams } from './params';
-import { Sgd } from './sgd';
-import { defaultRecompute, trainStep } from './train-step';
+import {
+  defaultRecompute,
+  disposeParams,
+  getPublishedGenotype,
+  initParams,
+  labelsTensor,
+  Network,
+  Sgd,
+  trainStep,
+} from '@rnas/nas';
+import { BENCHMARKS_DOC, writeDocSection } from './docs-section';
 
 interface Row {
   readonly network: 'search' | 'evaluation';
@@ -121,11 +124,11 @@ function table(results: readonly Result[]): string {
   return lines.join('\n');
 }
 
+const SECTION = 'Networks';
+
 function section(results: readonly Result[], command: string, load: number[]): string {
   const cpu = cpus();
   return [
-    '## Networks',
-    '',
     `Command: \`${command}\`. Machine: ${cpu[0]?.model ?? 'unknown CPU'}, ${cpu.length} cores, ` +
       `${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}; ${new Date().toISOString().slice(0, 10)}; ` +
       `load average at the start ${load.map((l) => l.toFixed(1)).join(' / ')} (the machine was shared).`,
@@ -143,25 +146,6 @@ function section(results: readonly Result[], command: string, load: number[]): s
   ].join('\n');
 }
 
-/** Replaces the "## Networks" section (up to the next "## " heading) or appends it. */
-async function writeSection(path: string, text: string): Promise<void> {
-  let doc: string;
-  try {
-    doc = await readFile(path, 'utf8');
-  } catch {
-    doc = '# Benchmarks\n';
-  }
-  const start = doc.search(/^## Networks\s*$/m);
-  if (start < 0) {
-    doc = `${doc.trimEnd()}\n\n${text}`;
-  } else {
-    const rest = doc.slice(start + 1);
-    const next = rest.search(/^## /m);
-    doc = doc.slice(0, start) + text + (next < 0 ? '' : `\n${rest.slice(next)}`);
-  }
-  await writeFile(path, doc);
-}
-
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const load = loadavg();
@@ -176,11 +160,9 @@ async function main(): Promise<void> {
   }
   console.log(`\n${table(results)}`);
   if (args.write) {
-    const command =
-      `npx tsc -b && node libs/nas/dist/network-bench.js ${process.argv.slice(2).join(' ')}`.trim();
-    const path = resolve(__dirname, '../../../docs/benchmarks.md');
-    await writeSection(path, section(results, command, load));
-    console.log(`\nwritten to ${path}`);
+    const command = `npx tsc -b && node bench/dist/networks.js ${process.argv.slice(2).join(' ')}`.trim();
+    await writeDocSection(SECTION, section(results, command, load));
+    console.log(`\nwritten to ${BENCHMARKS_DOC}`);
   }
 }
 

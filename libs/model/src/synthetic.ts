@@ -7,7 +7,7 @@ import {
   type NetworkSpec,
   type PublishedGenotypeName,
 } from '@rnas/nas';
-import type { ModelArtifact } from '@rnas/train';
+import type { ModelArtifact } from './artifact';
 
 export interface SyntheticModelOptions {
   /** A published genotype [DARTS_V2]. */
@@ -28,7 +28,7 @@ export interface SyntheticModelOptions {
 
 /**
  * A freshly initialised CIFAR-family model as an artifact: what the tests and the load benchmark
- * serve when no trained model is at hand. Its scores are meaningless but deterministic by seed,
+ * use when no trained model is at hand. Its scores are meaningless but deterministic by seed,
  * and it exercises the same load, warm-up and forward path as a trained one.
  */
 export function syntheticArtifact(options: SyntheticModelOptions = {}): ModelArtifact {

@@ -1,6 +1,6 @@
 // Training benchmark: one short epoch of `train` (the evaluation recipe) on a demo-sized network
 // with Fashion-MNIST and on the section 7 CIFAR network, with the cost of a checkpoint; prints the
-// "Training" section of docs/benchmarks.md. Run: `npx tsc -b && node libs/train/dist/bench.js`.
+// "Training" section of docs/benchmarks.md. Run: `npx tsc -b && node bench/dist/training.js`.
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import * as os from 'node:os';
@@ -8,9 +8,14 @@ import * as path from 'node:path';
 import { initBackend } from '@rnas/engine';
 import { openDataset, type Dataset } from '@rnas/data';
 import { getPublishedGenotype, Network } from '@rnas/nas';
-import { checkpointPath, writeTrainingCheckpoint } from './checkpoint';
-import { CIFAR_RECIPE, type RecipeInput } from './recipe';
-import { train, type TrainSpec } from './trainer';
+import {
+  checkpointPath,
+  CIFAR_RECIPE,
+  train,
+  writeTrainingCheckpoint,
+  type RecipeInput,
+  type TrainSpec,
+} from '@rnas/train';
 
 const FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
 
@@ -107,7 +112,7 @@ async function main(): Promise<void> {
   const lines = [
     '## Training',
     '',
-    'Command: `npx tsc -b && node libs/train/dist/bench.js` (prints this section).',
+    'Command: `npx tsc -b && node bench/dist/training.js` (prints this section).',
     `Machine: ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.cpus().length} cores, load average ${f(os.loadavg()[0])} at the end, Node ${process.version}; backend ${backend.name}; ${new Date().toISOString().slice(0, 10)}.`,
     '',
     "One epoch of `train` with the section 7 recipe (SGD lr 0.025 cosine, momentum 0.9, weight decay 3e-4, crop + flip + cutout 16, clip 5; drop path is 0 in the first epoch), seed 0. Training images/s is the training steps alone; evaluation is inference-mode loss and accuracy on the test images; the checkpoint is the weights plus the momentum buffers in one safetensors file, written atomically. The last column projects the paper's 600 epochs of 50 000 CIFAR images at this throughput.",

@@ -1,17 +1,25 @@
 // Data pipeline benchmark: batches per second for Fashion-MNIST and CIFAR-format data, with and
 // without the section 7 augmentation, at batch 64 and 256; writes the "Data pipeline" section of
-// docs/benchmarks.md. Run: `npx tsc -b && node libs/data/dist/bench.js [--out FILE] [--seconds S]`.
+// docs/benchmarks.md. Run: `npx tsc -b && node bench/dist/data.js [--out FILE] [--seconds S]`.
 import { existsSync, promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { initBackend, tf } from '@rnas/engine';
-import { toTensors } from './batches';
-import { findStepTime, replaceSection } from './bench-report';
-import { openDataset, type Dataset } from './dataset';
-import { hostBatches, type BatchOptions, type HostBatch } from './host-batches';
-import { deriveSeed, Rng } from './rng';
-import { imageBytes, type Split } from './split';
-import { writeSyntheticDataset } from './synthetic';
+import {
+  deriveSeed,
+  hostBatches,
+  imageBytes,
+  openDataset,
+  Rng,
+  toTensors,
+  writeSyntheticDataset,
+  type BatchOptions,
+  type Dataset,
+  type HostBatch,
+  type Split,
+} from '@rnas/data';
+import { findStepTime } from './data-report';
+import { BENCHMARKS_DOC, readDoc, writeDocSection } from './docs-section';
 
 const FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
 const BATCH_SIZES = [64, 256];
@@ -148,7 +156,7 @@ function measure(name: string, split: Split, seconds: number): Row[] {
 }
 
 async function main(): Promise<void> {
-  const out = argument('--out') ?? path.resolve(__dirname, '../../../docs/benchmarks.md');
+  const out = argument('--out') ?? BENCHMARKS_DOC;
   const seconds = Number(argument('--seconds') ?? '1.5');
   const backend = await initBackend();
   console.log(`backend ${backend.name} (${backend.detail})`);
@@ -178,7 +186,7 @@ async function main(): Promise<void> {
     await fs.rm(tmp, { recursive: true, force: true });
   }
 
-  const previous = existsSync(out) ? await fs.readFile(out, 'utf8') : '';
+  const previous = await readDoc(out);
   const step = findStepTime(previous);
   const slowest64 = Math.min(
     ...rows.filter((r) => r.batchSize === 64 && r.hostPerSecond !== undefined).map((r) => r.tensorPerSecond),
@@ -187,7 +195,7 @@ async function main(): Promise<void> {
   let comparison: string;
   if (step === undefined) {
     comparison =
-      `Search-network training step at batch 64: not yet in the "Networks" section (libs/nas bench); ` +
+      `Search-network training step at batch 64: not yet in the "Networks" section (\`make bench-networks\`); ` +
       `the slowest pipeline configuration here takes ${msPer64.toFixed(2)} ms per batch of 64.`;
   } else if (step.ms === undefined) {
     comparison = `Search-network training step at batch 64, from "Networks": \`${step.line}\`; the slowest pipeline configuration here takes ${msPer64.toFixed(2)} ms per batch of 64.`;
@@ -207,7 +215,7 @@ async function main(): Promise<void> {
     ),
   ];
   const body = [
-    `Command: \`npx tsc -b && node libs/data/dist/bench.js\` (about ${seconds} s per configuration).`,
+    `Command: \`npx tsc -b && node bench/dist/data.js\` (about ${seconds} s per configuration).`,
     `Machine: ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.cpus().length} cores, Node ${process.version}; ` +
       `backend ${backend.name} (tfjs '${backend.tfBackend}'); ${new Date().toISOString().slice(0, 10)}.`,
     '',
@@ -221,8 +229,7 @@ async function main(): Promise<void> {
     comparison,
     ...(notes.length > 0 ? ['', ...notes] : []),
   ].join('\n');
-  await fs.mkdir(path.dirname(out), { recursive: true });
-  await fs.writeFile(out, replaceSection(previous, SECTION, body));
+  await writeDocSection(SECTION, body, out);
   console.log(`wrote the "${SECTION}" section of ${out}`);
 }
 

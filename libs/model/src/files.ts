@@ -3,7 +3,7 @@
 // could hold a symlink to a secret or a device that never ends).
 import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { TrainError } from './errors';
+import { ModelError } from './errors';
 
 /** Writes a new file (failing if it exists) and flushes it to disk. */
 export async function writeFileSynced(file: string, contents: string | Uint8Array): Promise<void> {
@@ -33,35 +33,35 @@ export async function readBoundedFile(file: string, maxBytes: number): Promise<B
         : code === 'ELOOP'
           ? 'expected a regular file, got a symbolic link'
           : `cannot read: ${(err as Error).message}`;
-    throw new TrainError('FAILED_PRECONDITION', `${file}: ${why}`);
+    throw new ModelError('FAILED_PRECONDITION', `${file}: ${why}`);
   }
   try {
     const info = await handle.stat();
     if (!info.isFile()) {
-      throw new TrainError(
+      throw new ModelError(
         'FAILED_PRECONDITION',
         `${file}: expected a regular file, got another kind of file`,
       );
     }
     if (info.size > maxBytes) {
-      throw new TrainError(
+      throw new ModelError(
         'FAILED_PRECONDITION',
         `${file}: ${info.size} bytes, more than the limit of ${maxBytes}`,
       );
     }
-    if (info.size === 0) throw new TrainError('FAILED_PRECONDITION', `${file}: empty`);
+    if (info.size === 0) throw new ModelError('FAILED_PRECONDITION', `${file}: empty`);
     // Exactly the size checked, however the file grows meanwhile.
     const bytes = Buffer.alloc(info.size);
     let filled = 0;
     while (filled < bytes.length) {
       const { bytesRead } = await handle.read(bytes, filled, bytes.length - filled, filled);
-      if (bytesRead === 0) throw new TrainError('FAILED_PRECONDITION', `${file}: shrank while being read`);
+      if (bytesRead === 0) throw new ModelError('FAILED_PRECONDITION', `${file}: shrank while being read`);
       filled += bytesRead;
     }
     return bytes;
   } catch (err) {
-    if (err instanceof TrainError) throw err;
-    throw new TrainError('FAILED_PRECONDITION', `${file}: cannot read: ${(err as Error).message}`);
+    if (err instanceof ModelError) throw err;
+    throw new ModelError('FAILED_PRECONDITION', `${file}: cannot read: ${(err as Error).message}`);
   } finally {
     await handle.close();
   }
@@ -73,6 +73,6 @@ export async function readJsonFile(file: string, maxBytes: number): Promise<unkn
   try {
     return JSON.parse(bytes.toString('utf8')) as unknown;
   } catch (err) {
-    throw new TrainError('FAILED_PRECONDITION', `${file}: not valid JSON: ${(err as Error).message}`);
+    throw new ModelError('FAILED_PRECONDITION', `${file}: not valid JSON: ${(err as Error).message}`);
   }
 }

@@ -56,22 +56,3 @@ export function resultsTable(results: readonly LoadResult[]): string {
   }
   return rows.join('\n');
 }
-
-/** Replaces the `## <heading>` section (up to the next `## ` heading) with `body`, or appends it. */
-export function replaceSection(markdown: string, heading: string, body: string): string {
-  const section = `## ${heading}\n\n${body.trim()}\n`;
-  const lines = markdown.split('\n');
-  const start = lines.findIndex((line) => line.trim() === `## ${heading}`);
-  if (start < 0) {
-    const base = markdown.trim() === '' ? '# Benchmarks\n' : markdown.replace(/\n*$/, '\n');
-    return `${base}\n${section}`;
-  }
-  let end = lines.findIndex((line, i) => i > start && line.startsWith('## '));
-  if (end < 0) end = lines.length;
-  const before = lines.slice(0, start).join('\n');
-  const after = lines.slice(end).join('\n');
-  return `${before}${before === '' ? '' : '\n'}${section}${after === '' ? '' : `\n${after}`}`.replace(
-    /\n*$/,
-    '\n',
-  );
-}

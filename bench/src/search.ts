@@ -7,16 +7,15 @@
 // Prints a markdown section and, with --write, puts it in docs/benchmarks.md under "## Search"
 // (leaving the other sections alone).
 //
-//   npx tsc -b && node libs/nas/dist/search/bench.js [--quick] [--write] [--dataset URI] [--out DIR]
+//   npx tsc -b && node bench/dist/search.js [--quick] [--write] [--dataset URI] [--out DIR]
 //
 // The full budget is sized to finish in about 30 minutes on the 2-core development machine (wasm
 // backend); --quick runs the same steps at a toy size in a minute or two, to check the script.
 import { execFile } from 'node:child_process';
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import * as path from 'node:path';
 import { initBackend, tf, type BackendInfo } from '@rnas/engine';
-import { writeFileAtomic } from '@rnas/fs';
 import {
   dataRootsFromEnv,
   deriveSeed,
@@ -26,18 +25,25 @@ import {
   toTensors,
   type Dataset,
 } from '@rnas/data';
-import { genotypeFromJson, type Genotype } from '../genotype';
-import { Network } from '../network';
-import { disposeParams, initParams } from '../params';
-import { Sgd } from '../sgd';
-import { trainStep } from '../train-step';
-import { InProcessEvaluator, type Evaluator } from './evaluator';
-import { evaluatorSetup, runSearch, searchSplits, type SearchResult } from './search';
-import { resolveSearchConfig, type SearchConfig } from './search-config';
-import { WorkerPoolEvaluator } from './worker-pool';
-
-/** The repository root, from this file's place in src/search or dist/search. */
-const REPO_ROOT = path.resolve(__dirname, '..', '..', '..', '..');
+import {
+  disposeParams,
+  evaluatorSetup,
+  genotypeFromJson,
+  initParams,
+  InProcessEvaluator,
+  Network,
+  resolveSearchConfig,
+  runSearch,
+  searchSplits,
+  Sgd,
+  trainStep,
+  WorkerPoolEvaluator,
+  type Evaluator,
+  type Genotype,
+  type SearchConfig,
+  type SearchResult,
+} from '@rnas/nas';
+import { BENCHMARKS_DOC, REPO_ROOT, writeDocSection } from './docs-section';
 
 interface Budget {
   name: string;
@@ -356,20 +362,6 @@ function pct(x: number): string {
   return `${(100 * x).toFixed(2)}%`;
 }
 
-/** Replaces (or appends) the "## Search" section of a markdown file, leaving every other section as it is. */
-export function replaceSection(markdown: string, heading: string, body: string): string {
-  const lines = markdown.trim() === '' ? ['# Benchmarks'] : markdown.replace(/\n+$/, '').split('\n');
-  const start = lines.findIndex((l) => l.trim() === heading);
-  const section = [heading, '', ...body.replace(/\n+$/, '').split('\n')];
-  if (start < 0) return [...lines, '', ...section].join('\n') + '\n';
-  let end = lines.findIndex((l, i) => i > start && /^## /.test(l));
-  if (end < 0) end = lines.length;
-  const after = lines.slice(end);
-  return (
-    [...lines.slice(0, start), ...section, ...(after.length > 0 ? ['', ...after] : [])].join('\n') + '\n'
-  );
-}
-
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   if (argv[0] === '--retrain') {
@@ -436,7 +428,7 @@ async function main(): Promise<void> {
   const r = budget.retrain;
   const t = budget.throughput;
   const lines = [
-    `Produced by \`node libs/nas/dist/search/bench.js${args.quick ? ' --quick' : ''}\` on ${new Date().toISOString().slice(0, 10)}, ` +
+    `Produced by \`node bench/dist/search.js${args.quick ? ' --quick' : ''}\` on ${new Date().toISOString().slice(0, 10)}, ` +
       `backend ${backend.name}, dataset \`${dataset.uri}\`, search seed ${args.seed}; whole run ${totalMinutes.toFixed(1)} min.`,
     '',
     `Search budget (both strategies, 2 workers): population ${s.population}, ${s.generations} generations ` +
@@ -495,16 +487,8 @@ async function main(): Promise<void> {
   const body = lines.join('\n');
   console.log(`## Search\n\n${body}`);
   if (args.write) {
-    const file = path.join(REPO_ROOT, 'docs', 'benchmarks.md');
-    let current = '';
-    try {
-      current = await readFile(file, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    }
-    await mkdir(path.dirname(file), { recursive: true });
-    await writeFileAtomic(file, replaceSection(current, '## Search', body));
-    console.error(`wrote the Search section of ${file}`);
+    await writeDocSection('Search', body);
+    console.error(`wrote the Search section of ${BENCHMARKS_DOC}`);
   }
 }
 

@@ -1,4 +1,4 @@
-import { percentile, ratio, replaceSection, resultsTable } from './bench-report';
+import { percentile, ratio, resultsTable } from './serve-report';
 
 describe('bench report', () => {
   it('takes percentiles by nearest rank', () => {
@@ -61,16 +61,5 @@ describe('bench report', () => {
     );
     expect(lines[4]).toBe('| on | 3 | 10.0 | 1.0 | 2.0 | 3.0 | 3.0 | 0 | 1.00 | 1.00 | - | -% |');
     expect(ratio(1, 0)).toBeNaN();
-  });
-
-  it('rewrites only its own section', () => {
-    const doc = '# Benchmarks\n\n## Engine kernels\n\nfast\n\n## Serving\n\nold\n\n## Search\n\nslow\n';
-    expect(replaceSection(doc, 'Serving', 'new\n')).toBe(
-      '# Benchmarks\n\n## Engine kernels\n\nfast\n\n## Serving\n\nnew\n\n## Search\n\nslow\n',
-    );
-    expect(replaceSection('# Benchmarks\n\n## Search\n\nslow\n', 'Serving', 'new')).toBe(
-      '# Benchmarks\n\n## Search\n\nslow\n\n## Serving\n\nnew\n',
-    );
-    expect(replaceSection('', 'Serving', 'new')).toBe('# Benchmarks\n\n## Serving\n\nnew\n');
   });
 });

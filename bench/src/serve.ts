@@ -2,21 +2,25 @@
 // drives it with 1, 4, 16 and 64 concurrent clients, with dynamic batching on and then off, and
 // measures the in-process throughput of the same model at the same batch sizes for comparison.
 // Writes the "Serving" section of docs/benchmarks.md.
-// Run: `npx tsc -b && node services/inference/dist/bench.js [--seconds S] [--quick] [--no-write]`.
+// Run: `npx tsc -b && node bench/dist/serve.js [--seconds S] [--quick] [--no-write]`.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { request as httpGet } from 'node:http';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import sharp from 'sharp';
 import { initBackend, type BackendInfo } from '@rnas/engine';
-import { loadModel, publishModel, type Model } from '@rnas/train';
-import { percentile, ratio, replaceSection, resultsTable, type LoadResult } from './bench-report';
-import { InferenceClient } from './client';
-import { main as serviceMain } from './service';
-import { forwardProbabilities } from './forward';
-import { syntheticArtifact, type SyntheticModelOptions } from './synthetic-model';
+import {
+  loadModel,
+  publishModel,
+  syntheticArtifact,
+  type Model,
+  type SyntheticModelOptions,
+} from '@rnas/model';
+import { forwardProbabilities, InferenceClient, main as serviceMain } from '@rnas/inference';
+import { BENCHMARKS_DOC, writeDocSection } from './docs-section';
+import { percentile, ratio, resultsTable, type LoadResult } from './serve-report';
 
 const CLIENTS = [1, 4, 16, 64];
 const MAX_BATCH = 64;
@@ -41,7 +45,7 @@ interface Options {
   doc: string;
 }
 
-const USAGE = `usage: node services/inference/dist/bench.js [--seconds S] [--quick] [--no-write] [--doc PATH]
+const USAGE = `usage: node bench/dist/serve.js [--seconds S] [--quick] [--no-write] [--doc PATH]
   --seconds S  measuring time per configuration (default 5; a warm-up of S/5 comes first)
   --quick      1 second per configuration: checks that the benchmark runs, numbers are rough
   --no-write   print the table only; leave docs/benchmarks.md alone
@@ -51,7 +55,7 @@ function parseOptions(argv: readonly string[]): Options {
   const options: Options = {
     seconds: 5,
     write: true,
-    doc: path.resolve(__dirname, '../../../docs/benchmarks.md'),
+    doc: BENCHMARKS_DOC,
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -111,7 +115,7 @@ interface RunningServer {
   metricsPort: number;
 }
 
-/** Starts `node bench.js --serve <flags>` and waits until it has loaded the repository. */
+/** Starts `node serve.js --serve <flags>` and waits until it has loaded the repository. */
 function startServer(flags: string[], backend: BackendInfo): Promise<RunningServer> {
   const child = spawn(process.execPath, [__filename, '--serve', ...flags], {
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -284,18 +288,6 @@ async function measureService(
   return results;
 }
 
-async function writeDoc(file: string, body: string): Promise<void> {
-  let doc = '';
-  try {
-    doc = await readFile(file, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-  }
-  const temp = `${file}.${process.pid}.tmp`;
-  await writeFile(temp, replaceSection(doc, 'Serving', body));
-  await rename(temp, file);
-}
-
 async function bench(argv: readonly string[]): Promise<number> {
   const options = parseOptions(argv);
   const backend = await initBackend();
@@ -334,7 +326,7 @@ async function bench(argv: readonly string[]): Promise<number> {
     const cpu = cpus();
     const minutes = (performance.now() - started) / 60_000;
     const body = [
-      `Command: \`npx tsc -b && node services/inference/dist/bench.js${argv.length > 0 ? ` ${argv.join(' ')}` : ''}\` (about ${minutes.toFixed(1)} min).`,
+      `Command: \`npx tsc -b && node bench/dist/serve.js${argv.length > 0 ? ` ${argv.join(' ')}` : ''}\` (about ${minutes.toFixed(1)} min).`,
       `Machine: ${cpu[0]?.model.trim() ?? 'unknown CPU'}, ${cpu.length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}; ` +
         `backend ${backend.name} (tfjs '${backend.tfBackend}'); load average ${loadBefore.toFixed(1)} at the start, ${loadavg()[0].toFixed(1)} at the end; ${new Date().toISOString().slice(0, 10)}.`,
       '',
@@ -356,7 +348,7 @@ async function bench(argv: readonly string[]): Promise<number> {
       verdict,
     ].join('\n');
     if (options.write) {
-      await writeDoc(options.doc, body);
+      await writeDocSection('Serving', body, options.doc);
       process.stdout.write(`wrote the Serving section of ${options.doc}\n`);
     }
     return 0;

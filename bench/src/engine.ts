@@ -4,13 +4,12 @@
 //
 // The kernels are run directly (forward, input gradient, filter gradient), so the numbers are the
 // kernels' own, without the tape. Every wasm output is checked against cpu's on the same inputs.
-import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { dirname, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import type { NamedAttrMap, Tensor } from '@tensorflow/tfjs-core';
-import { initBackend } from './backend';
-import { tf } from './tf';
+import { initBackend, tf } from '@rnas/engine';
+import { BENCHMARKS_DOC, writeDocSection } from './docs-section';
 
 const BATCH = 64;
 const SIZES = [
@@ -29,18 +28,13 @@ interface Options {
   doc: string;
 }
 
-const USAGE = `usage: node libs/engine/dist/bench.js [--quick] [--no-write] [--doc PATH]
+const USAGE = `usage: node bench/dist/engine.js [--quick] [--no-write] [--doc PATH]
   --quick      3 wasm runs instead of 10, and cpu only at 64x32x32x16 (cpu takes minutes)
   --no-write   print the table only; leave docs/benchmarks.md alone
   --doc PATH   the markdown file to update (default: docs/benchmarks.md of the repository)`;
 
-function repoRoot(): string {
-  // dist/bench.js and src/bench.ts both sit two levels below libs/, three below the root.
-  return resolve(__dirname, '..', '..', '..');
-}
-
 export function parseArgs(argv: readonly string[]): Options {
-  const options: Options = { quick: false, write: true, doc: resolve(repoRoot(), 'docs', 'benchmarks.md') };
+  const options: Options = { quick: false, write: true, doc: BENCHMARKS_DOC };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === '--quick') options.quick = true;
@@ -269,34 +263,6 @@ function cpuModel(): string {
   return cpus()[0]?.model ?? 'unknown CPU';
 }
 
-/** Replaces (or appends) the `## Engine kernels` section, leaving the rest of the file as it was. */
-export function replaceSection(doc: string, section: string): string {
-  const heading = `## ${SECTION}`;
-  const lines = doc.split('\n');
-  const start = lines.findIndex((l) => l.trim() === heading);
-  if (start < 0) return `${doc.replace(/\n*$/, '')}\n\n${section.trim()}\n`;
-  let end = lines.findIndex((l, i) => i > start && /^#{1,2} /.test(l));
-  if (end < 0) end = lines.length;
-  const before = lines.slice(0, start).join('\n').replace(/\n*$/, '');
-  const after = lines.slice(end).join('\n');
-  return `${before ? `${before}\n\n` : ''}${section.trim()}\n${after ? `\n${after}` : ''}`;
-}
-
-const INTRO = `# Benchmarks
-
-Measured performance of the platform. Each section says which command produced it, on which
-machine and when; rerun that command to refresh it (machines shared with other work give noisy
-numbers).
-`;
-
-async function writeSection(path: string, section: string): Promise<void> {
-  const doc = existsSync(path) ? await readFile(path, 'utf8') : INTRO;
-  await mkdir(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp-${process.pid}`;
-  await writeFile(tmp, replaceSection(doc, section));
-  await rename(tmp, path);
-}
-
 async function main(): Promise<number> {
   const options = parseArgs(process.argv.slice(2));
   const wasmRuns = options.quick ? 3 : 10;
@@ -323,15 +289,13 @@ async function main(): Promise<number> {
   const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
   const threads = await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT');
   const date = new Date().toISOString().slice(0, 10);
-  const command = options.quick ? 'node libs/engine/dist/bench.js --quick' : 'make bench-engine';
+  const command = options.quick ? 'node bench/dist/engine.js --quick' : 'make bench-engine';
   const speedup = headline === undefined ? NaN : headline.cpu / headline.wasm;
   const verdict =
     `conv 3x3 forward+backward at ${BATCH}x32x32, 16 to 16 channels: wasm ${formatMs(headline?.wasm)} ms, ` +
     `cpu ${formatMs(headline?.cpu)} ms, ${speedup.toFixed(0)}x (required: at least ${REQUIRED_SPEEDUP}x)`;
   const worstError = Math.max(...rows.map((r) => r.error ?? 0));
-  const section = [
-    `## ${SECTION}`,
-    '',
+  const body = [
     `Command: \`${command}\`, ${date}.`,
     `Machine: ${cpuModel()}, ${cpus().length} cores; Node ${process.version}, TensorFlow.js ${tf.version_core}; ` +
       `wasm backend with SIMD ${simd ? 'on' : 'off'}, ${threads ? 'multi-threaded' : 'one thread'}.`,
@@ -348,9 +312,9 @@ async function main(): Promise<number> {
       `Total benchmark time ${((performance.now() - began) / 1000).toFixed(0)} s.`,
     '',
   ].join('\n');
-  process.stdout.write(`${section}\n`);
+  process.stdout.write(`## ${SECTION}\n\n${body}\n`);
   if (options.write) {
-    await writeSection(options.doc, section);
+    await writeDocSection(SECTION, body, options.doc);
     process.stderr.write(`bench: wrote the "${SECTION}" section of ${options.doc}\n`);
   }
   if (!(speedup >= REQUIRED_SPEEDUP) || !(worstError < 1e-4)) {

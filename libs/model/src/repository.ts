@@ -12,7 +12,7 @@ import {
   type LoadArtifactOptions,
   type ModelArtifact,
 } from './artifact';
-import { describe, TrainError } from './errors';
+import { describe, ModelError } from './errors';
 import { syncDirectory } from '@rnas/fs';
 
 /** 1 to 64 characters of [a-z0-9._-], starting with a letter or digit (so never `.`, `..` or hidden). */
@@ -42,7 +42,7 @@ export interface ModelEntry {
 
 export function validateModelName(name: unknown, field = 'model name'): string {
   if (typeof name !== 'string' || !MODEL_NAME.test(name)) {
-    throw new TrainError(
+    throw new ModelError(
       'INVALID_ARGUMENT',
       `${field}: expected 1 to 64 characters of [a-z0-9._-] starting with a letter or digit, got ${describe(name)}`,
     );
@@ -52,7 +52,7 @@ export function validateModelName(name: unknown, field = 'model name'): string {
 
 export function validateVersion(version: unknown, field = 'version'): number {
   if (typeof version !== 'number' || !Number.isInteger(version) || version < 1 || version > MAX_VERSION) {
-    throw new TrainError(
+    throw new ModelError(
       'INVALID_ARGUMENT',
       `${field}: expected an integer in [1, ${MAX_VERSION}], got ${describe(version)}`,
     );
@@ -75,7 +75,7 @@ async function versionsOf(modelDir: string): Promise<number[]> {
     entries = await readdir(modelDir, { withFileTypes: true });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw new TrainError('FAILED_PRECONDITION', `${modelDir}: cannot list: ${(err as Error).message}`);
+    throw new ModelError('FAILED_PRECONDITION', `${modelDir}: cannot list: ${(err as Error).message}`);
   }
   return entries
     .filter((e) => e.isDirectory() && VERSION_DIR.test(e.name))
@@ -94,7 +94,7 @@ export async function listModels(repo: string): Promise<ModelEntry[]> {
     entries = await readdir(repo, { withFileTypes: true });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw new TrainError(
+    throw new ModelError(
       'FAILED_PRECONDITION',
       `model repository ${repo}: cannot list: ${(err as Error).message}`,
     );
@@ -113,13 +113,13 @@ export async function modelVersionDir(repo: string, name: string, version?: numb
   const modelDir = path.join(repo, name);
   if (version === undefined) {
     const versions = await versionsOf(modelDir);
-    if (versions.length === 0) throw new TrainError('NOT_FOUND', `model ${describe(name)}: not found`);
+    if (versions.length === 0) throw new ModelError('NOT_FOUND', `model ${describe(name)}: not found`);
     return path.join(modelDir, String(versions[versions.length - 1]));
   }
   validateVersion(version);
   const dir = path.join(modelDir, String(version));
   if (!(await isDirectory(dir))) {
-    throw new TrainError('NOT_FOUND', `model ${describe(name)} version ${version}: not found`);
+    throw new ModelError('NOT_FOUND', `model ${describe(name)} version ${version}: not found`);
   }
   return dir;
 }
@@ -185,7 +185,7 @@ export async function publishModel(
   validateModelName(name);
   const key = options.publicationKey;
   if (key !== undefined && (typeof key !== 'string' || key.length === 0 || key.length > MAX_KEY_CHARS)) {
-    throw new TrainError(
+    throw new ModelError(
       'INVALID_ARGUMENT',
       `publicationKey: expected 1 to ${MAX_KEY_CHARS} characters, got ${describe(key)}`,
     );
@@ -194,7 +194,7 @@ export async function publishModel(
   try {
     await mkdir(modelDir, { recursive: true });
   } catch (err) {
-    throw new TrainError('FAILED_PRECONDITION', `${modelDir}: cannot create: ${(err as Error).message}`);
+    throw new ModelError('FAILED_PRECONDITION', `${modelDir}: cannot create: ${(err as Error).message}`);
   }
   if (key !== undefined) {
     for (const version of await versionsOf(modelDir)) {
@@ -228,7 +228,7 @@ export async function publishModel(
       await syncDirectory(modelDir);
       return { name, version, path: target };
     }
-    throw new TrainError(
+    throw new ModelError(
       'FAILED_PRECONDITION',
       `${modelDir}: no free version number after ${PUBLISH_ATTEMPTS} attempts`,
     );

@@ -1,0 +1,32 @@
+export { ModelError, describe, type ModelErrorCode } from './errors';
+export {
+  loadModelArtifact,
+  validateArtifact,
+  writeArtifactFiles,
+  parsePreprocessing,
+  parseLabels,
+  specFileJson,
+  ARTIFACT_FILES,
+  SPEC_FILE,
+  WEIGHTS_FILE,
+  LABELS_FILE,
+  PREPROCESSING_FILE,
+  type ModelArtifact,
+  type Preprocessing,
+  type LoadArtifactOptions,
+} from './artifact';
+export {
+  publishModel,
+  listModels,
+  modelVersionDir,
+  loadPublishedModel,
+  validateModelName,
+  validateVersion,
+  type PublishedModel,
+  type PublishOptions,
+  type ModelEntry,
+} from './repository';
+export { loadModel, type Model } from './model';
+export { normalizePixels } from './normalize';
+export { readBoundedFile, readJsonFile, writeFileSynced } from './files';
+export { syntheticArtifact, type SyntheticModelOptions } from './synthetic';
