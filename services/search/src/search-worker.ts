@@ -5,6 +5,7 @@
 import { initBackend, tf } from '@rnas/engine';
 import { openDataset } from '@rnas/data';
 import { serveWorkerTask } from '@rnas/jobs';
+import { workerMemory } from '@rnas/workers';
 import {
   evaluatorSetup,
   InProcessEvaluator,
@@ -14,17 +15,7 @@ import {
   WorkerPoolEvaluator,
   type Evaluator,
 } from '@rnas/nas';
-import type {
-  SearchWorkerEvent,
-  SearchWorkerInput,
-  SearchWorkerResult,
-  WorkerMemory,
-} from './worker-messages';
-
-function memory(): WorkerMemory {
-  const { numTensors, numBytes, numDataBuffers } = tf.memory();
-  return { numTensors, numBytes, numDataBuffers };
-}
+import type { SearchWorkerEvent, SearchWorkerInput, SearchWorkerResult } from './worker-messages';
 
 serveWorkerTask<SearchWorkerInput, SearchWorkerEvent, SearchWorkerResult>(async (input, { signal, emit }) => {
   const backend = await initBackend(input.backend);
@@ -64,11 +55,11 @@ serveWorkerTask<SearchWorkerInput, SearchWorkerEvent, SearchWorkerResult>(async 
               pairs: event.pairs,
               record: event.record,
               candidates: event.candidates,
-              memory: memory(),
+              memory: workerMemory(tf.memory()),
             });
             return;
           case 'generation':
-            emit({ type: 'generation', record: event.record, memory: memory() });
+            emit({ type: 'generation', record: event.record, memory: workerMemory(tf.memory()) });
             return;
           case 'done':
             return;

@@ -1,6 +1,7 @@
 // What the service thread and a search's worker thread exchange (structured-cloned plain data).
 import type { BackendName } from '@rnas/engine';
 import type { BestRecord, CandidateRecord, GenerationRecord, PairRecord, SearchConfig } from '@rnas/nas';
+import type { WorkerMemory } from '@rnas/workers';
 
 export interface SearchWorkerInput {
   readonly searchId: string;
@@ -13,13 +14,6 @@ export interface SearchWorkerInput {
   readonly workers: number;
   /** Engine backend for the search's threads; undefined: RNAS_BACKEND, else 'auto'. */
   readonly backend: BackendName | undefined;
-}
-
-/** The engine's memory in the worker, reported with each event for the service's metrics. */
-export interface WorkerMemory {
-  numTensors: number;
-  numBytes: number;
-  numDataBuffers: number;
 }
 
 export type SearchWorkerEvent =

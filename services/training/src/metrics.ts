@@ -1,6 +1,6 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { JOB_STATES, type JobState } from '@rnas/jobs';
-import type { WorkerMemory } from './worker-messages';
+import { sumWorkerMemory, type WorkerMemory } from '@rnas/workers';
 
 /**
  * The training domain series, on the server's registry. The per-training gauge carries the
@@ -49,13 +49,7 @@ export class TrainingMetrics {
 
   /** The engine memory of every running training's worker, added up (for trackTfjsMemory). */
   totalWorkerMemory(): WorkerMemory {
-    const total: WorkerMemory = { numTensors: 0, numBytes: 0, numDataBuffers: 0 };
-    for (const m of this.workerMemory.values()) {
-      total.numTensors += m.numTensors;
-      total.numBytes += m.numBytes;
-      total.numDataBuffers += m.numDataBuffers;
-    }
-    return total;
+    return sumWorkerMemory(this.workerMemory.values());
   }
 
   /** Drops the series of a training that stopped running. */

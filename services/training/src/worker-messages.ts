@@ -3,6 +3,7 @@ import type { BackendName } from '@rnas/engine';
 import type { Genotype, NetworkSpec } from '@rnas/nas';
 import type { EpochReport, PublishedModel, Recipe } from '@rnas/train';
 import type { RequestedSpec } from './training-request';
+import type { WorkerMemory } from '@rnas/workers';
 
 export interface TrainingWorkerInput {
   readonly trainingId: string;
@@ -18,13 +19,6 @@ export interface TrainingWorkerInput {
   /** Epoch reports the service has stored; the worker sends those its checkpoint has beyond them. */
   readonly epochsStored: number;
   readonly backend: BackendName | undefined;
-}
-
-/** The engine's memory in the worker, reported with each epoch for the service's metrics. */
-export interface WorkerMemory {
-  numTensors: number;
-  numBytes: number;
-  numDataBuffers: number;
 }
 
 export type TrainingWorkerEvent =
