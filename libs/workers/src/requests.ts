@@ -44,6 +44,8 @@ export class RequestThread<Ready, Request, Reply> {
     this.started = new Promise<Ready>((resolve, reject) => {
       this.startup = { resolve, reject };
     });
+    // Whoever starts the thread awaits `started`; a terminate() before then is no unhandled error.
+    this.started.catch(() => undefined);
     this.thread = WorkerThread.start(options, {
       message: (message) => this.receive(message),
       died: (error) => this.die(error),
