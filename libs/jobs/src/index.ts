@@ -23,7 +23,7 @@ export { DurableJobs, type DurableJobsOptions } from './durable-jobs';
 export {
   startJobService,
   jobDatabaseFile,
-  WorkerMemory,
+  WorkerMemoryByJob,
   type JobServiceConfig,
   type JobServiceContext,
   type JobServiceEngine,

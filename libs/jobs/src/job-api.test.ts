@@ -2,7 +2,7 @@ import { status } from '@grpc/grpc-js';
 import { InvalidArgumentError, NotFoundError } from '@rnas/grpc';
 import { JobNotFoundError } from './errors';
 import { eventPayload, jobCalls, ProtoStates, watchMessages, type WatchMessage } from './job-api';
-import { WorkerMemory } from './job-service';
+import { WorkerMemoryByJob } from './job-service';
 import type { WatchedEvent } from './watch';
 
 enum State {
@@ -110,9 +110,9 @@ describe('jobCalls', () => {
   });
 });
 
-describe('WorkerMemory', () => {
+describe('WorkerMemoryByJob', () => {
   it('adds up what the running jobs reported last and forgets a stopped one', () => {
-    const memory = new WorkerMemory();
+    const memory = new WorkerMemoryByJob();
     memory.report('a', { numTensors: 1, numBytes: 10, numDataBuffers: 1 });
     memory.report('a', { numTensors: 2, numBytes: 20, numDataBuffers: 2 });
     memory.report('b', { numTensors: 3, numBytes: 30, numDataBuffers: 3 });

@@ -15,8 +15,8 @@ import {
   type Logger,
   type ServiceConfig,
   type ServiceHandlers,
-  type TfjsMemory,
 } from '@rnas/grpc';
+import { sumWorkerMemory, workerMemory as workerMemoryOf, type WorkerMemory } from '@rnas/workers';
 import { JOB_STATES, type JobState } from './job-state';
 import { JobStore } from './job-store';
 
@@ -33,7 +33,7 @@ export interface JobServiceConfig extends ServiceConfig {
 export interface JobServiceEngine<Backend extends { name: string; detail?: unknown }> {
   init(): Promise<Backend>;
   /** The engine's memory on the service thread. */
-  memory(): TfjsMemory;
+  memory(): WorkerMemory;
 }
 
 /** What the bootstrap needs of a service's jobs (a class around DurableJobs). */
@@ -49,10 +49,10 @@ export interface ServiceJobs {
  * The tensor memory each running job's worker reported last, added up for the service's
  * `rnas_tfjs_*` gauges: a job's tensors live in its worker thread, not in the service's engine.
  */
-export class WorkerMemory {
-  private readonly byJob = new Map<string, TfjsMemory>();
+export class WorkerMemoryByJob {
+  private readonly byJob = new Map<string, WorkerMemory>();
 
-  report(id: string, memory: TfjsMemory): void {
+  report(id: string, memory: WorkerMemory): void {
     this.byJob.set(id, memory);
   }
 
@@ -61,14 +61,8 @@ export class WorkerMemory {
     this.byJob.delete(id);
   }
 
-  total(): TfjsMemory {
-    const total: TfjsMemory = { numTensors: 0, numBytes: 0, numDataBuffers: 0 };
-    for (const m of this.byJob.values()) {
-      total.numTensors += m.numTensors;
-      total.numBytes += m.numBytes;
-      total.numDataBuffers += m.numDataBuffers;
-    }
-    return total;
+  total(): WorkerMemory {
+    return sumWorkerMemory(this.byJob.values());
   }
 }
 
@@ -80,7 +74,7 @@ export interface JobServiceContext<Config, Backend> {
   logger: Logger;
   /** The server's metrics registry, for the service's own series. */
   registry: Registry;
-  workerMemory: WorkerMemory;
+  workerMemory: WorkerMemoryByJob;
   /** The compiled worker script the jobs run. */
   workerScript: string;
 }
@@ -162,7 +156,7 @@ export async function startJobService<
     logger,
   });
   const registry = server.metrics.registry;
-  const workerMemory = new WorkerMemory();
+  const workerMemory = new WorkerMemoryByJob();
   const jobs = spec.jobs({
     config,
     store,
@@ -182,15 +176,10 @@ export async function startJobService<
       for (const state of JOB_STATES) this.set({ state }, counts[state]);
     },
   });
-  server.metrics.trackTfjsMemory(() => {
-    const workers = workerMemory.total();
-    const own = spec.engine.memory();
-    return {
-      numTensors: workers.numTensors + own.numTensors,
-      numBytes: workers.numBytes + own.numBytes,
-      numDataBuffers: workers.numDataBuffers + own.numDataBuffers,
-    };
-  }, backend.name);
+  server.metrics.trackTfjsMemory(
+    () => sumWorkerMemory([workerMemory.total(), workerMemoryOf(spec.engine.memory())]),
+    backend.name,
+  );
   server.addService(spec.definition, spec.handlers(jobs, config), { ready: false });
   let markClosed: () => void = () => undefined;
   const closed = new Promise<void>((resolve) => (markClosed = resolve));

@@ -1,6 +1,6 @@
 // The worker-thread side of runWorkerTask: what a job's worker script calls once, with the
 // function that does the job.
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentThread, serializeError } from '@rnas/workers';
 import type { CancelMessage, FromJobWorker, WorkerErrorInfo } from './worker-protocol';
 
 export interface JobContext<Event> {
@@ -12,14 +12,7 @@ export interface JobContext<Event> {
 
 /** A job error as the service sees it: name, message, and the gRPC code name it carried. */
 export function describeWorkerError(err: unknown, cancelled: boolean): WorkerErrorInfo {
-  const e = err instanceof Error ? err : new Error(String(err));
-  const code = (e as { code?: unknown }).code;
-  return {
-    name: e.name,
-    message: e.message,
-    ...(typeof code === 'string' ? { code } : {}),
-    cancelled,
-  };
+  return { ...serializeError(err), cancelled };
 }
 
 /**
@@ -29,18 +22,17 @@ export function describeWorkerError(err: unknown, cancelled: boolean): WorkerErr
 export function serveWorkerTask<Input, Event, Result>(
   job: (input: Input, context: JobContext<Event>) => Promise<Result>,
 ): void {
-  const port = parentPort;
-  if (port === null) throw new Error('serveWorkerTask: must run in a worker thread');
+  const parent = parentThread<CancelMessage, FromJobWorker<Event, Result>>('serveWorkerTask');
   const controller = new AbortController();
-  port.on('message', (message: CancelMessage) => {
+  parent.onMessage((message) => {
     if (message.type === 'cancel') controller.abort(new Error('cancelled'));
   });
-  const post = (message: FromJobWorker<Event, Result>): void => port.postMessage(message);
+  const post = (message: FromJobWorker<Event, Result>): void => parent.post(message);
   const context: JobContext<Event> = {
     signal: controller.signal,
     emit: (event) => post({ type: 'event', event }),
   };
-  job(workerData as Input, context).then(
+  job(parent.data as Input, context).then(
     (result) => post({ type: 'done', result }),
     (err: unknown) => post({ type: 'failed', error: describeWorkerError(err, controller.signal.aborted) }),
   );

@@ -1,4 +1,5 @@
 /** Messages between a job's worker thread and the service thread that started it. */
+import type { SerializedError } from '@rnas/workers';
 
 /** Service -> worker: stop at the next safe point (between two pairs, two batches). */
 export interface CancelMessage {
@@ -6,11 +7,7 @@ export interface CancelMessage {
 }
 
 /** What a worker reports about an error, so the service can classify it without the object. */
-export interface WorkerErrorInfo {
-  name: string;
-  message: string;
-  /** A gRPC status name the error carried (DataError, TrainError), if any. */
-  code?: string;
+export interface WorkerErrorInfo extends SerializedError {
   /** Whether the job stopped because it was cancelled. */
   cancelled: boolean;
 }

@@ -4,8 +4,8 @@
 // next safe point; a shutdown terminates the worker at once, also while a cancellation is under
 // way (its job stays RUNNING in the database and resumes from its last checkpoint when the
 // service starts again).
-import { existsSync } from 'node:fs';
-import { Worker, type ResourceLimits } from 'node:worker_threads';
+import type { ResourceLimits } from 'node:worker_threads';
+import { WorkerThread } from '@rnas/workers';
 import type { CancelMessage, FromJobWorker, WorkerErrorInfo } from './worker-protocol';
 
 /** The job ended with an error in its worker (or the worker died). */
@@ -52,19 +52,12 @@ export interface WorkerTaskOptions<Event> {
 
 /** Runs the job in a new worker thread; resolves with its result. */
 export function runWorkerTask<Event, Result>(options: WorkerTaskOptions<Event>): Promise<Result> {
-  const { script, cancel, interrupt, onEvent } = options;
-  if (!existsSync(script)) {
-    return Promise.reject(
-      new Error(`job worker script ${script} does not exist; build the workspace first (npx tsc -b)`),
-    );
-  }
-  if (interrupt.aborted) return Promise.reject(interruption(interrupt));
+  const { cancel, interrupt, onEvent } = options;
   return new Promise<Result>((resolve, reject) => {
-    const worker = new Worker(script, {
-      workerData: options.input,
-      name: options.name,
-      resourceLimits: options.resourceLimits,
-    });
+    if (interrupt.aborted) {
+      reject(interruption(interrupt));
+      return;
+    }
     let settled = false;
     /**
      * The one way the task settles: terminates the worker (when it has said all it will say, that
@@ -76,12 +69,51 @@ export function runWorkerTask<Event, Result>(options: WorkerTaskOptions<Event>):
       settled = true;
       cancel.removeEventListener('abort', onCancel);
       interrupt.removeEventListener('abort', onInterrupt);
-      const terminated = worker.terminate();
-      if (afterExit) void terminated.then(outcome, outcome);
+      const terminated = thread.terminate();
+      if (afterExit) void terminated.then(outcome);
       else outcome();
     };
+    // Throws (and so rejects) when the script is missing, before any listener is added.
+    const thread = WorkerThread.start<CancelMessage, FromJobWorker<Event, Result>>(
+      {
+        script: options.script,
+        label: 'job worker',
+        data: options.input,
+        name: options.name,
+        resourceLimits: options.resourceLimits,
+      },
+      {
+        message: (message) => {
+          if (settled) return;
+          switch (message.type) {
+            case 'event':
+              try {
+                onEvent(message.event);
+              } catch (err) {
+                finish(() => reject(err));
+              }
+              return;
+            case 'done':
+              finish(() => resolve(message.result));
+              return;
+            case 'failed':
+              finish(() => reject(new WorkerTaskError(message.error)));
+              return;
+          }
+        },
+        died: (death) => {
+          const crash = death.exitCode === undefined;
+          const info: WorkerErrorInfo = {
+            name: crash && death.cause instanceof Error ? death.cause.name : 'WorkerExit',
+            message: crash ? death.message : `${death.message} before reporting a result`,
+            cancelled: false,
+          };
+          finish(() => reject(new WorkerTaskError(info)));
+        },
+      },
+    );
     const onCancel = (): void => {
-      worker.postMessage({ type: 'cancel' } satisfies CancelMessage);
+      thread.post({ type: 'cancel' });
     };
     const onInterrupt = (): void => {
       const reason = interruption(interrupt);
@@ -90,46 +122,6 @@ export function runWorkerTask<Event, Result>(options: WorkerTaskOptions<Event>):
     cancel.addEventListener('abort', onCancel, { once: true });
     interrupt.addEventListener('abort', onInterrupt, { once: true });
     if (cancel.aborted) onCancel();
-    worker.on('message', (message: FromJobWorker<Event, Result>) => {
-      if (settled) return;
-      switch (message.type) {
-        case 'event':
-          try {
-            onEvent(message.event);
-          } catch (err) {
-            finish(() => reject(err));
-          }
-          return;
-        case 'done':
-          finish(() => resolve(message.result));
-          return;
-        case 'failed':
-          finish(() => reject(new WorkerTaskError(message.error)));
-          return;
-      }
-    });
-    worker.on('error', (err) => {
-      finish(() =>
-        reject(
-          new WorkerTaskError({
-            name: err.name,
-            message: `job worker crashed: ${err.message}`,
-            cancelled: false,
-          }),
-        ),
-      );
-    });
-    worker.on('exit', (code) => {
-      finish(() =>
-        reject(
-          new WorkerTaskError({
-            name: 'WorkerExit',
-            message: `job worker exited with code ${code} before reporting a result`,
-            cancelled: false,
-          }),
-        ),
-      );
-    });
   });
 }
 

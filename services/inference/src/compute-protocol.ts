@@ -1,7 +1,7 @@
-// Messages between the service and its compute worker. Model versions are named by a key the
-// service picks (unique per load), so a reload never meets a stale entry.
-import type { BackendInfo, BackendName } from '@rnas/engine';
-import type { TfjsMemory } from '@rnas/grpc';
+// Requests to the compute worker and its replies (a RequestThread of @rnas/workers: it is ready
+// with its engine backend, and reports its tensor memory with each reply). Model versions are named
+// by a key the service picks (unique per load), so a reload never meets a stale entry.
+import type { BackendName } from '@rnas/engine';
 import type { NetworkSpec } from '@rnas/nas';
 import type { Preprocessing } from '@rnas/model';
 
@@ -18,16 +18,11 @@ export interface LoadedModelInfo {
   metadata: Record<string, string>;
 }
 
-export type ToCompute =
-  | { type: 'load'; id: number; key: string; dir: string; warmUpBatch: number }
-  | { type: 'run'; id: number; key: string; input: Float32Array; n: number }
-  | { type: 'unload'; id: number; key: string }
-  | { type: 'memory'; id: number };
+export type ComputeRequest =
+  | { type: 'load'; key: string; dir: string; warmUpBatch: number }
+  | { type: 'run'; key: string; input: Float32Array; n: number }
+  | { type: 'unload'; key: string }
+  | { type: 'memory' };
 
-export type FromCompute =
-  | { type: 'ready'; backend: BackendInfo }
-  | { type: 'init-error'; message: string }
-  | { type: 'loaded'; id: number; info: LoadedModelInfo; memory: TfjsMemory }
-  | { type: 'result'; id: number; output: Float32Array; memory: TfjsMemory }
-  | { type: 'done'; id: number; memory: TfjsMemory }
-  | { type: 'error'; id: number; message: string; memory: TfjsMemory };
+export type ComputeReply =
+  { type: 'loaded'; info: LoadedModelInfo } | { type: 'result'; output: Float32Array } | { type: 'done' };

@@ -2,18 +2,13 @@
 // file): its own tensor engine, the loaded model versions, one message at a time. Forward passes
 // run here so that the service's event loop keeps reading, decoding and queueing requests while a
 // batch computes.
-import { parentPort, workerData } from 'node:worker_threads';
 import { initBackend, tf } from '@rnas/engine';
 import { loadModel, loadModelArtifact, type Model } from '@rnas/model';
-import type { ComputeInit, FromCompute, ToCompute } from './compute-protocol';
+import { serveRequests, workerMemory } from '@rnas/workers';
+import type { ComputeInit, ComputeReply, ComputeRequest } from './compute-protocol';
 import { forwardProbabilities, warmUp } from './forward';
 
 const models = new Map<string, Model>();
-
-function memory(): { numTensors: number; numBytes: number; numDataBuffers: number } {
-  const { numTensors, numBytes, numDataBuffers } = tf.memory();
-  return { numTensors, numBytes, numDataBuffers };
-}
 
 function model(key: string): Model {
   const found = models.get(key);
@@ -21,7 +16,7 @@ function model(key: string): Model {
   return found;
 }
 
-async function handle(message: ToCompute): Promise<FromCompute> {
+async function handle(message: ComputeRequest): Promise<ComputeReply> {
   switch (message.type) {
     case 'load': {
       const artifact = await loadModelArtifact(message.dir);
@@ -36,7 +31,6 @@ async function handle(message: ToCompute): Promise<FromCompute> {
       models.set(message.key, loaded);
       return {
         type: 'loaded',
-        id: message.id,
         info: {
           spec: artifact.spec,
           labels: [...artifact.labels],
@@ -44,48 +38,23 @@ async function handle(message: ToCompute): Promise<FromCompute> {
           parameterCount: loaded.network.countParams(),
           metadata: { ...artifact.metadata },
         },
-        memory: memory(),
       };
     }
     case 'run':
-      return {
-        type: 'result',
-        id: message.id,
-        output: forwardProbabilities(model(message.key), message.input, message.n),
-        memory: memory(),
-      };
+      return { type: 'result', output: forwardProbabilities(model(message.key), message.input, message.n) };
     case 'unload':
       models.get(message.key)?.dispose();
       models.delete(message.key);
-      return { type: 'done', id: message.id, memory: memory() };
+      return { type: 'done' };
     case 'memory':
-      return { type: 'done', id: message.id, memory: memory() };
+      return { type: 'done' };
   }
 }
 
-async function main(): Promise<void> {
-  const port = parentPort;
-  if (port === null) throw new Error('compute-worker: must run in a worker thread');
-  const { backend } = workerData as ComputeInit;
-  try {
-    port.postMessage({ type: 'ready', backend: await initBackend(backend) } satisfies FromCompute);
-  } catch (error) {
-    port.postMessage({ type: 'init-error', message: (error as Error).message } satisfies FromCompute);
-    return;
-  }
-  // Loads read files asynchronously: a chain keeps every message in order, one at a time.
-  let chain = Promise.resolve();
-  port.on('message', (message: ToCompute) => {
-    chain = chain.then(async () => {
-      let reply: FromCompute;
-      try {
-        reply = await handle(message);
-      } catch (error) {
-        reply = { type: 'error', id: message.id, message: (error as Error).message, memory: memory() };
-      }
-      port.postMessage(reply, reply.type === 'result' ? [reply.output.buffer as ArrayBuffer] : []);
-    });
-  });
-}
-
-void main();
+// Loads read files asynchronously: serveRequests still answers one message at a time, in order.
+serveRequests('compute-worker', async ({ backend }: ComputeInit) => ({
+  ready: await initBackend(backend),
+  handle,
+  transfer: (reply: ComputeReply) => (reply.type === 'result' ? [reply.output.buffer as ArrayBuffer] : []),
+  memory: () => workerMemory(tf.memory()),
+}));

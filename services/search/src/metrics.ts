@@ -1,6 +1,6 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
-import type { TfjsMemory } from '@rnas/grpc';
-import type { WorkerMemory } from '@rnas/jobs';
+import type { WorkerMemoryByJob } from '@rnas/jobs';
+import type { WorkerMemory } from '@rnas/workers';
 
 /**
  * The search domain series, on the server's registry. Per-search series carry the search id only
@@ -14,7 +14,7 @@ export class SearchMetrics {
 
   constructor(
     registry: Registry,
-    private readonly workerMemory: WorkerMemory,
+    private readonly workerMemory: WorkerMemoryByJob,
   ) {
     const registers = [registry];
     this.generations = new Counter({
@@ -42,7 +42,7 @@ export class SearchMetrics {
   }
 
   /** The tensor memory the search's worker reported last. */
-  reportMemory(searchId: string, memory: TfjsMemory): void {
+  reportMemory(searchId: string, memory: WorkerMemory): void {
     this.workerMemory.report(searchId, memory);
   }
 

@@ -5,18 +5,9 @@
 import { initBackend, tf } from '@rnas/engine';
 import { openDataset } from '@rnas/data';
 import { serveWorkerTask } from '@rnas/jobs';
+import { workerMemory } from '@rnas/workers';
 import { resolveSearchConfig, searchFromDataset } from '@rnas/nas';
-import type {
-  SearchWorkerEvent,
-  SearchWorkerInput,
-  SearchWorkerResult,
-  WorkerMemory,
-} from './worker-messages';
-
-function memory(): WorkerMemory {
-  const { numTensors, numBytes, numDataBuffers } = tf.memory();
-  return { numTensors, numBytes, numDataBuffers };
-}
+import type { SearchWorkerEvent, SearchWorkerInput, SearchWorkerResult } from './worker-messages';
 
 serveWorkerTask<SearchWorkerInput, SearchWorkerEvent, SearchWorkerResult>(async (input, { signal, emit }) => {
   const backend = await initBackend(input.backend);
@@ -43,7 +34,7 @@ serveWorkerTask<SearchWorkerInput, SearchWorkerEvent, SearchWorkerResult>(async 
           return;
         case 'pair':
         case 'generation':
-          emit({ ...event, memory: memory() });
+          emit({ ...event, memory: workerMemory(tf.memory()) });
           return;
         case 'done':
           return;

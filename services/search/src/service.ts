@@ -12,6 +12,7 @@ import {
   type JobServiceSpec,
   type RunningJobService,
 } from '@rnas/jobs';
+import { workerScript } from '@rnas/workers';
 import { SearchServiceService } from '@rnas/proto';
 import type { SearchServiceConfig } from './config';
 import { SearchMetrics } from './metrics';
@@ -24,11 +25,8 @@ export const SEARCH_DATABASE = path.basename(jobDatabaseFile('', 'search'));
 export type SearchServiceOptions = JobServiceOptions;
 export type RunningService = RunningJobService<SearchJobs>;
 
-/** Where the compiled worker lives, from this module's own location (dist/ or, under jest, src/). */
-export function defaultSearchWorkerScript(): string {
-  if (__filename.endsWith('.js')) return path.join(__dirname, 'search-worker.js');
-  return path.resolve(__dirname, '..', 'dist', 'search-worker.js');
-}
+/** The compiled worker (dist/search-worker.js of this package, also under jest). */
+export const defaultSearchWorkerScript = (): string => workerScript(__filename, 'search-worker.js');
 
 function handlers(
   searches: SearchJobs,

@@ -7,6 +7,7 @@ import type {
   SearchPairEvent,
   SearchStartEvent,
 } from '@rnas/nas';
+import type { WorkerMemory } from '@rnas/workers';
 
 export interface SearchWorkerInput {
   readonly searchId: string;
@@ -19,13 +20,6 @@ export interface SearchWorkerInput {
   readonly workers: number;
   /** Engine backend for the search's threads; undefined: RNAS_BACKEND, else 'auto'. */
   readonly backend: BackendName | undefined;
-}
-
-/** The engine's memory in the worker, reported with each event for the service's metrics. */
-export interface WorkerMemory {
-  numTensors: number;
-  numBytes: number;
-  numDataBuffers: number;
 }
 
 /** libs/nas' search events as the worker sends them: with its backend or its engine's memory. */

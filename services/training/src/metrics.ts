@@ -1,6 +1,6 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
-import type { TfjsMemory } from '@rnas/grpc';
-import type { WorkerMemory } from '@rnas/jobs';
+import type { WorkerMemoryByJob } from '@rnas/jobs';
+import type { WorkerMemory } from '@rnas/workers';
 
 /**
  * The training domain series, on the server's registry. The per-training gauge carries the
@@ -13,7 +13,7 @@ export class TrainingMetrics {
 
   constructor(
     registry: Registry,
-    private readonly workerMemory: WorkerMemory,
+    private readonly workerMemory: WorkerMemoryByJob,
   ) {
     const registers = [registry];
     this.epochs = new Counter({
@@ -35,7 +35,7 @@ export class TrainingMetrics {
   }
 
   /** The tensor memory the training's worker reported last. */
-  reportMemory(trainingId: string, memory: TfjsMemory): void {
+  reportMemory(trainingId: string, memory: WorkerMemory): void {
     this.workerMemory.report(trainingId, memory);
   }
 

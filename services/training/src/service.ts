@@ -12,6 +12,7 @@ import {
   type JobServiceSpec,
   type RunningJobService,
 } from '@rnas/jobs';
+import { workerScript } from '@rnas/workers';
 import { TrainingServiceService } from '@rnas/proto';
 import type { TrainingServiceConfig } from './config';
 import { TrainingMetrics } from './metrics';
@@ -24,11 +25,8 @@ export const TRAINING_DATABASE = path.basename(jobDatabaseFile('', 'training'));
 export type TrainingServiceOptions = JobServiceOptions;
 export type RunningService = RunningJobService<TrainingJobs>;
 
-/** Where the compiled worker lives, from this module's own location (dist/ or, under jest, src/). */
-export function defaultTrainingWorkerScript(): string {
-  if (__filename.endsWith('.js')) return path.join(__dirname, 'training-worker.js');
-  return path.resolve(__dirname, '..', 'dist', 'training-worker.js');
-}
+/** The compiled worker (dist/training-worker.js of this package, also under jest). */
+export const defaultTrainingWorkerScript = (): string => workerScript(__filename, 'training-worker.js');
 
 function handlers(
   trainings: TrainingJobs,

@@ -10,6 +10,7 @@ import { initBackend, tf } from '@rnas/engine';
 import { openDataset } from '@rnas/data';
 import { writeFileAtomic } from '@rnas/fs';
 import { serveWorkerTask } from '@rnas/jobs';
+import { workerMemory } from '@rnas/workers';
 import type { NetworkSpec } from '@rnas/nas';
 import { publishModel, type PublishedModel } from '@rnas/model';
 import {
@@ -19,20 +20,10 @@ import {
   TrainError,
   TrainingCancelledError,
 } from '@rnas/train';
-import type {
-  TrainingWorkerEvent,
-  TrainingWorkerInput,
-  TrainingWorkerResult,
-  WorkerMemory,
-} from './worker-messages';
+import type { TrainingWorkerEvent, TrainingWorkerInput, TrainingWorkerResult } from './worker-messages';
 
 /** Written once the model is published, so that a restart does not publish it a second time. */
 export const PUBLISHED_MARKER = 'published.json';
-
-function memory(): WorkerMemory {
-  const { numTensors, numBytes, numDataBuffers } = tf.memory();
-  return { numTensors, numBytes, numDataBuffers };
-}
 
 serveWorkerTask<TrainingWorkerInput, TrainingWorkerEvent, TrainingWorkerResult>(
   async (input, { signal, emit }) => {
@@ -66,7 +57,7 @@ serveWorkerTask<TrainingWorkerInput, TrainingWorkerEvent, TrainingWorkerResult>(
     // trainer resumes after that epoch and would never report it again.
     const checkpoint = await readTrainingCheckpoint(checkpointDir).catch(() => null);
     for (const report of checkpoint?.history.slice(input.epochsStored) ?? []) {
-      emit({ type: 'epoch', report, memory: memory() });
+      emit({ type: 'epoch', report, memory: workerMemory(tf.memory()) });
     }
     const result = await train({
       spec,
@@ -74,7 +65,7 @@ serveWorkerTask<TrainingWorkerInput, TrainingWorkerEvent, TrainingWorkerResult>(
       recipe: input.recipe,
       signal,
       checkpointDir,
-      onEpoch: (report) => emit({ type: 'epoch', report, memory: memory() }),
+      onEpoch: (report) => emit({ type: 'epoch', report, memory: workerMemory(tf.memory()) }),
     });
     if (signal.aborted) throw new TrainingCancelledError(input.recipe.epochs);
     const artifact = artifactFromTraining(result, dataset);

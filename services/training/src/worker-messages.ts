@@ -4,6 +4,7 @@ import type { Genotype, NetworkSpec } from '@rnas/nas';
 import type { PublishedModel } from '@rnas/model';
 import type { EpochReport, Recipe } from '@rnas/train';
 import type { RequestedSpec } from './training-request';
+import type { WorkerMemory } from '@rnas/workers';
 
 export interface TrainingWorkerInput {
   readonly trainingId: string;
@@ -19,13 +20,6 @@ export interface TrainingWorkerInput {
   /** Epoch reports the service has stored; the worker sends those its checkpoint has beyond them. */
   readonly epochsStored: number;
   readonly backend: BackendName | undefined;
-}
-
-/** The engine's memory in the worker, reported with each epoch for the service's metrics. */
-export interface WorkerMemory {
-  numTensors: number;
-  numBytes: number;
-  numDataBuffers: number;
 }
 
 export type TrainingWorkerEvent =

@@ -7,10 +7,8 @@
 // Workers run compiled JavaScript: `libs/nas/dist/search/evaluator-worker.js`, made by `npx tsc -b`.
 // Code running from the TypeScript sources (jest) uses that same file, so build before running
 // tests that start workers (their test does it, see worker-pool.test.ts).
-import { existsSync } from 'node:fs';
-import * as path from 'node:path';
-import { Worker } from 'node:worker_threads';
 import type { BackendInfo, BackendName } from '@rnas/engine';
+import { RequestThread, workerScript } from '@rnas/workers';
 import type { Split } from '@rnas/data';
 import type { Genotype } from '../genotype';
 import type { CandidateJob, CandidateResult, SearchData } from './candidate';
@@ -39,20 +37,8 @@ export interface WorkerInit {
   backend: BackendName | undefined;
 }
 
-export type ToWorker = { type: 'job'; id: number; job: CandidateJob };
-
-export type FromWorker =
-  | { type: 'ready'; backend: BackendInfo }
-  | { type: 'init-error'; message: string }
-  | { type: 'result'; id: number; result: CandidateResult }
-  | { type: 'error'; id: number; message: string };
-
-/** Where the compiled worker lives, from this module's own location (dist/ or src/). */
-export function defaultWorkerScript(): string {
-  const here = __dirname;
-  if (__filename.endsWith('.js')) return path.join(here, 'evaluator-worker.js');
-  return path.resolve(here, '..', '..', 'dist', 'search', 'evaluator-worker.js');
-}
+/** An evaluator thread: ready with its engine backend, one candidate job per request. */
+type EvaluatorThread = RequestThread<BackendInfo, CandidateJob, CandidateResult>;
 
 /** The buffers of a tensor map, to transfer rather than copy. */
 export function transferList(params: HostParams): ArrayBuffer[] {
@@ -85,32 +71,34 @@ export function shareData(data: SearchData): SearchData {
 }
 
 interface Pending {
-  id: number;
   job: CandidateJob;
   resolve: (r: CandidateResult) => void;
   reject: (e: Error) => void;
 }
 
 interface Slot {
-  worker: Worker;
-  busy: Pending | null;
+  thread: EvaluatorThread;
+  busy: boolean;
 }
 
 export class WorkerPoolEvaluator implements Evaluator {
   readonly concurrency: number;
+  private readonly slots: Slot[];
   private readonly queue: Pending[] = [];
-  private nextId = 1;
+  private readonly inFlight = new Set<Pending>();
   private failure: Error | null = null;
   private closed = false;
 
   private constructor(
     private readonly setup: EvaluatorSetup,
-    private readonly slots: Slot[],
+    threads: EvaluatorThread[],
     /** The backend each worker reported. */
     readonly backend: BackendInfo,
   ) {
-    this.concurrency = slots.length;
-    for (const slot of slots) this.listen(slot);
+    this.concurrency = threads.length;
+    this.slots = threads.map((thread) => ({ thread, busy: false }));
+    // A terminated thread reports no death: close() breaks no pool.
+    for (const thread of threads) thread.onDeath = (error) => this.fail(error);
   }
 
   /** Starts the workers and waits until each has its engine backend ready. */
@@ -119,35 +107,19 @@ export class WorkerPoolEvaluator implements Evaluator {
     if (!Number.isInteger(count) || count < 1 || count > 256) {
       throw new Error(`workers: expected an integer in [1, 256], got ${String(count)}`);
     }
-    const script = options.script ?? defaultWorkerScript();
-    if (!existsSync(script)) {
-      throw new Error(
-        `evaluator worker script ${script} does not exist; build the workspace first (npx tsc -b)`,
-      );
-    }
     const shared: EvaluatorSetup = { ...setup, data: shareData(setup.data) };
     const init: WorkerInit = { setup: shared, backend: options.backend };
-    const workers: Worker[] = [];
-    try {
-      const infos = await Promise.all(
-        Array.from({ length: count }, () => {
-          const worker = new Worker(script, { workerData: init });
-          workers.push(worker);
-          return waitReady(worker);
-        }),
-      );
-      const names = new Set(infos.map((i) => i.tfBackend));
-      if (names.size !== 1)
-        throw new Error(`workers started on different backends: ${[...names].join(', ')}`);
-      return new WorkerPoolEvaluator(
-        shared,
-        workers.map((worker) => ({ worker, busy: null })),
-        infos[0],
-      );
-    } catch (err) {
-      await Promise.all(workers.map((w) => w.terminate()));
-      throw err;
+    const threads = await RequestThread.startMany<BackendInfo, CandidateJob, CandidateResult>(count, {
+      script: options.script ?? workerScript(__filename, 'evaluator-worker.js'),
+      label: 'evaluator worker',
+      data: init,
+    });
+    const names = new Set(threads.map((t) => t.ready.tfBackend));
+    if (names.size !== 1) {
+      await Promise.all(threads.map((t) => t.terminate()));
+      throw new Error(`workers started on different backends: ${[...names].join(', ')}`);
     }
+    return new WorkerPoolEvaluator(shared, threads, threads[0].ready);
   }
 
   evaluatePair(
@@ -171,81 +143,46 @@ export class WorkerPoolEvaluator implements Evaluator {
     if (this.closed) return;
     this.closed = true;
     this.fail(new Error('evaluator: closed'));
-    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+    await Promise.all(this.slots.map((s) => s.thread.terminate()));
   }
 
   private submit(job: CandidateJob): Promise<CandidateResult> {
     if (this.failure !== null) return Promise.reject(this.failure);
     return new Promise((resolve, reject) => {
-      this.queue.push({ id: this.nextId++, job, resolve, reject });
+      this.queue.push({ job, resolve, reject });
       this.dispatch();
     });
   }
 
+  /** Hands the oldest queued jobs to the free workers, in the order the workers were started. */
   private dispatch(): void {
     for (const slot of this.slots) {
-      if (slot.busy !== null) continue;
+      if (slot.busy) continue;
       const next = this.queue.shift();
       if (next === undefined) return;
-      slot.busy = next;
-      const message: ToWorker = { type: 'job', id: next.id, job: next.job };
-      slot.worker.postMessage(message, transferList(next.job.params));
+      slot.busy = true;
+      this.inFlight.add(next);
+      slot.thread.request(next.job, transferList(next.job.params)).then(
+        (result) => this.settle(slot, next, () => next.resolve(result)),
+        (err: Error) =>
+          this.settle(slot, next, () => next.reject(new Error(`evaluator worker: ${err.message}`))),
+      );
     }
   }
 
-  private listen(slot: Slot): void {
-    slot.worker.on('message', (msg: FromWorker) => {
-      const pending = slot.busy;
-      if ((msg.type !== 'result' && msg.type !== 'error') || pending === null || msg.id !== pending.id) {
-        this.fail(new Error(`evaluator worker sent an unexpected message (${msg.type})`));
-        return;
-      }
-      slot.busy = null;
-      if (msg.type === 'result') pending.resolve(msg.result);
-      else pending.reject(new Error(`evaluator worker: ${msg.message}`));
-      this.dispatch();
-    });
-    slot.worker.on('error', (err) => this.fail(new Error(`evaluator worker crashed: ${err.message}`)));
-    slot.worker.on('exit', (code) => {
-      if (!this.closed) this.fail(new Error(`evaluator worker exited with code ${code}`));
-    });
+  private settle(slot: Slot, pending: Pending, outcome: () => void): void {
+    // A broken pool has already rejected every job it had.
+    if (this.failure !== null) return;
+    slot.busy = false;
+    this.inFlight.delete(pending);
+    outcome();
+    this.dispatch();
   }
 
   /** A broken pool rejects what is in flight and queued, and every later call. */
   private fail(err: Error): void {
     if (this.failure === null) this.failure = err;
-    for (const slot of this.slots) {
-      slot.busy?.reject(this.failure);
-      slot.busy = null;
-    }
-    for (const p of this.queue.splice(0)) p.reject(this.failure);
+    for (const p of [...this.inFlight, ...this.queue.splice(0)]) p.reject(this.failure);
+    this.inFlight.clear();
   }
-}
-
-function waitReady(worker: Worker): Promise<BackendInfo> {
-  return new Promise((resolve, reject) => {
-    const onMessage = (msg: FromWorker): void => {
-      cleanup();
-      if (msg.type === 'ready') resolve(msg.backend);
-      else if (msg.type === 'init-error')
-        reject(new Error(`evaluator worker failed to start: ${msg.message}`));
-      else reject(new Error(`evaluator worker sent ${msg.type} before it was ready`));
-    };
-    const onError = (err: Error): void => {
-      cleanup();
-      reject(new Error(`evaluator worker failed to start: ${err.message}`));
-    };
-    const onExit = (code: number): void => {
-      cleanup();
-      reject(new Error(`evaluator worker exited with code ${code} while starting`));
-    };
-    const cleanup = (): void => {
-      worker.off('message', onMessage);
-      worker.off('error', onError);
-      worker.off('exit', onExit);
-    };
-    worker.on('message', onMessage);
-    worker.on('error', onError);
-    worker.on('exit', onExit);
-  });
 }
