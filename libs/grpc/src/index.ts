@@ -6,3 +6,20 @@ export { Metrics, type MetricsOptions, type TfjsMemory } from './metrics';
 export { HEALTH_SERVICE, PROTO_ROOT } from './reflection';
 export * from './server';
 export { pollUntil, spawnServiceProcess, type ServiceProcess } from './service-process';
+export {
+  createClient,
+  isServiceError,
+  type CallOptions,
+  type ClientOptions,
+  type PromiseClient,
+  type ServiceMethods,
+} from './client';
+export * from './endpoints';
+export {
+  checkHealth,
+  healthClient,
+  waitForServing,
+  type HealthClient,
+  type WaitForServingOptions,
+} from './health';
+export { startFakeService, type FakeService } from './fake-service';
