@@ -11,9 +11,10 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import sharp from 'sharp';
 import { initBackend, type BackendInfo } from '@rnas/engine';
+import { createClient, type PromiseClient } from '@rnas/grpc';
+import { InferenceServiceService } from '@rnas/proto';
 import { loadModel, publishModel, type Model } from '@rnas/train';
 import { percentile, ratio, replaceSection, resultsTable, type LoadResult } from './bench-report';
-import { InferenceClient } from './client';
 import { main as serviceMain } from './service';
 import { forwardProbabilities } from './forward';
 import { syntheticArtifact, type SyntheticModelOptions } from './synthetic-model';
@@ -168,7 +169,7 @@ function sample(text: string, series: string): number {
 
 /** `clients` loops, each sending one image at a time, for `seconds`; latencies of the OK calls. */
 async function drive(
-  client: InferenceClient,
+  client: PromiseClient<typeof InferenceServiceService>,
   clients: number,
   seconds: number,
   images: readonly Buffer[],
@@ -220,7 +221,7 @@ async function measureService(
   images: readonly Buffer[],
   model: Model,
 ): Promise<LoadResult[]> {
-  const client = new InferenceClient(`127.0.0.1:${server.port}`);
+  const client = createClient(InferenceServiceService, `127.0.0.1:${server.port}`);
   const results: LoadResult[] = [];
   const count = `rnas_inference_batch_size_count{model="${MODEL}",version="1"}`;
   const sum = `rnas_inference_batch_size_sum{model="${MODEL}",version="1"}`;
