@@ -113,7 +113,7 @@ function classify(
   request: Partial<ClassifyRequest>,
   options?: CallOptions,
 ): ReturnType<InferenceClient['classify']> {
-  return classify(client, ClassifyRequest.fromPartial(request), options);
+  return client.classify(ClassifyRequest.fromPartial(request), options);
 }
 
 /** Pseudo-random RGB pixels, as a sharp pipeline to encode. */
