@@ -1,28 +1,14 @@
 // The typed promise client against a stand-in search service: unary calls, errors with their
 // status, server streams (whole, broken off, failing), deadlines, metadata, cancellation, close.
 import { Metadata, status, type ServiceError } from '@grpc/grpc-js';
-import { SearchServiceService, SearchState, type Search, type WatchSearchResponse } from '@rnas/proto';
+import { Search, SearchServiceService, SearchState, type WatchSearchResponse } from '@rnas/proto';
 import { createClient, isServiceError, type PromiseClient } from './client';
 import { NotFoundError } from './errors';
 import { startFakeService, type FakeService } from './fake-service';
 import { pollUntil } from './service-process';
 
 function search(id: string, state = SearchState.SEARCH_STATE_QUEUED): Search {
-  return {
-    id,
-    state,
-    config: undefined,
-    datasetUri: 'synthetic:shapes',
-    seed: 1,
-    createdUnixMs: 0,
-    startedUnixMs: 0,
-    finishedUnixMs: 0,
-    progress: undefined,
-    best: undefined,
-    artifacts: undefined,
-    error: '',
-    resumes: 0,
-  };
+  return Search.fromPartial({ id, state, datasetUri: 'synthetic:shapes', seed: 1 });
 }
 
 const event = (sequence: number): WatchSearchResponse => ({

@@ -9,7 +9,7 @@ import {
 } from '@rnas/proto';
 import { positiveInt } from '../args';
 import { processIo, type CliIo } from '../io';
-import { addressOption, DEFAULT_CALL_TIMEOUT_MS, withService } from './service-client';
+import { addressOption, callService, DEFAULT_CALL_TIMEOUT_MS } from './service-client';
 
 export interface ModelsCommandOptions {
   addr?: string;
@@ -56,8 +56,13 @@ export function formatModels(response: ListModelsResponse): string {
 
 export async function runModelsCommand(options: ModelsCommandOptions, io: CliIo): Promise<number> {
   const connect = { addr: options.addr, deadlineMs: options.timeoutMs };
-  const response = await withService('inference', InferenceServiceService, connect, io, ({ client, call }) =>
-    call('cannot list models', client.listModels({})),
+  const response = await callService(
+    'inference',
+    InferenceServiceService,
+    connect,
+    io,
+    'cannot list models',
+    (c) => c.listModels({}),
   );
   io.stdout.write(
     options.json

@@ -20,11 +20,11 @@ import {
   addressOption,
   exitWith,
   overrideExit,
-  withService,
+  callService,
   type ClientFlags,
   type WatchFlags,
 } from './service-client';
-import { duration, followWatch, WatchView } from './watch-view';
+import { duration, watchService, WatchView } from './watch-view';
 
 /** The first arguments that make `rnas search` the client rather than the local search. */
 export const SEARCH_CLIENT_COMMANDS = ['start', 'watch', 'get', 'list', 'cancel'] as const;
@@ -126,21 +126,13 @@ class SearchProgressView extends WatchView<WatchSearchResponse> {
 
 /** Follows a search to its end; exit code 0 when it succeeded, 1 otherwise. */
 export async function runSearchWatch(searchId: string, options: WatchFlags, io: CliIo): Promise<number> {
-  const last = await withService('search', SearchServiceService, options, io, ({ client, call }) =>
-    call(
-      'cannot watch the search',
-      followWatch(
-        client.watchSearch({ searchId, afterSequence: options.after ?? 0 }),
-        new SearchProgressView(io),
-        {
-          io,
-          json: options.json === true,
-          toJSON: (m) => WatchSearchResponse.toJSON(m),
-          snapshot: (m) => (m.event?.$case === 'stateChange' ? m.event.value.search : undefined),
-        },
-      ),
-    ),
-  );
+  const last = await watchService('search', SearchServiceService, options, io, {
+    what: 'cannot watch the search',
+    open: (client, afterSequence) => client.watchSearch({ searchId, afterSequence }),
+    view: new SearchProgressView(io),
+    toJSON: (m) => WatchSearchResponse.toJSON(m),
+    snapshot: (m) => (m.event?.$case === 'stateChange' ? m.event.value.search : undefined),
+  });
   if (last === undefined) return 1;
   if (options.json !== true)
     io.stdout.write(last.state === SearchState.SEARCH_STATE_SUCCEEDED ? genotypeLine(last) : '');
@@ -205,10 +197,12 @@ export function searchConfigOf(options: StartOptions): SearchConfig {
 }
 
 export async function runSearchStart(options: StartOptions, io: CliIo): Promise<number> {
-  const search = await withService('search', SearchServiceService, options, io, async ({ client, call }) => {
-    const request = { datasetUri: options.dataset, seed: options.seed, config: searchConfigOf(options) };
-    return (await call('cannot start the search', client.startSearch(request))).search as Search;
-  });
+  const request = { datasetUri: options.dataset, seed: options.seed, config: searchConfigOf(options) };
+  const search = (
+    await callService('search', SearchServiceService, options, io, 'cannot start the search', (c) =>
+      c.startSearch(request),
+    )
+  ).search as Search;
   io.stdout.write(
     options.json === true ? `${JSON.stringify(Search.toJSON(search), null, 2)}\n` : `${search.id}\n`,
   );
@@ -219,9 +213,11 @@ export async function runSearchStart(options: StartOptions, io: CliIo): Promise<
 }
 
 export async function runSearchGet(searchId: string, options: ClientFlags, io: CliIo): Promise<number> {
-  const search = await withService('search', SearchServiceService, options, io, async ({ client, call }) => {
-    return (await call('cannot get the search', client.getSearch({ searchId }))).search as Search;
-  });
+  const search = (
+    await callService('search', SearchServiceService, options, io, 'cannot get the search', (c) =>
+      c.getSearch({ searchId }),
+    )
+  ).search as Search;
   io.stdout.write(
     options.json === true ? `${JSON.stringify(Search.toJSON(search), null, 2)}\n` : formatSearch(search),
   );
@@ -244,11 +240,14 @@ export async function runSearchList(options: ListOptions, io: CliIo): Promise<nu
       `--state: expected one of queued, running, cancelling, succeeded, failed, cancelled; got ${JSON.stringify(options.state)}`,
     );
   }
-  const response = await withService('search', SearchServiceService, options, io, ({ client, call }) =>
-    call(
-      'cannot list the searches',
-      client.listSearches({ pageSize: options.pageSize ?? 0, pageToken: options.pageToken ?? '', state }),
-    ),
+  const request = { pageSize: options.pageSize ?? 0, pageToken: options.pageToken ?? '', state };
+  const response = await callService(
+    'search',
+    SearchServiceService,
+    options,
+    io,
+    'cannot list the searches',
+    (c) => c.listSearches(request),
   );
   if (options.json === true) {
     io.stdout.write(`${JSON.stringify(ListSearchesResponse.toJSON(response), null, 2)}\n`);
@@ -267,8 +266,13 @@ export async function runSearchList(options: ListOptions, io: CliIo): Promise<nu
 }
 
 export async function runSearchCancel(searchId: string, options: ClientFlags, io: CliIo): Promise<number> {
-  const { search } = await withService('search', SearchServiceService, options, io, ({ client, call }) =>
-    call('cannot cancel the search', client.cancelSearch({ searchId })),
+  const { search } = await callService(
+    'search',
+    SearchServiceService,
+    options,
+    io,
+    'cannot cancel the search',
+    (c) => c.cancelSearch({ searchId }),
   );
   io.stdout.write(`search ${searchId}: ${stateName((search as Search).state)}\n`);
   return 0;

@@ -111,6 +111,18 @@ export async function withService<S extends ServiceDefinition, T>(
   }
 }
 
+/** One call to the service of `kind`: connect, send, close; a failure becomes one error line. */
+export function callService<S extends ServiceDefinition, T>(
+  kind: ServiceKind,
+  definition: S,
+  options: ConnectOptions,
+  io: CliIo,
+  what: string,
+  send: (client: PromiseClient<S>) => Promise<T>,
+): Promise<T> {
+  return withService(kind, definition, options, io, ({ client, call }) => call(what, send(client)));
+}
+
 /** Runs a subcommand's work and sets the process's exit code to what it returns. */
 export function exitWith(work: () => Promise<number>): Promise<void> {
   return work().then((code) => void (process.exitCode = code));

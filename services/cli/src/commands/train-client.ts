@@ -18,11 +18,11 @@ import {
   addressOption,
   exitWith,
   overrideExit,
-  withService,
+  callService,
   type ClientFlags,
   type WatchFlags,
 } from './service-client';
-import { duration, followWatch, WatchView } from './watch-view';
+import { duration, watchService, WatchView } from './watch-view';
 
 function stateName(state: TrainingState): string {
   return TrainingState[state]?.replace('TRAINING_STATE_', '') ?? String(state);
@@ -96,21 +96,13 @@ class TrainingProgressView extends WatchView<WatchTrainingResponse> {
 
 /** Follows a training to its end; exit code 0 when it succeeded (the model is printed), 1 otherwise. */
 export async function runTrainWatch(trainingId: string, options: WatchFlags, io: CliIo): Promise<number> {
-  const last = await withService('training', TrainingServiceService, options, io, ({ client, call }) =>
-    call(
-      'cannot watch the training',
-      followWatch(
-        client.watchTraining({ trainingId, afterSequence: options.after ?? 0 }),
-        new TrainingProgressView(io),
-        {
-          io,
-          json: options.json === true,
-          toJSON: (m) => WatchTrainingResponse.toJSON(m),
-          snapshot: (m) => (m.event?.$case === 'stateChange' ? m.event.value.training : undefined),
-        },
-      ),
-    ),
-  );
+  const last = await watchService('training', TrainingServiceService, options, io, {
+    what: 'cannot watch the training',
+    open: (client, afterSequence) => client.watchTraining({ trainingId, afterSequence }),
+    view: new TrainingProgressView(io),
+    toJSON: (m) => WatchTrainingResponse.toJSON(m),
+    snapshot: (m) => (m.event?.$case === 'stateChange' ? m.event.value.training : undefined),
+  });
   const succeeded = last?.state === TrainingState.TRAINING_STATE_SUCCEEDED;
   if (succeeded && options.json !== true && last?.model !== undefined) {
     io.stdout.write(`model=${last.model.name} version=${last.model.version}\n`);
@@ -202,15 +194,11 @@ export function startTrainingRequest(options: StartOptions): StartTrainingReques
 
 export async function runTrainStart(options: StartOptions, io: CliIo): Promise<number> {
   const request = startTrainingRequest(options);
-  const training = await withService(
-    'training',
-    TrainingServiceService,
-    options,
-    io,
-    async ({ client, call }) => {
-      return (await call('cannot start the training', client.startTraining(request))).training as Training;
-    },
-  );
+  const training = (
+    await callService('training', TrainingServiceService, options, io, 'cannot start the training', (c) =>
+      c.startTraining(request),
+    )
+  ).training as Training;
   io.stdout.write(
     options.json === true ? `${JSON.stringify(Training.toJSON(training), null, 2)}\n` : `${training.id}\n`,
   );
@@ -221,15 +209,11 @@ export async function runTrainStart(options: StartOptions, io: CliIo): Promise<n
 }
 
 export async function runTrainGet(trainingId: string, options: ClientFlags, io: CliIo): Promise<number> {
-  const training = await withService(
-    'training',
-    TrainingServiceService,
-    options,
-    io,
-    async ({ client, call }) => {
-      return (await call('cannot get the training', client.getTraining({ trainingId }))).training as Training;
-    },
-  );
+  const training = (
+    await callService('training', TrainingServiceService, options, io, 'cannot get the training', (c) =>
+      c.getTraining({ trainingId }),
+    )
+  ).training as Training;
   io.stdout.write(
     options.json === true
       ? `${JSON.stringify(Training.toJSON(training), null, 2)}\n`

@@ -1,7 +1,10 @@
 // How the client commands follow a watch stream: a progress bar on a terminal, one line per event
 // elsewhere, or one JSON line per event with --json; log lines go to stderr above the bar.
+import type { ServiceDefinition } from '@grpc/grpc-js';
 import { SingleBar } from 'cli-progress';
+import type { PromiseClient, ServiceKind } from '@rnas/grpc';
 import type { CliIo } from '../io';
+import { withService, type WatchFlags } from './service-client';
 
 /** Milliseconds as `1h02m` or `3m05s`; `?` when unknown. */
 export function duration(ms: number): string {
@@ -64,4 +67,35 @@ export async function followWatch<M, S>(
     view.stop();
   }
   return last;
+}
+
+export interface WatchSpec<S extends ServiceDefinition, M, T> extends Omit<
+  FollowOptions<M, T>,
+  'io' | 'json'
+> {
+  /** What failed, for the error line: `cannot watch the search`. */
+  what: string;
+  open(client: PromiseClient<S>, afterSequence: number): AsyncIterable<M>;
+  view: WatchView<M>;
+}
+
+/** Connects to the service of `kind` and follows one watch to its end (see followWatch). */
+export function watchService<S extends ServiceDefinition, M, T>(
+  kind: ServiceKind,
+  definition: S,
+  options: WatchFlags,
+  io: CliIo,
+  spec: WatchSpec<S, M, T>,
+): Promise<T | undefined> {
+  return withService(kind, definition, options, io, ({ client, call }) =>
+    call(
+      spec.what,
+      followWatch(spec.open(client, options.after ?? 0), spec.view, {
+        io,
+        json: options.json === true,
+        toJSON: spec.toJSON,
+        snapshot: spec.snapshot,
+      }),
+    ),
+  );
 }
