@@ -18,7 +18,9 @@ import {
   type Model,
   type SyntheticModelOptions,
 } from '@rnas/model';
-import { forwardProbabilities, InferenceClient, main as serviceMain } from '@rnas/inference';
+import { createClient, type PromiseClient } from '@rnas/grpc';
+import { forwardProbabilities, main as serviceMain } from '@rnas/inference';
+import { InferenceServiceService } from '@rnas/proto';
 import { BENCHMARKS_DOC, writeDocSection } from './docs-section';
 import { percentile, ratio, resultsTable, type LoadResult } from './serve-report';
 
@@ -172,7 +174,7 @@ function sample(text: string, series: string): number {
 
 /** `clients` loops, each sending one image at a time, for `seconds`; latencies of the OK calls. */
 async function drive(
-  client: InferenceClient,
+  client: PromiseClient<typeof InferenceServiceService>,
   clients: number,
   seconds: number,
   images: readonly Buffer[],
@@ -224,7 +226,7 @@ async function measureService(
   images: readonly Buffer[],
   model: Model,
 ): Promise<LoadResult[]> {
-  const client = new InferenceClient(`127.0.0.1:${server.port}`);
+  const client = createClient(InferenceServiceService, `127.0.0.1:${server.port}`);
   const results: LoadResult[] = [];
   const count = `rnas_inference_batch_size_count{model="${MODEL}",version="1"}`;
   const sum = `rnas_inference_batch_size_sum{model="${MODEL}",version="1"}`;

@@ -8,3 +8,20 @@ export * from './server';
 export { pollUntil, spawnServiceProcess, type ServiceProcess } from './service-process';
 export { runMain, serviceMain, type ServeIo, type ServeMain, type ServiceMainSpec } from './service-main';
 export { buildPackage, callFailure, memoryLogger } from './testing';
+export {
+  createClient,
+  isServiceError,
+  type CallOptions,
+  type ClientOptions,
+  type PromiseClient,
+  type ServiceMethods,
+} from './client';
+export * from './endpoints';
+export {
+  checkHealth,
+  healthClient,
+  waitForServing,
+  type HealthClient,
+  type WaitForServingOptions,
+} from './health';
+export { startFakeService, type FakeService } from './fake-service';

@@ -2,6 +2,8 @@ import { z } from 'zod';
 import {
   integerOption,
   loadServiceConfig,
+  defaultAddress,
+  SERVICE_ENDPOINTS,
   serviceHelp,
   STORAGE_OPTIONS,
   type OptionSpec,
@@ -10,14 +12,10 @@ import {
 } from '@rnas/grpc';
 
 /** The well-known ports of the three services (gRPC, then metrics); README.md lists them. */
-export const SERVICE_PORTS = {
-  search: { port: 50051, metricsPort: 9091 },
-  training: { port: 50052, metricsPort: 9092 },
-  inference: { port: 50053, metricsPort: 9093 },
-} as const;
+export const SERVICE_PORTS = SERVICE_ENDPOINTS;
 
 /** The address `rnas models` and `rnas classify` talk to when neither --addr nor the variable says. */
-export const DEFAULT_INFERENCE_ADDRESS = `localhost:${SERVICE_PORTS.inference.port}`;
+export const DEFAULT_INFERENCE_ADDRESS = defaultAddress('inference');
 
 const switchOption: z.ZodType<boolean> = z
   .string()

@@ -1,6 +1,5 @@
 export { Batcher, type BatcherObserver, type BatcherOptions, type Slot } from './batcher';
 export { DEFAULT_TOP_K, MAX_TOP_K } from './classify-input';
-export { InferenceClient, type CallSettings } from './client';
 export { ComputeEngine, type ComputeEngineOptions } from './compute';
 export type { LoadedModelInfo } from './compute-protocol';
 export {

@@ -5,19 +5,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { crc32 } from 'node:zlib';
-import {
-  credentials,
-  makeGenericClientConstructor,
-  status,
-  type Client,
-  type ServiceDefinition,
-  type ServiceError,
-} from '@grpc/grpc-js';
-import { service as healthDefinition } from 'grpc-health-check';
+import { status, type ServiceError } from '@grpc/grpc-js';
 import sharp from 'sharp';
 import { initBackend, tf } from '@rnas/engine';
-import { createLogger } from '@rnas/grpc';
-import { ModelVersionState, NetworkVariant, type ClassifyRequest } from '@rnas/proto';
+import { checkHealth, createClient, createLogger, type CallOptions, type PromiseClient } from '@rnas/grpc';
+import { ClassifyRequest, InferenceServiceService, ModelVersionState, NetworkVariant } from '@rnas/proto';
 import {
   loadModel,
   normalizePixels,
@@ -26,7 +18,6 @@ import {
   WEIGHTS_FILE,
   type ModelArtifact,
 } from '@rnas/model';
-import { InferenceClient } from './client';
 import { loadInferenceConfig } from './config';
 import { decodeImage } from './preprocess';
 import { main, startInferenceService, type InferenceService } from './service';
@@ -112,23 +103,23 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, timeo
   }
 }
 
-type HealthClient = Client & {
-  check(
-    request: { service: string },
-    done: (error: ServiceError | null, r: { status: string }) => void,
-  ): void;
-};
-
 function healthStatus(port: number): Promise<string> {
-  const Health = makeGenericClientConstructor(healthDefinition as unknown as ServiceDefinition, 'Health');
-  const client = new Health(`127.0.0.1:${port}`, credentials.createInsecure()) as unknown as HealthClient;
-  return new Promise<string>((resolve, reject) => {
-    client.check({ service: 'relativenas.v1.InferenceService' }, (error, response) => {
-      client.close();
-      if (error) reject(error);
-      else resolve(response.status);
-    });
-  });
+  return checkHealth(`127.0.0.1:${port}`, 'relativenas.v1.InferenceService');
+}
+
+type InferenceClient = PromiseClient<typeof InferenceServiceService>;
+
+function inferenceClient(address: string): InferenceClient {
+  return createClient(InferenceServiceService, address);
+}
+
+/** Classify with the request's defaults filled in: the tests write only the fields that matter. */
+function classify(
+  client: InferenceClient,
+  request: Partial<ClassifyRequest>,
+  options?: CallOptions,
+): ReturnType<InferenceClient['classify']> {
+  return client.classify(ClassifyRequest.fromPartial(request), options);
 }
 
 /** Pseudo-random RGB pixels, as a sharp pipeline to encode. */
@@ -225,7 +216,7 @@ describe('InferenceService over gRPC', () => {
     webp = await noiseImage(23, 57, 3).webp().toBuffer();
     service = await start(repo);
     await service.ready;
-    client = new InferenceClient(`127.0.0.1:${service.port}`);
+    client = inferenceClient(`127.0.0.1:${service.port}`);
   });
 
   afterAll(async () => {
@@ -236,7 +227,7 @@ describe('InferenceService over gRPC', () => {
 
   it('reports SERVING once loaded and lists every model with its versions', async () => {
     expect(await healthStatus(service.port)).toBe('SERVING');
-    const { models } = await client.listModels();
+    const { models } = await client.listModels({});
     expect(models.map((m) => [m.name, m.servingVersion, m.versions.map((v) => v.state)])).toEqual([
       ['rgb', 1, [ModelVersionState.MODEL_VERSION_STATE_READY]],
       ['tiny', 1, [ModelVersionState.MODEL_VERSION_STATE_READY]],
@@ -246,7 +237,7 @@ describe('InferenceService over gRPC', () => {
   });
 
   it('describes a model: spec with genotype, labels, input shape, preprocessing, versions', async () => {
-    const { model } = await client.getModel('tiny');
+    const { model } = await client.getModel({ modelName: 'tiny' });
     const version = model?.versions[0];
     expect(model?.servingVersion).toBe(1);
     expect(version?.spec).toMatchObject({
@@ -265,14 +256,14 @@ describe('InferenceService over gRPC', () => {
     expect(version?.parameterCount).toBeGreaterThan(1000);
     expect(version?.loadedUnixMs).toBeGreaterThan(0);
     expect(version?.publishedUnixMs).toBeGreaterThan(0);
-    const missing = await failure(client.getModel('nope'));
+    const missing = await failure(client.getModel({ modelName: 'nope' }));
     expect(missing.code).toBe(status.NOT_FOUND);
     expect(missing.details).toBe('model "nope" not found');
   });
 
   it('classifies PNG, JPEG and WebP as an in-process forward of the same model does', async () => {
     const images = [png, jpeg, webp];
-    const response = await client.classify({
+    const response = await classify(client, {
       modelName: 'tiny',
       topK: 10,
       input: { $case: 'images', value: { images } },
@@ -293,7 +284,7 @@ describe('InferenceService over gRPC', () => {
   });
 
   it('gives an RGB model three channels and caps top_k at the class count', async () => {
-    const response = await client.classify({
+    const response = await classify(client, {
       modelName: 'rgb',
       topK: 50,
       input: { $case: 'images', value: { images: [png] } },
@@ -301,7 +292,7 @@ describe('InferenceService over gRPC', () => {
     expect(response.classifications[0].scores).toHaveLength(4);
     const expected = await inProcess(rgb, [png]);
     scoresByClass(response.classifications, 4)[0].forEach((s, c) => expect(s).toBeCloseTo(expected[c], 5));
-    const defaultK = await client.classify({
+    const defaultK = await classify(client, {
       modelName: 'tiny',
       input: { $case: 'images', value: { images: [png] } },
     });
@@ -310,7 +301,7 @@ describe('InferenceService over gRPC', () => {
 
   it('classifies a raw tensor as the in-process forward does', async () => {
     const values = Array.from({ length: 2 * 16 * 16 }, (_, i) => Math.sin(i));
-    const response = await client.classify({
+    const response = await classify(client, {
       modelName: 'tiny',
       topK: 10,
       input: { $case: 'tensor', value: { shape: [2, 16, 16, 1], values } },
@@ -458,7 +449,7 @@ describe('InferenceService over gRPC', () => {
         /^Received message larger than max \(\d+ vs 1048576\)$/,
       ],
     ])('%s', async (_what, request, code, message) => {
-      const error = await failure(client.classify(request()));
+      const error = await failure(classify(client, request()));
       expect({ code: error.code, details: error.details }).toEqual({
         code,
         details: expect.stringMatching(message),
@@ -466,7 +457,7 @@ describe('InferenceService over gRPC', () => {
     });
 
     it('still answers after all of them', async () => {
-      const response = await client.classify(images(png));
+      const response = await classify(client, images(png));
       expect(response.classifications).toHaveLength(1);
     });
   });
@@ -476,11 +467,11 @@ describe('InferenceService over gRPC', () => {
       modelName: 'tiny',
       input: { $case: 'images' as const, value: { images: [png, webp] } },
     };
-    await client.classify(request);
+    await classify(client, request);
     const before = tf.memory().numTensors;
     for (let round = 0; round < 10; round++)
-      await Promise.all([1, 2, 3, 4].map(() => client.classify(request)));
-    await failure(client.classify({ ...request, modelName: 'ghost' }));
+      await Promise.all([1, 2, 3, 4].map(() => classify(client, request)));
+    await failure(classify(client, { ...request, modelName: 'ghost' }));
     expect(tf.memory().numTensors).toBe(before);
   });
 
@@ -490,7 +481,7 @@ describe('InferenceService over gRPC', () => {
     const port = service.metricsPort as number;
     const before = await scrape(port);
     const requests = Array.from({ length: MAX_BATCH }, () =>
-      client.classify({ modelName: 'rgb', input: { $case: 'images', value: { images: [jpeg] } } }),
+      classify(client, { modelName: 'rgb', input: { $case: 'images', value: { images: [jpeg] } } }),
     );
     await Promise.all(requests);
     const after = await scrape(port);
@@ -527,10 +518,10 @@ describe('InferenceService over gRPC', () => {
     const v2 = syntheticArtifact({ seed: 9, inChannels: 1, inputSize: 16, layers: 3, channels: 4 });
     expect((await publishModel(repo, 'tiny', v2)).version).toBe(2);
     await until('version 2 ready', async () => {
-      const { model } = await client.getModel('tiny');
+      const { model } = await client.getModel({ modelName: 'tiny' });
       return model?.servingVersion === 2 ? true : undefined;
     });
-    const defaulted = await client.classify({
+    const defaulted = await classify(client, {
       modelName: 'tiny',
       topK: 10,
       input: { $case: 'images', value: { images: [png] } },
@@ -538,7 +529,7 @@ describe('InferenceService over gRPC', () => {
     expect(defaulted.version).toBe(2);
     const expected = await inProcess(v2, [png]);
     scoresByClass(defaulted.classifications, 10)[0].forEach((s, c) => expect(s).toBeCloseTo(expected[c], 5));
-    const pinned = await client.classify({
+    const pinned = await classify(client, {
       modelName: 'tiny',
       version: 1,
       input: { $case: 'images', value: { images: [png] } },
@@ -551,19 +542,19 @@ describe('InferenceService over gRPC', () => {
     await writeFile(path.join(staging, WEIGHTS_FILE), 'not safetensors at all');
     await rename(staging, path.join(repo, 'tiny', '3'));
     const broken = await until('version 3 failed', async () => {
-      const { model } = await client.getModel('tiny');
+      const { model } = await client.getModel({ modelName: 'tiny' });
       const v3 = model?.versions.find((v) => v.version === 3);
       return v3?.state === ModelVersionState.MODEL_VERSION_STATE_FAILED ? { model, v3 } : undefined;
     });
     expect(broken.v3.error).toMatch(/weights\.safetensors/);
     expect(broken.model?.servingVersion).toBe(2);
-    const still = await client.classify({
+    const still = await classify(client, {
       modelName: 'tiny',
       input: { $case: 'images', value: { images: [png] } },
     });
     expect(still.version).toBe(2);
     const refused = await failure(
-      client.classify({
+      classify(client, {
         modelName: 'tiny',
         version: 3,
         input: { $case: 'images', value: { images: [png] } },
@@ -577,18 +568,18 @@ describe('InferenceService over gRPC', () => {
     // Fixing the files makes the service try again.
     await cp(path.join(repo, 'tiny', '2', WEIGHTS_FILE), path.join(repo, 'tiny', '3', WEIGHTS_FILE));
     await until('version 3 ready', async () => {
-      const { model } = await client.getModel('tiny');
+      const { model } = await client.getModel({ modelName: 'tiny' });
       return model?.servingVersion === 3 ? true : undefined;
     });
 
     const loaded = (await service.engine.readMemory()).numTensors;
     await rm(path.join(repo, 'tiny', '1'), { recursive: true });
     await until('version 1 gone', async () => {
-      const { model } = await client.getModel('tiny');
+      const { model } = await client.getModel({ modelName: 'tiny' });
       return model?.versions.some((v) => v.version === 1) ? undefined : true;
     });
     const gone = await failure(
-      client.classify({
+      classify(client, {
         modelName: 'tiny',
         version: 1,
         input: { $case: 'images', value: { images: [png] } },
@@ -600,18 +591,18 @@ describe('InferenceService over gRPC', () => {
   });
 
   it('survives the loss of its compute worker: the models load again in a new one', async () => {
-    const before = (await client.listModels()).models.map((m) => [m.name, m.servingVersion]);
+    const before = (await client.listModels({})).models.map((m) => [m.name, m.servingVersion]);
     const threadId = service.engine.worker.threadId;
     await service.engine.worker.terminate();
     await until('every version ready again', async () => {
-      const { models } = await client.listModels();
+      const { models } = await client.listModels({});
       const ready = models.every((m) =>
         m.versions.every((v) => v.state === ModelVersionState.MODEL_VERSION_STATE_READY),
       );
       return ready && service.engine.worker.threadId !== threadId ? true : undefined;
     });
-    expect((await client.listModels()).models.map((m) => [m.name, m.servingVersion])).toEqual(before);
-    const response = await client.classify({
+    expect((await client.listModels({})).models.map((m) => [m.name, m.servingVersion])).toEqual(before);
+    const response = await classify(client, {
       modelName: 'rgb',
       input: { $case: 'images', value: { images: [png] } },
     });
@@ -640,7 +631,7 @@ describe('InferenceService queue', () => {
       ...['--max-queue-size', '2', '--max-queue-delay-ms', '400'],
     ]);
     await service.ready;
-    client = new InferenceClient(`127.0.0.1:${service.port}`);
+    client = inferenceClient(`127.0.0.1:${service.port}`);
   });
 
   afterAll(async () => {
@@ -655,7 +646,7 @@ describe('InferenceService queue', () => {
   });
 
   it('refuses requests beyond the bounded queue with RESOURCE_EXHAUSTED', async () => {
-    const results = await Promise.allSettled([1, 2, 3, 4].map(() => client.classify(tensor())));
+    const results = await Promise.allSettled([1, 2, 3, 4].map(() => classify(client, tensor())));
     const codes = results.map((r) => (r.status === 'fulfilled' ? 'OK' : (r.reason as ServiceError).code));
     expect(codes.filter((c) => c === 'OK')).toHaveLength(2);
     expect(codes.filter((c) => c === status.RESOURCE_EXHAUSTED)).toHaveLength(2);
@@ -669,10 +660,10 @@ describe('InferenceService queue', () => {
     const metricsPort = service.metricsPort as number;
     const batches = 'rnas_inference_batch_size_sum{model="tiny",version="1"}';
     const before = sample(await scrape(metricsPort), batches);
-    const expired = await failure(client.classify(tensor(), { deadlineMs: 100 }));
+    const expired = await failure(classify(client, tensor(), { deadlineMs: 100 }));
     expect(expired.code).toBe(status.DEADLINE_EXCEEDED);
     const controller = new AbortController();
-    const cancelled = failure(client.classify(tensor(), { signal: controller.signal }));
+    const cancelled = failure(classify(client, tensor(), { signal: controller.signal }));
     setTimeout(() => controller.abort(), 50);
     expect((await cancelled).code).toBe(status.CANCELLED);
     // Give the server a moment past the queue delay: nothing was left to compute.
@@ -681,7 +672,7 @@ describe('InferenceService queue', () => {
     expect(sample(text, batches)).toBe(before);
     expect(text).toContain('rnas_inference_queue_depth{model="tiny",version="1"} 0');
     // The queue has room again.
-    expect((await client.classify(tensor())).classifications).toHaveLength(1);
+    expect((await classify(client, tensor())).classifications).toHaveLength(1);
   });
 });
 

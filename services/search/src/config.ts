@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import {
   integerOption,
   loadServiceConfig,
+  SERVICE_ENDPOINTS,
   serviceHelp,
   STORAGE_OPTIONS,
   type OptionSpec,
@@ -10,7 +11,7 @@ import {
 } from '@rnas/grpc';
 
 /** The search service's well-known ports (gRPC, metrics), as README.md lists them. */
-export const SEARCH_PORTS = { port: 50051, metricsPort: 9091 } as const;
+export const SEARCH_PORTS = SERVICE_ENDPOINTS.search;
 
 /** Options of the search service (storage: the state directory and data roots); the common ones come from SERVICE_OPTIONS. */
 export const SEARCH_OPTIONS = {

@@ -2,6 +2,7 @@ import {
   integerOption,
   loadServiceConfig,
   ownedDirectoryOption,
+  SERVICE_ENDPOINTS,
   serviceHelp,
   STORAGE_OPTIONS,
   type OptionSpec,
@@ -11,7 +12,7 @@ import {
 import { z } from 'zod';
 
 /** The training service's well-known ports (gRPC, metrics), as README.md lists them. */
-export const TRAINING_PORTS = { port: 50052, metricsPort: 9092 } as const;
+export const TRAINING_PORTS = SERVICE_ENDPOINTS.training;
 
 /** Options of the training service (storage: all three); the common ones come from SERVICE_OPTIONS. */
 export const TRAINING_OPTIONS = {

@@ -1,7 +1,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createLogger, createServer, InvalidArgumentError, type GrpcServer } from '@rnas/grpc';
+import { InvalidArgumentError, startFakeService, type FakeService } from '@rnas/grpc';
 import { InferenceServiceService, type ClassifyRequest, type ClassifyResponse } from '@rnas/proto';
 import type { CliIo } from '../io';
 import { runClassifyCommand } from './classify';
@@ -12,7 +12,7 @@ function capture(): CliIo & { out: string[] } {
 }
 
 describe('rnas classify', () => {
-  let server: GrpcServer;
+  let fake: FakeService;
   let address: string;
   let dir: string;
   const requests: ClassifyRequest[] = [];
@@ -27,15 +27,8 @@ describe('rnas classify', () => {
     ]) {
       await writeFile(path.join(dir, name), text);
     }
-    server = createServer({
-      host: '127.0.0.1',
-      port: 0,
-      metricsPort: null,
-      shutdownSignals: [],
-      logger: createLogger({ service: 'test', level: 'silent' }),
-    });
     // A stand-in service: the label of an image is its length, an empty image is refused.
-    server.addService(InferenceServiceService, {
+    fake = await startFakeService(InferenceServiceService, {
       classify: (request): ClassifyResponse => {
         requests.push(request);
         const images = request.input?.$case === 'images' ? request.input.value.images : [];
@@ -57,11 +50,11 @@ describe('rnas classify', () => {
       listModels: () => ({ models: [] }),
       getModel: () => ({ model: undefined }),
     });
-    address = `127.0.0.1:${(await server.start()).port}`;
+    address = fake.address;
   });
 
   afterAll(async () => {
-    await server.shutdown();
+    await fake.server.shutdown();
     await rm(dir, { recursive: true, force: true });
   });
 

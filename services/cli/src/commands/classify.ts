@@ -1,18 +1,13 @@
 // `rnas classify --model NAME FILE...`: sends image files to an inference service and prints the
 // best classes of each, one line per file (or one JSON object per line with --json).
 import { lstat, readFile } from 'node:fs/promises';
-import { Metadata, type ServiceError } from '@grpc/grpc-js';
+import type { ServiceError } from '@grpc/grpc-js';
 import { Command, InvalidArgumentError } from 'commander';
-import type { ClassifyRequest, ClassifyResponse, Classification } from '@rnas/proto';
+import { isServiceError } from '@rnas/grpc';
+import { InferenceServiceService, type ClassifyRequest, type Classification } from '@rnas/proto';
 import { positiveInt } from '../args';
 import { processIo, type CliIo } from '../io';
-import {
-  callError,
-  DEFAULT_INFERENCE_ADDRESS,
-  INFERENCE_ADDRESS_ENV,
-  inferenceAddress,
-  inferenceClient,
-} from './models';
+import { addressOption, serviceCallError, unreachableHint, withService } from './service-client';
 
 const DEFAULT_BATCH = 8;
 const DEFAULT_TIMEOUT_MS = 30_000;
@@ -56,10 +51,9 @@ export async function runClassifyCommand(
   options: ClassifyCommandOptions,
   io: CliIo,
 ): Promise<number> {
-  const address = inferenceAddress(options.addr, io.env);
   const batch = options.batch ?? DEFAULT_BATCH;
-  const client = inferenceClient(address);
-  try {
+  const connect = { addr: options.addr, deadlineMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS };
+  return withService('inference', InferenceServiceService, connect, io, async ({ client, address }) => {
     for (let start = 0; start < files.length; start += batch) {
       const chunk = files.slice(start, start + batch);
       const images = await Promise.all(chunk.map(readImage));
@@ -69,14 +63,8 @@ export async function runClassifyCommand(
         topK: options.topK ?? 0,
         input: { $case: 'images', value: { images } },
       };
-      const response = await new Promise<ClassifyResponse>((resolve, reject) => {
-        client.classify(
-          request,
-          new Metadata(),
-          { deadline: Date.now() + (options.timeoutMs ?? DEFAULT_TIMEOUT_MS) },
-          (error: ServiceError | null, result: ClassifyResponse) =>
-            error ? reject(classifyError(error, chunk, address)) : resolve(result),
-        );
+      const response = await client.classify(request).catch((error: unknown) => {
+        throw isServiceError(error) ? classifyError(error, chunk, address) : error;
       });
       response.classifications.forEach((classification, i) => {
         io.stdout.write(
@@ -92,16 +80,15 @@ export async function runClassifyCommand(
       });
     }
     return 0;
-  } finally {
-    client.close();
-  }
+  });
 }
 
 /** Names the file when the service refused one image of a request (`images.images[3]`). */
 function classifyError(error: ServiceError, chunk: readonly string[], address: string): Error {
   const index = /images\.images\[(\d+)\]/.exec(error.details ?? '');
   const file = index ? chunk[Number(index[1])] : undefined;
-  return callError(file === undefined ? 'classify failed' : `classify failed for ${file}`, address, error);
+  const what = file === undefined ? 'classify failed' : `classify failed for ${file}`;
+  return serviceCallError(what, address, error, unreachableHint('inference'));
 }
 
 function nonNegativeInt(value: string): number {
@@ -118,10 +105,7 @@ export function classifyCommand(io: CliIo = processIo): Command {
     .requiredOption('--model <name>', 'model name (see rnas models)')
     .option('--version <n>', 'model version (default: the serving version)', positiveInt)
     .option('--top-k <k>', 'classes printed per image; 0 means 5 (default 0)', nonNegativeInt)
-    .option(
-      '--addr <host:port>',
-      `inference service address (env ${INFERENCE_ADDRESS_ENV}, default ${DEFAULT_INFERENCE_ADDRESS})`,
-    )
+    .addOption(addressOption('inference'))
     .option('--batch <n>', `images sent per request (default ${DEFAULT_BATCH})`, positiveInt)
     .option('--json', 'one JSON object per file: file, model, version, scores')
     .option('--timeout-ms <ms>', `deadline of each call (default ${DEFAULT_TIMEOUT_MS})`, positiveInt)

@@ -1,6 +1,6 @@
-// The pure parts of `rnas demo`, and its service processes on the real `rnas serve` (the full demo
-// takes minutes and is run by `make demo`, not here).
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+// The pure parts of `rnas demo` (the full demo takes minutes and is run by `make demo`, not here;
+// its service processes are tested in demo-services.test.ts).
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import type { Genotype } from '@rnas/proto';
@@ -13,16 +13,12 @@ import {
   defaultOutDir,
   DEMO_DEFAULTS,
   genotypeJson,
-  histogramMean,
-  isInitialLoadDone,
   missingDatasetFiles,
   perClassAccuracy,
   resolveDemoConfig,
   resultLine,
   seconds,
-  servingPorts,
 } from './demo-config';
-import { startService, stopService } from './demo-services';
 
 const NOW = new Date(2026, 10, 28, 4, 37, 5);
 
@@ -147,36 +143,6 @@ describe('dataset check', () => {
   });
 });
 
-describe('service log lines', () => {
-  it('reads the ports of the "serving" line', () => {
-    const line = JSON.stringify({ level: 'info', msg: 'serving', port: 41429, metricsPort: 40289 });
-    expect(servingPorts(line)).toEqual({ port: 41429, metricsPort: 40289 });
-  });
-
-  it.each([
-    'not json',
-    '',
-    'null',
-    '42',
-    JSON.stringify({ msg: 'draining', port: 1, metricsPort: 2 }),
-    JSON.stringify({ msg: 'serving', port: 0, metricsPort: 2 }),
-    JSON.stringify({ msg: 'serving', port: '50051', metricsPort: 2 }),
-    JSON.stringify({ msg: 'serving', port: 70000, metricsPort: 2 }),
-    JSON.stringify({ msg: 'serving', port: 1.5, metricsPort: 2 }),
-  ])('ignores %s', (line) => {
-    expect(servingPorts(line)).toBeUndefined();
-  });
-
-  it('recognises the end of the inference service’s initial load', () => {
-    expect(isInitialLoadDone(JSON.stringify({ msg: 'initial model load done: serving', models: [] }))).toBe(
-      true,
-    );
-    expect(isInitialLoadDone(JSON.stringify({ msg: 'serving' }))).toBe(false);
-    expect(isInitialLoadDone('null')).toBe(false);
-    expect(isInitialLoadDone('{')).toBe(false);
-  });
-});
-
 describe('results', () => {
   it('computes the share of right predictions', () => {
     expect(accuracy([1, 2, 3, 4], Int32Array.from([1, 2, 0, 4]))).toBe(0.75);
@@ -220,55 +186,8 @@ describe('results', () => {
     });
   });
 
-  it('averages a Prometheus histogram over its label sets', () => {
-    const text = [
-      '# TYPE rnas_inference_batch_size histogram',
-      'rnas_inference_batch_size_bucket{model="m",version="1",le="1"} 2',
-      'rnas_inference_batch_size_sum{model="m",version="1"} 60',
-      'rnas_inference_batch_size_count{model="m",version="1"} 2',
-      'rnas_inference_batch_size_sum{model="m",version="2"} 40',
-      'rnas_inference_batch_size_count{model="m",version="2"} 3',
-      'rnas_inference_batch_size_other_sum 1000',
-      'other_count 7',
-    ].join('\n');
-    expect(histogramMean(text, 'rnas_inference_batch_size')).toBe(20);
-    expect(histogramMean(text, 'rnas_inference_queue_duration_seconds')).toBeUndefined();
-    expect(histogramMean('', 'x')).toBeUndefined();
-  });
-
   it('formats durations', () => {
     expect(seconds(42_340)).toBe('42.3 s');
     expect(seconds(185_000)).toBe('3 min 05 s');
-  });
-});
-
-describe('demo services', () => {
-  let dir: string;
-  beforeEach(() => {
-    dir = mkdtempSync(path.join(tmpdir(), 'rnas-demo-services-'));
-  });
-  afterEach(() => rmSync(dir, { recursive: true, force: true }));
-
-  it('starts the inference service through the CLI on free ports and stops it with SIGTERM', async () => {
-    const log = path.join(dir, 'inference.log');
-    const service = await startService(
-      'inference',
-      ['--host', '127.0.0.1', '--port', '0', '--metrics-port', '0', '--model-repo', path.join(dir, 'models')],
-      log,
-      60_000,
-    );
-    expect(service.port).toBeGreaterThan(0);
-    expect(service.metricsPort).toBeGreaterThan(0);
-    expect(await stopService(service, 30_000)).toBeUndefined();
-    expect(await service.exited).toBe(0);
-    expect(readFileSync(log, 'utf8')).toContain('"msg":"stopped"');
-  });
-
-  it('reports a service that exits before serving, with the end of its log', async () => {
-    await expect(
-      startService('search', ['--port', 'seventy'], path.join(dir, 'search.log'), 60_000),
-    ).rejects.toThrow(
-      /the search service exited \(2\) before serving; its log .*search\.log ends:\n.*--port/s,
-    );
   });
 });

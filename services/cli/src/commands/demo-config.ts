@@ -1,6 +1,6 @@
 // The pure parts of `rnas demo`: its configuration (defaults sized for a 2-core machine, checked
-// before anything starts), the dataset check, the services' "serving" log line, accuracy and
-// metrics arithmetic, and the lines it prints. commands/demo.ts does the I/O.
+// before anything starts), the dataset check, accuracy arithmetic, and the lines it prints.
+// commands/demo.ts does the I/O.
 import * as path from 'node:path';
 import type { Genotype } from '@rnas/proto';
 
@@ -202,31 +202,6 @@ export function datasetMissingMessage(dir: string, dirExists: boolean, missing: 
   );
 }
 
-/** The ports a service reports in its JSON "serving" log line, or undefined for any other line. */
-export function servingPorts(line: string): { port: number; metricsPort: number } | undefined {
-  let entry: unknown;
-  try {
-    entry = JSON.parse(line);
-  } catch {
-    return undefined;
-  }
-  if (entry === null || typeof entry !== 'object') return undefined;
-  const { msg, port, metricsPort } = entry as Record<string, unknown>;
-  const isPort = (p: unknown): p is number =>
-    typeof p === 'number' && Number.isInteger(p) && p > 0 && p < 65536;
-  return msg === 'serving' && isPort(port) && isPort(metricsPort) ? { port, metricsPort } : undefined;
-}
-
-/** Whether a JSON log line is the inference service's "initial model load done" message. */
-export function isInitialLoadDone(line: string): boolean {
-  try {
-    const entry = JSON.parse(line) as { msg?: unknown } | null;
-    return entry !== null && typeof entry.msg === 'string' && entry.msg.startsWith('initial model load done');
-  } catch {
-    return false;
-  }
-}
-
 /** Share of predictions equal to their label; throws on arrays of different lengths or none. */
 export function accuracy(predicted: ArrayLike<number>, labels: ArrayLike<number>): number {
   if (predicted.length !== labels.length) {
@@ -271,24 +246,6 @@ export function genotypeJson(g: Genotype): string {
     reduce: edges(g.reduce),
     reduceConcat: g.reduceConcat,
   });
-}
-
-/**
- * The mean of a Prometheus histogram over all its label sets (`<name>_sum` / `<name>_count` in the
- * text exposition format); undefined when it has no observations.
- */
-export function histogramMean(text: string, name: string): number | undefined {
-  let sum = 0;
-  let count = 0;
-  for (const line of text.split('\n')) {
-    const match = /^(\w+?)(_sum|_count)(?:\{[^}]*\})? ([^ ]+)/.exec(line);
-    if (match === null || match[1] !== name) continue;
-    const value = Number(match[3]);
-    if (!Number.isFinite(value)) continue;
-    if (match[2] === '_sum') sum += value;
-    else count += value;
-  }
-  return count > 0 ? sum / count : undefined;
 }
 
 /** Seconds with one decimal, or minutes and seconds past a minute: `42.3 s`, `3 min 05 s`. */

@@ -1,24 +1,40 @@
 // The three services of `rnas demo` as child processes, started through the built CLI exactly as a
-// deployment starts them (`node services/cli/bin/rnas.js serve <service> ...`), each on ports the
-// kernel picks (--port 0): the JSON "serving" log line says which. Their logs go to files.
+// deployment starts them (`node services/cli/bin/rnas.js serve <service> ...`), each on the ports
+// the demo chose, and ready once grpc.health.v1 says it serves. Their logs go to files.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, existsSync, readFileSync, type WriteStream } from 'node:fs';
+import { createWriteStream, existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { createInterface } from 'node:readline';
-import { isInitialLoadDone, servingPorts } from './demo-config';
+import { SERVICE_ENDPOINTS, waitForServing, type ServiceKind } from '@rnas/grpc';
 
-export type ServiceName = 'search' | 'training' | 'inference';
+export type ServiceName = ServiceKind;
 
-export interface RunningService {
+export interface ServicePorts {
+  port: number;
+  metricsPort: number;
+}
+
+export interface RunningService extends ServicePorts {
   readonly name: ServiceName;
   readonly child: ChildProcess;
-  readonly port: number;
-  readonly metricsPort: number;
+  /** `host:port` of its gRPC server. */
+  readonly address: string;
+  /** Its Prometheus endpoint. */
+  readonly metricsUrl: string;
   readonly logFile: string;
   /** Resolves with the exit code (or the signal's name) once the process has exited and its log is written. */
   readonly exited: Promise<number | string>;
   /** True once it was sent SIGTERM; an exit before that is a crash. */
   stopping: boolean;
+}
+
+export interface StartServiceOptions extends ServicePorts {
+  /** Interface to bind, and to reach it on [127.0.0.1]. */
+  host?: string;
+  /** Its other flags (storage, ...). */
+  flags: readonly string[];
+  logFile: string;
+  /** How long it may take to serve (for inference: to finish its initial model load). */
+  timeoutMs: number;
 }
 
 /** The `rnas` launcher of this build: dist/commands/demo.js lives two levels under the package. */
@@ -34,24 +50,31 @@ export function logTail(file: string, lines = 8): string {
 }
 
 /**
- * Starts one service and resolves once it serves (for inference: once its initial repository
- * load is done). Rejects with the end of its log when it exits first or takes longer than
- * `timeoutMs`.
+ * Starts one service on the given ports and resolves once its health says SERVING (the inference
+ * service says so once its initial repository load is done). Rejects with the end of its log when
+ * it exits first or takes longer than `timeoutMs`.
  */
-export function startService(
-  name: ServiceName,
-  flags: readonly string[],
-  logFile: string,
-  timeoutMs: number,
-): Promise<RunningService> {
+export async function startService(name: ServiceName, options: StartServiceOptions): Promise<RunningService> {
+  const host = options.host ?? '127.0.0.1';
+  const { port, metricsPort, logFile } = options;
+  const argv = [
+    '--host',
+    host,
+    '--port',
+    String(port),
+    '--metrics-port',
+    String(metricsPort),
+    ...options.flags,
+  ];
   // In a process group of its own, so that a Ctrl-C reaches only the demo, which then sends each
   // service one SIGTERM: a second signal would cut the graceful drain short.
-  const child = spawn(process.execPath, [rnasBin(), 'serve', name, ...flags], {
+  const child = spawn(process.execPath, [rnasBin(), 'serve', name, ...argv], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: process.env,
     detached: true,
   });
-  const log: WriteStream = createWriteStream(logFile, { flags: 'a' });
+  const log = createWriteStream(logFile, { flags: 'a' });
+  child.stdout?.pipe(log, { end: false });
   child.stderr?.pipe(log, { end: false });
   // 'close' comes after the exit and after the last output was read, so the log is complete.
   const exited = new Promise<number | string>((resolve) => {
@@ -59,36 +82,36 @@ export function startService(
       log.end(() => resolve(code ?? signal ?? 'unknown'));
     });
   });
-  return new Promise((resolve, reject) => {
-    let ports: { port: number; metricsPort: number } | undefined;
-    let settled = false;
-    const fail = (why: string): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      // Give the last lines a moment to reach the file before quoting it.
-      setTimeout(
-        () => reject(new Error(`the ${name} service ${why}; its log ${logFile} ends:\n${logTail(logFile)}`)),
-        200,
-      );
-    };
-    const timer = setTimeout(() => {
-      child.kill('SIGTERM');
-      fail(`did not start within ${Math.round(timeoutMs / 1000)} s`);
-    }, timeoutMs);
-    void exited.then((code) => fail(`exited (${code}) before serving`));
-    const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
-    lines.on('line', (line) => {
-      log.write(`${line}\n`);
-      if (settled) return;
-      ports ??= servingPorts(line);
-      if (ports !== undefined && (name !== 'inference' || isInitialLoadDone(line))) {
-        settled = true;
-        clearTimeout(timer);
-        resolve({ name, child, ...ports, logFile, exited, stopping: false });
-      }
+  const address = `${host}:${port}`;
+  const gone = new AbortController();
+  void exited.then((code) => gone.abort(new Error(`exited (${code}) before serving`)));
+  try {
+    await waitForServing(address, SERVICE_ENDPOINTS[name].service, {
+      timeoutMs: options.timeoutMs,
+      signal: gone.signal,
     });
-  });
+  } catch (error) {
+    const why = gone.signal.aborted
+      ? (error as Error).message
+      : `did not start within ${Math.round(options.timeoutMs / 1000)} s (${(error as Error).message})`;
+    if (!gone.signal.aborted) {
+      child.kill('SIGTERM');
+      // A moment for its last lines to reach the file before they are quoted.
+      await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 2000))]);
+    }
+    throw new Error(`the ${name} service ${why}; its log ${logFile} ends:\n${logTail(logFile)}`);
+  }
+  return {
+    name,
+    child,
+    port,
+    metricsPort,
+    address,
+    metricsUrl: `http://${host}:${metricsPort}/metrics`,
+    logFile,
+    exited,
+    stopping: false,
+  };
 }
 
 /** Sends the service SIGTERM, once. */

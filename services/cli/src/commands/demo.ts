@@ -5,25 +5,24 @@
 // set through Classify, prints what came out, and stops the services with SIGTERM. The last line
 // is `demo: accuracy=<0..1> model=<name> version=<n>`; any failure stops the services and exits 1.
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
-import { get as httpGet } from 'node:http';
-import { credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
+import { status } from '@grpc/grpc-js';
 import { SingleBar } from 'cli-progress';
 import { Command } from 'commander';
 import { openDataset, type Split } from '@rnas/data';
+import { createClient, freePorts, isServiceError } from '@rnas/grpc';
 import {
+  InferenceServiceService,
   ModelVersionState,
-  SearchServiceClient,
+  SearchServiceService,
   SearchState,
   SearchStrategy,
-  TrainingServiceClient,
+  TrainingServiceService,
   TrainingState,
-  type ClassifyRequest,
-  type ClassifyResponse,
   type ModelVersion,
   type Search,
   type Training,
 } from '@rnas/proto';
-import { positiveInt } from '../args';
+import { integer, positiveInt } from '../args';
 import { processIo, type CliIo } from '../io';
 import {
   accuracy,
@@ -32,7 +31,6 @@ import {
   datasetUri,
   DEMO_DEFAULTS,
   genotypeJson,
-  histogramMean,
   missingDatasetFiles,
   perClassAccuracy,
   resolveDemoConfig,
@@ -50,8 +48,10 @@ import {
   type RunningService,
   type ServiceName,
 } from './demo-services';
-import { inferenceClient } from './models';
-import { integer, runSearchWatch, unaryCall } from './search-client';
+import { classifyLoad, ClassifyLoadError } from './demo-load';
+import { histogramMean, scrapeMetrics } from './prometheus';
+import { runSearchWatch } from './search-client';
+import { withService } from './service-client';
 import { runTrainWatch, startTrainingRequest } from './train-client';
 
 /** How long SIGTERM may take: the services' default drain grace (10 s) and their shutdown hooks. */
@@ -74,14 +74,6 @@ interface Phase {
 
 /** A process writer that swallows what it is given: the watches' result lines, printed here instead. */
 const sink = { write: (): boolean => true };
-
-function address(service: RunningService): string {
-  return `127.0.0.1:${service.port}`;
-}
-
-function metricsUrl(service: RunningService): string {
-  return `http://127.0.0.1:${service.metricsPort}/metrics`;
-}
 
 /** Rejects as soon as a service exits without being asked to: every phase races against it. */
 function crashWatch(services: readonly RunningService[]): Promise<never> {
@@ -108,7 +100,8 @@ function crashWatch(services: readonly RunningService[]): Promise<never> {
  * which may arrive before the exit is seen: wait a moment and name the service and its log instead.
  */
 async function explain(error: Error, services: Services | undefined): Promise<string> {
-  if (services === undefined || error instanceof DemoError) return error.message;
+  if (services === undefined || error instanceof DemoError || error instanceof ClassifyLoadError)
+    return error.message;
   await new Promise((resolve) => setTimeout(resolve, 500));
   const dead = Object.values(services).find(
     (s: RunningService) => !s.stopping && (s.child.exitCode !== null || s.child.signalCode !== null),
@@ -128,7 +121,6 @@ async function startServices(config: DemoConfig, io: CliIo): Promise<Services> {
     logs: `${config.outDir}/logs`,
   };
   for (const dir of Object.values(dirs)) mkdirSync(dir, { recursive: true });
-  const common = ['--host', '127.0.0.1', '--port', '0', '--metrics-port', '0'];
   // Each service takes only the storage it uses.
   const extra: Record<ServiceName, string[]> = {
     search: ['--state-dir', dirs.state, '--data-root', config.dataRoot],
@@ -136,9 +128,17 @@ async function startServices(config: DemoConfig, io: CliIo): Promise<Services> {
     inference: ['--model-repo', dirs.models, '--repo-poll-ms', '1000'],
   };
   const names: ServiceName[] = ['search', 'training', 'inference'];
+  // Ports chosen here, so that the demo knows where to call without reading the services' logs.
+  const ports = await freePorts(2 * names.length);
   const started = await Promise.allSettled(
-    names.map((name) =>
-      startService(name, [...common, ...extra[name]], `${dirs.logs}/${name}.log`, config.startTimeoutMs),
+    names.map((name, i) =>
+      startService(name, {
+        port: ports[2 * i],
+        metricsPort: ports[2 * i + 1],
+        flags: extra[name],
+        logFile: `${dirs.logs}/${name}.log`,
+        timeoutMs: config.startTimeoutMs,
+      }),
     ),
   );
   const running = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
@@ -150,20 +150,18 @@ async function startServices(config: DemoConfig, io: CliIo): Promise<Services> {
   const [search, training, inference] = running;
   for (const s of running) {
     io.stdout.write(
-      `demo:   ${s.name.padEnd(9)} gRPC ${address(s)}  metrics ${metricsUrl(s)}  pid ${s.child.pid}  log ${s.logFile}\n`,
+      `demo:   ${s.name.padEnd(9)} gRPC ${s.address}  metrics ${s.metricsUrl}  pid ${s.child.pid}  log ${s.logFile}\n`,
     );
   }
   return { search, training, inference };
 }
 
 async function runSearch(config: DemoConfig, s: RunningService, io: CliIo): Promise<Search> {
-  const addr = address(s);
-  const client = new SearchServiceClient(addr, credentials.createInsecure());
-  try {
-    const { search } = await unaryCall(
-      client,
-      client.startSearch,
-      {
+  const addr = s.address;
+  return withService('search', SearchServiceService, { addr, hint: HINT }, io, async ({ client, call }) => {
+    const { search } = await call(
+      'cannot start the search',
+      client.startSearch({
         datasetUri: datasetUri(config),
         seed: config.seed,
         config: {
@@ -179,23 +177,13 @@ async function runSearch(config: DemoConfig, s: RunningService, io: CliIo): Prom
           cutout: 0,
           primitives: [],
         },
-      },
-      'cannot start the search',
-      addr,
-      HINT,
+      }),
     );
     const id = (search as Search).id;
     io.stdout.write(`demo: search ${id} started; watching it (rnas search watch ${id} --addr ${addr})\n`);
     // The CLI's own watch draws the progress; its closing genotype line is printed below instead.
     await runSearchWatch(id, { addr }, { ...io, stdout: sink });
-    const done = await unaryCall(
-      client,
-      client.getSearch,
-      { searchId: id },
-      'cannot get the search',
-      addr,
-      HINT,
-    );
+    const done = await call('cannot get the search', client.getSearch({ searchId: id }));
     const final = done.search as Search;
     if (final.state !== SearchState.SEARCH_STATE_SUCCEEDED) {
       throw new DemoError(
@@ -203,9 +191,7 @@ async function runSearch(config: DemoConfig, s: RunningService, io: CliIo): Prom
       );
     }
     return final;
-  } finally {
-    client.close();
-  }
+  });
 }
 
 async function runTraining(
@@ -214,69 +200,43 @@ async function runTraining(
   s: RunningService,
   io: CliIo,
 ): Promise<Training> {
-  const addr = address(s);
-  const client = new TrainingServiceClient(addr, credentials.createInsecure());
+  const addr = s.address;
   const t = config.training;
-  try {
-    const request = startTrainingRequest({
-      search: searchId,
-      dataset: datasetUri(config),
-      model: config.modelName,
-      layers: t.layers,
-      channels: t.channels,
-      epochs: t.epochs,
-      batchSize: t.batchSize,
-      learningRate: t.learningRate,
-      cutout: 0,
-      dropPath: 0,
-      trainImages: t.trainImages,
-      evalImages: t.evalImages,
-      seed: config.seed,
-    });
-    const { training } = await unaryCall(
-      client,
-      client.startTraining,
-      request,
-      'cannot start the training',
-      addr,
-      HINT,
-    );
-    const id = (training as Training).id;
-    io.stdout.write(`demo: training ${id} started; watching it (rnas train watch ${id} --addr ${addr})\n`);
-    await runTrainWatch(id, { addr }, { ...io, stdout: sink });
-    const done = await unaryCall(
-      client,
-      client.getTraining,
-      { trainingId: id },
-      'cannot get the training',
-      addr,
-      HINT,
-    );
-    const final = done.training as Training;
-    if (final.state !== TrainingState.TRAINING_STATE_SUCCEEDED || final.model === undefined) {
-      throw new DemoError(
-        `the training ${id} ended ${TrainingState[final.state]}${final.error === '' ? '' : `: ${final.error}`}`,
-      );
-    }
-    return final;
-  } finally {
-    client.close();
-  }
-}
-
-function call<Res>(
-  invoke: (
-    metadata: Metadata,
-    options: { deadline: number },
-    done: (e: ServiceError | null, r: Res) => void,
-  ) => unknown,
-  deadlineMs: number,
-): Promise<Res> {
-  return new Promise((resolve, reject) => {
-    invoke(new Metadata(), { deadline: Date.now() + deadlineMs }, (error, response) =>
-      error ? reject(error) : resolve(response),
-    );
-  });
+  return withService(
+    'training',
+    TrainingServiceService,
+    { addr, hint: HINT },
+    io,
+    async ({ client, call }) => {
+      const request = startTrainingRequest({
+        search: searchId,
+        dataset: datasetUri(config),
+        model: config.modelName,
+        layers: t.layers,
+        channels: t.channels,
+        epochs: t.epochs,
+        batchSize: t.batchSize,
+        learningRate: t.learningRate,
+        cutout: 0,
+        dropPath: 0,
+        trainImages: t.trainImages,
+        evalImages: t.evalImages,
+        seed: config.seed,
+      });
+      const { training } = await call('cannot start the training', client.startTraining(request));
+      const id = (training as Training).id;
+      io.stdout.write(`demo: training ${id} started; watching it (rnas train watch ${id} --addr ${addr})\n`);
+      await runTrainWatch(id, { addr }, { ...io, stdout: sink });
+      const done = await call('cannot get the training', client.getTraining({ trainingId: id }));
+      const final = done.training as Training;
+      if (final.state !== TrainingState.TRAINING_STATE_SUCCEEDED || final.model === undefined) {
+        throw new DemoError(
+          `the training ${id} ended ${TrainingState[final.state]}${final.error === '' ? '' : `: ${final.error}`}`,
+        );
+      }
+      return final;
+    },
+  );
 }
 
 /** Polls GetModel until the published version is READY; FAILED or a timeout is an error. */
@@ -286,19 +246,16 @@ async function waitForVersion(
   version: number,
   timeoutMs: number,
 ): Promise<ModelVersion> {
-  const client = inferenceClient(address(s));
+  const client = createClient(InferenceServiceService, s.address);
   const until = Date.now() + timeoutMs;
   try {
     for (;;) {
       let found: ModelVersion | undefined;
       try {
-        const response = await call<{ model?: { versions: ModelVersion[] } }>(
-          (m, o, done) => client.getModel({ modelName: model }, m, o, done),
-          10_000,
-        );
+        const response = await client.getModel({ modelName: model }, { deadlineMs: 10_000 });
         found = response.model?.versions.find((v) => v.version === version);
       } catch (error) {
-        if ((error as ServiceError).code !== status.NOT_FOUND) throw error;
+        if (!isServiceError(error) || error.code !== status.NOT_FOUND) throw error;
       }
       if (found?.state === ModelVersionState.MODEL_VERSION_STATE_READY) return found;
       if (found?.state === ModelVersionState.MODEL_VERSION_STATE_FAILED) {
@@ -355,9 +312,7 @@ async function classifyTestSet(
   }
   const n = Math.min(config.classify.images, test.size);
   const per = h * w * c;
-  const predicted = new Int32Array(n);
-  const { requestImages, concurrency } = config.classify;
-  const client = inferenceClient(address(s));
+  const client = createClient(InferenceServiceService, s.address);
   const bar =
     io.stderr.isTTY === true
       ? new SingleBar({
@@ -367,67 +322,36 @@ async function classifyTestSet(
         })
       : null;
   bar?.start(n, 0, { ips: 0 });
-  let next = 0;
-  let done = 0;
-  // Once one request has failed for good, the other workers send nothing more.
-  let failed = false;
   let reported = 0;
   const started = performance.now();
-  const worker = async (): Promise<void> => {
-    while (next < n && !failed) {
-      const start = next;
-      const count = Math.min(requestImages, n - start);
-      next += count;
-      const values = new Array<number>(count * per);
-      for (let i = 0; i < count * per; i++) {
-        const channel = i % c;
-        values[i] = (test.images[start * per + i] / 255 - mean[channel]) / std[channel];
-      }
-      const request: ClassifyRequest = {
-        modelName: model,
-        version: version.version,
-        topK: 1,
-        input: { $case: 'tensor', value: { shape: [count, h, w, c], values } },
-      };
-      let response: ClassifyResponse | undefined;
-      for (let attempt = 0; response === undefined; attempt++) {
-        try {
-          response = await call<ClassifyResponse>(
-            (m, o, cb) => client.classify(request, m, o, cb),
-            CLASSIFY_DEADLINE_MS,
-          );
-        } catch (error) {
-          // A full queue is back-pressure, not failure: wait and send again.
-          if ((error as ServiceError).code !== status.RESOURCE_EXHAUSTED || attempt >= 100) {
-            failed = true;
-            const e = error as ServiceError;
-            throw new DemoError(
-              `Classify of test images ${start}..${start + count - 1} failed: ${status[e.code] ?? ''} ${e.details ?? e.message}`,
-            );
-          }
-          await new Promise((resolve) => setTimeout(resolve, 20));
-        }
-      }
-      if (response.classifications.length !== count) {
-        failed = true;
-        throw new DemoError(
-          `Classify of test images ${start}..${start + count - 1} answered ${response.classifications.length} classifications for ${count} images`,
-        );
-      }
-      response.classifications.forEach((cl, i) => {
-        predicted[start + i] = cl.scores[0]?.classIndex ?? -1;
-      });
-      done += count;
-      const ips = done / ((performance.now() - started) / 1000);
-      if (bar !== null) bar.update(done, { ips: ips.toFixed(0) });
-      else if (done - reported >= n / 5 || done === n) {
-        reported = done;
-        io.stderr.write(`classified ${done}/${n} images, ${ips.toFixed(0)} img/s\n`);
-      }
-    }
-  };
+  let predicted: Int32Array;
   try {
-    await Promise.all(Array.from({ length: concurrency }, worker));
+    predicted = await classifyLoad({
+      client,
+      model,
+      version: version.version,
+      images: n,
+      // Raw pixels, normalised as the model's preprocessing says.
+      input: (start, count) => {
+        const values = new Array<number>(count * per);
+        for (let i = 0; i < count * per; i++) {
+          const channel = i % c;
+          values[i] = (test.images[start * per + i] / 255 - mean[channel]) / std[channel];
+        }
+        return { $case: 'tensor', value: { shape: [count, h, w, c], values } };
+      },
+      requestImages: config.classify.requestImages,
+      concurrency: config.classify.concurrency,
+      deadlineMs: CLASSIFY_DEADLINE_MS,
+      onProgress: (done) => {
+        const ips = done / ((performance.now() - started) / 1000);
+        if (bar !== null) bar.update(done, { ips: ips.toFixed(0) });
+        else if (done - reported >= n / 5 || done === n) {
+          reported = done;
+          io.stderr.write(`classified ${done}/${n} images, ${ips.toFixed(0)} img/s\n`);
+        }
+      },
+    });
   } finally {
     bar?.stop();
     client.close();
@@ -440,21 +364,6 @@ async function classifyTestSet(
     ms,
     perClass: perClassAccuracy(predicted, labels, test.numClasses),
   };
-}
-
-function scrape(url: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    httpGet(url, (response) => {
-      let text = '';
-      response.setEncoding('utf8');
-      response.on('data', (chunk: string) => (text += chunk));
-      response.on('end', () => resolve(text));
-    })
-      .on('error', reject)
-      .setTimeout(5000, function (this: { destroy(e: Error): void }) {
-        this.destroy(new Error(`${url}: no answer within 5 s`));
-      });
-  });
 }
 
 function cellDiagrams(search: Search): string {
@@ -558,7 +467,7 @@ export async function runDemo(config: DemoConfig, io: CliIo): Promise<number> {
     const outcome = await timed('classify', () =>
       guard(classifyTestSet(config, running.inference, model.name, version, dataset.test, io)),
     );
-    const metrics = await scrape(metricsUrl(running.inference)).catch(() => '');
+    const metrics = await scrapeMetrics(running.inference.metricsUrl).catch(() => '');
     const meanBatch = histogramMean(metrics, 'rnas_inference_batch_size');
 
     out(
@@ -574,7 +483,7 @@ export async function runDemo(config: DemoConfig, io: CliIo): Promise<number> {
     );
     out('metrics (Prometheus, until the services stop):');
     for (const s of Object.values(running) as RunningService[]) {
-      io.stdout.write(`demo:   ${s.name.padEnd(9)} ${metricsUrl(s)}\n`);
+      io.stdout.write(`demo:   ${s.name.padEnd(9)} ${s.metricsUrl}\n`);
     }
     result = { line: resultLine(outcome.accuracy, model.name, model.version) };
   } catch (error) {

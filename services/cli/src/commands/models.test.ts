@@ -1,7 +1,8 @@
-import { createLogger, createServer, NotFoundError, type GrpcServer } from '@rnas/grpc';
+import { NotFoundError, startFakeService, type FakeService } from '@rnas/grpc';
 import { InferenceServiceService, ModelVersionState, type ListModelsResponse } from '@rnas/proto';
 import type { CliIo } from '../io';
-import { formatModels, inferenceAddress, runModelsCommand } from './models';
+import { formatModels, runModelsCommand } from './models';
+import { serviceAddress } from './service-client';
 
 const LISTING: ListModelsResponse = {
   models: [
@@ -59,28 +60,21 @@ function capture(env: NodeJS.ProcessEnv = {}): CliIo & { out: string[] } {
 }
 
 describe('rnas models', () => {
-  let server: GrpcServer;
+  let fake: FakeService;
   let address: string;
 
   beforeAll(async () => {
-    server = createServer({
-      host: '127.0.0.1',
-      port: 0,
-      metricsPort: null,
-      shutdownSignals: [],
-      logger: createLogger({ service: 'test', level: 'silent' }),
-    });
-    server.addService(InferenceServiceService, {
+    fake = await startFakeService(InferenceServiceService, {
       classify: () => {
         throw new NotFoundError('model', 'x');
       },
       listModels: () => LISTING,
       getModel: () => ({ model: LISTING.models[0] }),
     });
-    address = `127.0.0.1:${(await server.start()).port}`;
+    address = fake.address;
   });
 
-  afterAll(() => server.shutdown());
+  afterAll(() => fake.server.shutdown());
 
   it('prints one line per version, the serving one starred, failures with their error', async () => {
     const io = capture({ RNAS_INFERENCE_ADDR: address });
@@ -113,10 +107,13 @@ describe('rnas models', () => {
   });
 
   it('takes the address from the flag, then the environment, then the default', () => {
-    expect(inferenceAddress('h:1', { RNAS_INFERENCE_ADDR: 'e:2' })).toBe('h:1');
-    expect(inferenceAddress(undefined, { RNAS_INFERENCE_ADDR: 'e:2' })).toBe('e:2');
-    expect(inferenceAddress(undefined, {})).toBe('localhost:50053');
-    expect(() => inferenceAddress(undefined, { RNAS_INFERENCE_ADDR: 'has space:1' })).toThrow(
+    expect(serviceAddress('inference', 'h:1', { RNAS_INFERENCE_ADDR: 'e:2' })).toBe('h:1');
+    expect(serviceAddress('inference', undefined, { RNAS_INFERENCE_ADDR: 'e:2' })).toBe('e:2');
+    expect(serviceAddress('inference', undefined, {})).toBe('localhost:50053');
+    expect(serviceAddress('search', undefined, {})).toBe('localhost:50051');
+    expect(serviceAddress('training', undefined, { RNAS_TRAINING_ADDR: '' })).toBe('localhost:50052');
+    expect(() => serviceAddress('inference', ' ', {})).toThrow('--addr: expected host:port, got " "');
+    expect(() => serviceAddress('inference', undefined, { RNAS_INFERENCE_ADDR: 'has space:1' })).toThrow(
       'RNAS_INFERENCE_ADDR: expected host:port, got "has space:1"',
     );
   });

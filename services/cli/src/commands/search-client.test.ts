@@ -1,13 +1,6 @@
 // `rnas search start|watch|get|list|cancel` against a fake search service (canned answers, the
 // requests recorded), and the dispatch between the client and the local `rnas search`.
-import { Writable } from 'node:stream';
-import {
-  createLogger,
-  createServer,
-  FailedPreconditionError,
-  NotFoundError,
-  type GrpcServer,
-} from '@rnas/grpc';
+import { FailedPreconditionError, NotFoundError, startFakeService, type FakeService } from '@rnas/grpc';
 import {
   SearchServiceService,
   SearchState,
@@ -15,8 +8,7 @@ import {
   type StartSearchRequest,
   type WatchSearchResponse,
 } from '@rnas/proto';
-import type { CliIo } from '../io';
-import { runCli } from '../program';
+import { rnas } from '../test-util';
 
 const GENOTYPE = {
   normal: [
@@ -107,18 +99,12 @@ const HISTORY: WatchSearchResponse['event'][] = [
   },
 ];
 
-let server: GrpcServer;
+let fake: FakeService;
 let address: string;
 const started: StartSearchRequest[] = [];
 
 beforeAll(async () => {
-  const logger = createLogger({
-    service: 'fake',
-    level: 'silent',
-    destination: new Writable({ write: (_c, _e, done) => done() }),
-  });
-  server = createServer({ host: '127.0.0.1', port: 0, metricsPort: null, shutdownSignals: [], logger });
-  server.addService(SearchServiceService, {
+  fake = await startFakeService(SearchServiceService, {
     startSearch: (request) => {
       started.push(request);
       return { search: search(SearchState.SEARCH_STATE_QUEUED) };
@@ -143,26 +129,10 @@ beforeAll(async () => {
       }
     },
   });
-  address = `127.0.0.1:${(await server.start()).port}`;
+  address = fake.address;
 });
 
-afterAll(async () => {
-  await server.shutdown();
-});
-
-async function rnas(args: string[], options: { tty?: boolean; env?: NodeJS.ProcessEnv } = {}) {
-  let out = '';
-  let err = '';
-  const io: CliIo = {
-    stdout: { write: (t: string) => (out += t) },
-    stderr: Object.assign(new Writable({ write: (c: Buffer, _e, done) => ((err += c.toString()), done()) }), {
-      isTTY: options.tty === true,
-    }),
-    env: options.env ?? {},
-  };
-  const code = await runCli(args, io);
-  return { code, out, err };
-}
+afterAll(() => fake.server.shutdown());
 
 describe('rnas search (client)', () => {
   it('starts a search with the flags given and only those, and prints its id', async () => {

@@ -2,130 +2,32 @@
 // any other first argument is the local search (commands/search.ts); `withSearchClient` puts both
 // behind the one `search` command. Watches draw a progress bar on a terminal and print one line
 // per event otherwise; logs go to stderr, results (ids, JSON) to stdout.
-import { credentials, Metadata, status, type Client, type ServiceError } from '@grpc/grpc-js';
-import { SingleBar } from 'cli-progress';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import {
   ListSearchesResponse,
   Search,
-  SearchServiceClient,
+  SearchServiceService,
   SearchState,
   searchStateFromJSON,
   SearchStrategy,
   WatchSearchResponse,
   type SearchConfig,
 } from '@rnas/proto';
-import { onOff } from '../args';
+import { decimal, integer, onOff } from '../args';
 import { processIo, type CliIo } from '../io';
+import { genotypeJson } from './demo-config';
+import {
+  addressOption,
+  exitWith,
+  overrideExit,
+  callService,
+  type ClientFlags,
+  type WatchFlags,
+} from './service-client';
+import { duration, watchService, WatchView } from './watch-view';
 
-/** The search service's well-known port (services/search). */
-export const DEFAULT_SEARCH_ADDRESS = 'localhost:50051';
-export const SEARCH_ADDRESS_ENV = 'RNAS_SEARCH_ADDR';
 /** The first arguments that make `rnas search` the client rather than the local search. */
 export const SEARCH_CLIENT_COMMANDS = ['start', 'watch', 'get', 'list', 'cancel'] as const;
-const DEFAULT_TIMEOUT_MS = 10_000;
-
-/** The service address: the flag, else the environment variable, else the well-known port on localhost. */
-export function serviceAddress(
-  flag: string | undefined,
-  env: NodeJS.ProcessEnv,
-  variable: string,
-  fallback: string,
-): string {
-  const address = flag ?? (env[variable] || fallback);
-  if (!/^[^\s]{1,255}$/.test(address)) {
-    throw new Error(
-      `${flag === undefined ? variable : '--addr'}: expected host:port, got ${JSON.stringify(address)}`,
-    );
-  }
-  return address;
-}
-
-/**
- * A status's details as one clean sentence: grpc-js appends `Resolution note: ` with nothing after
- * it to connection failures, and wraps the reason in `Last error: Error: ...`.
- */
-export function callDetails(error: ServiceError): string {
-  return (error.details ?? '')
-    .replace(/\s*Resolution note:\s*$/, '')
-    .replace(/Last error: Error: /, 'last error: ')
-    .trim();
-}
-
-/** A failed call as one line that says where and why, and what to try when nothing answers. */
-export function serviceCallError(what: string, address: string, error: ServiceError, hint: string): Error {
-  const unreachable = error.code === status.UNAVAILABLE || error.code === status.DEADLINE_EXCEEDED;
-  return new Error(
-    `${what} at ${address}: ${status[error.code]}: ${callDetails(error)}${unreachable ? ` (${hint})` : ''}`,
-  );
-}
-
-type UnaryMethod<Req, Res> = (
-  request: Req,
-  metadata: Metadata,
-  options: { deadline: number },
-  callback: (error: ServiceError | null, response: Res) => void,
-) => unknown;
-
-/** One unary call with a deadline, as a promise; failures become serviceCallError lines. */
-export function unaryCall<C extends Client, Req, Res>(
-  client: C,
-  method: UnaryMethod<Req, Res>,
-  request: Req,
-  what: string,
-  address: string,
-  hint: string,
-): Promise<Res> {
-  return new Promise((resolve, reject) => {
-    method.call(
-      client,
-      request,
-      new Metadata(),
-      { deadline: Date.now() + DEFAULT_TIMEOUT_MS },
-      (error, response) => (error ? reject(serviceCallError(what, address, error, hint)) : resolve(response)),
-    );
-  });
-}
-
-export function integer(value: string): number {
-  if (!/^\s*\d{1,10}\s*$/.test(value) || Number(value) > 0xffffffff) {
-    throw new InvalidArgumentError(`expected a non-negative integer, got "${value}"`);
-  }
-  return Number(value);
-}
-
-export function decimal(value: string): number {
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n))
-    throw new InvalidArgumentError(`expected a number, got "${value}"`);
-  return n;
-}
-
-export function hostPort(value: string): string {
-  if (value.trim() === '') throw new InvalidArgumentError('expected host:port');
-  return value.trim();
-}
-
-/** Milliseconds as `1h02m` or `3m05s`; `?` when unknown. */
-export function duration(ms: number): string {
-  if (!Number.isFinite(ms) || ms < 0) return '?';
-  const s = Math.round(ms / 1000);
-  const h = Math.floor(s / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  return h > 0 ? `${h}h${String(m).padStart(2, '0')}m` : `${m}m${String(s % 60).padStart(2, '0')}s`;
-}
-
-const HINT = `is \`rnas serve search\` running there? set --addr or ${SEARCH_ADDRESS_ENV}`;
-
-interface ClientOptions {
-  addr?: string;
-  json?: boolean;
-}
-
-function connect(options: ClientOptions, io: CliIo): { client: SearchServiceClient; address: string } {
-  const address = serviceAddress(options.addr, io.env, SEARCH_ADDRESS_ENV, DEFAULT_SEARCH_ADDRESS);
-  return { client: new SearchServiceClient(address, credentials.createInsecure()), address };
-}
 
 function stateName(state: SearchState): string {
   return SearchState[state]?.replace('SEARCH_STATE_', '') ?? String(state);
@@ -157,23 +59,12 @@ export function formatSearch(search: Search): string {
 /** The best genotype as one JSON line in libs/nas's form (the local search prints the same). */
 function genotypeLine(search: Search): string {
   const g = search.best?.genotype;
-  if (g === undefined) return '';
-  const edges = (list: { op: string; input: number }[]): [string, number][] =>
-    list.map((e) => [e.op, e.input]);
-  return `${JSON.stringify({
-    normal: edges(g.normal),
-    normalConcat: g.normalConcat,
-    reduce: edges(g.reduce),
-    reduceConcat: g.reduceConcat,
-  })}\n`;
+  return g === undefined ? '' : `${genotypeJson(g)}\n`;
 }
 
 /** Follows a search: a bar over all comparisons on a terminal, one line per event elsewhere. */
-class SearchProgressView {
-  private bar: SingleBar | null = null;
+class SearchProgressView extends WatchView<WatchSearchResponse> {
   private pairsPerGeneration = 0;
-
-  constructor(private readonly io: CliIo) {}
 
   onEvent(m: WatchSearchResponse): void {
     const event = m.event;
@@ -182,21 +73,11 @@ class SearchProgressView {
       case 'stateChange': {
         const search = event.value.search;
         this.log(`${stateName(event.value.state)}: ${event.value.reason}`);
-        if (
-          this.io.stderr.isTTY === true &&
-          this.bar === null &&
-          event.value.state === SearchState.SEARCH_STATE_RUNNING &&
-          search
-        ) {
-          this.bar = new SingleBar({
-            stream: this.io.stderr as NodeJS.WritableStream,
-            format:
-              'generation {generation}/{generations} [{bar}] pair {pair}/{pairs} | best loss {best} | {ips} img/s | ETA {eta}',
-            hideCursor: true,
-          });
+        if (this.bar === null && event.value.state === SearchState.SEARCH_STATE_RUNNING && search) {
           const p = search.progress;
           this.pairsPerGeneration = p?.comparisons ?? 0;
-          this.bar.start(
+          this.startBar(
+            'generation {generation}/{generations} [{bar}] pair {pair}/{pairs} | best loss {best} | {ips} img/s | ETA {eta}',
             (p?.generations ?? 0) * (p?.comparisons ?? 0),
             (p?.generationsDone ?? 0) * (p?.comparisons ?? 0),
             {
@@ -241,55 +122,24 @@ class SearchProgressView {
       }
     }
   }
-
-  stop(): void {
-    this.bar?.stop();
-    this.bar = null;
-  }
-
-  private log(line: string): void {
-    if (this.bar !== null) {
-      // Print above the bar: clear its line, write, and let the next update redraw it.
-      this.io.stderr.write(`\r\x1b[2K${line}\n`);
-      return;
-    }
-    this.io.stderr.write(`${line}\n`);
-  }
-}
-
-export interface WatchOptions extends ClientOptions {
-  after?: number;
 }
 
 /** Follows a search to its end; exit code 0 when it succeeded, 1 otherwise. */
-export async function runSearchWatch(searchId: string, options: WatchOptions, io: CliIo): Promise<number> {
-  const { client, address } = connect(options, io);
-  const view = new SearchProgressView(io);
-  let last: Search | undefined;
-  try {
-    await new Promise<void>((resolve, reject) => {
-      const stream = client.watchSearch({ searchId, afterSequence: options.after ?? 0 });
-      stream.on('data', (m: WatchSearchResponse) => {
-        if (m.event?.$case === 'stateChange' && m.event.value.search) last = m.event.value.search;
-        if (options.json === true) io.stdout.write(`${JSON.stringify(WatchSearchResponse.toJSON(m))}\n`);
-        else view.onEvent(m);
-      });
-      stream.on('end', () => resolve());
-      stream.on('error', (error: ServiceError) =>
-        reject(serviceCallError('cannot watch the search', address, error, HINT)),
-      );
-    });
-  } finally {
-    view.stop();
-    client.close();
-  }
+export async function runSearchWatch(searchId: string, options: WatchFlags, io: CliIo): Promise<number> {
+  const last = await watchService('search', SearchServiceService, options, io, {
+    what: 'cannot watch the search',
+    open: (client, afterSequence) => client.watchSearch({ searchId, afterSequence }),
+    view: new SearchProgressView(io),
+    toJSON: (m) => WatchSearchResponse.toJSON(m),
+    snapshot: (m) => (m.event?.$case === 'stateChange' ? m.event.value.search : undefined),
+  });
   if (last === undefined) return 1;
   if (options.json !== true)
     io.stdout.write(last.state === SearchState.SEARCH_STATE_SUCCEEDED ? genotypeLine(last) : '');
   return last.state === SearchState.SEARCH_STATE_SUCCEEDED ? 0 : 1;
 }
 
-export interface StartOptions extends ClientOptions {
+export interface StartOptions extends ClientFlags {
   dataset: string;
   seed?: number;
   strategy?: 'relativenas' | 'random';
@@ -347,21 +197,12 @@ export function searchConfigOf(options: StartOptions): SearchConfig {
 }
 
 export async function runSearchStart(options: StartOptions, io: CliIo): Promise<number> {
-  const { client, address } = connect(options, io);
-  let search: Search;
-  try {
-    const response = await unaryCall(
-      client,
-      client.startSearch,
-      { datasetUri: options.dataset, seed: options.seed, config: searchConfigOf(options) },
-      'cannot start the search',
-      address,
-      HINT,
-    );
-    search = response.search as Search;
-  } finally {
-    client.close();
-  }
+  const request = { datasetUri: options.dataset, seed: options.seed, config: searchConfigOf(options) };
+  const search = (
+    await callService('search', SearchServiceService, options, io, 'cannot start the search', (c) =>
+      c.startSearch(request),
+    )
+  ).search as Search;
   io.stdout.write(
     options.json === true ? `${JSON.stringify(Search.toJSON(search), null, 2)}\n` : `${search.id}\n`,
   );
@@ -371,29 +212,19 @@ export async function runSearchStart(options: StartOptions, io: CliIo): Promise<
   return options.watch === true ? runSearchWatch(search.id, { addr: options.addr }, io) : 0;
 }
 
-export async function runSearchGet(searchId: string, options: ClientOptions, io: CliIo): Promise<number> {
-  const { client, address } = connect(options, io);
-  try {
-    const { search } = await unaryCall(
-      client,
-      client.getSearch,
-      { searchId },
-      'cannot get the search',
-      address,
-      HINT,
-    );
-    io.stdout.write(
-      options.json === true
-        ? `${JSON.stringify(Search.toJSON(search as Search), null, 2)}\n`
-        : formatSearch(search as Search),
-    );
-    return 0;
-  } finally {
-    client.close();
-  }
+export async function runSearchGet(searchId: string, options: ClientFlags, io: CliIo): Promise<number> {
+  const search = (
+    await callService('search', SearchServiceService, options, io, 'cannot get the search', (c) =>
+      c.getSearch({ searchId }),
+    )
+  ).search as Search;
+  io.stdout.write(
+    options.json === true ? `${JSON.stringify(Search.toJSON(search), null, 2)}\n` : formatSearch(search),
+  );
+  return 0;
 }
 
-export interface ListOptions extends ClientOptions {
+export interface ListOptions extends ClientFlags {
   state?: string;
   pageSize?: number;
   pageToken?: string;
@@ -409,51 +240,42 @@ export async function runSearchList(options: ListOptions, io: CliIo): Promise<nu
       `--state: expected one of queued, running, cancelling, succeeded, failed, cancelled; got ${JSON.stringify(options.state)}`,
     );
   }
-  const { client, address } = connect(options, io);
-  try {
-    const response = await unaryCall(
-      client,
-      client.listSearches,
-      { pageSize: options.pageSize ?? 0, pageToken: options.pageToken ?? '', state },
-      'cannot list the searches',
-      address,
-      HINT,
-    );
-    if (options.json === true) {
-      io.stdout.write(`${JSON.stringify(ListSearchesResponse.toJSON(response), null, 2)}\n`);
-      return 0;
-    }
-    if (response.searches.length === 0) io.stdout.write('no searches\n');
-    for (const s of response.searches) {
-      const p = s.progress;
-      io.stdout.write(
-        `${s.id}  ${stateName(s.state).padEnd(10)}  ${String(p?.generationsDone ?? 0).padStart(4)}/${String(p?.generations ?? 0).padEnd(4)}  ` +
-          `${s.best === undefined ? '-' : s.best.valLoss.toFixed(4)}  ${s.datasetUri}\n`,
-      );
-    }
-    if (response.nextPageToken !== '') io.stderr.write(`more: --page-token ${response.nextPageToken}\n`);
+  const request = { pageSize: options.pageSize ?? 0, pageToken: options.pageToken ?? '', state };
+  const response = await callService(
+    'search',
+    SearchServiceService,
+    options,
+    io,
+    'cannot list the searches',
+    (c) => c.listSearches(request),
+  );
+  if (options.json === true) {
+    io.stdout.write(`${JSON.stringify(ListSearchesResponse.toJSON(response), null, 2)}\n`);
     return 0;
-  } finally {
-    client.close();
   }
+  if (response.searches.length === 0) io.stdout.write('no searches\n');
+  for (const s of response.searches) {
+    const p = s.progress;
+    io.stdout.write(
+      `${s.id}  ${stateName(s.state).padEnd(10)}  ${String(p?.generationsDone ?? 0).padStart(4)}/${String(p?.generations ?? 0).padEnd(4)}  ` +
+        `${s.best === undefined ? '-' : s.best.valLoss.toFixed(4)}  ${s.datasetUri}\n`,
+    );
+  }
+  if (response.nextPageToken !== '') io.stderr.write(`more: --page-token ${response.nextPageToken}\n`);
+  return 0;
 }
 
-export async function runSearchCancel(searchId: string, options: ClientOptions, io: CliIo): Promise<number> {
-  const { client, address } = connect(options, io);
-  try {
-    const { search } = await unaryCall(
-      client,
-      client.cancelSearch,
-      { searchId },
-      'cannot cancel the search',
-      address,
-      HINT,
-    );
-    io.stdout.write(`search ${searchId}: ${stateName((search as Search).state)}\n`);
-    return 0;
-  } finally {
-    client.close();
-  }
+export async function runSearchCancel(searchId: string, options: ClientFlags, io: CliIo): Promise<number> {
+  const { search } = await callService(
+    'search',
+    SearchServiceService,
+    options,
+    io,
+    'cannot cancel the search',
+    (c) => c.cancelSearch({ searchId }),
+  );
+  io.stdout.write(`search ${searchId}: ${stateName((search as Search).state)}\n`);
+  return 0;
 }
 
 function list(value: string): string[] {
@@ -463,24 +285,15 @@ function list(value: string): string[] {
     .filter((s) => s !== '');
 }
 
-function addressOption(): Option {
-  return new Option(
-    '--addr <host:port>',
-    `search service address (env ${SEARCH_ADDRESS_ENV}, default ${DEFAULT_SEARCH_ADDRESS})`,
-  ).argParser(hostPort);
-}
-
 /** The client subcommands, under a `search` command of their own. */
 export function searchClientCommand(io: CliIo = processIo): Command {
   // Named for the usage lines: it is only ever reached as `rnas search <subcommand>`.
   const command = new Command('rnas search').description('client of the search service');
-  const run = (work: () => Promise<number>): Promise<void> =>
-    work().then((code) => void (process.exitCode = code));
   command
     .command('start')
     .description('start a search on the search service; prints its id')
     .requiredOption('--dataset <uri>', 'dataset URI, resolved under the service’s data roots')
-    .addOption(addressOption())
+    .addOption(addressOption('search'))
     .addOption(
       new Option('--strategy <name>', 'relativenas or random (default relativenas)').choices([
         'relativenas',
@@ -509,43 +322,38 @@ export function searchClientCommand(io: CliIo = processIo): Command {
     .option('--paired-data', 'members of a pair share images and augmentation (default: each its own)')
     .option('--watch', 'follow the search until it ends')
     .option('--json', 'print the stored search as JSON')
-    .action((options: StartOptions) => run(() => runSearchStart(options, io)));
+    .action((options: StartOptions) => exitWith(() => runSearchStart(options, io)));
   command
     .command('watch')
     .description('follow a search: its history, then live events, until it ends')
     .argument('<id>', 'search id')
-    .addOption(addressOption())
+    .addOption(addressOption('search'))
     .option('--after <sequence>', 'only events after this sequence', integer)
     .option('--json', 'one JSON line per event')
-    .action((id: string, options: WatchOptions) => run(() => runSearchWatch(id, options, io)));
+    .action((id: string, options: WatchFlags) => exitWith(() => runSearchWatch(id, options, io)));
   command
     .command('get')
     .description('show one search')
     .argument('<id>', 'search id')
-    .addOption(addressOption())
+    .addOption(addressOption('search'))
     .option('--json', 'print the search as JSON')
-    .action((id: string, options: ClientOptions) => run(() => runSearchGet(id, options, io)));
+    .action((id: string, options: ClientFlags) => exitWith(() => runSearchGet(id, options, io)));
   command
     .command('list')
     .description('list searches, newest first')
-    .addOption(addressOption())
+    .addOption(addressOption('search'))
     .option('--state <state>', 'only searches in this state (queued, running, succeeded, ...)')
     .option('--page-size <n>', 'searches per page (default 50)', integer)
     .option('--page-token <token>', 'the page after the one that printed this token')
     .option('--json', 'print the response as JSON')
-    .action((options: ListOptions) => run(() => runSearchList(options, io)));
+    .action((options: ListOptions) => exitWith(() => runSearchList(options, io)));
   command
     .command('cancel')
     .description('cancel a queued or running search')
     .argument('<id>', 'search id')
-    .addOption(addressOption())
-    .action((id: string, options: ClientOptions) => run(() => runSearchCancel(id, options, io)));
-  for (const sub of [command, ...command.commands]) {
-    sub
-      .exitOverride()
-      .configureOutput({ writeOut: (t) => io.stdout.write(t), writeErr: (t) => io.stderr.write(t) });
-  }
-  return command;
+    .addOption(addressOption('search'))
+    .action((id: string, options: ClientFlags) => exitWith(() => runSearchCancel(id, options, io)));
+  return overrideExit(command, io);
 }
 
 /**

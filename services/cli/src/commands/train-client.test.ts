@@ -1,7 +1,6 @@
 // `rnas train start|watch|get` against a fake training service (canned answers, the requests
 // recorded).
-import { Writable } from 'node:stream';
-import { createLogger, createServer, InvalidArgumentError, type GrpcServer } from '@rnas/grpc';
+import { InvalidArgumentError, startFakeService, type FakeService } from '@rnas/grpc';
 import {
   TrainingServiceService,
   TrainingState,
@@ -10,8 +9,7 @@ import {
   type Training,
   type WatchTrainingResponse,
 } from '@rnas/proto';
-import type { CliIo } from '../io';
-import { runCli } from '../program';
+import { rnas } from '../test-util';
 
 function training(state: TrainingState, overrides: Partial<Training> = {}): Training {
   return {
@@ -71,18 +69,12 @@ const HISTORY: WatchTrainingResponse['event'][] = [
   },
 ];
 
-let server: GrpcServer;
+let fake: FakeService;
 let address: string;
 const started: StartTrainingRequest[] = [];
 
 beforeAll(async () => {
-  const logger = createLogger({
-    service: 'fake',
-    level: 'silent',
-    destination: new Writable({ write: (_c, _e, done) => done() }),
-  });
-  server = createServer({ host: '127.0.0.1', port: 0, metricsPort: null, shutdownSignals: [], logger });
-  server.addService(TrainingServiceService, {
+  fake = await startFakeService(TrainingServiceService, {
     startTraining: (request) => {
       if (request.modelName === 'BAD')
         throw new InvalidArgumentError('model_name', request.modelName, 'lower case only');
@@ -99,26 +91,10 @@ beforeAll(async () => {
         yield { sequence: i + 1, timeUnixMs: 0, replayed: false, event };
     },
   });
-  address = `127.0.0.1:${(await server.start()).port}`;
+  address = fake.address;
 });
 
-afterAll(async () => {
-  await server.shutdown();
-});
-
-async function rnas(args: string[], options: { tty?: boolean; env?: NodeJS.ProcessEnv } = {}) {
-  let out = '';
-  let err = '';
-  const io: CliIo = {
-    stdout: { write: (t: string) => (out += t) },
-    stderr: Object.assign(new Writable({ write: (c: Buffer, _e, done) => ((err += c.toString()), done()) }), {
-      isTTY: options.tty === true,
-    }),
-    env: options.env ?? {},
-  };
-  const code = await runCli(args, io);
-  return { code, out, err };
-}
+afterAll(() => fake.server.shutdown());
 
 describe('rnas train (client)', () => {
   it('starts a training of a published genotype or a search result, with the flags given', async () => {

@@ -1,45 +1,28 @@
 // `rnas train start|watch|get`: a client of the training service. Watches draw a progress bar
 // over the epochs on a terminal and print one line per epoch otherwise; logs go to stderr,
 // results (ids, JSON, the published model) to stdout.
-import { credentials, type ServiceError } from '@grpc/grpc-js';
-import { SingleBar } from 'cli-progress';
 import { Command, Option } from 'commander';
 import { genotypeToProto, parseGenotypeArg } from '@rnas/nas';
 import {
   LearningRateSchedule,
   NetworkVariant,
   Training,
-  TrainingServiceClient,
+  TrainingServiceService,
   TrainingState,
   WatchTrainingResponse,
   type StartTrainingRequest,
 } from '@rnas/proto';
+import { decimal, integer } from '../args';
 import { processIo, type CliIo } from '../io';
 import {
-  decimal,
-  duration,
-  hostPort,
-  integer,
-  serviceAddress,
-  serviceCallError,
-  unaryCall,
-} from './search-client';
-
-/** The training service's well-known port (services/training). */
-export const DEFAULT_TRAINING_ADDRESS = 'localhost:50052';
-export const TRAINING_ADDRESS_ENV = 'RNAS_TRAINING_ADDR';
-
-const HINT = `is \`rnas serve training\` running there? set --addr or ${TRAINING_ADDRESS_ENV}`;
-
-interface ClientOptions {
-  addr?: string;
-  json?: boolean;
-}
-
-function connect(options: ClientOptions, io: CliIo): { client: TrainingServiceClient; address: string } {
-  const address = serviceAddress(options.addr, io.env, TRAINING_ADDRESS_ENV, DEFAULT_TRAINING_ADDRESS);
-  return { client: new TrainingServiceClient(address, credentials.createInsecure()), address };
-}
+  addressOption,
+  exitWith,
+  overrideExit,
+  callService,
+  type ClientFlags,
+  type WatchFlags,
+} from './service-client';
+import { duration, watchService, WatchView } from './watch-view';
 
 function stateName(state: TrainingState): string {
   return TrainingState[state]?.replace('TRAINING_STATE_', '') ?? String(state);
@@ -75,35 +58,19 @@ export function formatTraining(t: Training): string {
 }
 
 /** Follows a training: a bar over the epochs on a terminal, one line per event elsewhere. */
-class TrainingProgressView {
-  private bar: SingleBar | null = null;
-
-  constructor(private readonly io: CliIo) {}
-
+class TrainingProgressView extends WatchView<WatchTrainingResponse> {
   onEvent(m: WatchTrainingResponse): void {
     const event = m.event;
     if (event === undefined) return;
     if (event.$case === 'stateChange') {
       this.log(`${stateName(event.value.state)}: ${event.value.reason}`);
-      const epochs = event.value.training?.progress?.epochs ?? 0;
-      if (
-        this.io.stderr.isTTY === true &&
-        this.bar === null &&
-        event.value.state === TrainingState.TRAINING_STATE_RUNNING
-      ) {
-        this.bar = new SingleBar({
-          stream: this.io.stderr as NodeJS.WritableStream,
-          format:
-            'epoch {value}/{total} [{bar}] loss {loss} | accuracy {accuracy} | lr {lr} | {ips} img/s | ETA {eta}',
-          hideCursor: true,
-        });
-        this.bar.start(epochs, event.value.training?.progress?.epochsDone ?? 0, {
-          loss: '-',
-          accuracy: '-',
-          lr: '-',
-          ips: 0,
-          eta: '?',
-        });
+      if (event.value.state === TrainingState.TRAINING_STATE_RUNNING) {
+        this.startBar(
+          'epoch {value}/{total} [{bar}] loss {loss} | accuracy {accuracy} | lr {lr} | {ips} img/s | ETA {eta}',
+          event.value.training?.progress?.epochs ?? 0,
+          event.value.training?.progress?.epochsDone ?? 0,
+          { loss: '-', accuracy: '-', lr: '-', ips: 0, eta: '?' },
+        );
       }
       if (event.value.state >= TrainingState.TRAINING_STATE_SUCCEEDED) this.stop();
       return;
@@ -125,43 +92,17 @@ class TrainingProgressView {
         `${r.imagesPerSecond.toFixed(0)} img/s, ETA ${duration(r.etaMs)}\n`,
     );
   }
-
-  stop(): void {
-    this.bar?.stop();
-    this.bar = null;
-  }
-
-  private log(line: string): void {
-    this.io.stderr.write(this.bar === null ? `${line}\n` : `\r\x1b[2K${line}\n`);
-  }
-}
-
-export interface WatchOptions extends ClientOptions {
-  after?: number;
 }
 
 /** Follows a training to its end; exit code 0 when it succeeded (the model is printed), 1 otherwise. */
-export async function runTrainWatch(trainingId: string, options: WatchOptions, io: CliIo): Promise<number> {
-  const { client, address } = connect(options, io);
-  const view = new TrainingProgressView(io);
-  let last: Training | undefined;
-  try {
-    await new Promise<void>((resolve, reject) => {
-      const stream = client.watchTraining({ trainingId, afterSequence: options.after ?? 0 });
-      stream.on('data', (m: WatchTrainingResponse) => {
-        if (m.event?.$case === 'stateChange' && m.event.value.training) last = m.event.value.training;
-        if (options.json === true) io.stdout.write(`${JSON.stringify(WatchTrainingResponse.toJSON(m))}\n`);
-        else view.onEvent(m);
-      });
-      stream.on('end', () => resolve());
-      stream.on('error', (error: ServiceError) =>
-        reject(serviceCallError('cannot watch the training', address, error, HINT)),
-      );
-    });
-  } finally {
-    view.stop();
-    client.close();
-  }
+export async function runTrainWatch(trainingId: string, options: WatchFlags, io: CliIo): Promise<number> {
+  const last = await watchService('training', TrainingServiceService, options, io, {
+    what: 'cannot watch the training',
+    open: (client, afterSequence) => client.watchTraining({ trainingId, afterSequence }),
+    view: new TrainingProgressView(io),
+    toJSON: (m) => WatchTrainingResponse.toJSON(m),
+    snapshot: (m) => (m.event?.$case === 'stateChange' ? m.event.value.training : undefined),
+  });
   const succeeded = last?.state === TrainingState.TRAINING_STATE_SUCCEEDED;
   if (succeeded && options.json !== true && last?.model !== undefined) {
     io.stdout.write(`model=${last.model.name} version=${last.model.version}\n`);
@@ -169,7 +110,7 @@ export async function runTrainWatch(trainingId: string, options: WatchOptions, i
   return succeeded ? 0 : 1;
 }
 
-export interface StartOptions extends ClientOptions {
+export interface StartOptions extends ClientFlags {
   genotype?: string;
   search?: string;
   dataset: string;
@@ -253,21 +194,11 @@ export function startTrainingRequest(options: StartOptions): StartTrainingReques
 
 export async function runTrainStart(options: StartOptions, io: CliIo): Promise<number> {
   const request = startTrainingRequest(options);
-  const { client, address } = connect(options, io);
-  let training: Training;
-  try {
-    const response = await unaryCall(
-      client,
-      client.startTraining,
-      request,
-      'cannot start the training',
-      address,
-      HINT,
-    );
-    training = response.training as Training;
-  } finally {
-    client.close();
-  }
+  const training = (
+    await callService('training', TrainingServiceService, options, io, 'cannot start the training', (c) =>
+      c.startTraining(request),
+    )
+  ).training as Training;
   io.stdout.write(
     options.json === true ? `${JSON.stringify(Training.toJSON(training), null, 2)}\n` : `${training.id}\n`,
   );
@@ -277,40 +208,23 @@ export async function runTrainStart(options: StartOptions, io: CliIo): Promise<n
   return options.watch === true ? runTrainWatch(training.id, { addr: options.addr }, io) : 0;
 }
 
-export async function runTrainGet(trainingId: string, options: ClientOptions, io: CliIo): Promise<number> {
-  const { client, address } = connect(options, io);
-  try {
-    const { training } = await unaryCall(
-      client,
-      client.getTraining,
-      { trainingId },
-      'cannot get the training',
-      address,
-      HINT,
-    );
-    io.stdout.write(
-      options.json === true
-        ? `${JSON.stringify(Training.toJSON(training as Training), null, 2)}\n`
-        : formatTraining(training as Training),
-    );
-    return 0;
-  } finally {
-    client.close();
-  }
-}
-
-function addressOption(): Option {
-  return new Option(
-    '--addr <host:port>',
-    `training service address (env ${TRAINING_ADDRESS_ENV}, default ${DEFAULT_TRAINING_ADDRESS})`,
-  ).argParser(hostPort);
+export async function runTrainGet(trainingId: string, options: ClientFlags, io: CliIo): Promise<number> {
+  const training = (
+    await callService('training', TrainingServiceService, options, io, 'cannot get the training', (c) =>
+      c.getTraining({ trainingId }),
+    )
+  ).training as Training;
+  io.stdout.write(
+    options.json === true
+      ? `${JSON.stringify(Training.toJSON(training), null, 2)}\n`
+      : formatTraining(training),
+  );
+  return 0;
 }
 
 /** The `train` command: start|watch|get against the training service. */
 export function trainClientCommand(io: CliIo = processIo): Command {
   const command = new Command('train').description('client of the training service: start|watch|get');
-  const run = (work: () => Promise<number>): Promise<void> =>
-    work().then((code) => void (process.exitCode = code));
   command
     .command('start')
     .description(
@@ -320,7 +234,7 @@ export function trainClientCommand(io: CliIo = processIo): Command {
     .option('--search <id>', 'the id of a succeeded search whose result is trained')
     .requiredOption('--dataset <uri>', 'dataset URI, resolved under the service’s data roots')
     .requiredOption('--model <name>', 'model name to publish under ([a-z0-9._-], 1 to 64 characters)')
-    .addOption(addressOption())
+    .addOption(addressOption('training'))
     .addOption(
       new Option('--variant <name>', 'network family (default cifar)').choices(['cifar', 'imagenet']),
     )
@@ -351,26 +265,21 @@ export function trainClientCommand(io: CliIo = processIo): Command {
     .option('--seed <n>', 'seed (default: the service picks one)', integer)
     .option('--watch', 'follow the training until it ends')
     .option('--json', 'print the stored training as JSON')
-    .action((options: StartOptions) => run(() => runTrainStart(options, io)));
+    .action((options: StartOptions) => exitWith(() => runTrainStart(options, io)));
   command
     .command('watch')
     .description('follow a training: its history, then live epochs, until it ends')
     .argument('<id>', 'training id')
-    .addOption(addressOption())
+    .addOption(addressOption('training'))
     .option('--after <sequence>', 'only events after this sequence', integer)
     .option('--json', 'one JSON line per event')
-    .action((id: string, options: WatchOptions) => run(() => runTrainWatch(id, options, io)));
+    .action((id: string, options: WatchFlags) => exitWith(() => runTrainWatch(id, options, io)));
   command
     .command('get')
     .description('show one training')
     .argument('<id>', 'training id')
-    .addOption(addressOption())
+    .addOption(addressOption('training'))
     .option('--json', 'print the training as JSON')
-    .action((id: string, options: ClientOptions) => run(() => runTrainGet(id, options, io)));
-  for (const sub of command.commands) {
-    sub
-      .exitOverride()
-      .configureOutput({ writeOut: (t) => io.stdout.write(t), writeErr: (t) => io.stderr.write(t) });
-  }
-  return command;
+    .action((id: string, options: ClientFlags) => exitWith(() => runTrainGet(id, options, io)));
+  return overrideExit(command, io);
 }
