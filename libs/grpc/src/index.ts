@@ -7,7 +7,7 @@ export { HEALTH_SERVICE, PROTO_ROOT } from './reflection';
 export * from './server';
 export { pollUntil, spawnServiceProcess, type ServiceProcess } from './service-process';
 export { runMain, serviceMain, type ServeIo, type ServeMain, type ServiceMainSpec } from './service-main';
-export { buildPackage, callFailure, memoryLogger } from './testing';
+export { buildPackage, callFailure, collectStream, firstMessage, memoryLogger } from './testing';
 export {
   createClient,
   isServiceError,

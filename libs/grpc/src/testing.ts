@@ -39,3 +39,25 @@ export function buildPackage(root: string, packageDir: string): void {
     stdio: 'inherit',
   });
 }
+
+/** Every message of a server stream until it ends (or fails: then rejects with the status). */
+export async function collectStream<T>(
+  stream: AsyncIterable<T>,
+  onMessage?: (message: T) => void,
+): Promise<T[]> {
+  const messages: T[] = [];
+  for await (const message of stream) {
+    messages.push(message);
+    onMessage?.(message);
+  }
+  return messages;
+}
+
+/** The first message of a server stream that `matches`; leaving the stream cancels the call. */
+export async function firstMessage<T>(
+  stream: AsyncIterable<T>,
+  matches: (message: T) => boolean,
+): Promise<T> {
+  for await (const message of stream) if (matches(message)) return message;
+  throw new Error('the stream ended before the message it was waited for');
+}

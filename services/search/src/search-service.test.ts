@@ -8,7 +8,7 @@ import type { ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import { status } from '@grpc/grpc-js';
-import { pollUntil, spawnServiceProcess, type ServiceProcess } from '@rnas/grpc';
+import { firstMessage, pollUntil, spawnServiceProcess, type ServiceProcess } from '@rnas/grpc';
 import {
   SearchState,
   SearchStrategy,
@@ -23,7 +23,8 @@ import {
   failure,
   memoryLogger,
   ROOT,
-  SearchClient,
+  searchClient,
+  type SearchClient,
   tinyConfig,
   tinyDataRoot,
 } from './test-util';
@@ -54,7 +55,7 @@ beforeAll(async () => {
       shutdownSignals: [],
     },
   );
-  client = new SearchClient(service.port);
+  client = searchClient(service.port);
 }, 300_000);
 
 afterAll(async () => {
@@ -88,19 +89,7 @@ function cases(messages: WatchSearchResponse[]): string[] {
 
 /** Waits for the first live event of the given kind. */
 function firstEvent(searchId: string, kind: string): Promise<WatchSearchResponse> {
-  return new Promise((resolve, reject) => {
-    const stream = client.raw.watchSearch({ searchId, afterSequence: 0 });
-    stream.on('data', (m: WatchSearchResponse) => {
-      if (m.event?.$case === kind) {
-        stream.cancel();
-        resolve(m);
-      }
-    });
-    stream.on('error', (e: { code?: number }) => {
-      if (e.code !== status.CANCELLED) reject(e);
-    });
-    stream.on('end', () => reject(new Error(`the search ended without a ${kind} event`)));
-  });
+  return firstMessage(client.watchSearch({ searchId, afterSequence: 0 }), (m) => m.event?.$case === kind);
 }
 
 const MAIN = path.join(ROOT, 'services', 'search', 'dist', 'main.js');
@@ -409,29 +398,23 @@ describe('the search service process', () => {
   it('resumes a search after kill -9 to the uninterrupted result, and loses nothing acknowledged', async () => {
     const config = tinyConfig({ generations: 3 });
     const first = await spawnService();
-    let remote = new SearchClient(first.port);
+    let remote = searchClient(first.port);
     const search = (await remote.startSearch({ datasetUri, seed: 11, config })).search as Search;
     const waiting = (await remote.startSearch({ datasetUri, seed: 12, config })).search as Search;
     const cancelled = (await remote.startSearch({ datasetUri, seed: 13, config })).search as Search;
     await remote.cancelSearch({ searchId: cancelled.id });
 
     // Kill the process as soon as the first generation is checkpointed and reported.
-    await new Promise<void>((resolve, reject) => {
-      const stream = remote.raw.watchSearch({ searchId: search.id, afterSequence: 0 });
-      stream.on('data', (m: WatchSearchResponse) => {
-        if (m.event?.$case === 'generationReport') {
-          first.child.kill('SIGKILL');
-          resolve();
-        }
-      });
-      stream.on('error', () => undefined);
-      stream.on('end', () => reject(new Error('the search ended before it was killed')));
-    });
+    await firstMessage(
+      remote.watchSearch({ searchId: search.id, afterSequence: 0 }),
+      (m) => m.event?.$case === 'generationReport',
+    );
+    first.child.kill('SIGKILL');
     expect((await first.exited).signal).toBe('SIGKILL');
     remote.close();
 
     const second = await spawnService();
-    remote = new SearchClient(second.port);
+    remote = searchClient(second.port);
     // The queued search and the cancelled one survived the kill as they were.
     const get = async (searchId: string): Promise<Search> =>
       (await remote.getSearch({ searchId })).search as Search;
@@ -496,7 +479,7 @@ describe('the search service process', () => {
     const stateDir = path.join(dir, 'sigterm-state');
     const flags = ['--max-running-searches', '1', '--shutdown-grace-ms', '500'];
     const first = await spawnService(stateDir, flags);
-    let remote = new SearchClient(first.port);
+    let remote = searchClient(first.port);
     const get = async (searchId: string): Promise<Search> =>
       (await remote.getSearch({ searchId })).search as Search;
     const a = (await remote.startSearch({ datasetUri: slowDataset, seed: 1, config: slowConfig }))
@@ -517,7 +500,7 @@ describe('the search service process', () => {
 
     // The cancelling search was recorded as cancelled; the queued one is still queued and runs now.
     const second = await spawnService(stateDir, flags);
-    remote = new SearchClient(second.port);
+    remote = searchClient(second.port);
     expect((await get(a.id)).state).toBe(SearchState.SEARCH_STATE_CANCELLED);
     await pollUntil(async () => (await get(b.id)).state === SearchState.SEARCH_STATE_RUNNING);
     remote.close();
@@ -526,7 +509,7 @@ describe('the search service process', () => {
 
     // The running one stayed RUNNING and resumes.
     const third = await spawnService(stateDir, flags);
-    remote = new SearchClient(third.port);
+    remote = searchClient(third.port);
     await pollUntil(async () => (await get(b.id)).resumes === 1);
     expect((await get(b.id)).state).toBe(SearchState.SEARCH_STATE_RUNNING);
     await remote.cancelSearch({ searchId: b.id });

@@ -1,21 +1,18 @@
 // Shared by this package's tests (not built, not exported): building the worker, a tiny search
 // on a synthetic image folder, and promise wrappers around the generated gRPC client.
 import * as path from 'node:path';
-import { credentials, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
-import { buildPackage, memoryLogger as sharedMemoryLogger } from '@rnas/grpc';
+import {
+  buildPackage,
+  collectStream,
+  createClient,
+  memoryLogger as sharedMemoryLogger,
+  type PromiseClient,
+} from '@rnas/grpc';
 import { temporaryDataRoot, type TemporaryDataRoot } from '@rnas/data';
 import {
-  SearchServiceClient,
+  SearchServiceService,
   SearchStrategy,
-  type CancelSearchRequest,
-  type CancelSearchResponse,
-  type GetSearchRequest,
-  type GetSearchResponse,
-  type ListSearchesRequest,
-  type ListSearchesResponse,
   type SearchConfig,
-  type StartSearchRequest,
-  type StartSearchResponse,
   type WatchSearchResponse,
 } from '@rnas/proto';
 
@@ -49,65 +46,21 @@ export function tinyConfig(overrides: Partial<SearchConfig> = {}): SearchConfig 
 /** A logger whose lines land in an array (JSON objects), so tests stay quiet and can read them. */
 export const memoryLogger = (): ReturnType<typeof sharedMemoryLogger> => sharedMemoryLogger('search');
 
-type Unary<Req, Res> = (
-  request: Req,
-  callback: (error: ServiceError | null, response: Res) => void,
-) => unknown;
-
-/** The search client with promise-returning unary calls. */
-export class SearchClient {
-  readonly raw: SearchServiceClient;
-
-  constructor(port: number, options: Record<string, number> = {}) {
-    this.raw = new SearchServiceClient(`127.0.0.1:${port}`, credentials.createInsecure(), options);
-  }
-
-  startSearch(request: StartSearchRequest): Promise<StartSearchResponse> {
-    return this.unary(this.raw.startSearch, request);
-  }
-
-  getSearch(request: GetSearchRequest): Promise<GetSearchResponse> {
-    return this.unary(this.raw.getSearch, request);
-  }
-
-  listSearches(request: ListSearchesRequest): Promise<ListSearchesResponse> {
-    return this.unary(this.raw.listSearches, request);
-  }
-
-  cancelSearch(request: CancelSearchRequest): Promise<CancelSearchResponse> {
-    return this.unary(this.raw.cancelSearch, request);
-  }
-
-  private unary<Req, Res>(method: Unary<Req, Res>, request: Req): Promise<Res> {
-    return new Promise((resolve, reject) => {
-      method.call(this.raw, request, (error, response) => (error ? reject(error) : resolve(response)));
-    });
-  }
-
-  /** Every message of a WatchSearch stream until it ends (or fails: then rejects with the status). */
+/** A search client, with `watchAll`: every message of a WatchSearch stream until it ends. */
+export type SearchClient = PromiseClient<typeof SearchServiceService> & {
   watchAll(
     searchId: string,
-    afterSequence = 0,
+    afterSequence?: number,
     onMessage?: (m: WatchSearchResponse) => void,
-  ): Promise<WatchSearchResponse[]> {
-    const stream: ClientReadableStream<WatchSearchResponse> = this.raw.watchSearch({
-      searchId,
-      afterSequence,
-    });
-    const messages: WatchSearchResponse[] = [];
-    return new Promise((resolve, reject) => {
-      stream.on('data', (m: WatchSearchResponse) => {
-        messages.push(m);
-        onMessage?.(m);
-      });
-      stream.on('end', () => resolve(messages));
-      stream.on('error', reject);
-    });
-  }
+  ): Promise<WatchSearchResponse[]>;
+};
 
-  close(): void {
-    this.raw.close();
-  }
+export function searchClient(port: number): SearchClient {
+  const client = createClient(SearchServiceService, `127.0.0.1:${port}`);
+  return Object.assign(client, {
+    watchAll: (searchId: string, afterSequence = 0, onMessage?: (m: WatchSearchResponse) => void) =>
+      collectStream(client.watchSearch({ searchId, afterSequence }), onMessage),
+  });
 }
 
 export { callFailure as failure } from '@rnas/grpc';

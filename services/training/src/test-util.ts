@@ -1,21 +1,19 @@
 // Shared by this package's tests (not built, not exported): building the worker, a tiny network
 // and image folder, and promise wrappers around the generated gRPC client.
 import * as path from 'node:path';
-import { credentials, type ServiceError } from '@grpc/grpc-js';
-import { buildPackage, memoryLogger as sharedMemoryLogger } from '@rnas/grpc';
+import {
+  buildPackage,
+  collectStream,
+  createClient,
+  memoryLogger as sharedMemoryLogger,
+  type PromiseClient,
+} from '@rnas/grpc';
 import { temporaryDataRoot, type TemporaryDataRoot } from '@rnas/data';
 import {
-  TrainingServiceClient,
+  TrainingServiceService,
+  type StartTrainingRequest,
   type Genotype,
   type NetworkSpec,
-  type CancelTrainingRequest,
-  type CancelTrainingResponse,
-  type GetTrainingRequest,
-  type GetTrainingResponse,
-  type ListTrainingsRequest,
-  type ListTrainingsResponse,
-  type StartTrainingRequest,
-  type StartTrainingResponse,
   type TrainingRecipe,
   type WatchTrainingResponse,
 } from '@rnas/proto';
@@ -87,62 +85,21 @@ export function tinyRequest(
 /** A logger whose lines land in an array (JSON objects), so tests stay quiet and can read them. */
 export const memoryLogger = (): ReturnType<typeof sharedMemoryLogger> => sharedMemoryLogger('training');
 
-type Unary<Req, Res> = (
-  request: Req,
-  callback: (error: ServiceError | null, response: Res) => void,
-) => unknown;
-
-/** The training client with promise-returning unary calls. */
-export class TrainingClient {
-  readonly raw: TrainingServiceClient;
-
-  constructor(port: number) {
-    this.raw = new TrainingServiceClient(`127.0.0.1:${port}`, credentials.createInsecure());
-  }
-
-  startTraining(request: StartTrainingRequest): Promise<StartTrainingResponse> {
-    return this.unary(this.raw.startTraining, request);
-  }
-
-  getTraining(request: GetTrainingRequest): Promise<GetTrainingResponse> {
-    return this.unary(this.raw.getTraining, request);
-  }
-
-  listTrainings(request: ListTrainingsRequest): Promise<ListTrainingsResponse> {
-    return this.unary(this.raw.listTrainings, request);
-  }
-
-  cancelTraining(request: CancelTrainingRequest): Promise<CancelTrainingResponse> {
-    return this.unary(this.raw.cancelTraining, request);
-  }
-
-  private unary<Req, Res>(method: Unary<Req, Res>, request: Req): Promise<Res> {
-    return new Promise((resolve, reject) => {
-      method.call(this.raw, request, (error, response) => (error ? reject(error) : resolve(response)));
-    });
-  }
-
-  /** Every message of a WatchTraining stream until it ends (or fails: then rejects with the status). */
+/** A training client, with `watchAll`: every message of a WatchTraining stream until it ends. */
+export type TrainingClient = PromiseClient<typeof TrainingServiceService> & {
   watchAll(
     trainingId: string,
-    afterSequence = 0,
+    afterSequence?: number,
     onMessage?: (m: WatchTrainingResponse) => void,
-  ): Promise<WatchTrainingResponse[]> {
-    const stream = this.raw.watchTraining({ trainingId, afterSequence });
-    const messages: WatchTrainingResponse[] = [];
-    return new Promise((resolve, reject) => {
-      stream.on('data', (m: WatchTrainingResponse) => {
-        messages.push(m);
-        onMessage?.(m);
-      });
-      stream.on('end', () => resolve(messages));
-      stream.on('error', reject);
-    });
-  }
+  ): Promise<WatchTrainingResponse[]>;
+};
 
-  close(): void {
-    this.raw.close();
-  }
+export function trainingClient(port: number): TrainingClient {
+  const client = createClient(TrainingServiceService, `127.0.0.1:${port}`);
+  return Object.assign(client, {
+    watchAll: (trainingId: string, afterSequence = 0, onMessage?: (m: WatchTrainingResponse) => void) =>
+      collectStream(client.watchTraining({ trainingId, afterSequence }), onMessage),
+  });
 }
 
 export { callFailure as failure } from '@rnas/grpc';

@@ -5,7 +5,7 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { status } from '@grpc/grpc-js';
-import { pollUntil, spawnServiceProcess, type ServiceProcess } from '@rnas/grpc';
+import { firstMessage, pollUntil, spawnServiceProcess, type ServiceProcess } from '@rnas/grpc';
 import { JobStore } from '@rnas/jobs';
 import {
   LearningRateSchedule,
@@ -28,7 +28,8 @@ import {
   tinyDataRoot,
   tinyRecipe,
   tinyRequest,
-  TrainingClient,
+  trainingClient,
+  type TrainingClient,
 } from './test-util';
 
 let dir: string;
@@ -64,7 +65,7 @@ async function startService(): Promise<void> {
   const captured = memoryLogger();
   lines = captured.lines;
   service = await startTrainingService(serviceConfig(), { logger: captured.logger, shutdownSignals: [] });
-  client = new TrainingClient(service.port);
+  client = trainingClient(service.port);
 }
 
 /** What the fake succeeded search found (the JSON form of libs/nas's Genotype). */
@@ -134,20 +135,11 @@ function cases(messages: WatchTrainingResponse[]): string[] {
   );
 }
 
-function firstEpoch(trainingId: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const stream = client.raw.watchTraining({ trainingId, afterSequence: 0 });
-    stream.on('data', (m: WatchTrainingResponse) => {
-      if (m.event?.$case === 'epochReport') {
-        stream.cancel();
-        resolve();
-      }
-    });
-    stream.on('error', (e: { code?: number }) => {
-      if (e.code !== status.CANCELLED) reject(e);
-    });
-    stream.on('end', () => reject(new Error('the training ended without an epoch')));
-  });
+async function firstEpoch(trainingId: string): Promise<void> {
+  await firstMessage(
+    client.watchTraining({ trainingId, afterSequence: 0 }),
+    (m) => m.event?.$case === 'epochReport',
+  );
 }
 
 describe('TrainingService', () => {
@@ -423,7 +415,7 @@ describe('the training service process', () => {
   it('stops on SIGTERM in every job state: queued, running, cancelling', async () => {
     const stateDir = path.join(dir, 'sigterm-state');
     const first = await spawnService(stateDir, ['--max-running-trainings', '1']);
-    let remote = new TrainingClient(first.port);
+    let remote = trainingClient(first.port);
     const get = async (trainingId: string): Promise<Training> =>
       (await remote.getTraining({ trainingId })).training as Training;
     const a = (await remote.startTraining(slowRequest('slow-a'))).training as Training;
@@ -438,7 +430,7 @@ describe('the training service process', () => {
     expect(await first.exited).toEqual({ code: 0, signal: null });
 
     const second = await spawnService(stateDir, ['--max-running-trainings', '1']);
-    remote = new TrainingClient(second.port);
+    remote = trainingClient(second.port);
     expect((await get(a.id)).state).toBe(TrainingState.TRAINING_STATE_CANCELLED);
     await pollUntil(async () => (await get(b.id)).state === TrainingState.TRAINING_STATE_RUNNING);
     remote.close();
@@ -446,7 +438,7 @@ describe('the training service process', () => {
     expect(await second.exited).toEqual({ code: 0, signal: null });
 
     const third = await spawnService(stateDir, ['--max-running-trainings', '1']);
-    remote = new TrainingClient(third.port);
+    remote = trainingClient(third.port);
     await pollUntil(async () => (await get(b.id)).resumes === 1);
     expect((await get(b.id)).state).toBe(TrainingState.TRAINING_STATE_RUNNING);
     await remote.cancelTraining({ trainingId: b.id });
@@ -459,27 +451,21 @@ describe('the training service process', () => {
   it('stops on SIGTERM while publishing, and publishes exactly once after the restart', async () => {
     const stateDir = path.join(dir, 'publish-state');
     const first = await spawnService(stateDir);
-    let remote = new TrainingClient(first.port);
+    let remote = trainingClient(first.port);
     const training = (await remote.startTraining(tinyRequest(datasetUri, { modelName: 'published-once' })))
       .training as Training;
     // The last epoch's report comes just before the worker publishes: SIGTERM then lands before,
     // during or after the publication; each must end with one published version.
-    await new Promise<void>((resolve, reject) => {
-      const stream = remote.raw.watchTraining({ trainingId: training.id, afterSequence: 0 });
-      stream.on('data', (m: WatchTrainingResponse) => {
-        if (m.event?.$case === 'epochReport' && m.event.value.epoch === 2) {
-          first.child.kill('SIGTERM');
-          resolve();
-        }
-      });
-      stream.on('error', () => undefined);
-      stream.on('end', () => reject(new Error('the training ended without its last epoch')));
-    });
+    await firstMessage(
+      remote.watchTraining({ trainingId: training.id, afterSequence: 0 }),
+      (m) => m.event?.$case === 'epochReport' && m.event.value.epoch === 2,
+    );
+    first.child.kill('SIGTERM');
     expect(await first.exited).toEqual({ code: 0, signal: null });
     remote.close();
 
     const second = await spawnService(stateDir);
-    remote = new TrainingClient(second.port);
+    remote = trainingClient(second.port);
     await pollUntil(
       async () =>
         ((await remote.getTraining({ trainingId: training.id })).training as Training).state ===
