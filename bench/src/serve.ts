@@ -5,7 +5,6 @@
 // Run: `npx tsc -b && node bench/dist/serve.js [--seconds S] [--quick] [--no-write]`.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { request as httpGet } from 'node:http';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -18,7 +17,7 @@ import {
   type Model,
   type SyntheticModelOptions,
 } from '@rnas/model';
-import { createClient, type PromiseClient } from '@rnas/grpc';
+import { createClient, sampleValue, scrapeLocalMetrics, type PromiseClient } from '@rnas/grpc';
 import { forwardProbabilities, main as serviceMain } from '@rnas/inference';
 import { InferenceServiceService } from '@rnas/proto';
 import { BENCHMARKS_DOC, writeDocSection } from './docs-section';
@@ -154,24 +153,6 @@ async function stopServer(server: RunningServer): Promise<void> {
   await exited;
 }
 
-function scrape(port: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    httpGet({ host: '127.0.0.1', port, path: '/metrics' }, (response) => {
-      let text = '';
-      response.setEncoding('utf8');
-      response.on('data', (chunk: string) => (text += chunk));
-      response.on('end', () => resolve(text));
-    })
-      .on('error', reject)
-      .end();
-  });
-}
-
-function sample(text: string, series: string): number {
-  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
-  return line === undefined ? 0 : Number(line.slice(series.length + 1));
-}
-
 /** `clients` loops, each sending one image at a time, for `seconds`; latencies of the OK calls. */
 async function drive(
   client: PromiseClient<typeof InferenceServiceService>,
@@ -235,7 +216,7 @@ async function measureService(
     for (const clients of CLIENTS) {
       await drive(client, clients, seconds / 5, images);
       inProcessSlice(model, clients, seconds / 5);
-      const before = await scrape(server.metricsPort);
+      const before = await scrapeLocalMetrics(server.metricsPort);
       const latencies: number[] = [];
       let ok = 0;
       let errors = 0;
@@ -248,19 +229,24 @@ async function measureService(
         const forward = inProcessSlice(model, clients, seconds / slices);
         local = { images: local.images + forward.images, elapsed: local.elapsed + forward.elapsed };
         const cpuBefore = process.cpuUsage();
-        const serverBefore = sample(await scrape(server.metricsPort), 'process_cpu_seconds_total');
+        const serverBefore = sampleValue(
+          await scrapeLocalMetrics(server.metricsPort),
+          'process_cpu_seconds_total',
+        );
         const run = await drive(client, clients, seconds / slices, images);
         const cpu = process.cpuUsage(cpuBefore);
         clientCpu += (cpu.user + cpu.system) / 1000;
         serverCpu +=
-          1000 * (sample(await scrape(server.metricsPort), 'process_cpu_seconds_total') - serverBefore);
+          1000 *
+          (sampleValue(await scrapeLocalMetrics(server.metricsPort), 'process_cpu_seconds_total') -
+            serverBefore);
         latencies.push(...run.latencies);
         ok += run.ok;
         errors += run.errors;
         elapsed += run.elapsed;
         lastError = run.lastError ?? lastError;
       }
-      const after = await scrape(server.metricsPort);
+      const after = await scrapeLocalMetrics(server.metricsPort);
       const sorted = latencies.sort((a, b) => a - b);
       const result: LoadResult = {
         clients,
@@ -271,7 +257,8 @@ async function measureService(
         p99: percentile(sorted, 99),
         errors,
         meanBatch:
-          (sample(after, sum) - sample(before, sum)) / (sample(after, count) - sample(before, count)),
+          (sampleValue(after, sum) - sampleValue(before, sum)) /
+          (sampleValue(after, count) - sampleValue(before, count)),
         inProcess: local.images / local.elapsed,
         serverCpuMs: serverCpu / ok,
         clientCpuMs: clientCpu / ok,

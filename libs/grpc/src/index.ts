@@ -25,3 +25,4 @@ export {
   type WaitForServingOptions,
 } from './health';
 export { startFakeService, type FakeService } from './fake-service';
+export { histogramMean, sampleValue, scrapeLocalMetrics, scrapeMetrics } from './prometheus';

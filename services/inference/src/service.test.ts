@@ -1,6 +1,5 @@
 import { execFileSync } from 'node:child_process';
 import { cp, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
-import { request as httpGet } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
@@ -8,7 +7,15 @@ import { crc32 } from 'node:zlib';
 import { status, type ServiceError } from '@grpc/grpc-js';
 import sharp from 'sharp';
 import { initBackend, tf } from '@rnas/engine';
-import { checkHealth, createClient, createLogger, type CallOptions, type PromiseClient } from '@rnas/grpc';
+import {
+  checkHealth,
+  createClient,
+  createLogger,
+  sampleValue,
+  scrapeLocalMetrics,
+  type CallOptions,
+  type PromiseClient,
+} from '@rnas/grpc';
 import { ClassifyRequest, InferenceServiceService, ModelVersionState, NetworkVariant } from '@rnas/proto';
 import {
   loadModel,
@@ -72,25 +79,6 @@ async function failure(promise: Promise<unknown>): Promise<ServiceError> {
     return error as ServiceError;
   }
   throw new Error('expected the call to fail');
-}
-
-function scrape(port: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    httpGet({ host: '127.0.0.1', port, path: '/metrics' }, (response) => {
-      let text = '';
-      response.setEncoding('utf8');
-      response.on('data', (chunk: string) => (text += chunk));
-      response.on('end', () => resolve(text));
-    })
-      .on('error', reject)
-      .end();
-  });
-}
-
-/** The value of one series in Prometheus text, e.g. `rnas_inference_batch_size_count{model="tiny",version="1"}`. */
-function sample(text: string, series: string): number {
-  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
-  return line === undefined ? 0 : Number(line.slice(series.length + 1));
 }
 
 async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
@@ -479,20 +467,20 @@ describe('InferenceService over gRPC', () => {
     const series = 'rnas_inference_batch_size_count{model="rgb",version="1"}';
     const sum = 'rnas_inference_batch_size_sum{model="rgb",version="1"}';
     const port = service.metricsPort as number;
-    const before = await scrape(port);
+    const before = await scrapeLocalMetrics(port);
     const requests = Array.from({ length: MAX_BATCH }, () =>
       classify(client, { modelName: 'rgb', input: { $case: 'images', value: { images: [jpeg] } } }),
     );
     await Promise.all(requests);
-    const after = await scrape(port);
-    const batches = sample(after, series) - sample(before, series);
-    expect(sample(after, sum) - sample(before, sum)).toBe(MAX_BATCH);
+    const after = await scrapeLocalMetrics(port);
+    const batches = sampleValue(after, series) - sampleValue(before, series);
+    expect(sampleValue(after, sum) - sampleValue(before, sum)).toBe(MAX_BATCH);
     expect(batches).toBeGreaterThanOrEqual(1);
     expect(batches).toBeLessThan(MAX_BATCH);
   });
 
   it('exports the domain series, tfjs memory and the grpc_server_* families', async () => {
-    const text = await scrape(service.metricsPort as number);
+    const text = await scrapeLocalMetrics(service.metricsPort as number);
     for (const name of [
       'rnas_inference_requests_total{model="tiny",version="1",code="OK"}',
       'rnas_inference_requests_total{model="tiny",version="1",code="INVALID_ARGUMENT"}',
@@ -506,7 +494,7 @@ describe('InferenceService over gRPC', () => {
       'rnas_tfjs_tensors',
       'rnas_tfjs_bytes',
     ]) {
-      expect([name, sample(text, name) > 0]).toEqual([name, true]);
+      expect([name, sampleValue(text, name) > 0]).toEqual([name, true]);
     }
     expect(text).toContain('rnas_inference_queue_depth{model="tiny",version="1"} 0');
     expect(text).toMatch(/grpc_server_handled_total\{.*grpc_method="Classify".*grpc_code="NotFound"\} \d+/);
@@ -562,8 +550,8 @@ describe('InferenceService over gRPC', () => {
     );
     expect(refused.code).toBe(status.FAILED_PRECONDITION);
     expect(refused.details).toMatch(/^model tiny version 3 failed to load: /);
-    const metrics = await scrape(service.metricsPort as number);
-    expect(sample(metrics, 'rnas_inference_model_load_failures_total{model="tiny"}')).toBe(1);
+    const metrics = await scrapeLocalMetrics(service.metricsPort as number);
+    expect(sampleValue(metrics, 'rnas_inference_model_load_failures_total{model="tiny"}')).toBe(1);
 
     // Fixing the files makes the service try again.
     await cp(path.join(repo, 'tiny', '2', WEIGHTS_FILE), path.join(repo, 'tiny', '3', WEIGHTS_FILE));
@@ -659,7 +647,7 @@ describe('InferenceService queue', () => {
   it('drops requests whose deadline passed or that were cancelled, without computing them', async () => {
     const metricsPort = service.metricsPort as number;
     const batches = 'rnas_inference_batch_size_sum{model="tiny",version="1"}';
-    const before = sample(await scrape(metricsPort), batches);
+    const before = sampleValue(await scrapeLocalMetrics(metricsPort), batches);
     const expired = await failure(classify(client, tensor(), { deadlineMs: 100 }));
     expect(expired.code).toBe(status.DEADLINE_EXCEEDED);
     const controller = new AbortController();
@@ -668,8 +656,8 @@ describe('InferenceService queue', () => {
     expect((await cancelled).code).toBe(status.CANCELLED);
     // Give the server a moment past the queue delay: nothing was left to compute.
     await new Promise((resolve) => setTimeout(resolve, 500));
-    const text = await scrape(metricsPort);
-    expect(sample(text, batches)).toBe(before);
+    const text = await scrapeLocalMetrics(metricsPort);
+    expect(sampleValue(text, batches)).toBe(before);
     expect(text).toContain('rnas_inference_queue_depth{model="tiny",version="1"} 0');
     // The queue has room again.
     expect((await classify(client, tensor())).classifications).toHaveLength(1);

@@ -3,9 +3,8 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { checkHealth, freePorts, SERVICE_ENDPOINTS } from '@rnas/grpc';
+import { checkHealth, freePorts, scrapeMetrics, SERVICE_ENDPOINTS } from '@rnas/grpc';
 import { startService, stopService } from './demo-services';
-import { scrapeMetrics } from './prometheus';
 
 describe('demo services', () => {
   let dir: string;

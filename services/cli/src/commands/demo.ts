@@ -9,7 +9,7 @@ import { status } from '@grpc/grpc-js';
 import { SingleBar } from 'cli-progress';
 import { Command } from 'commander';
 import { openDataset, type Split } from '@rnas/data';
-import { createClient, freePorts, isServiceError } from '@rnas/grpc';
+import { createClient, freePorts, histogramMean, isServiceError, scrapeMetrics } from '@rnas/grpc';
 import {
   InferenceServiceService,
   ModelVersionState,
@@ -49,7 +49,6 @@ import {
   type ServiceName,
 } from './demo-services';
 import { classifyLoad, ClassifyLoadError } from './demo-load';
-import { histogramMean, scrapeMetrics } from './prometheus';
 import { runSearchWatch } from './search-client';
 import { withService } from './service-client';
 import { runTrainWatch, startTrainingRequest } from './train-client';

@@ -1,5 +1,5 @@
 // Reading a service's Prometheus endpoint: one scrape of the text exposition format, and the
-// arithmetic the demo prints from it.
+// arithmetic the demo and the benchmarks read from it.
 import { get as httpGet } from 'node:http';
 
 /** The most a scrape reads; a service's whole exposition is a few hundred KiB. */
@@ -47,4 +47,15 @@ export function histogramMean(text: string, name: string): number | undefined {
     else count += value;
   }
   return count > 0 ? sum / count : undefined;
+}
+
+/** The value of one series in the text format, e.g. `process_cpu_seconds_total` or `x_count{model="m"}`; 0 when absent. */
+export function sampleValue(text: string, series: string): number {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? 0 : Number(line.slice(series.length + 1));
+}
+
+/** One scrape of the metrics endpoint on `port` of this host. */
+export function scrapeLocalMetrics(port: number, timeoutMs?: number): Promise<string> {
+  return scrapeMetrics(`http://127.0.0.1:${port}/metrics`, timeoutMs);
 }
