@@ -1,5 +1,5 @@
 // The training service: TrainingService over the job-service kit (libs/jobs startJobService), which
-// owns the bootstrap, health, reflection, metrics and the drain. What is the search's own: its
+// owns the bootstrap, health, reflection, metrics and the drain. What is the training's own: its
 // handlers, its jobs (training-jobs.ts) and its worker (training-worker.ts).
 import * as path from 'node:path';
 import { initBackend, tf } from '@rnas/engine';
