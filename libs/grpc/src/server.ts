@@ -4,6 +4,7 @@ import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
 import { UnavailableError } from './errors';
 import { CallTracker, wrapService, type ServiceHandlers } from './handlers';
 import type { Logger } from './logger';
+import type { ServiceConfig } from './config';
 import { Metrics, type MetricsOptions } from './metrics';
 import { startMetricsEndpoint, type MetricsEndpoint } from './metricsEndpoint';
 import { HEALTH_SERVICE, PROTO_ROOT, createReflection } from './reflection';
@@ -258,6 +259,26 @@ export class GrpcServer {
       });
     });
   }
+}
+
+/**
+ * The server options a service's configuration sets (address, ports, message bounds, drain
+ * time), with its logger and the signals that start a drain.
+ */
+export function serviceServerOptions(
+  config: ServiceConfig,
+  options: { logger: Logger; shutdownSignals?: readonly NodeJS.Signals[] },
+): ServerOptions {
+  return {
+    host: config.host,
+    port: config.port,
+    metricsPort: config.metricsPort,
+    maxReceiveMessageBytes: config.maxMessageBytes,
+    maxSendMessageBytes: config.maxMessageBytes,
+    shutdownGraceMs: config.shutdownGraceMs,
+    shutdownSignals: options.shutdownSignals,
+    logger: options.logger,
+  };
 }
 
 /** Creates a server; add services, then `start()`. */

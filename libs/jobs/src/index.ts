@@ -22,7 +22,7 @@ export { InvalidRequestError, toDomainError } from './grpc-errors';
 export { DurableJobs, type DurableJobsOptions } from './durable-jobs';
 export {
   startJobService,
-  jobDatabaseFile,
+  jobDatabaseName,
   WorkerMemoryByJob,
   type JobServiceConfig,
   type JobServiceContext,

@@ -9,6 +9,7 @@ import { Gauge, type Registry } from 'prom-client';
 import {
   createLogger,
   createServer,
+  serviceServerOptions,
   ensureDirectory,
   serviceName,
   type GrpcServer,
@@ -121,9 +122,9 @@ export interface RunningJobService<Jobs> {
   close(): Promise<void>;
 }
 
-/** The job database file of a service in its state directory. */
-export function jobDatabaseFile(stateDir: string, name: string): string {
-  return path.join(stateDir, `${name}.db`);
+/** The job database file of a service in its state directory: `<name>.db`. */
+export function jobDatabaseName(name: string): string {
+  return `${name}.db`;
 }
 
 /**
@@ -144,17 +145,10 @@ export async function startJobService<
   const backend = await spec.engine.init();
   logger.info({ backend: backend.name, detail: backend.detail }, 'engine backend');
   for (const dir of spec.directories?.(config) ?? []) ensureDirectory(dir);
-  const store = JobStore.open(jobDatabaseFile(ensureDirectory(config.stateDir), spec.name));
-  const server = createServer({
-    host: config.host,
-    port: config.port,
-    metricsPort: config.metricsPort,
-    maxReceiveMessageBytes: config.maxMessageBytes,
-    maxSendMessageBytes: config.maxMessageBytes,
-    shutdownGraceMs: config.shutdownGraceMs,
-    shutdownSignals: options.shutdownSignals,
-    logger,
-  });
+  const store = JobStore.open(path.join(ensureDirectory(config.stateDir), jobDatabaseName(spec.name)));
+  const server = createServer(
+    serviceServerOptions(config, { logger, shutdownSignals: options.shutdownSignals }),
+  );
   const registry = server.metrics.registry;
   const workerMemory = new WorkerMemoryByJob();
   const jobs = spec.jobs({

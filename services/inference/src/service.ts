@@ -4,6 +4,7 @@ import {
   createLogger,
   ensureDirectory,
   createServer,
+  serviceServerOptions,
   serviceName,
   serviceMain,
   type GrpcServer,
@@ -65,16 +66,9 @@ export async function startInferenceService(
   sharp.concurrency(1);
   sharp.cache(false);
 
-  const server = createServer({
-    host: config.host,
-    port: config.port,
-    metricsPort: config.metricsPort,
-    maxReceiveMessageBytes: config.maxMessageBytes,
-    maxSendMessageBytes: config.maxMessageBytes,
-    shutdownGraceMs: config.shutdownGraceMs,
-    shutdownSignals: options.shutdownSignals,
-    logger,
-  });
+  const server = createServer(
+    serviceServerOptions(config, { logger, shutdownSignals: options.shutdownSignals }),
+  );
   server.metrics.trackTfjsMemory(() => engine.lastMemory, backend.name);
   const metrics = new InferenceMetrics(server.metrics.registry);
   const repository = new ModelRepository({

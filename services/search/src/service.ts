@@ -1,12 +1,11 @@
 // The search service: SearchService over the job-service kit (libs/jobs startJobService), which
 // owns the bootstrap, health, reflection, metrics and the drain. What is the search's own: its
 // handlers, its jobs (search-jobs.ts) and its worker (search-worker.ts).
-import * as path from 'node:path';
 import { initBackend, tf } from '@rnas/engine';
 import type { ServiceHandlers } from '@rnas/grpc';
 import {
   jobCalls,
-  jobDatabaseFile,
+  jobDatabaseName,
   startJobService,
   type JobServiceOptions,
   type JobServiceSpec,
@@ -20,7 +19,7 @@ import { SearchJobs } from './search-jobs';
 import { resolveStartSearch } from './search-request';
 
 /** The job database file in the state directory. */
-export const SEARCH_DATABASE = path.basename(jobDatabaseFile('', 'search'));
+export const SEARCH_DATABASE = jobDatabaseName('search');
 
 export type SearchServiceOptions = JobServiceOptions;
 export type RunningService = RunningJobService<SearchJobs>;

@@ -7,11 +7,11 @@ import { existsSync } from 'node:fs';
 import { lstat, readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from '@rnas/grpc';
-import { JobStore } from '@rnas/jobs';
+import { jobDatabaseName, JobStore } from '@rnas/jobs';
 import { genotypeFromJson, type Genotype } from '@rnas/nas';
 
 /** The search service's job database and artefacts folder in its state directory. */
-export const SEARCH_DATABASE = 'search.db';
+export const SEARCH_DATABASE = jobDatabaseName('search');
 export const SEARCHES_DIRECTORY = 'searches';
 
 /** Search ids are UUIDs; this also keeps any id from naming a path outside the searches folder. */

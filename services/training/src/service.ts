@@ -1,12 +1,11 @@
 // The training service: TrainingService over the job-service kit (libs/jobs startJobService), which
 // owns the bootstrap, health, reflection, metrics and the drain. What is the training's own: its
 // handlers, its jobs (training-jobs.ts) and its worker (training-worker.ts).
-import * as path from 'node:path';
 import { initBackend, tf } from '@rnas/engine';
 import type { ServiceHandlers } from '@rnas/grpc';
 import {
   jobCalls,
-  jobDatabaseFile,
+  jobDatabaseName,
   startJobService,
   type JobServiceOptions,
   type JobServiceSpec,
@@ -20,7 +19,7 @@ import { TrainingJobs } from './training-jobs';
 import { resolveStartTraining } from './training-request';
 
 /** The job database file in the state directory. */
-export const TRAINING_DATABASE = path.basename(jobDatabaseFile('', 'training'));
+export const TRAINING_DATABASE = jobDatabaseName('training');
 
 export type TrainingServiceOptions = JobServiceOptions;
 export type RunningService = RunningJobService<TrainingJobs>;

@@ -3,7 +3,7 @@
 // decides (classes, input channels and size) stay 0 here and are filled in when the training
 // opens the dataset. Errors name the protobuf field and the value.
 import { randomInt } from 'node:crypto';
-import { InvalidArgumentError, invalidField } from '@rnas/grpc';
+import { InvalidArgumentError } from '@rnas/grpc';
 import { checkDatasetUri } from '@rnas/data';
 import { InvalidRequestError } from '@rnas/jobs';
 import {
@@ -21,7 +21,7 @@ import {
   type TrainingRecipe as TrainingRecipeProto,
 } from '@rnas/proto';
 import { validateModelName } from '@rnas/model';
-import { FieldError, resolveRecipe, type Recipe, type RecipeInput } from '@rnas/train';
+import { resolveRecipe, type Recipe, type RecipeInput } from '@rnas/train';
 import { searchGenotype } from './search-lookup';
 
 /** The network the request asks for; 0 for a size the dataset decides. */
@@ -116,15 +116,10 @@ function recipeInput(proto: TrainingRecipeProto | undefined): RecipeInput {
   }
 }
 
+/** The recipe; a bad field is the library's FieldError, which the handler maps to the protobuf field. */
 function resolveTrainingRecipe(proto: TrainingRecipeProto | undefined): Recipe {
   const input = recipeInput(proto);
-  try {
-    return resolveRecipe({ ...input, seed: input.seed ?? randomInt(0, 2 ** 32 - 1) }, 'cifar', 'recipe');
-  } catch (err) {
-    // The library names fields as in TypeScript; invalidField names them as in the protobuf message.
-    if (err instanceof FieldError) throw invalidField(err);
-    throw err;
-  }
+  return resolveRecipe({ ...input, seed: input.seed ?? randomInt(0, 2 ** 32 - 1) }, 'cifar', 'recipe');
 }
 
 /** The validated training of a StartTraining request. */
