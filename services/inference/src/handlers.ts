@@ -1,6 +1,7 @@
 import { status } from '@grpc/grpc-js';
 import {
   DomainError,
+  FailedPreconditionError,
   InvalidArgumentError,
   NotFoundError,
   type CallContext,
@@ -9,6 +10,7 @@ import {
 import type {
   ClassifyRequest,
   ClassifyResponse,
+  DetectResponse,
   GetModelRequest,
   GetModelResponse,
   InferenceServiceService,
@@ -65,6 +67,11 @@ export class InferenceHandlers implements ServiceHandlers<typeof InferenceServic
       this.metrics?.requests.inc({ ...labels, code: codeOf(error) });
       throw error;
     }
+  }
+
+  detect(): DetectResponse {
+    // Replaced by the detection task's handler in this same change (issue 11).
+    throw new FailedPreconditionError('Detect: no detection models are served yet');
   }
 
   listModels(): ListModelsResponse {

@@ -1,4 +1,5 @@
 // The repository's records as the protobuf messages GetModel and ListModels answer with.
+import { Task } from '@rnas/proto';
 import { networkSpecToProto } from '@rnas/nas';
 import { ModelVersionState, type Model, type ModelVersion } from '@rnas/proto';
 import { servingVersion, type ModelRecord, type VersionRecord, type VersionState } from './repository';
@@ -29,6 +30,8 @@ export function versionToProto(record: VersionRecord, options: ModelProtoOptions
     publishedUnixMs: record.publishedUnixMs,
     loadedUnixMs: record.state === 'ready' ? record.loadedUnixMs : 0,
     trainingId: info?.trainingId ?? '',
+    task: Task.TASK_CLASSIFICATION,
+    detection: undefined,
   };
 }
 

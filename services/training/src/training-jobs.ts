@@ -3,6 +3,7 @@
 // that resumes every running training from its last epoch checkpoint when the service starts.
 // This file says what is the training's own: its stored progress, the protobuf events, the
 // worker's input and events.
+import { Task } from '@rnas/proto';
 import { randomUUID } from 'node:crypto';
 import * as path from 'node:path';
 import type { BackendInfo } from '@rnas/engine';
@@ -217,6 +218,8 @@ export class TrainingJobs {
       datasetUri: config.datasetUri,
       recipe: recipeToProto(config.recipe),
       modelName: config.modelName,
+      task: Task.TASK_CLASSIFICATION,
+      detection: undefined,
       createdUnixMs: job.createdMs,
       startedUnixMs: job.startedMs,
       finishedUnixMs: job.finishedMs,

@@ -42,5 +42,6 @@ export function epochReportToProto(report: EpochReport): EpochReportProto {
     imagesPerSecond: report.imagesPerSecond,
     durationMs: Math.round(report.durationMs),
     etaMs: Math.round(report.etaMs),
+    evalMetrics: report.evalAccuracy === null ? {} : { accuracy: report.evalAccuracy },
   };
 }

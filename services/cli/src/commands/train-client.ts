@@ -1,6 +1,7 @@
 // `rnas train start|watch|get`: a client of the training service. Watches draw a progress bar
 // over the epochs on a terminal and print one line per epoch otherwise; logs go to stderr,
 // results (ids, JSON, the published model) to stdout.
+import { Task } from '@rnas/proto';
 import { Command, Option } from 'commander';
 import { genotypeToProto, parseGenotypeArg } from '@rnas/nas';
 import {
@@ -145,6 +146,8 @@ export function startTrainingRequest(options: StartOptions): StartTrainingReques
     throw new Error('give exactly one of --genotype NAME|FILE and --search ID');
   }
   return {
+    task: Task.TASK_UNSPECIFIED,
+    detection: undefined,
     architecture:
       options.genotype !== undefined
         ? { $case: 'genotype', value: genotypeToProto(parseGenotypeArg(options.genotype)) }

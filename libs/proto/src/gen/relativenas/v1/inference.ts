@@ -19,6 +19,7 @@ import {
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
 import { NetworkSpec } from "./genotype";
+import { DetectionConfig, Task, taskFromJSON, taskToJSON } from "./task";
 
 /** Whether a model version can serve. */
 export enum ModelVersionState {
@@ -188,6 +189,10 @@ export interface ModelVersion {
   loadedUnixMs: number;
   /** The training that produced it; empty when published by other means. */
   trainingId: string;
+  /** What the model does (which RPC serves it): CLASSIFICATION (Classify) or DETECTION (Detect). */
+  task: Task;
+  /** Detection models: the head and priors they were trained with. */
+  detection?: DetectionConfig | undefined;
 }
 
 /** A model and its versions. */
@@ -220,6 +225,82 @@ export interface GetModelRequest {
 export interface GetModelResponse {
   /** The model. */
   model?: Model | undefined;
+}
+
+/** Detect input. */
+export interface DetectRequest {
+  /** Model name. */
+  modelName: string;
+  /** Version to use; absent means the serving (latest ready) version. */
+  version?:
+    | number
+    | undefined;
+  /**
+   * The images: encoded JPEG, PNG or WebP of any size (each is resized to the model's input and
+   * its boxes are mapped back), or a preprocessed NHWC tensor at the model's input size.
+   */
+  input?:
+    | //
+    /** Encoded images. */
+    { $case: "images"; value: ImageBatch }
+    | //
+    /** Preprocessed images, shape [N, height, width, channels] of the model's input. */
+    { $case: "tensor"; value: Tensor }
+    | undefined;
+  /** Lowest score returned, in [0, 1]; absent means 0.3. */
+  scoreThreshold?:
+    | number
+    | undefined;
+  /** Most detections per image, in [1, 200]; absent means 100. */
+  maxDetections?:
+    | number
+    | undefined;
+  /** Only these class labels; empty means every class. */
+  classes: string[];
+}
+
+/** A box in pixel coordinates of its image: x to the right, y down, corners included. */
+export interface BoundingBox {
+  /** Left edge. */
+  xMin: number;
+  /** Top edge. */
+  yMin: number;
+  /** Right edge. */
+  xMax: number;
+  /** Bottom edge. */
+  yMax: number;
+}
+
+/** One detected object. */
+export interface Detection {
+  /** Class index among the model's labels (background excluded). */
+  classIndex: number;
+  /** Class label. */
+  label: string;
+  /** Confidence, in [0, 1]. */
+  score: number;
+  /** Where it is. */
+  box?: BoundingBox | undefined;
+}
+
+/** The detections of one image, best score first. */
+export interface ImageDetections {
+  /** The detections. */
+  detections: Detection[];
+  /** Width of the image the boxes refer to, in pixels. */
+  width: number;
+  /** Height of the image the boxes refer to, in pixels. */
+  height: number;
+}
+
+/** Detect output. */
+export interface DetectResponse {
+  /** Model name. */
+  modelName: string;
+  /** The version that answered. */
+  version: number;
+  /** One entry per input image, in order. */
+  images: ImageDetections[];
 }
 
 function createBaseImageBatch(): ImageBatch {
@@ -1071,6 +1152,8 @@ function createBaseModelVersion(): ModelVersion {
     publishedUnixMs: 0,
     loadedUnixMs: 0,
     trainingId: "",
+    task: 0,
+    detection: undefined,
   };
 }
 
@@ -1108,6 +1191,12 @@ export const ModelVersion: MessageFns<ModelVersion> = {
     }
     if (message.trainingId !== "") {
       writer.uint32(90).string(message.trainingId);
+    }
+    if (message.task !== 0) {
+      writer.uint32(96).int32(message.task);
+    }
+    if (message.detection !== undefined) {
+      DetectionConfig.encode(message.detection, writer.uint32(106).fork()).join();
     }
     return writer;
   },
@@ -1213,6 +1302,22 @@ export const ModelVersion: MessageFns<ModelVersion> = {
             message.trainingId = reader.string();
             continue;
           }
+          case 12: {
+            if (tag !== 96) {
+              break;
+            }
+
+            message.task = reader.int32() as any;
+            continue;
+          }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.detection = DetectionConfig.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1258,6 +1363,8 @@ export const ModelVersion: MessageFns<ModelVersion> = {
         : isSet(object.training_id)
         ? globalThis.String(object.training_id)
         : "",
+      task: isSet(object.task) ? taskFromJSON(object.task) : 0,
+      detection: isSet(object.detection) ? DetectionConfig.fromJSON(object.detection) : undefined,
     };
   },
 
@@ -1296,6 +1403,12 @@ export const ModelVersion: MessageFns<ModelVersion> = {
     if (message.trainingId !== "") {
       obj.trainingId = message.trainingId;
     }
+    if (message.task !== 0) {
+      obj.task = taskToJSON(message.task);
+    }
+    if (message.detection !== undefined) {
+      obj.detection = DetectionConfig.toJSON(message.detection);
+    }
     return obj;
   },
 
@@ -1321,6 +1434,10 @@ export const ModelVersion: MessageFns<ModelVersion> = {
     message.publishedUnixMs = object.publishedUnixMs ?? 0;
     message.loadedUnixMs = object.loadedUnixMs ?? 0;
     message.trainingId = object.trainingId ?? "";
+    message.task = object.task ?? 0;
+    message.detection = (object.detection !== undefined && object.detection !== null)
+      ? DetectionConfig.fromPartial(object.detection)
+      : undefined;
     return message;
   },
 };
@@ -1691,6 +1808,672 @@ export const GetModelResponse: MessageFns<GetModelResponse> = {
   },
 };
 
+function createBaseDetectRequest(): DetectRequest {
+  return {
+    modelName: "",
+    version: undefined,
+    input: undefined,
+    scoreThreshold: undefined,
+    maxDetections: undefined,
+    classes: [],
+  };
+}
+
+export const DetectRequest: MessageFns<DetectRequest> = {
+  encode(message: DetectRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.modelName !== "") {
+      writer.uint32(10).string(message.modelName);
+    }
+    if (message.version !== undefined) {
+      writer.uint32(16).uint32(message.version);
+    }
+    switch (message.input?.$case) {
+      case "images":
+        ImageBatch.encode(message.input.value, writer.uint32(26).fork()).join();
+        break;
+      case "tensor":
+        Tensor.encode(message.input.value, writer.uint32(34).fork()).join();
+        break;
+    }
+    if (message.scoreThreshold !== undefined) {
+      writer.uint32(45).float(message.scoreThreshold);
+    }
+    if (message.maxDetections !== undefined) {
+      writer.uint32(48).uint32(message.maxDetections);
+    }
+    for (const v of message.classes) {
+      writer.uint32(58).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DetectRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDetectRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.modelName = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.version = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.input = { $case: "images", value: ImageBatch.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.input = { $case: "tensor", value: Tensor.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 5: {
+            if (tag !== 45) {
+              break;
+            }
+
+            message.scoreThreshold = reader.float();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.maxDetections = reader.uint32();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.classes.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DetectRequest {
+    return {
+      modelName: isSet(object.modelName)
+        ? globalThis.String(object.modelName)
+        : isSet(object.model_name)
+        ? globalThis.String(object.model_name)
+        : "",
+      version: isSet(object.version) ? globalThis.Number(object.version) : undefined,
+      input: isSet(object.images)
+        ? { $case: "images", value: ImageBatch.fromJSON(object.images) }
+        : isSet(object.tensor)
+        ? { $case: "tensor", value: Tensor.fromJSON(object.tensor) }
+        : undefined,
+      scoreThreshold: isSet(object.scoreThreshold)
+        ? globalThis.Number(object.scoreThreshold)
+        : isSet(object.score_threshold)
+        ? globalThis.Number(object.score_threshold)
+        : undefined,
+      maxDetections: isSet(object.maxDetections)
+        ? globalThis.Number(object.maxDetections)
+        : isSet(object.max_detections)
+        ? globalThis.Number(object.max_detections)
+        : undefined,
+      classes: globalThis.Array.isArray(object?.classes)
+        ? object.classes.map((e: any) => globalThis.String(e))
+        : [],
+    };
+  },
+
+  toJSON(message: DetectRequest): unknown {
+    const obj: any = {};
+    if (message.modelName !== "") {
+      obj.modelName = message.modelName;
+    }
+    if (message.version !== undefined) {
+      obj.version = Math.round(message.version);
+    }
+    if (message.input?.$case === "images") {
+      obj.images = ImageBatch.toJSON(message.input.value);
+    } else if (message.input?.$case === "tensor") {
+      obj.tensor = Tensor.toJSON(message.input.value);
+    }
+    if (message.scoreThreshold !== undefined) {
+      obj.scoreThreshold = floatToJson(message.scoreThreshold);
+    }
+    if (message.maxDetections !== undefined) {
+      obj.maxDetections = Math.round(message.maxDetections);
+    }
+    if (message.classes?.length) {
+      obj.classes = message.classes;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DetectRequest>, I>>(base?: I): DetectRequest {
+    return DetectRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DetectRequest>, I>>(object: I): DetectRequest {
+    const message = createBaseDetectRequest();
+    message.modelName = object.modelName ?? "";
+    message.version = object.version ?? undefined;
+    switch (object.input?.$case) {
+      case "images": {
+        if (object.input?.value !== undefined && object.input?.value !== null) {
+          message.input = { $case: "images", value: ImageBatch.fromPartial(object.input.value) };
+        }
+        break;
+      }
+      case "tensor": {
+        if (object.input?.value !== undefined && object.input?.value !== null) {
+          message.input = { $case: "tensor", value: Tensor.fromPartial(object.input.value) };
+        }
+        break;
+      }
+    }
+    message.scoreThreshold = object.scoreThreshold ?? undefined;
+    message.maxDetections = object.maxDetections ?? undefined;
+    message.classes = object.classes?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseBoundingBox(): BoundingBox {
+  return { xMin: 0, yMin: 0, xMax: 0, yMax: 0 };
+}
+
+export const BoundingBox: MessageFns<BoundingBox> = {
+  encode(message: BoundingBox, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.xMin !== 0) {
+      writer.uint32(13).float(message.xMin);
+    }
+    if (message.yMin !== 0) {
+      writer.uint32(21).float(message.yMin);
+    }
+    if (message.xMax !== 0) {
+      writer.uint32(29).float(message.xMax);
+    }
+    if (message.yMax !== 0) {
+      writer.uint32(37).float(message.yMax);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BoundingBox {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBoundingBox();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 13) {
+              break;
+            }
+
+            message.xMin = reader.float();
+            continue;
+          }
+          case 2: {
+            if (tag !== 21) {
+              break;
+            }
+
+            message.yMin = reader.float();
+            continue;
+          }
+          case 3: {
+            if (tag !== 29) {
+              break;
+            }
+
+            message.xMax = reader.float();
+            continue;
+          }
+          case 4: {
+            if (tag !== 37) {
+              break;
+            }
+
+            message.yMax = reader.float();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BoundingBox {
+    return {
+      xMin: isSet(object.xMin)
+        ? globalThis.Number(object.xMin)
+        : isSet(object.x_min)
+        ? globalThis.Number(object.x_min)
+        : 0,
+      yMin: isSet(object.yMin)
+        ? globalThis.Number(object.yMin)
+        : isSet(object.y_min)
+        ? globalThis.Number(object.y_min)
+        : 0,
+      xMax: isSet(object.xMax)
+        ? globalThis.Number(object.xMax)
+        : isSet(object.x_max)
+        ? globalThis.Number(object.x_max)
+        : 0,
+      yMax: isSet(object.yMax)
+        ? globalThis.Number(object.yMax)
+        : isSet(object.y_max)
+        ? globalThis.Number(object.y_max)
+        : 0,
+    };
+  },
+
+  toJSON(message: BoundingBox): unknown {
+    const obj: any = {};
+    if (message.xMin !== 0) {
+      obj.xMin = floatToJson(message.xMin);
+    }
+    if (message.yMin !== 0) {
+      obj.yMin = floatToJson(message.yMin);
+    }
+    if (message.xMax !== 0) {
+      obj.xMax = floatToJson(message.xMax);
+    }
+    if (message.yMax !== 0) {
+      obj.yMax = floatToJson(message.yMax);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<BoundingBox>, I>>(base?: I): BoundingBox {
+    return BoundingBox.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<BoundingBox>, I>>(object: I): BoundingBox {
+    const message = createBaseBoundingBox();
+    message.xMin = object.xMin ?? 0;
+    message.yMin = object.yMin ?? 0;
+    message.xMax = object.xMax ?? 0;
+    message.yMax = object.yMax ?? 0;
+    return message;
+  },
+};
+
+function createBaseDetection(): Detection {
+  return { classIndex: 0, label: "", score: 0, box: undefined };
+}
+
+export const Detection: MessageFns<Detection> = {
+  encode(message: Detection, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.classIndex !== 0) {
+      writer.uint32(8).uint32(message.classIndex);
+    }
+    if (message.label !== "") {
+      writer.uint32(18).string(message.label);
+    }
+    if (message.score !== 0) {
+      writer.uint32(29).float(message.score);
+    }
+    if (message.box !== undefined) {
+      BoundingBox.encode(message.box, writer.uint32(34).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Detection {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDetection();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.classIndex = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.label = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 29) {
+              break;
+            }
+
+            message.score = reader.float();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.box = BoundingBox.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Detection {
+    return {
+      classIndex: isSet(object.classIndex)
+        ? globalThis.Number(object.classIndex)
+        : isSet(object.class_index)
+        ? globalThis.Number(object.class_index)
+        : 0,
+      label: isSet(object.label) ? globalThis.String(object.label) : "",
+      score: isSet(object.score) ? globalThis.Number(object.score) : 0,
+      box: isSet(object.box) ? BoundingBox.fromJSON(object.box) : undefined,
+    };
+  },
+
+  toJSON(message: Detection): unknown {
+    const obj: any = {};
+    if (message.classIndex !== 0) {
+      obj.classIndex = Math.round(message.classIndex);
+    }
+    if (message.label !== "") {
+      obj.label = message.label;
+    }
+    if (message.score !== 0) {
+      obj.score = floatToJson(message.score);
+    }
+    if (message.box !== undefined) {
+      obj.box = BoundingBox.toJSON(message.box);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Detection>, I>>(base?: I): Detection {
+    return Detection.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Detection>, I>>(object: I): Detection {
+    const message = createBaseDetection();
+    message.classIndex = object.classIndex ?? 0;
+    message.label = object.label ?? "";
+    message.score = object.score ?? 0;
+    message.box = (object.box !== undefined && object.box !== null) ? BoundingBox.fromPartial(object.box) : undefined;
+    return message;
+  },
+};
+
+function createBaseImageDetections(): ImageDetections {
+  return { detections: [], width: 0, height: 0 };
+}
+
+export const ImageDetections: MessageFns<ImageDetections> = {
+  encode(message: ImageDetections, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.detections) {
+      Detection.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.width !== 0) {
+      writer.uint32(16).uint32(message.width);
+    }
+    if (message.height !== 0) {
+      writer.uint32(24).uint32(message.height);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ImageDetections {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseImageDetections();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.detections.push(Detection.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.width = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.height = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ImageDetections {
+    return {
+      detections: globalThis.Array.isArray(object?.detections)
+        ? object.detections.map((e: any) => Detection.fromJSON(e))
+        : [],
+      width: isSet(object.width) ? globalThis.Number(object.width) : 0,
+      height: isSet(object.height) ? globalThis.Number(object.height) : 0,
+    };
+  },
+
+  toJSON(message: ImageDetections): unknown {
+    const obj: any = {};
+    if (message.detections?.length) {
+      obj.detections = message.detections.map((e) => Detection.toJSON(e));
+    }
+    if (message.width !== 0) {
+      obj.width = Math.round(message.width);
+    }
+    if (message.height !== 0) {
+      obj.height = Math.round(message.height);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ImageDetections>, I>>(base?: I): ImageDetections {
+    return ImageDetections.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ImageDetections>, I>>(object: I): ImageDetections {
+    const message = createBaseImageDetections();
+    message.detections = object.detections?.map((e) => Detection.fromPartial(e)) || [];
+    message.width = object.width ?? 0;
+    message.height = object.height ?? 0;
+    return message;
+  },
+};
+
+function createBaseDetectResponse(): DetectResponse {
+  return { modelName: "", version: 0, images: [] };
+}
+
+export const DetectResponse: MessageFns<DetectResponse> = {
+  encode(message: DetectResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.modelName !== "") {
+      writer.uint32(10).string(message.modelName);
+    }
+    if (message.version !== 0) {
+      writer.uint32(16).uint32(message.version);
+    }
+    for (const v of message.images) {
+      ImageDetections.encode(v!, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DetectResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDetectResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.modelName = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.version = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.images.push(ImageDetections.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DetectResponse {
+    return {
+      modelName: isSet(object.modelName)
+        ? globalThis.String(object.modelName)
+        : isSet(object.model_name)
+        ? globalThis.String(object.model_name)
+        : "",
+      version: isSet(object.version) ? globalThis.Number(object.version) : 0,
+      images: globalThis.Array.isArray(object?.images)
+        ? object.images.map((e: any) => ImageDetections.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: DetectResponse): unknown {
+    const obj: any = {};
+    if (message.modelName !== "") {
+      obj.modelName = message.modelName;
+    }
+    if (message.version !== 0) {
+      obj.version = Math.round(message.version);
+    }
+    if (message.images?.length) {
+      obj.images = message.images.map((e) => ImageDetections.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DetectResponse>, I>>(base?: I): DetectResponse {
+    return DetectResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DetectResponse>, I>>(object: I): DetectResponse {
+    const message = createBaseDetectResponse();
+    message.modelName = object.modelName ?? "";
+    message.version = object.version ?? 0;
+    message.images = object.images?.map((e) => ImageDetections.fromPartial(e)) || [];
+    return message;
+  },
+};
+
 /** Classifies images and describes the models it serves. */
 export type InferenceServiceService = typeof InferenceServiceService;
 export const InferenceServiceService = {
@@ -1708,6 +2491,22 @@ export const InferenceServiceService = {
     requestDeserialize: (value: Buffer): ClassifyRequest => ClassifyRequest.decode(value),
     responseSerialize: (value: ClassifyResponse): Buffer => Buffer.from(ClassifyResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ClassifyResponse => ClassifyResponse.decode(value),
+  },
+  /**
+   * Detects objects in one or more images with one detection model version: per image, boxes in
+   * that image's own pixel coordinates (a tensor input: the input size's), labels and scores,
+   * best first. The same input rules and errors as Classify; INVALID_ARGUMENT for a score
+   * threshold outside [0, 1], max_detections over the cap or a class the model does not know;
+   * FAILED_PRECONDITION for a model of another task (Classify likewise refuses detection models).
+   */
+  detect: {
+    path: "/relativenas.v1.InferenceService/Detect" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: DetectRequest): Buffer => Buffer.from(DetectRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): DetectRequest => DetectRequest.decode(value),
+    responseSerialize: (value: DetectResponse): Buffer => Buffer.from(DetectResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): DetectResponse => DetectResponse.decode(value),
   },
   /** Lists every model in the repository with its versions. */
   listModels: {
@@ -1739,6 +2538,14 @@ export interface InferenceServiceServer extends UntypedServiceImplementation {
    * loaded yet; RESOURCE_EXHAUSTED when the batching queue is full.
    */
   classify: handleUnaryCall<ClassifyRequest, ClassifyResponse>;
+  /**
+   * Detects objects in one or more images with one detection model version: per image, boxes in
+   * that image's own pixel coordinates (a tensor input: the input size's), labels and scores,
+   * best first. The same input rules and errors as Classify; INVALID_ARGUMENT for a score
+   * threshold outside [0, 1], max_detections over the cap or a class the model does not know;
+   * FAILED_PRECONDITION for a model of another task (Classify likewise refuses detection models).
+   */
+  detect: handleUnaryCall<DetectRequest, DetectResponse>;
   /** Lists every model in the repository with its versions. */
   listModels: handleUnaryCall<ListModelsRequest, ListModelsResponse>;
   /** Describes one model and its versions. NOT_FOUND for an unknown model. */
@@ -1766,6 +2573,28 @@ export interface InferenceServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ClassifyResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Detects objects in one or more images with one detection model version: per image, boxes in
+   * that image's own pixel coordinates (a tensor input: the input size's), labels and scores,
+   * best first. The same input rules and errors as Classify; INVALID_ARGUMENT for a score
+   * threshold outside [0, 1], max_detections over the cap or a class the model does not know;
+   * FAILED_PRECONDITION for a model of another task (Classify likewise refuses detection models).
+   */
+  detect(
+    request: DetectRequest,
+    callback: (error: ServiceError | null, response: DetectResponse) => void,
+  ): ClientUnaryCall;
+  detect(
+    request: DetectRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: DetectResponse) => void,
+  ): ClientUnaryCall;
+  detect(
+    request: DetectRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: DetectResponse) => void,
   ): ClientUnaryCall;
   /** Lists every model in the repository with its versions. */
   listModels(

@@ -21,6 +21,7 @@ import {
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
 import { Genotype, NetworkSpec } from "./genotype";
+import { DetectionConfig, Task, taskFromJSON, taskToJSON } from "./task";
 
 /**
  * Lifecycle of a training. QUEUED -> RUNNING -> (SUCCEEDED | FAILED | CANCELLING -> CANCELLED);
@@ -280,6 +281,10 @@ export interface Training {
   error: string;
   /** How often it was resumed from a checkpoint after a service restart. */
   resumes: number;
+  /** What the network is trained for. */
+  task: Task;
+  /** Detection only: the head in training, every field set. */
+  detection?: DetectionConfig | undefined;
 }
 
 /** StartTraining input. */
@@ -313,6 +318,15 @@ export interface StartTrainingRequest {
    * digit.
    */
   modelName: string;
+  /**
+   * What to train the network for; UNSPECIFIED is classification. Detection trains an SSDLite head
+   * on the ImageNet-variant backbone (spec.variant must be UNSPECIFIED or IMAGENET) on a voc: or
+   * coco: dataset, and its recipe defaults are SSDLite's (SGD lr 0.01, weight decay 5e-4, batch 32,
+   * 200 epochs, no auxiliary head, drop path, cutout or crop padding).
+   */
+  task: Task;
+  /** Detection only: the head, its priors and the backbone's transfer; absent fields take defaults. */
+  detection?: DetectionConfig | undefined;
 }
 
 /** StartTraining output. */
@@ -383,6 +397,17 @@ export interface EpochReport {
   durationMs: number;
   /** Estimated time to completion in milliseconds. */
   etaMs: number;
+  /**
+   * The task's evaluation metrics on the evaluated images, by name: detection gives "AP50" (VOC
+   * all-point AP at IoU 0.5, mean over classes), "AP50_11pt" (VOC2007 11-point) and COCO's "AP",
+   * "AP75", "APs", "APm", "APl", "AR100"; classification gives "accuracy".
+   */
+  evalMetrics: { [key: string]: number };
+}
+
+export interface EpochReport_EvalMetricsEntry {
+  key: string;
+  value: number;
 }
 
 /** The training moved to another state. */
@@ -1068,6 +1093,8 @@ function createBaseTraining(): Training {
     model: undefined,
     error: "",
     resumes: 0,
+    task: 0,
+    detection: undefined,
   };
 }
 
@@ -1117,6 +1144,12 @@ export const Training: MessageFns<Training> = {
     }
     if (message.resumes !== 0) {
       writer.uint32(120).uint32(message.resumes);
+    }
+    if (message.task !== 0) {
+      writer.uint32(128).int32(message.task);
+    }
+    if (message.detection !== undefined) {
+      DetectionConfig.encode(message.detection, writer.uint32(138).fork()).join();
     }
     return writer;
   },
@@ -1254,6 +1287,22 @@ export const Training: MessageFns<Training> = {
             message.resumes = reader.uint32();
             continue;
           }
+          case 16: {
+            if (tag !== 128) {
+              break;
+            }
+
+            message.task = reader.int32() as any;
+            continue;
+          }
+          case 17: {
+            if (tag !== 138) {
+              break;
+            }
+
+            message.detection = DetectionConfig.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1311,6 +1360,8 @@ export const Training: MessageFns<Training> = {
       model: isSet(object.model) ? PublishedModel.fromJSON(object.model) : undefined,
       error: isSet(object.error) ? globalThis.String(object.error) : "",
       resumes: isSet(object.resumes) ? globalThis.Number(object.resumes) : 0,
+      task: isSet(object.task) ? taskFromJSON(object.task) : 0,
+      detection: isSet(object.detection) ? DetectionConfig.fromJSON(object.detection) : undefined,
     };
   },
 
@@ -1361,6 +1412,12 @@ export const Training: MessageFns<Training> = {
     if (message.resumes !== 0) {
       obj.resumes = Math.round(message.resumes);
     }
+    if (message.task !== 0) {
+      obj.task = taskToJSON(message.task);
+    }
+    if (message.detection !== undefined) {
+      obj.detection = DetectionConfig.toJSON(message.detection);
+    }
     return obj;
   },
 
@@ -1394,12 +1451,24 @@ export const Training: MessageFns<Training> = {
       : undefined;
     message.error = object.error ?? "";
     message.resumes = object.resumes ?? 0;
+    message.task = object.task ?? 0;
+    message.detection = (object.detection !== undefined && object.detection !== null)
+      ? DetectionConfig.fromPartial(object.detection)
+      : undefined;
     return message;
   },
 };
 
 function createBaseStartTrainingRequest(): StartTrainingRequest {
-  return { architecture: undefined, spec: undefined, datasetUri: "", recipe: undefined, modelName: "" };
+  return {
+    architecture: undefined,
+    spec: undefined,
+    datasetUri: "",
+    recipe: undefined,
+    modelName: "",
+    task: 0,
+    detection: undefined,
+  };
 }
 
 export const StartTrainingRequest: MessageFns<StartTrainingRequest> = {
@@ -1423,6 +1492,12 @@ export const StartTrainingRequest: MessageFns<StartTrainingRequest> = {
     }
     if (message.modelName !== "") {
       writer.uint32(50).string(message.modelName);
+    }
+    if (message.task !== 0) {
+      writer.uint32(56).int32(message.task);
+    }
+    if (message.detection !== undefined) {
+      DetectionConfig.encode(message.detection, writer.uint32(66).fork()).join();
     }
     return writer;
   },
@@ -1488,6 +1563,22 @@ export const StartTrainingRequest: MessageFns<StartTrainingRequest> = {
             message.modelName = reader.string();
             continue;
           }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.task = reader.int32() as any;
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.detection = DetectionConfig.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1521,6 +1612,8 @@ export const StartTrainingRequest: MessageFns<StartTrainingRequest> = {
         : isSet(object.model_name)
         ? globalThis.String(object.model_name)
         : "",
+      task: isSet(object.task) ? taskFromJSON(object.task) : 0,
+      detection: isSet(object.detection) ? DetectionConfig.fromJSON(object.detection) : undefined,
     };
   },
 
@@ -1542,6 +1635,12 @@ export const StartTrainingRequest: MessageFns<StartTrainingRequest> = {
     }
     if (message.modelName !== "") {
       obj.modelName = message.modelName;
+    }
+    if (message.task !== 0) {
+      obj.task = taskToJSON(message.task);
+    }
+    if (message.detection !== undefined) {
+      obj.detection = DetectionConfig.toJSON(message.detection);
     }
     return obj;
   },
@@ -1573,6 +1672,10 @@ export const StartTrainingRequest: MessageFns<StartTrainingRequest> = {
       ? TrainingRecipe.fromPartial(object.recipe)
       : undefined;
     message.modelName = object.modelName ?? "";
+    message.task = object.task ?? 0;
+    message.detection = (object.detection !== undefined && object.detection !== null)
+      ? DetectionConfig.fromPartial(object.detection)
+      : undefined;
     return message;
   },
 };
@@ -2094,6 +2197,7 @@ function createBaseEpochReport(): EpochReport {
     imagesPerSecond: 0,
     durationMs: 0,
     etaMs: 0,
+    evalMetrics: {},
   };
 }
 
@@ -2132,6 +2236,9 @@ export const EpochReport: MessageFns<EpochReport> = {
     if (message.etaMs !== 0) {
       writer.uint32(88).int64(message.etaMs);
     }
+    globalThis.Object.entries(message.evalMetrics).forEach(([key, value]: [string, number]) => {
+      EpochReport_EvalMetricsEntry.encode({ key: key as any, value }, writer.uint32(98).fork()).join();
+    });
     return writer;
   },
 
@@ -2236,6 +2343,17 @@ export const EpochReport: MessageFns<EpochReport> = {
             message.etaMs = longToNumber(reader.int64());
             continue;
           }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            const entry12 = EpochReport_EvalMetricsEntry.decode(reader, reader.uint32());
+            if (entry12.value !== undefined) {
+              message.evalMetrics[entry12.key] = entry12.value;
+            }
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2297,6 +2415,33 @@ export const EpochReport: MessageFns<EpochReport> = {
         : isSet(object.eta_ms)
         ? globalThis.Number(object.eta_ms)
         : 0,
+      evalMetrics: isObject(object.evalMetrics)
+        ? (globalThis.Object.entries(object.evalMetrics) as [string, any][]).reduce(
+          (acc: { [key: string]: number }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.Number(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : isObject(object.eval_metrics)
+        ? (globalThis.Object.entries(object.eval_metrics) as [string, any][]).reduce(
+          (acc: { [key: string]: number }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.Number(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
     };
   },
 
@@ -2335,6 +2480,15 @@ export const EpochReport: MessageFns<EpochReport> = {
     if (message.etaMs !== 0) {
       obj.etaMs = Math.round(message.etaMs);
     }
+    if (message.evalMetrics) {
+      const entries = globalThis.Object.entries(message.evalMetrics) as [string, number][];
+      if (entries.length > 0) {
+        obj.evalMetrics = {};
+        entries.forEach(([k, v]) => {
+          obj.evalMetrics[k] = floatToJson(v);
+        });
+      }
+    }
     return obj;
   },
 
@@ -2354,6 +2508,100 @@ export const EpochReport: MessageFns<EpochReport> = {
     message.imagesPerSecond = object.imagesPerSecond ?? 0;
     message.durationMs = object.durationMs ?? 0;
     message.etaMs = object.etaMs ?? 0;
+    message.evalMetrics = (globalThis.Object.entries(object.evalMetrics ?? {}) as [string, number][]).reduce(
+      (acc: { [key: string]: number }, [key, value]: [string, number]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.Number(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    return message;
+  },
+};
+
+function createBaseEpochReport_EvalMetricsEntry(): EpochReport_EvalMetricsEntry {
+  return { key: "", value: 0 };
+}
+
+export const EpochReport_EvalMetricsEntry: MessageFns<EpochReport_EvalMetricsEntry> = {
+  encode(message: EpochReport_EvalMetricsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== 0) {
+      writer.uint32(17).double(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EpochReport_EvalMetricsEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEpochReport_EvalMetricsEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 17) {
+              break;
+            }
+
+            message.value = reader.double();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): EpochReport_EvalMetricsEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.Number(object.value) : 0,
+    };
+  },
+
+  toJSON(message: EpochReport_EvalMetricsEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== 0) {
+      obj.value = floatToJson(message.value);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<EpochReport_EvalMetricsEntry>, I>>(base?: I): EpochReport_EvalMetricsEntry {
+    return EpochReport_EvalMetricsEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<EpochReport_EvalMetricsEntry>, I>>(object: I): EpochReport_EvalMetricsEntry {
+    const message = createBaseEpochReport_EvalMetricsEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? 0;
     return message;
   },
 };
@@ -2978,6 +3226,10 @@ function longToNumber(int64: { toString(): string }): number {
     throw new globalThis.Error("Value is smaller than Number.MIN_SAFE_INTEGER");
   }
   return num;
+}
+
+function isObject(value: any): boolean {
+  return typeof value === "object" && value !== null;
 }
 
 function isSet(value: any): boolean {

@@ -1,0 +1,9 @@
+export { TASK_NAMES, type TaskName, type TaskModelSpec, type TaskNetwork } from './task';
+export {
+  resolveDetectionConfig,
+  DetectionConfigError,
+  SSDLITE_CONFIG,
+  REFERENCE_INPUT_SIZE,
+  type DetectionConfig,
+  type DetectionConfigInput,
+} from './detection/config';
