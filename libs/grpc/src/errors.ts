@@ -18,6 +18,14 @@ export abstract class DomainError extends Error {
   }
 }
 
+/** The service does not implement the method (a test's stand-in serving part of a service). */
+export class UnimplementedError extends DomainError {
+  readonly code = status.UNIMPLEMENTED;
+  constructor(method: string) {
+    super(`${method} is not implemented here`);
+  }
+}
+
 /** The request is wrong whatever the server's state: names the field and the value received. */
 export class InvalidArgumentError extends DomainError {
   readonly code = status.INVALID_ARGUMENT;

@@ -2,6 +2,7 @@
 // logging nowhere and leaving signals alone.
 import type { ServiceDefinition } from '@grpc/grpc-js';
 import type { ServiceHandlers } from './handlers';
+import { UnimplementedError } from './errors';
 import { createLogger } from './logger';
 import { createServer, type AddServiceOptions, type GrpcServer } from './server';
 
@@ -11,11 +12,18 @@ export interface FakeService {
   address: string;
 }
 
+/** A test's canned handlers; the methods it leaves out answer UNIMPLEMENTED. */
 export async function startFakeService<S extends ServiceDefinition>(
   definition: S,
-  handlers: ServiceHandlers<S>,
+  partial: Partial<ServiceHandlers<S>>,
   options: AddServiceOptions = {},
 ): Promise<FakeService> {
+  const handlers = { ...partial } as Record<string, unknown>;
+  for (const method of Object.keys(definition)) {
+    handlers[method] ??= () => {
+      throw new UnimplementedError(method);
+    };
+  }
   const server = createServer({
     host: '127.0.0.1',
     port: 0,
@@ -23,7 +31,7 @@ export async function startFakeService<S extends ServiceDefinition>(
     shutdownSignals: [],
     logger: createLogger({ service: 'fake', level: 'silent' }),
   });
-  server.addService(definition, handlers, options);
+  server.addService(definition, handlers as ServiceHandlers<S>, options);
   const { port } = await server.start();
   return { server, address: `127.0.0.1:${port}` };
 }

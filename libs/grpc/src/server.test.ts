@@ -33,6 +33,7 @@ import {
   NotFoundError,
   ResourceExhaustedError,
   UnavailableError,
+  UnimplementedError,
 } from './errors';
 import type { CallContext, ServiceHandlers, UnaryHandler } from './handlers';
 import { createLogger } from './logger';
@@ -88,6 +89,9 @@ function inferenceHandlers(classify: { current: UnaryHandler<ClassifyRequest, Cl
   return {
     classify: (request, context) => classify.current(request, context),
     listModels: (): ListModelsResponse => ({ models: [{ name: 'tiny', servingVersion: 1, versions: [] }] }),
+    detect: () => {
+      throw new UnimplementedError('detect');
+    },
     getModel: (request): GetModelResponse => {
       const colon = request.modelName.indexOf(':');
       const kind = colon === -1 ? request.modelName : request.modelName.slice(0, colon);
@@ -682,6 +686,9 @@ describe('handlers written as a class', () => {
       }
       getModel(): GetModelResponse {
         throw new NotFoundError('model', this.names.join(','));
+      }
+      detect(): never {
+        throw new UnimplementedError('detect');
       }
     }
     const { logger } = captureLogger();

@@ -8,10 +8,24 @@
 //   labels.json          the class names, index order
 //   preprocessing.json   input height, width and channels, per-channel mean and std: an input
 //                        pixel v in [0, 255] enters the network as (v / 255 - mean[c]) / std[c]
+//   task.json            what the model does: {"task": "detection", "detection": {...}} with the
+//                        head's config; absent (models published before tasks) means classification.
+//                        For a detector, spec.json is its backbone and `classes` its object classes.
+import { lstat } from 'node:fs/promises';
 import * as path from 'node:path';
 import { z } from 'zod';
 import { decodeSafetensors, encodeSafetensors, type HostTensor } from '@rnas/engine';
-import { BATCHES_TRACKED_SUFFIX, Network, parseSpecFile, type NetworkSpec } from '@rnas/nas';
+import { BATCHES_TRACKED_SUFFIX, parseSpecFile, type NetworkSpec } from '@rnas/nas';
+import {
+  DetectionConfigError,
+  resolveDetectionConfig,
+  taskNetwork,
+  TASK_NAMES,
+  type DetectionConfig,
+  type TaskModelSpec,
+  type TaskName,
+  type TaskNetwork,
+} from '@rnas/tasks';
 import { describe, ModelError } from './errors';
 import { readBoundedFile, readJsonFile, writeFileSynced } from './files';
 
@@ -19,7 +33,11 @@ export const SPEC_FILE = 'spec.json';
 export const WEIGHTS_FILE = 'weights.safetensors';
 export const LABELS_FILE = 'labels.json';
 export const PREPROCESSING_FILE = 'preprocessing.json';
+/** The files every version has. */
 export const ARTIFACT_FILES = [SPEC_FILE, WEIGHTS_FILE, LABELS_FILE, PREPROCESSING_FILE] as const;
+/** Written with every new version; a version without it is a classifier. */
+export const TASK_FILE = 'task.json';
+const MAX_TASK_BYTES = 64 * 1024;
 
 const LAYOUT = 'torch NCHW; conv weights [out,in,kh,kw]; depthwise [C,1,kh,kw]; linear [out,in]';
 const MAX_SPEC_BYTES = 1024 * 1024;
@@ -41,8 +59,15 @@ export interface Preprocessing {
 }
 
 export interface ModelArtifact {
-  /** The network, auxiliary head included when it was trained with one (inference ignores it). */
+  /**
+   * The network, auxiliary head included when it was trained with one (inference ignores it); a
+   * detector's backbone, with `classes` its object classes.
+   */
   readonly spec: NetworkSpec;
+  /** What the model does; absent means classification. */
+  readonly task?: TaskName;
+  /** Detection: the head and its priors. */
+  readonly detection?: DetectionConfig;
   readonly preprocessing: Preprocessing;
   /** Class names, one per classifier output. */
   readonly labels: readonly string[];
@@ -131,13 +156,50 @@ export function parseLabels(value: unknown, classes: number, source = 'labels'):
   return value as string[];
 }
 
+/** The task part of an artifact: what `taskNetwork` builds. */
+export function taskSpecOf(artifact: Pick<ModelArtifact, 'spec' | 'task' | 'detection'>): TaskModelSpec {
+  const task = artifact.task ?? 'classification';
+  return task === 'detection'
+    ? { task, network: artifact.spec, detection: artifact.detection }
+    : { task, network: artifact.spec };
+}
+
+/** task.json's contents. */
+export function taskFileJson(artifact: Pick<ModelArtifact, 'task' | 'detection'>): Record<string, unknown> {
+  const task = artifact.task ?? 'classification';
+  return artifact.detection === undefined ? { task } : { task, detection: artifact.detection };
+}
+
+/** Validated task.json contents; errors name `source`, the field and the value. */
+export function parseTaskFile(value: unknown, source = TASK_FILE): Pick<ModelArtifact, 'task' | 'detection'> {
+  if (value === null || typeof value !== 'object' || Array.isArray(value))
+    throw invalid(source, `expected an object, got ${describe(value)}`);
+  const { task, detection, ...rest } = value as Record<string, unknown>;
+  const unknown = Object.keys(rest)[0];
+  if (unknown !== undefined)
+    throw invalid(source, `unknown field ${describe(unknown)} (known: task, detection)`);
+  if (!(TASK_NAMES as readonly unknown[]).includes(task)) {
+    throw invalid(source, `task: expected one of ${TASK_NAMES.join(', ')}, got ${describe(task)}`);
+  }
+  if (task !== 'detection') {
+    if (detection !== undefined) throw invalid(source, `detection: only a detection model has it`);
+    return { task: task as TaskName };
+  }
+  try {
+    return { task: 'detection', detection: resolveDetectionConfig(detection ?? {}, 'detection') };
+  } catch (err) {
+    if (err instanceof DetectionConfigError) throw invalid(source, err.message);
+    throw err;
+  }
+}
+
 /**
  * Checks weights against the network without making tensors: every parameter and buffer present
  * with its reference shape, float32 (or float64) and finite; nothing else but batch-norm
  * `num_batches_tracked` counters.
  */
 export function checkWeights(
-  network: Network,
+  network: Pick<TaskNetwork, 'params'>,
   weights: Readonly<Record<string, HostTensor>>,
   source = 'weights',
 ): void {
@@ -173,11 +235,14 @@ export function checkWeights(
  * preprocessing for its channels, one label per class, weights of exactly this network.
  * Returns the network (it owns no tensors).
  */
-export function validateArtifact(artifact: ModelArtifact, source = 'model'): Network {
-  let network: Network;
+export function validateArtifact(artifact: ModelArtifact, source = 'model'): TaskNetwork {
+  let network: TaskNetwork;
   try {
-    network = new Network(artifact.spec);
+    network = taskNetwork(
+      taskSpecOf({ spec: artifact.spec, ...parseTaskFile(taskFileJson(artifact), `${source}: task`) }),
+    );
   } catch (err) {
+    if (err instanceof ModelError) throw err;
     throw invalid(source, (err as Error).message);
   }
   const pre = parsePreprocessing(artifact.preprocessing, `${source}: preprocessing`);
@@ -188,7 +253,7 @@ export function validateArtifact(artifact: ModelArtifact, source = 'model'): Net
     );
   }
   try {
-    network.trace(pre.inputHeight, pre.inputWidth);
+    network.checkInput(pre.inputHeight, pre.inputWidth);
   } catch (err) {
     throw invalid(source, `input ${pre.inputHeight}x${pre.inputWidth}: ${(err as Error).message}`);
   }
@@ -233,6 +298,7 @@ export async function writeArtifactFiles(dir: string, artifact: ModelArtifact): 
     encodeSafetensors({ ...artifact.weights }, { ...artifact.metadata, format: 'pt' }),
   );
   await writeFileSynced(path.join(dir, LABELS_FILE), json(artifact.labels));
+  await writeFileSynced(path.join(dir, TASK_FILE), json(taskFileJson(artifact)));
   const { inputHeight, inputWidth, channels, mean, std } = artifact.preprocessing;
   await writeFileSynced(
     path.join(dir, PREPROCESSING_FILE),
@@ -278,6 +344,16 @@ export async function loadModelArtifact(
       );
     }
     const labels = parseLabels(await readJsonFile(labelsPath, MAX_LABELS_BYTES), spec.classes, labelsPath);
+    const taskPath = path.join(dir, TASK_FILE);
+    const task = (await lstat(taskPath).then(
+      () => true,
+      (err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT') return false;
+        throw err;
+      },
+    ))
+      ? parseTaskFile(await readJsonFile(taskPath, MAX_TASK_BYTES), taskPath)
+      : {};
     const bytes = await readBoundedFile(weightsPath, maxWeights);
     let decoded;
     try {
@@ -286,7 +362,14 @@ export async function loadModelArtifact(
       throw invalid(weightsPath, (err as Error).message);
     }
     const { format: _format, ...metadata } = decoded.metadata;
-    const artifact: ModelArtifact = { spec, preprocessing, labels, weights: decoded.tensors, metadata };
+    const artifact: ModelArtifact = {
+      spec,
+      ...task,
+      preprocessing,
+      labels,
+      weights: decoded.tensors,
+      metadata,
+    };
     validateArtifact(artifact, dir);
     return artifact;
   } catch (err) {

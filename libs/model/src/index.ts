@@ -2,6 +2,10 @@ export { ModelError, describe, type ModelErrorCode } from './errors';
 export {
   loadModelArtifact,
   validateArtifact,
+  taskSpecOf,
+  taskFileJson,
+  parseTaskFile,
+  TASK_FILE,
   writeArtifactFiles,
   parsePreprocessing,
   parseLabels,

@@ -1,10 +1,14 @@
-import { disposeParams, importParams, type Network, type NetworkSpec, type ParamMap } from '@rnas/nas';
-import { validateArtifact, type ModelArtifact, type Preprocessing } from './artifact';
+import { disposeParams, importParams, type NetworkSpec, type ParamMap } from '@rnas/nas';
+import type { TaskModelSpec, TaskNetwork } from '@rnas/tasks';
+import { taskSpecOf, validateArtifact, type ModelArtifact, type Preprocessing } from './artifact';
 
 /** A model on the tensor backend, ready for inference. It owns its parameters: call `dispose`. */
 export interface Model {
+  /** The network (a detector's backbone). */
   readonly spec: NetworkSpec;
-  readonly network: Network;
+  /** The task and its head. */
+  readonly task: TaskModelSpec;
+  readonly network: TaskNetwork;
   readonly params: ParamMap;
   readonly labels: readonly string[];
   readonly preprocessing: Preprocessing;
@@ -17,6 +21,7 @@ export function loadModel(artifact: ModelArtifact, source = 'model'): Model {
   const params = importParams(network.params, artifact.weights, `${source}: weights`);
   return {
     spec: artifact.spec,
+    task: taskSpecOf(artifact),
     network,
     params,
     labels: artifact.labels,

@@ -75,7 +75,7 @@ describe('the model repository', () => {
     expect(first).toEqual({ name: 'tiny', version: 1, path: path.join(repo, 'tiny', '1') });
     expect(second.version).toBe(2);
     expect(other.version).toBe(1);
-    expect((await readdir(second.path)).sort()).toEqual([...ARTIFACT_FILES].sort());
+    expect((await readdir(second.path)).sort()).toEqual([...ARTIFACT_FILES, TASK_FILE].sort());
     // Nothing but the versions remains in the model directory: no temporary directories.
     expect((await readdir(path.join(repo, 'tiny'))).sort()).toEqual(['1', '2']);
     expect(await listModels(repo)).toEqual([

@@ -7,3 +7,5 @@ export {
   type DetectionConfig,
   type DetectionConfigInput,
 } from './detection/config';
+export { taskNetwork } from './networks';
+export { ClassificationNetwork } from './classification/network';

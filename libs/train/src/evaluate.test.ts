@@ -1,3 +1,4 @@
+import { ClassificationNetwork } from '@rnas/tasks';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -89,7 +90,7 @@ describe('a loaded model', () => {
       const pixels = dataset.test.images.subarray(0, n * 64);
       const images = tf.tensor4d(normalizePixels(model.preprocessing, pixels, n), [n, 8, 8, 1]);
       const predictions = predict(model, images, 2);
-      const { logits } = model.network.forward(model.params, images);
+      const { logits } = (model.network as ClassificationNetwork).network.forward(model.params, images);
       const argmax = tf.tidy(() => Array.from(tf.argMax(logits, 1).dataSync()));
       logits.dispose();
       images.dispose();
@@ -160,7 +161,7 @@ describe('reference layout', () => {
           [0, 2, 3, 1],
         ),
       ) as Tensor4D;
-      const { logits } = model.network.forward(model.params, x);
+      const { logits } = (model.network as ClassificationNetwork).network.forward(model.params, x);
       const out = logits.dataSync();
       const ref = io.tensors.logits.data as Float32Array;
       let num = 0;

@@ -2,6 +2,7 @@
 import { tf, type Tensor2D, type Tensor4D } from '@rnas/engine';
 import { hostBatches, toTensors, type Split } from '@rnas/data';
 import type { Model } from '@rnas/model';
+import { ClassificationNetwork } from '@rnas/tasks';
 import { softmaxCrossEntropy, type Network, type ParamMap } from '@rnas/nas';
 import { invalidArgument, TrainError } from './errors';
 
@@ -92,7 +93,20 @@ export async function evaluate(
       `split: ${split.numClasses} classes, the model has ${model.labels.length}`,
     );
   }
-  return evaluateNetwork(model.network, model.params, { ...split, mean: pre.mean, std: pre.std }, options);
+  return evaluateNetwork(
+    classifier(model),
+    model.params,
+    { ...split, mean: pre.mean, std: pre.std },
+    options,
+  );
+}
+
+/** The network of a classification model; a model of another task is FAILED_PRECONDITION. */
+function classifier(model: Model): Network {
+  if (!(model.network instanceof ClassificationNetwork)) {
+    throw new TrainError('FAILED_PRECONDITION', `the model is a ${model.task.task} model, not a classifier`);
+  }
+  return model.network.network;
 }
 
 export interface Prediction {
@@ -141,7 +155,7 @@ export function predict(model: Model, images: Tensor4D, k = 5): Prediction[][] {
       `[N, ${pre.inputHeight}, ${pre.inputWidth}, ${pre.channels}] (NHWC)`,
     );
   }
-  const { logits } = model.network.forward(model.params, images);
+  const { logits } = classifier(model).forward(model.params, images);
   try {
     return topK(logits, model.labels, k);
   } finally {

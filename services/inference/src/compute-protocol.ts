@@ -4,6 +4,7 @@
 import type { BackendName } from '@rnas/engine';
 import type { NetworkSpec } from '@rnas/nas';
 import type { Preprocessing } from '@rnas/model';
+import type { TaskModelSpec } from '@rnas/tasks';
 
 export interface ComputeInit {
   backend: BackendName | undefined;
@@ -15,6 +16,10 @@ export interface LoadedModelInfo {
   labels: string[];
   preprocessing: Preprocessing;
   parameterCount: number;
+  /** The task and its head (which RPC serves the model). */
+  task: TaskModelSpec;
+  /** Values per image of a run's output (the task's serving record). */
+  outputSize: number;
   metadata: Record<string, string>;
 }
 

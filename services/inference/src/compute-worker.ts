@@ -36,6 +36,8 @@ async function handle(message: ComputeRequest): Promise<ComputeReply> {
           labels: [...artifact.labels],
           preprocessing: artifact.preprocessing,
           parameterCount: loaded.network.countParams(),
+          task: loaded.task,
+          outputSize: loaded.network.outputSize,
           metadata: { ...artifact.metadata },
         },
       };

@@ -2,17 +2,18 @@ import { tf } from '@rnas/engine';
 import type { Model } from '@rnas/model';
 
 /**
- * Softmax probabilities (n x classes, row-major) of `n` normalised NHWC images: the one forward
- * pass of serving, used by the compute worker and by the benchmark's in-process baseline.
+ * The task's serving records (n x outputSize, row-major: a classifier's softmax probabilities, a
+ * detector's decoded detections) of `n` normalised NHWC images: the one forward pass of serving,
+ * used by the compute worker and by the benchmark's in-process baseline.
  */
 export function forwardProbabilities(model: Model, input: Float32Array, n: number): Float32Array {
   const { inputHeight, inputWidth, channels } = model.preprocessing;
-  return tf.tidy(() => {
-    const x = tf.tensor4d(input, [n, inputHeight, inputWidth, channels]);
-    const { logits } = model.network.forward(model.params, x);
-    // A copy: some backends hand out their own storage, which the tidy frees.
-    return Float32Array.from(tf.softmax(logits).dataSync());
-  });
+  const x = tf.tensor4d(input, [n, inputHeight, inputWidth, channels]);
+  try {
+    return model.network.infer(model.params, x);
+  } finally {
+    x.dispose();
+  }
 }
 
 /**
@@ -22,14 +23,14 @@ export function forwardProbabilities(model: Model, input: Float32Array, n: numbe
  */
 export function warmUp(model: Model, batchSize: number): void {
   const { inputHeight, inputWidth, channels } = model.preprocessing;
-  const classes = model.labels.length;
+  const size = model.network.outputSize;
   const out = forwardProbabilities(
     model,
     new Float32Array(batchSize * inputHeight * inputWidth * channels),
     batchSize,
   );
-  if (out.length !== batchSize * classes) {
-    throw new Error(`warm-up gave ${out.length} scores, expected ${batchSize} x ${classes}`);
+  if (out.length !== batchSize * size) {
+    throw new Error(`warm-up gave ${out.length} values, expected ${batchSize} x ${size}`);
   }
   const bad = out.findIndex((v) => !Number.isFinite(v));
   if (bad !== -1) throw new Error(`warm-up gave a non-finite score (${out[bad]}) at index ${bad}`);

@@ -1,3 +1,4 @@
+import type { NetworkSpec } from '@rnas/nas';
 import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -28,16 +29,19 @@ class StubEngine implements ModelEngine {
     const weights = await readFile(path.join(dir, WEIGHTS_FILE), 'utf8');
     if (weights.includes('broken')) throw new Error(`${dir}/${WEIGHTS_FILE}: not safetensors`);
     this.loaded.set(key, dir);
+    const spec: NetworkSpec = {
+      variant: 'cifar',
+      genotype: getPublishedGenotype('DARTS_V2'),
+      channels: 4,
+      layers: 3,
+      classes: 2,
+      inChannels: 1,
+      auxiliary: false,
+    };
     return {
-      spec: {
-        variant: 'cifar',
-        genotype: getPublishedGenotype('DARTS_V2'),
-        channels: 4,
-        layers: 3,
-        classes: 2,
-        inChannels: 1,
-        auxiliary: false,
-      },
+      spec,
+      task: { task: 'classification', network: spec },
+      outputSize: 2,
       labels: ['a', 'b'],
       preprocessing: { inputHeight: 8, inputWidth: 8, channels: 1, mean: [0.5], std: [0.25] },
       parameterCount: 123,

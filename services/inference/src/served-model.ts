@@ -47,7 +47,7 @@ export class ServedModel {
       maxQueueSize: batching.maxQueueSize,
       dynamic: batching.dynamicBatching,
       inputSize: pre.inputHeight * pre.inputWidth * pre.channels,
-      outputSize: info.labels.length,
+      outputSize: info.outputSize,
       run: (input, n) => engine.run(key, input, n),
       observer,
     });

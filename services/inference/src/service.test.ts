@@ -1,3 +1,4 @@
+import { ClassificationNetwork } from '@rnas/tasks';
 import { execFileSync } from 'node:child_process';
 import { cp, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -161,7 +162,9 @@ function forward(artifact: ModelArtifact, values: Float32Array, n: number): Floa
     const pre = artifact.preprocessing;
     return tf.tidy(() => {
       const x = tf.tensor4d(values, [n, pre.inputHeight, pre.inputWidth, pre.channels]);
-      return tf.softmax(model.network.forward(model.params, x).logits).dataSync() as Float32Array;
+      return tf
+        .softmax((model.network as ClassificationNetwork).network.forward(model.params, x).logits)
+        .dataSync() as Float32Array;
     });
   } finally {
     model.dispose();

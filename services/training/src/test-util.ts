@@ -1,5 +1,6 @@
 // Shared by this package's tests (not built, not exported): building the worker, a tiny network
 // and image folder, and promise wrappers around the generated gRPC client.
+import { Task } from '@rnas/proto';
 import * as path from 'node:path';
 import {
   buildPackage,
@@ -78,6 +79,8 @@ export function tinyRequest(
     datasetUri,
     recipe: tinyRecipe(),
     modelName: 'tiny',
+    task: Task.TASK_UNSPECIFIED,
+    detection: undefined,
     ...overrides,
   };
 }

@@ -1,3 +1,4 @@
+import { Task } from '@rnas/proto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -24,6 +25,7 @@ describe('resolveStartTraining', () => {
         architecture: { $case: 'genotype', value: TINY_GENOTYPE },
         datasetUri: 'synthetic:shapes',
         modelName: 'm',
+        task: Task.TASK_UNSPECIFIED,
       },
       { dataRoots: [], searchStateDir: dir },
     );

@@ -1,3 +1,4 @@
+import { Task } from '@rnas/proto';
 import { NotFoundError, startFakeService, type FakeService } from '@rnas/grpc';
 import { InferenceServiceService, ModelVersionState, type ListModelsResponse } from '@rnas/proto';
 import type { CliIo } from '../io';
@@ -22,6 +23,8 @@ const LISTING: ListModelsResponse = {
           publishedUnixMs: 1,
           loadedUnixMs: 2,
           trainingId: '',
+          task: Task.TASK_CLASSIFICATION,
+          detection: undefined,
         },
         {
           version: 2,
@@ -35,6 +38,8 @@ const LISTING: ListModelsResponse = {
           publishedUnixMs: 3,
           loadedUnixMs: 4,
           trainingId: 't-1',
+          task: Task.TASK_CLASSIFICATION,
+          detection: undefined,
         },
         {
           version: 3,
@@ -48,6 +53,8 @@ const LISTING: ListModelsResponse = {
           publishedUnixMs: 5,
           loadedUnixMs: 0,
           trainingId: '',
+          task: Task.TASK_CLASSIFICATION,
+          detection: undefined,
         },
       ],
     },

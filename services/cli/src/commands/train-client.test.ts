@@ -1,5 +1,6 @@
 // `rnas train start|watch|get` against a fake training service (canned answers, the requests
 // recorded).
+import { Task } from '@rnas/proto';
 import { InvalidArgumentError, startFakeService, type FakeService } from '@rnas/grpc';
 import {
   TrainingServiceService,
@@ -28,6 +29,8 @@ function training(state: TrainingState, overrides: Partial<Training> = {}): Trai
     model: undefined,
     error: '',
     resumes: 0,
+    task: Task.TASK_CLASSIFICATION,
+    detection: undefined,
     ...overrides,
   };
 }
@@ -44,6 +47,7 @@ const epoch = (n: number): EpochReport => ({
   imagesPerSecond: 100,
   durationMs: 1000,
   etaMs: 1000 * (2 - n),
+  evalMetrics: { accuracy: 0.5 },
 });
 
 const MODEL = { name: 'tiny', version: 3, path: '/models/tiny/3' };
