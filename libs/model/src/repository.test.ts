@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { initBackend } from '@rnas/engine';
-import { ARTIFACT_FILES, type ModelArtifact } from './artifact';
+import { ARTIFACT_FILES, TASK_FILE, type ModelArtifact } from './artifact';
 import { ModelError } from './errors';
 import {
   listModels,
