@@ -9,3 +9,22 @@ export {
 } from './detection/config';
 export { taskNetwork } from './networks';
 export { ClassificationNetwork } from './classification/network';
+export type {
+  TaskRecipe,
+  EpochContext,
+  EpochTraining,
+  TaskEvaluation,
+  TaskTraining,
+  TaskPreprocessing,
+} from './task';
+export { taskTraining, type TaskTrainingOptions } from './training';
+export {
+  classificationTraining,
+  ClassificationDataError,
+  evaluateNetwork,
+  countCorrect,
+  checkAborted,
+  nextTick,
+  type Evaluation,
+  type EvaluateOptions,
+} from './classification/training';

@@ -15,6 +15,8 @@ export interface EpochReport {
   readonly evalLoss: number | null;
   readonly evalAccuracy: number | null;
   readonly evalImages: number;
+  /** The task's evaluation metrics by name ("accuracy"; "AP50", "AP", ...); absent in old checkpoints. */
+  readonly evalMetrics?: Readonly<Record<string, number>>;
   /** Training throughput of the epoch (evaluation excluded). */
   readonly imagesPerSecond: number;
   /** Wall time of the epoch, evaluation included (the checkpoint write is not). */
@@ -37,6 +39,7 @@ export const EpochReportSchema = z.strictObject({
   evalLoss: finite.nullable(),
   evalAccuracy: finite.nullable(),
   evalImages: count,
+  evalMetrics: z.record(z.string(), finite).optional(),
   imagesPerSecond: finite,
   durationMs: finite,
   etaMs: finite,

@@ -1,74 +1,12 @@
 // Accuracy and loss of a network on a split, and the top-k answer inference gives per image.
 import { tf, type Tensor2D, type Tensor4D } from '@rnas/engine';
-import { hostBatches, toTensors, type Split } from '@rnas/data';
+import type { Split } from '@rnas/data';
 import type { Model } from '@rnas/model';
-import { ClassificationNetwork } from '@rnas/tasks';
-import { softmaxCrossEntropy, type Network, type ParamMap } from '@rnas/nas';
+import { ClassificationNetwork, evaluateNetwork, type EvaluateOptions, type Evaluation } from '@rnas/tasks';
+
+export { evaluateNetwork, type EvaluateOptions, type Evaluation };
+import type { Network } from '@rnas/nas';
 import { invalidArgument, TrainError } from './errors';
-
-export interface Evaluation {
-  /** Mean cross-entropy (inference mode); null when the split is empty. */
-  readonly loss: number | null;
-  /** Top-1 accuracy in [0, 1]; null when the split is empty. */
-  readonly accuracy: number | null;
-  readonly images: number;
-}
-
-export interface EvaluateOptions {
-  /** Default 128. */
-  readonly batchSize?: number;
-  /** Checked between batches; an aborted signal throws its reason. */
-  readonly signal?: AbortSignal;
-  /** Called when the signal fires, instead of throwing the signal's reason. */
-  readonly onAbort?: () => Error;
-}
-
-/** Yields to the event loop, so that an abort (or a worker's message) can arrive between batches. */
-export function nextTick(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
-}
-
-export function checkAborted(signal: AbortSignal | undefined, onAbort?: () => Error): void {
-  if (signal?.aborted === true) throw onAbort === undefined ? (signal.reason as Error) : onAbort();
-}
-
-/** Number of correct top-1 predictions among `logits` for `labels`. */
-export function countCorrect(logits: Tensor2D, labels: Int32Array): number {
-  const predicted = tf.tidy(() => tf.argMax(logits, 1).dataSync());
-  let correct = 0;
-  for (let i = 0; i < labels.length; i++) if (predicted[i] === labels[i]) correct++;
-  return correct;
-}
-
-/** Inference-mode loss and accuracy of `network` with `params` on every image of `split`. */
-export async function evaluateNetwork(
-  network: Network,
-  params: ParamMap,
-  split: Split,
-  options: EvaluateOptions = {},
-): Promise<Evaluation> {
-  if (split.size === 0) return { loss: null, accuracy: null, images: 0 };
-  let loss = 0;
-  let correct = 0;
-  for (const host of hostBatches(split, { batchSize: options.batchSize ?? 128 })) {
-    await nextTick();
-    checkAborted(options.signal, options.onAbort);
-    const batch = toTensors(host);
-    try {
-      const { logits } = network.forward(params, batch.images);
-      try {
-        loss += tf.tidy(() => softmaxCrossEntropy(logits, batch.labels).dataSync()[0]) * host.size;
-        correct += countCorrect(logits, host.labels);
-      } finally {
-        logits.dispose();
-      }
-    } finally {
-      batch.images.dispose();
-      batch.labels.dispose();
-    }
-  }
-  return { loss: loss / split.size, accuracy: correct / split.size, images: split.size };
-}
 
 /**
  * A model's loss and accuracy on a split of a dataset, normalised with the model's own

@@ -3,6 +3,7 @@ export {
   resolveRecipe,
   CIFAR_RECIPE,
   IMAGENET_RECIPE,
+  SSDLITE_RECIPE,
   RECIPE_PRESETS,
   LEARNING_RATE_SCHEDULES,
   type Recipe,

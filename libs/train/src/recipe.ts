@@ -76,7 +76,30 @@ export const IMAGENET_RECIPE: Recipe = {
   labelSmoothing: 0.1,
 };
 
-export const RECIPE_PRESETS = { cifar: CIFAR_RECIPE, imagenet: IMAGENET_RECIPE } as const;
+/**
+ * SSDLite's detection recipe (DENSE.md section 2, `SSDLite/train.py`): SGD lr 0.01, momentum 0.9,
+ * weight decay 5e-4, cosine to 0 over 200 epochs, batch 32; none of the classification recipe's
+ * auxiliary head, drop path, cutout, crop padding or gradient clipping (the task's own box-aware
+ * augmentation replaces them; horizontal flip is part of it).
+ */
+export const SSDLITE_RECIPE: Recipe = {
+  ...CIFAR_RECIPE,
+  epochs: 200,
+  batchSize: 32,
+  learningRate: 0.01,
+  weightDecay: 5e-4,
+  auxiliaryWeight: 0,
+  cutout: 0,
+  cropPadding: 0,
+  dropPath: 0,
+  gradClip: 0,
+};
+
+export const RECIPE_PRESETS = {
+  cifar: CIFAR_RECIPE,
+  imagenet: IMAGENET_RECIPE,
+  ssdlite: SSDLITE_RECIPE,
+} as const;
 export type RecipePreset = keyof typeof RECIPE_PRESETS;
 
 const MAX_INT32 = 2 ** 31 - 1;

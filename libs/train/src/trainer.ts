@@ -1,40 +1,38 @@
-// Training a discovered cell from scratch with the evaluation recipe (RELATIVENAS.md section 7):
-// the network of a spec, SGD with the recipe's schedule, augmentation, auxiliary loss and drop
-// path, evaluated on the test split after every epoch, checkpointed after every epoch and resumed
-// from the last checkpoint to exactly the result an uninterrupted run gives.
+// Training a network for its task (classification: RELATIVENAS.md section 7; detection: DENSE.md
+// section 2): SGD with the recipe's schedule, the task's data pipeline and loss, evaluated after
+// every epoch, checkpointed after every epoch and resumed from the last checkpoint to exactly the
+// result an uninterrupted run gives. The trainer owns the epochs, the optimiser, checkpoints and
+// reports; the task (libs/tasks) owns its data, its loss and its metrics.
 //
-// Every random number comes from the recipe's seed: initialisation from deriveSeed(seed, 0), the
-// drop-path draws from one generator seeded by deriveSeed(seed, 1) whose state the checkpoint
-// carries, and the epoch's data order and augmentation from deriveSeed(seed, 2 | 3, epoch).
+// Every random number comes from the recipe's seed: initialisation from deriveSeed(seed, 0); the
+// task's own draws (classification: drop path from deriveSeed(seed, 1), whose state the checkpoint
+// carries; the epoch's data order and augmentation from deriveSeed(seed, 2 | 3, epoch)).
 import { tf, type HostTensor } from '@rnas/engine';
-import {
-  deriveSeed,
-  hostBatches,
-  Rng,
-  subset,
-  takeIndices,
-  toTensors,
-  type Dataset,
-  type Split,
-} from '@rnas/data';
+import { deriveSeed, type Dataset, type RngState } from '@rnas/data';
 import {
   disposeParams,
   exportParams,
   importParams,
   initParams,
-  Network,
   Sgd,
-  trainStep,
   validateGenotype,
   type Genotype,
   type NetworkSpec,
   type ParamMap,
 } from '@rnas/nas';
 import type { ModelArtifact } from '@rnas/model';
+import {
+  taskTraining,
+  type DetectionConfig,
+  type TaskModelSpec,
+  type TaskName,
+  type TaskNetwork,
+  type TaskPreprocessing,
+  type TaskTraining,
+} from '@rnas/tasks';
 import { firstDifference, readTrainingCheckpoint, writeTrainingCheckpoint } from './checkpoint';
 import type { EpochReport } from './epoch-report';
 import { describe, invalidArgument, TrainError, TrainingCancelledError } from './errors';
-import { checkAborted, countCorrect, evaluateNetwork, nextTick } from './evaluate';
 import { resolveRecipe, type Recipe, type RecipeInput } from './recipe';
 import { epochSchedule } from './schedule';
 
@@ -45,42 +43,51 @@ export interface TrainOptions {
   readonly spec: TrainSpec;
   /** The cell; required unless `spec.genotype` is set (if both are, they must be equal). */
   readonly genotype?: Genotype;
+  /** What to train the network for; default classification. */
+  readonly task?: TaskName;
+  /** Detection: the head and its priors (resolved). */
+  readonly detection?: DetectionConfig;
+  /** The task's dataset. */
   readonly dataset: Dataset;
-  /** Absent fields take section 7's CIFAR defaults. */
+  /** Absent fields take the task's defaults (section 7's CIFAR recipe; SSDLite's for detection). */
   readonly recipe?: RecipeInput;
   /** Stops the training between two batches with a TrainingCancelledError. */
   readonly signal?: AbortSignal;
   /** Where the checkpoint lives; the training resumes from it when it exists. None: no checkpoints. */
   readonly checkpointDir?: string;
+  /**
+   * A fresh start only: after initialisation, before the first step; may replace entries of
+   * `params` (a published backbone's weights), disposing what it replaces.
+   */
+  readonly initialWeights?: (params: ParamMap, network: TaskNetwork) => void | Promise<void>;
   /** After every epoch, once its checkpoint is on disk; awaited before the next epoch starts. */
   readonly onEpoch?: (report: EpochReport) => void | Promise<void>;
 }
 
 export interface TrainResult {
+  /** The network (a detector's backbone). */
   readonly spec: NetworkSpec;
+  readonly task: TaskModelSpec;
   readonly recipe: Recipe;
   readonly history: readonly EpochReport[];
+  /** The labels the model answers with, index order. */
+  readonly labels: readonly string[];
+  readonly preprocessing: TaskPreprocessing;
   /** The trained parameters and buffers, reference names and layouts. */
   readonly weights: Record<string, HostTensor>;
   /** Epochs that were already done in the checkpoint this run resumed from (0: a fresh start). */
   readonly resumedFromEpoch: number;
 }
 
+function datasetTrainSize(dataset: Dataset): number {
+  return dataset.train.size;
+}
+
 /** What identifies a training; a checkpoint of another one is refused rather than continued. */
-function fingerprint(spec: NetworkSpec, recipe: Recipe, dataset: Dataset): unknown {
-  return JSON.parse(
-    JSON.stringify({
-      spec,
-      recipe,
-      dataset: {
-        uri: dataset.uri,
-        imageShape: dataset.imageShape,
-        classes: dataset.classNames.length,
-        trainImages: dataset.train.size,
-        testImages: dataset.test.size,
-      },
-    }),
-  ) as unknown;
+function fingerprint(task: TaskModelSpec, recipe: Recipe, data: unknown): unknown {
+  // The spec alone for classification, as before tasks existed: their checkpoints still resume.
+  const spec = task.task === 'classification' ? task.network : task;
+  return JSON.parse(JSON.stringify({ spec, recipe, dataset: data })) as unknown;
 }
 
 function resolveSpec(spec: TrainSpec, genotype: Genotype | undefined): NetworkSpec {
@@ -105,46 +112,11 @@ function resolveSpec(spec: TrainSpec, genotype: Genotype | undefined): NetworkSp
   return { ...spec, genotype: cell };
 }
 
-/** The network of the spec, checked against the dataset's images and classes. */
-function buildNetwork(spec: NetworkSpec, dataset: Dataset): Network {
-  let network: Network;
-  try {
-    network = new Network(spec);
-  } catch (err) {
-    throw new TrainError('INVALID_ARGUMENT', (err as Error).message);
-  }
-  const [h, w, c] = dataset.imageShape;
-  if (spec.inChannels !== c) {
-    throw invalidArgument('spec.inChannels', spec.inChannels, `the dataset's ${c} image channels`);
-  }
-  if (spec.classes !== dataset.classNames.length) {
-    throw invalidArgument('spec.classes', spec.classes, `the dataset's ${dataset.classNames.length} classes`);
-  }
-  try {
-    network.trace(h, w);
-  } catch (err) {
-    throw new TrainError(
-      'INVALID_ARGUMENT',
-      `spec: the network cannot take the dataset's ${h}x${w} images: ${(err as Error).message}`,
-    );
-  }
-  return network;
-}
-
-/** The images of one epoch: the whole training split, or a fresh random draw of `trainImages`. */
-function epochImages(train: Split, recipe: Recipe, epoch: number): { split: Split; shuffleSeed?: number } {
-  const orderSeed = deriveSeed(recipe.seed, 2, epoch);
-  if (recipe.trainImages === 0 || recipe.trainImages >= train.size)
-    return { split: train, shuffleSeed: orderSeed };
-  return {
-    split: takeIndices(
-      train,
-      Rng.fromSeed(orderSeed).permutation(train.size).subarray(0, recipe.trainImages),
-    ),
-  };
-}
-
-function hostToParams(network: Network, hosts: Readonly<Record<string, HostTensor>>, what: string): ParamMap {
+function hostToParams(
+  network: TaskNetwork,
+  hosts: Readonly<Record<string, HostTensor>>,
+  what: string,
+): ParamMap {
   try {
     return importParams(network.params, hosts, what);
   } catch (err) {
@@ -154,7 +126,7 @@ function hostToParams(network: Network, hosts: Readonly<Record<string, HostTenso
 
 /** Momentum buffers from a checkpoint, through the parameter import (layouts and shapes checked). */
 function hostToMomentum(
-  network: Network,
+  network: TaskNetwork,
   hosts: Readonly<Record<string, HostTensor>>,
   what: string,
 ): ParamMap {
@@ -166,7 +138,7 @@ function hostToMomentum(
   }
 }
 
-function exportMomentum(network: Network, sgd: Sgd): Record<string, HostTensor> {
+function exportMomentum(network: TaskNetwork, sgd: Sgd): Record<string, HostTensor> {
   const buffers = sgd.momentumBuffers();
   return exportParams(
     network.params.filter((p) => buffers.has(p.name)),
@@ -196,24 +168,59 @@ export function backendStep<T>(recipe: Recipe, epoch: number, batch: number, ste
   }
 }
 
+/** The task's training, its construction errors as the trainer's (the field and the value). */
+function startTaskTraining(
+  task: TaskModelSpec,
+  options: TrainOptions,
+  recipe: Recipe,
+  randomState: RngState | undefined,
+): TaskTraining {
+  try {
+    return taskTraining({
+      spec: task,
+      dataset: options.dataset,
+      recipe,
+      randomState,
+      runStep: (epoch, batch, step) => backendStep(recipe, epoch, batch, step),
+      checkLoss: (loss, epoch, batch) => {
+        if (!Number.isFinite(loss)) {
+          throw new TrainError(
+            'FAILED_PRECONDITION',
+            `training diverged: loss ${loss} at epoch ${epoch + 1}, batch ${batch + 1}`,
+          );
+        }
+      },
+    });
+  } catch (err) {
+    if (err instanceof TrainError) throw err;
+    throw new TrainError('INVALID_ARGUMENT', (err as Error).message);
+  }
+}
+
 /**
- * Trains the spec's network on the dataset with the recipe. Resumes from `checkpointDir` when it
- * holds a checkpoint of this same training (a checkpoint of another spec, recipe or dataset is a
- * FAILED_PRECONDITION error). Leaves no tensor behind, also when it fails or is cancelled.
+ * Trains the spec's network for its task on the dataset with the recipe. Resumes from
+ * `checkpointDir` when it holds a checkpoint of this same training (a checkpoint of another spec,
+ * recipe or dataset is a FAILED_PRECONDITION error). Leaves no tensor behind, also when it fails
+ * or is cancelled.
  */
 export async function train(options: TrainOptions): Promise<TrainResult> {
-  const recipe = resolveRecipe(options.recipe ?? {});
+  const recipe = resolveRecipe(options.recipe ?? {}, options.task === 'detection' ? 'ssdlite' : 'cifar');
   const spec = resolveSpec(options.spec, options.genotype);
+  const task: TaskModelSpec =
+    (options.task ?? 'classification') === 'detection'
+      ? { task: 'detection', network: spec, detection: options.detection }
+      : { task: 'classification', network: spec };
   const { dataset, signal, checkpointDir, onEpoch } = options;
-  if (dataset.train.size < 2) {
+  if (datasetTrainSize(dataset) < 2) {
     throw new TrainError(
       'FAILED_PRECONDITION',
       `dataset ${describe(dataset.uri)}: fewer than 2 training images`,
     );
   }
-  const network = buildNetwork(spec, dataset);
-  const print = fingerprint(spec, recipe, dataset);
   const checkpoint = checkpointDir === undefined ? null : await readTrainingCheckpoint(checkpointDir);
+  const training = startTaskTraining(task, options, recipe, checkpoint?.rng);
+  const network = training.network;
+  const print = fingerprint(task, recipe, training.dataFingerprint);
   if (checkpoint !== null) {
     const diff = firstDifference(checkpoint.fingerprint, print);
     if (diff !== null) {
@@ -223,13 +230,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       );
     }
   }
-  const evalSplit =
-    recipe.evalImages === 0 || recipe.evalImages >= dataset.test.size
-      ? dataset.test
-      : subset(dataset.test, { count: recipe.evalImages });
   const history: EpochReport[] = [...(checkpoint?.history ?? [])];
-  const dropRng =
-    checkpoint === null ? Rng.fromSeed(deriveSeed(recipe.seed, 1)) : Rng.fromState(checkpoint.rng);
   const sgd = new Sgd({
     lr: recipe.learningRate,
     momentum: recipe.momentum,
@@ -240,7 +241,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   try {
     owned =
       checkpoint === null
-        ? initParams(network.params, deriveSeed(recipe.seed, 0))
+        ? await initialParams(training, recipe, options)
         : hostToParams(network, checkpoint.params, `checkpoint in ${checkpointDir}: params`);
     const params: ParamMap = owned;
     if (checkpoint !== null) {
@@ -262,60 +263,14 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       const cancelled = (): Error => new TrainingCancelledError(epoch + 1);
       const { learningRate, dropPath } = epochSchedule(recipe, epoch);
       sgd.lr = learningRate;
-      const drop = dropPath > 0 ? { prob: dropPath, random: () => dropRng.nextFloat() } : null;
-      const { split, shuffleSeed } = epochImages(dataset.train, recipe, epoch);
-      let loss = 0;
-      let correct = 0;
-      let images = 0;
-      let trainMs = 0;
-      for (const host of hostBatches(split, {
-        batchSize: recipe.batchSize,
-        shuffleSeed,
-        // A last batch of one image would make batch norm's unbiased variance divide by zero.
-        dropLast: split.size % recipe.batchSize === 1,
-        augment: {
-          seed: deriveSeed(recipe.seed, 3, epoch),
-          padding: recipe.cropPadding,
-          flip: recipe.horizontalFlip,
-          cutout: recipe.cutout,
-        },
-      })) {
-        await nextTick();
-        checkAborted(signal, cancelled);
-        const stepStarted = performance.now();
-        const batch = toTensors(host);
-        try {
-          const step = backendStep(recipe, epoch, host.index, () =>
-            trainStep(network, params, batch.images, batch.labels, sgd, {
-              dropPath: drop,
-              auxiliaryWeight: recipe.auxiliaryWeight,
-              labelSmoothing: recipe.labelSmoothing,
-            }),
-          );
-          try {
-            correct += countCorrect(step.logits, host.labels);
-          } finally {
-            step.logits.dispose();
-          }
-          if (!Number.isFinite(step.loss)) {
-            throw new TrainError(
-              'FAILED_PRECONDITION',
-              `training diverged: loss ${step.loss} at epoch ${epoch + 1}, batch ${host.index + 1}`,
-            );
-          }
-          loss += step.loss * host.size;
-          images += host.size;
-        } finally {
-          batch.images.dispose();
-          batch.labels.dispose();
-        }
-        trainMs += performance.now() - stepStarted;
-      }
-      const evaluation = await evaluateNetwork(network, params, evalSplit, {
-        batchSize: recipe.batchSize,
+      const trained = await training.trainEpoch(params, sgd, {
+        epoch,
+        learningRate,
+        dropPath,
         signal,
-        onAbort: cancelled,
+        cancelled,
       });
+      const evaluation = await training.evaluate(params, { signal, cancelled });
       const durationMs = performance.now() - started;
       durations.push(durationMs);
       const meanMs = durations.reduce((a, b) => a + b, 0) / durations.length;
@@ -324,13 +279,14 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         epochs: recipe.epochs,
         learningRate,
         dropPath,
-        trainLoss: loss / images,
-        trainAccuracy: correct / images,
-        trainImages: images,
+        trainLoss: trained.loss,
+        trainAccuracy: trained.accuracy ?? 0,
+        trainImages: trained.images,
         evalLoss: evaluation.loss,
-        evalAccuracy: evaluation.accuracy,
+        evalAccuracy: evaluation.metrics.accuracy ?? null,
         evalImages: evaluation.images,
-        imagesPerSecond: trainMs > 0 ? (images * 1000) / trainMs : 0,
+        evalMetrics: { ...evaluation.metrics },
+        imagesPerSecond: trained.stepMs > 0 ? (trained.images * 1000) / trained.stepMs : 0,
         durationMs,
         etaMs: meanMs * (recipe.epochs - epoch - 1),
       };
@@ -339,7 +295,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         await writeTrainingCheckpoint(checkpointDir, {
           fingerprint: print,
           epochsDone: epoch + 1,
-          rng: dropRng.getState(),
+          rng: training.randomState(),
           history,
           params: exportParams(network.params, params),
           momentum: exportMomentum(network, sgd),
@@ -349,8 +305,11 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     }
     return {
       spec,
+      task,
       recipe,
       history,
+      labels: training.labels,
+      preprocessing: training.preprocessing,
       weights: exportParams(network.params, params),
       resumedFromEpoch: checkpoint?.epochsDone ?? 0,
     };
@@ -360,22 +319,46 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   }
 }
 
-/** The artifact of a finished training: its network, the dataset's classes and normalisation. */
-export function artifactFromTraining(result: TrainResult, dataset: Dataset): ModelArtifact {
-  const [inputHeight, inputWidth, channels] = dataset.imageShape;
+/** Fresh parameters: seeded initialisation, then the task's transfer (a published backbone). */
+async function initialParams(
+  training: TaskTraining,
+  recipe: Recipe,
+  options: TrainOptions,
+): Promise<ParamMap> {
+  const params = initParams(training.network.params, deriveSeed(recipe.seed, 0));
+  try {
+    await options.initialWeights?.(params, training.network);
+    return params;
+  } catch (err) {
+    disposeParams(params);
+    throw err;
+  }
+}
+
+/** The artifact of a finished training: its network and task, the labels and the preprocessing. */
+export function artifactFromTraining(result: TrainResult, dataset: { readonly uri: string }): ModelArtifact {
   const last = result.history[result.history.length - 1];
+  const metrics = Object.entries(last?.evalMetrics ?? {}).map(([name, value]) => [
+    name === 'accuracy' ? 'eval_accuracy' : `eval_${name}`,
+    String(value),
+  ]);
   return {
     spec: result.spec,
-    preprocessing: { inputHeight, inputWidth, channels, mean: [...dataset.mean], std: [...dataset.std] },
-    labels: [...dataset.classNames],
+    ...(result.task.task === 'classification'
+      ? {}
+      : { task: result.task.task, detection: result.task.detection }),
+    preprocessing: {
+      ...result.preprocessing,
+      mean: [...result.preprocessing.mean],
+      std: [...result.preprocessing.std],
+    },
+    labels: [...result.labels],
     weights: result.weights,
     metadata: {
       dataset: dataset.uri,
       epochs: String(result.recipe.epochs),
       recipe: JSON.stringify(result.recipe),
-      ...(last?.evalAccuracy !== null && last !== undefined
-        ? { eval_accuracy: String(last.evalAccuracy) }
-        : {}),
+      ...Object.fromEntries(metrics),
     },
   };
 }
