@@ -28,3 +28,10 @@ export {
   type Evaluation,
   type EvaluateOptions,
 } from './classification/training';
+export {
+  taskFromProto,
+  taskToProto,
+  detectionConfigFromProto,
+  detectionConfigToProto,
+  TaskProtoError,
+} from './task-proto';

@@ -3,7 +3,6 @@
 // that resumes every running training from its last epoch checkpoint when the service starts.
 // This file says what is the training's own: its stored progress, the protobuf events, the
 // worker's input and events.
-import { Task } from '@rnas/proto';
 import { randomUUID } from 'node:crypto';
 import * as path from 'node:path';
 import type { BackendInfo } from '@rnas/engine';
@@ -29,6 +28,7 @@ import {
 } from '@rnas/proto';
 import type { PublishedModel } from '@rnas/model';
 import type { Recipe } from '@rnas/train';
+import { detectionConfigToProto, taskToProto, type DetectionConfig, type TaskName } from '@rnas/tasks';
 import type { TrainingMetrics } from './metrics';
 import { epochReportToProto, recipeToProto } from './training-proto';
 import type { RequestedSpec, ResolvedTraining } from './training-request';
@@ -41,6 +41,9 @@ interface StoredConfig {
   datasetUri: string;
   recipe: Recipe;
   modelName: string;
+  /** Absent in trainings stored before tasks existed: classification. */
+  task?: TaskName;
+  detection?: DetectionConfig;
 }
 
 interface StoredProgress {
@@ -121,6 +124,8 @@ export class TrainingJobs {
           dataRoots: options.dataRoots,
           recipe: job.config.recipe,
           modelName: job.config.modelName,
+          task: job.config.task ?? 'classification',
+          detection: job.config.detection,
           modelRepo: options.modelRepo,
           directory: this.directoryOf(job.id),
           epochsStored: job.progress.epochsDone,
@@ -168,6 +173,8 @@ export class TrainingJobs {
         datasetUri: resolved.datasetUri,
         recipe: resolved.recipe,
         modelName: resolved.modelName,
+        task: resolved.task,
+        ...(resolved.detection === undefined ? {} : { detection: resolved.detection }),
       },
       progress: {
         epochsDone: 0,
@@ -218,8 +225,8 @@ export class TrainingJobs {
       datasetUri: config.datasetUri,
       recipe: recipeToProto(config.recipe),
       modelName: config.modelName,
-      task: Task.TASK_CLASSIFICATION,
-      detection: undefined,
+      task: taskToProto(config.task ?? 'classification'),
+      detection: config.detection === undefined ? undefined : detectionConfigToProto(config.detection),
       createdUnixMs: job.createdMs,
       startedUnixMs: job.startedMs,
       finishedUnixMs: job.finishedMs,

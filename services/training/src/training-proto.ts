@@ -42,6 +42,9 @@ export function epochReportToProto(report: EpochReport): EpochReportProto {
     imagesPerSecond: report.imagesPerSecond,
     durationMs: Math.round(report.durationMs),
     etaMs: Math.round(report.etaMs),
-    evalMetrics: report.evalAccuracy === null ? {} : { accuracy: report.evalAccuracy },
+    // Reports of checkpoints written before tasks carry no metrics map: their accuracy is one.
+    evalMetrics: {
+      ...(report.evalMetrics ?? (report.evalAccuracy === null ? {} : { accuracy: report.evalAccuracy })),
+    },
   };
 }

@@ -4,7 +4,7 @@
 // opens the dataset. Errors name the protobuf field and the value.
 import { randomInt } from 'node:crypto';
 import { InvalidArgumentError } from '@rnas/grpc';
-import { checkDatasetUri } from '@rnas/data';
+import { checkDatasetUri, parseDatasetUri } from '@rnas/data';
 import { InvalidRequestError } from '@rnas/jobs';
 import {
   countParams,
@@ -22,6 +22,13 @@ import {
 } from '@rnas/proto';
 import { validateModelName } from '@rnas/model';
 import { resolveRecipe, type Recipe, type RecipeInput } from '@rnas/train';
+import {
+  detectionConfigFromProto,
+  taskFromProto,
+  TaskProtoError,
+  type DetectionConfig,
+  type TaskName,
+} from '@rnas/tasks';
 import { searchGenotype } from './search-lookup';
 
 /** The network the request asks for; 0 for a size the dataset decides. */
@@ -36,6 +43,10 @@ export interface ResolvedTraining {
   readonly datasetUri: string;
   readonly recipe: Recipe;
   readonly modelName: string;
+  /** What the network is trained for. */
+  readonly task: TaskName;
+  /** Detection: the head, resolved. */
+  readonly detection?: DetectionConfig;
 }
 
 export interface TrainingLimits {
@@ -47,9 +58,19 @@ export interface TrainingLimits {
 /** The paper's CIFAR network: 36 channels, 20 cells (RELATIVENAS.md section 7). */
 const DEFAULT_CHANNELS = 36;
 const DEFAULT_LAYERS = 20;
+/** The detection backbone of DENSE.md section 1: the ImageNet network at C=46 with 14 cells. */
+const DETECTION_CHANNELS = 46;
+const DETECTION_LAYERS = 14;
+/** Dataset schemes of each task. */
+const DETECTION_SCHEMES: readonly string[] = ['voc', 'coco'];
 /** Parameters beyond this are no network this service can train (DARTS-size ones have ~3.3M). */
 const MAX_PARAMETERS = 200_000_000;
-function resolveSpec(request: StartTrainingRequest, genotype: Genotype): RequestedSpec {
+function resolveSpec(
+  request: StartTrainingRequest,
+  genotype: Genotype,
+  task: TaskName,
+  detection: DetectionConfig | undefined,
+): RequestedSpec {
   let s: NetworkSpecFields;
   try {
     s = networkSpecFromProto(request.spec, 'spec');
@@ -65,13 +86,41 @@ function resolveSpec(request: StartTrainingRequest, genotype: Genotype): Request
       'must be left empty: the cell comes from genotype or search_id',
     );
   }
+  const detecting = detection !== undefined;
+  if (detecting) {
+    // The detector's backbone is the ImageNet network (DENSE.md section 1), without auxiliary head.
+    if (request.spec !== undefined && request.spec.variant !== 0 && s.variant !== 'imagenet') {
+      throw new InvalidArgumentError(
+        'spec.variant',
+        s.variant,
+        `${task} needs the ImageNet variant (or leave it unset)`,
+      );
+    }
+    if (s.auxiliary) {
+      throw new InvalidArgumentError('spec.auxiliary', true, `${task} trains no auxiliary head`);
+    }
+    if (s.inChannels !== 0 && s.inChannels !== 3) {
+      throw new InvalidArgumentError(
+        'spec.input_channels',
+        s.inChannels,
+        `${task} takes RGB images (3 or 0)`,
+      );
+    }
+    if (s.inputSize !== 0 && s.inputSize !== detection.inputSize) {
+      throw new InvalidArgumentError(
+        'spec.input_size',
+        s.inputSize,
+        `0 or detection.input_size (${detection.inputSize}): the detector's input is detection.input_size`,
+      );
+    }
+  }
   const spec: RequestedSpec = {
-    variant: s.variant,
-    channels: s.channels === 0 ? DEFAULT_CHANNELS : s.channels,
-    layers: s.layers === 0 ? DEFAULT_LAYERS : s.layers,
+    variant: detecting ? 'imagenet' : s.variant,
+    channels: s.channels === 0 ? (detecting ? DETECTION_CHANNELS : DEFAULT_CHANNELS) : s.channels,
+    layers: s.layers === 0 ? (detecting ? DETECTION_LAYERS : DEFAULT_LAYERS) : s.layers,
     classes: s.classes,
-    inChannels: s.inChannels,
-    inputSize: s.inputSize,
+    inChannels: detecting ? 3 : s.inChannels,
+    inputSize: detecting ? detection.inputSize : s.inputSize,
     auxiliary: s.auxiliary,
   };
   // The network's structure does not depend on the sizes the dataset decides: build its layout
@@ -117,9 +166,46 @@ function recipeInput(proto: TrainingRecipeProto | undefined): RecipeInput {
 }
 
 /** The recipe; a bad field is the library's FieldError, which the handler maps to the protobuf field. */
-function resolveTrainingRecipe(proto: TrainingRecipeProto | undefined): Recipe {
+function resolveTrainingRecipe(proto: TrainingRecipeProto | undefined, task: TaskName): Recipe {
   const input = recipeInput(proto);
-  return resolveRecipe({ ...input, seed: input.seed ?? randomInt(0, 2 ** 32 - 1) }, 'cifar', 'recipe');
+  return resolveRecipe(
+    { ...input, seed: input.seed ?? randomInt(0, 2 ** 32 - 1) },
+    task === 'detection' ? 'ssdlite' : 'cifar',
+    'recipe',
+  );
+}
+
+function resolveTask(request: StartTrainingRequest): { task: TaskName; detection?: DetectionConfig } {
+  let task: TaskName;
+  try {
+    task = taskFromProto(request.task, 'task');
+  } catch (err) {
+    if (err instanceof TaskProtoError) throw new InvalidArgumentError(err.field, err.value, err.reason);
+    throw err;
+  }
+  if (task !== 'detection') {
+    if (request.detection !== undefined) {
+      throw new InvalidArgumentError('detection', '(a DetectionConfig)', 'only with task TASK_DETECTION');
+    }
+    return { task };
+  }
+  // A bad field is a field issue (detection.<field>) that the handler maps to the protobuf field.
+  return { task, detection: detectionConfigFromProto(request.detection, 'detection') };
+}
+
+/** A dataset of the task's kind: images with labels for classification, boxes for detection. */
+function checkDatasetKind(uri: string, task: TaskName): void {
+  const scheme = parseDatasetUri(uri).scheme;
+  const detecting = DETECTION_SCHEMES.includes(scheme);
+  if (detecting !== (task === 'detection')) {
+    throw new InvalidArgumentError(
+      'dataset_uri',
+      uri,
+      task === 'detection'
+        ? `a detection dataset (${DETECTION_SCHEMES.map((s) => `${s}:`).join(' or ')}) for task TASK_DETECTION`
+        : `a classification dataset for task ${task} (${scheme}: holds boxes: set task TASK_DETECTION)`,
+    );
+  }
 }
 
 /** The validated training of a StartTraining request. */
@@ -133,8 +219,10 @@ export async function resolveStartTraining(
   } catch (err) {
     throw new InvalidRequestError(`invalid ${(err as Error).message}`);
   }
-  const recipe = resolveTrainingRecipe(request.recipe);
+  const { task, detection } = resolveTask(request);
+  const recipe = resolveTrainingRecipe(request.recipe, task);
   const datasetUri = await checkDatasetUri(request.datasetUri, limits.dataRoots);
+  checkDatasetKind(datasetUri, task);
   const architecture = request.architecture;
   let genotype: Genotype;
   let searchId = '';
@@ -157,5 +245,14 @@ export async function resolveStartTraining(
         'give a genotype or the id of a succeeded search',
       );
   }
-  return { genotype, searchId, spec: resolveSpec(request, genotype), datasetUri, recipe, modelName };
+  return {
+    genotype,
+    searchId,
+    spec: resolveSpec(request, genotype, task, detection),
+    datasetUri,
+    recipe,
+    modelName,
+    task,
+    ...(detection === undefined ? {} : { detection }),
+  };
 }

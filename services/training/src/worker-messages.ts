@@ -5,6 +5,7 @@ import type { PublishedModel } from '@rnas/model';
 import type { EpochReport, Recipe } from '@rnas/train';
 import type { RequestedSpec } from './training-request';
 import type { WorkerMemory } from '@rnas/workers';
+import type { DetectionConfig, TaskName } from '@rnas/tasks';
 
 export interface TrainingWorkerInput {
   readonly trainingId: string;
@@ -14,6 +15,9 @@ export interface TrainingWorkerInput {
   readonly dataRoots: readonly string[];
   readonly recipe: Recipe;
   readonly modelName: string;
+  readonly task: TaskName;
+  /** Detection: the head, resolved. */
+  readonly detection: DetectionConfig | undefined;
   readonly modelRepo: string;
   /** The training's own directory: its checkpoint and the marker of a published model. */
   readonly directory: string;

@@ -104,7 +104,7 @@ export class DetectionConfigError extends Error {
     readonly expected: string,
     readonly got: unknown,
   ) {
-    super(`${path.join('.')}: ${expected}, got ${JSON.stringify(got) ?? String(got)}`);
+    super(`${path.join('.')}: expected ${expected}, got ${JSON.stringify(got) ?? String(got)}`);
     this.name = 'DetectionConfigError';
   }
 }
@@ -116,7 +116,7 @@ export class DetectionConfigError extends Error {
  */
 export function resolveDetectionConfig(input: unknown = {}, field = 'detection'): DetectionConfig {
   if (input === null || typeof input !== 'object' || Array.isArray(input)) {
-    throw new DetectionConfigError([field], 'expected an object', input);
+    throw new DetectionConfigError([field], 'an object', input);
   }
   const cleaned = Object.fromEntries(
     Object.entries(input).filter(([, v]) => v !== undefined && !(Array.isArray(v) && v.length === 0)),
@@ -127,12 +127,13 @@ export function resolveDetectionConfig(input: unknown = {}, field = 'detection')
     if (issue.code === 'unrecognized_keys') {
       throw new DetectionConfigError(
         [field, issue.keys[0]],
-        `expected a known field (${Object.keys(SSDLITE_CONFIG).join(', ')})`,
+        `a known field (${Object.keys(SSDLITE_CONFIG).join(', ')})`,
         issue.keys[0],
       );
     }
     const key = issue.path[0] as string;
-    throw new DetectionConfigError([field, key], issue.message, (cleaned as Record<string, unknown>)[key]);
+    const expected = issue.message.replace(/^expected /, '');
+    throw new DetectionConfigError([field, key], expected, (cleaned as Record<string, unknown>)[key]);
   }
   const defined = Object.fromEntries(Object.entries(parsed.data).filter(([, v]) => v !== undefined));
   return { ...SSDLITE_CONFIG, ...defined } as DetectionConfig;
