@@ -35,3 +35,10 @@ export {
   detectionConfigToProto,
   TaskProtoError,
 } from './task-proto';
+export {
+  readDetectionRecord,
+  writeDetectionRecord,
+  DETECTION_RECORD_SIZE,
+  MAX_DETECTIONS,
+  type Detection,
+} from './detection/record';

@@ -10,6 +10,7 @@ import {
 import type {
   ClassifyRequest,
   ClassifyResponse,
+  DetectRequest,
   DetectResponse,
   GetModelRequest,
   GetModelResponse,
@@ -27,7 +28,9 @@ import {
 } from './classify-input';
 import type { InferenceMetrics } from './metrics';
 import { modelToProto } from './model-proto';
-import { decodeImage } from './preprocess';
+import { decodeImage, imageSize, type ImageFit } from './preprocess';
+import { imageDetections, resolveDetectOptions } from './detect-input';
+import type { TaskName } from '@rnas/tasks';
 import type { ModelRepository } from './repository';
 import type { ServedModel } from './served-model';
 
@@ -53,25 +56,36 @@ export class InferenceHandlers implements ServiceHandlers<typeof InferenceServic
     private readonly metrics?: InferenceMetrics,
   ) {}
 
-  async classify(request: ClassifyRequest, context: CallContext): Promise<ClassifyResponse> {
-    const started = performance.now();
-    const served = this.repository.resolve(checkModelName(request.modelName), checkVersion(request.version));
-    const labels = { model: served.name, version: String(served.version) };
-    try {
-      const response = await this.run(served, request, context);
-      this.metrics?.requests.inc({ ...labels, code: 'OK' });
-      this.metrics?.requestSeconds.observe(labels, (performance.now() - started) / 1000);
-      this.metrics?.images.inc(labels, response.classifications.length);
-      return response;
-    } catch (error) {
-      this.metrics?.requests.inc({ ...labels, code: codeOf(error) });
-      throw error;
-    }
+  classify(request: ClassifyRequest, context: CallContext): Promise<ClassifyResponse> {
+    return this.measured(request.modelName, request.version, async (served) => {
+      requireTask(served, 'classification');
+      const k = resolveTopK(request.topK, served.classes);
+      const { output, n } = await this.infer(served, request.input, context, 'cover');
+      return {
+        images: n,
+        response: {
+          modelName: served.name,
+          version: served.version,
+          classifications: topClasses(output, n, served.labels, k),
+        },
+      };
+    });
   }
 
-  detect(): DetectResponse {
-    // Replaced by the detection task's handler in this same change (issue 11).
-    throw new FailedPreconditionError('Detect: no detection models are served yet');
+  detect(request: DetectRequest, context: CallContext): Promise<DetectResponse> {
+    return this.measured(request.modelName, request.version, async (served) => {
+      requireTask(served, 'detection');
+      const options = resolveDetectOptions(request, served.labels);
+      const { output, n, sizes } = await this.infer(served, request.input, context, 'fill');
+      return {
+        images: n,
+        response: {
+          modelName: served.name,
+          version: served.version,
+          images: imageDetections(output, sizes, served.labels, options),
+        },
+      };
+    });
   }
 
   listModels(): ListModelsResponse {
@@ -84,14 +98,39 @@ export class InferenceHandlers implements ServiceHandlers<typeof InferenceServic
     return { model: modelToProto(model, { labels: true }) };
   }
 
-  private async run(
+  /** Resolves the model version and runs `work` on it, counting the request and its images. */
+  private async measured<T>(
+    modelName: string,
+    version: number | undefined,
+    work: (served: ServedModel) => Promise<{ response: T; images: number }>,
+  ): Promise<T> {
+    const started = performance.now();
+    const served = this.repository.resolve(checkModelName(modelName), checkVersion(version));
+    const labels = { model: served.name, version: String(served.version) };
+    try {
+      const { response, images } = await work(served);
+      this.metrics?.requests.inc({ ...labels, code: 'OK' });
+      this.metrics?.requestSeconds.observe(labels, (performance.now() - started) / 1000);
+      this.metrics?.images.inc(labels, images);
+      return response;
+    } catch (error) {
+      this.metrics?.requests.inc({ ...labels, code: codeOf(error) });
+      throw error;
+    }
+  }
+
+  /**
+   * The model's serving records for the request's images or tensor: checked, admitted to the
+   * batcher before any image is decoded, decoded to the input size (`fit`), batched and run.
+   * `sizes` are the images' own sizes (the input size for a tensor).
+   */
+  private async infer(
     served: ServedModel,
-    request: ClassifyRequest,
+    input: ClassifyRequest['input'],
     context: CallContext,
-  ): Promise<ClassifyResponse> {
+    fit: ImageFit,
+  ): Promise<{ output: Float32Array; n: number; sizes: { width: number; height: number }[] }> {
     const { maxBatchSize } = this.options;
-    const k = resolveTopK(request.topK, served.classes);
-    const input = request.input;
     let n: number;
     let tensor: Float32Array | undefined;
     if (input === undefined) {
@@ -109,33 +148,49 @@ export class InferenceHandlers implements ServiceHandlers<typeof InferenceServic
     // The place in the queue comes before decoding: a full queue refuses without spending CPU.
     const slot = served.batcher.admit(context.signal);
     let values: Float32Array;
+    let sizes: { width: number; height: number }[];
     try {
-      values = tensor ?? (await this.decode(served, input.$case === 'images' ? input.value.images : []));
+      if (tensor !== undefined) {
+        values = tensor;
+        sizes = Array.from({ length: n }, () => ({
+          width: served.inputShape.width,
+          height: served.inputShape.height,
+        }));
+      } else {
+        ({ values, sizes } = await this.decode(
+          served,
+          input.$case === 'images' ? input.value.images : [],
+          fit,
+        ));
+      }
       if (context.signal.aborted) throw context.signal.reason;
     } catch (error) {
       slot.release();
       throw error;
     }
-    const probabilities = await slot.submit(values, n);
-    return {
-      modelName: served.name,
-      version: served.version,
-      classifications: topClasses(probabilities, n, served.labels, k),
-    };
+    return { output: await slot.submit(values, n), n, sizes };
   }
 
   /** Decodes every image (in parallel on libuv's pool); the first bad one by index is reported. */
-  private async decode(served: ServedModel, images: readonly Buffer[]): Promise<Float32Array> {
+  private async decode(
+    served: ServedModel,
+    images: readonly Buffer[],
+    fit: ImageFit,
+  ): Promise<{ values: Float32Array; sizes: { width: number; height: number }[] }> {
     const started = performance.now();
     const { height, width, channels } = served.inputShape;
     const size = height * width * channels;
     const pixels = new Uint8Array(images.length * size);
+    const sizes = images.map(() => ({ width, height }));
     const results = await Promise.allSettled(
       images.map(async (bytes, i) => {
+        const field = `images.images[${i}]`;
         pixels.set(
-          await decodeImage(bytes, `images.images[${i}]`, served.inputShape, this.options.maxImagePixels),
+          await decodeImage(bytes, field, served.inputShape, this.options.maxImagePixels, fit),
           i * size,
         );
+        // Boxes come back in the image's own pixels; the header was valid, the decode just read it.
+        if (fit === 'fill') sizes[i] = await imageSize(bytes, field);
       }),
     );
     const failed = results.find((result) => result.status === 'rejected');
@@ -145,6 +200,15 @@ export class InferenceHandlers implements ServiceHandlers<typeof InferenceServic
       { model: served.name, version: String(served.version) },
       (performance.now() - started) / 1000,
     );
-    return values;
+    return { values, sizes };
   }
+}
+
+/** A model of another task is refused, naming the task and the RPC that serves it. */
+function requireTask(served: ServedModel, task: TaskName): void {
+  if (served.task.task === task) return;
+  const rpc = served.task.task === 'detection' ? 'Detect' : 'Classify';
+  throw new FailedPreconditionError(
+    `model ${served.name} version ${served.version} is a ${served.task.task} model: call ${rpc}`,
+  );
 }

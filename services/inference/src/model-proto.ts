@@ -1,5 +1,6 @@
 // The repository's records as the protobuf messages GetModel and ListModels answer with.
 import { Task } from '@rnas/proto';
+import { detectionConfigToProto, taskToProto } from '@rnas/tasks';
 import { networkSpecToProto } from '@rnas/nas';
 import { ModelVersionState, type Model, type ModelVersion } from '@rnas/proto';
 import { servingVersion, type ModelRecord, type VersionRecord, type VersionState } from './repository';
@@ -30,8 +31,8 @@ export function versionToProto(record: VersionRecord, options: ModelProtoOptions
     publishedUnixMs: record.publishedUnixMs,
     loadedUnixMs: record.state === 'ready' ? record.loadedUnixMs : 0,
     trainingId: info?.trainingId ?? '',
-    task: Task.TASK_CLASSIFICATION,
-    detection: undefined,
+    task: info ? taskToProto(info.task.task) : Task.TASK_UNSPECIFIED,
+    detection: info?.task.detection === undefined ? undefined : detectionConfigToProto(info.task.detection),
   };
 }
 

@@ -8,6 +8,13 @@ export interface InputShape {
   readonly channels: number;
 }
 
+/**
+ * How an image becomes the input size: `cover` scales and centre-crops (classification's
+ * training data); `fill` stretches the whole image, aspect not kept (detection, as the
+ * reference's cv2.resize: every box stays inside the input).
+ */
+export type ImageFit = 'cover' | 'fill';
+
 /** The encodings Classify accepts, by their leading bytes (sharp would take more: GIF, TIFF, SVG, ...). */
 const ACCEPTED: readonly { format: string; matches(b: Uint8Array): boolean }[] = [
   { format: 'jpeg', matches: (b) => b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff },
@@ -44,6 +51,7 @@ export async function decodeImage(
   field: string,
   shape: InputShape,
   maxPixels: number,
+  fit: ImageFit = 'cover',
 ): Promise<Uint8Array> {
   if (bytes.length === 0) throw new InvalidArgumentError(field, bytes, 'empty image');
   if (!ACCEPTED.some((f) => f.matches(bytes))) {
@@ -58,7 +66,7 @@ export async function decodeImage(
   }
   const { height, width, channels } = shape;
   const data = await sharp(bytes, { limitInputPixels: maxPixels, failOn: 'warning' })
-    .resize(width, height, { fit: 'cover' })
+    .resize(width, height, { fit })
     .flatten({ background: '#000000' })
     .toColourspace(channels === 1 ? 'b-w' : 'srgb')
     .raw({ depth: 'uchar' })
@@ -76,6 +84,18 @@ export async function decodeImage(
     );
   }
   return data;
+}
+
+/** Width and height of an encoded image, from its header (orientation as decoded: not rotated). */
+export async function imageSize(
+  bytes: Uint8Array,
+  field: string,
+): Promise<{ width: number; height: number }> {
+  const header = await sharp(bytes, { limitInputPixels: false }).metadata();
+  if (header.width === undefined || header.height === undefined) {
+    throw new InvalidArgumentError(field, bytes, 'the image header has no size');
+  }
+  return { width: header.width, height: header.height };
 }
 
 /** The error of a failed decode: the dimensions when the pixel limit refused it, else sharp's reason. */

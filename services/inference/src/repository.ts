@@ -3,6 +3,7 @@ import { lstat, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { FailedPreconditionError, NotFoundError, UnavailableError, type Logger } from '@rnas/grpc';
 import type { NetworkSpec } from '@rnas/nas';
+import type { TaskModelSpec } from '@rnas/tasks';
 import { ARTIFACT_FILES, listModels, type Preprocessing } from '@rnas/model';
 import type { InferenceMetrics } from './metrics';
 import { ServedModel, type BatchingOptions, type ModelEngine } from './served-model';
@@ -15,6 +16,8 @@ export interface VersionInfo {
   readonly labels: readonly string[];
   readonly preprocessing: Preprocessing;
   readonly parameterCount: number;
+  /** The task and its head: which RPC serves the version. */
+  readonly task: TaskModelSpec;
   /** The training that published it (`training_id` in the weights' metadata); '' otherwise. */
   readonly trainingId: string;
 }
@@ -285,6 +288,7 @@ export class ModelRepository {
         labels: info.labels,
         preprocessing: info.preprocessing,
         parameterCount: info.parameterCount,
+        task: info.task,
         trainingId: info.metadata.training_id ?? '',
       };
       if (this.closed || this.models.get(name)?.versions.get(version) !== record || record.reload) {

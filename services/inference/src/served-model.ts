@@ -1,4 +1,5 @@
 import type { Preprocessing } from '@rnas/model';
+import type { TaskModelSpec } from '@rnas/tasks';
 import { Batcher, type BatcherObserver } from './batcher';
 import type { LoadedModelInfo } from './compute-protocol';
 import type { InputShape } from './preprocess';
@@ -25,6 +26,8 @@ export class ServedModel {
   readonly inputShape: InputShape;
   readonly labels: readonly string[];
   readonly preprocessing: Preprocessing;
+  /** The task and its head: which RPC serves the model. */
+  readonly task: TaskModelSpec;
   readonly batcher: Batcher;
 
   constructor(
@@ -40,6 +43,7 @@ export class ServedModel {
     this.inputShape = { height: pre.inputHeight, width: pre.inputWidth, channels: pre.channels };
     this.labels = info.labels;
     this.preprocessing = pre;
+    this.task = info.task;
     this.batcher = new Batcher({
       name: `model ${name} version ${version}`,
       maxBatchSize: batching.maxBatchSize,
