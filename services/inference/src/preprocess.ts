@@ -65,7 +65,10 @@ export async function decodeImage(
     );
   }
   const { height, width, channels } = shape;
-  const data = await sharp(bytes, { limitInputPixels: maxPixels, failOn: 'warning' })
+  const image = sharp(bytes, { limitInputPixels: maxPixels, failOn: 'warning' });
+  // Detection turns the image upright by its EXIF orientation, as its training data is decoded
+  // (boxes refer to the upright image); classification keeps its decoding as it always was.
+  const data = await (fit === 'fill' ? image.rotate() : image)
     .resize(width, height, { fit })
     .flatten({ background: '#000000' })
     .toColourspace(channels === 1 ? 'b-w' : 'srgb')
@@ -86,7 +89,7 @@ export async function decodeImage(
   return data;
 }
 
-/** Width and height of an encoded image, from its header (orientation as decoded: not rotated). */
+/** Width and height of an encoded image once upright (EXIF orientation applied), from its header. */
 export async function imageSize(
   bytes: Uint8Array,
   field: string,
@@ -95,7 +98,10 @@ export async function imageSize(
   if (header.width === undefined || header.height === undefined) {
     throw new InvalidArgumentError(field, bytes, 'the image header has no size');
   }
-  return { width: header.width, height: header.height };
+  // EXIF orientations 5 to 8 turn the image a quarter: the upright image's sides swap.
+  return (header.orientation ?? 1) >= 5
+    ? { width: header.height, height: header.width }
+    : { width: header.width, height: header.height };
 }
 
 /** The error of a failed decode: the dimensions when the pixel limit refused it, else sharp's reason. */
