@@ -150,6 +150,7 @@ export { softmaxCrossEntropy, labelsTensor } from './loss';
 export { Sgd, globalNorm, type SgdOptions } from './sgd';
 export {
   trainStep,
+  gradientStep,
   defaultRecompute,
   RECOMPUTE_ABOVE_BYTES,
   type TrainStepOptions,

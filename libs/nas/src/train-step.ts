@@ -59,63 +59,93 @@ export function trainStep(
   options: TrainStepOptions = {},
 ): TrainStepResult {
   const auxWeight = options.auxiliaryWeight ?? 0.4;
-  const bnMomentum = options.bnMomentum ?? 0.1;
+  const trainable = network.params.filter((p) => p.kind === 'weight').map((p) => p.name);
+  const recompute = options.recompute ?? defaultRecompute(network, images);
+  // Assigned inside the loss closure, so held in an object rather than a narrowed `let`.
+  const kept: { logits: Tensor2D | null } = { logits: null };
+  try {
+    const { loss, gradNorm } = gradientStep(
+      params,
+      trainable,
+      (onBatchStats) => {
+        const out = network.forward(params, images, {
+          training: true,
+          dropPath: options.dropPath ?? null,
+          recompute,
+          bnEps: options.bnEps,
+          onBatchStats,
+        });
+        kept.logits = tf.keep(out.logits);
+        let total = softmaxCrossEntropy(out.logits, labels, options.labelSmoothing);
+        if (out.logitsAux !== null) {
+          total = tf.add(
+            total,
+            tf.mul(softmaxCrossEntropy(out.logitsAux, labels, options.labelSmoothing), auxWeight),
+          );
+        }
+        return total;
+      },
+      (grads) => optimizer.step(params, grads),
+      options.bnMomentum,
+    );
+    return { loss, gradNorm, logits: kept.logits as unknown as Tensor2D };
+  } catch (err) {
+    kept.logits?.dispose();
+    throw err;
+  }
+}
+
+/**
+ * One gradient step of any network on a parameter map (what `trainStep` does for a classifier,
+ * and a dense task's trainer for its head): `loss` runs the training-mode forward pass, handing
+ * `onBatchStats` to it, and returns the scalar loss; the gradients of the `trainable` parameters
+ * go to `update` (an optimiser's step; parameters the loss does not reach get none, as PyTorch's
+ * grad None); then every batch norm's running statistics move by the batch's (unbiased variance,
+ * `bnMomentum`, the reference's 0.1 by default). Returns the loss before the update and what
+ * `update` returned (the gradient norm).
+ */
+export function gradientStep(
+  params: ParamMap,
+  trainable: readonly string[],
+  loss: (onBatchStats: (name: string, stats: BatchStats) => void) => Tensor,
+  update: (grads: ReadonlyMap<string, Tensor>) => number,
+  bnMomentum = 0.1,
+): { loss: number; gradNorm: number } {
   if (!(bnMomentum >= 0 && bnMomentum <= 1)) {
     throw new Error(`train step: batch-norm momentum must be in [0, 1], got ${bnMomentum}`);
   }
-  const trainable = network.params.filter((p) => p.kind === 'weight').map((p) => p.name);
   const weights = trainable.map((name) => {
     const t = params.get(name);
     if (t === undefined) throw new Error(`parameters: missing tensor '${name}'`);
     return t;
   });
-  const recompute = options.recompute ?? defaultRecompute(network, images);
   // In forward order: a module that runs twice in one pass (two edges sharing it in the search
   // network) updates its running statistics twice, one after the other, as PyTorch does.
   const stats: [string, BatchStats][] = [];
-  // Assigned inside the gradient closure, so held in an object rather than a narrowed `let`.
-  const kept: { logits: Tensor2D | null } = { logits: null };
   let grads: (Tensor | undefined)[] = [];
-  let loss: Tensor | null = null;
+  let value: Tensor | null = null;
   try {
     // The engine's gradients rather than tf.valueAndGrads, which refuses any argument without a
     // gradient (a cell may leave an input, hence its preprocessing, unused), and which keeps every
     // intermediate gradient until the backward pass ends.
-    ({ value: loss, grads } = gradients(() => {
-      const out = network.forward(params, images, {
-        training: true,
-        dropPath: options.dropPath ?? null,
-        recompute,
-        bnEps: options.bnEps,
-        onBatchStats: (name, s) => {
+    ({ value, grads } = gradients(
+      () =>
+        loss((name, s) => {
           stats.push([name, { mean: tf.keep(s.mean), variance: tf.keep(s.variance), count: s.count }]);
-        },
-      });
-      kept.logits = tf.keep(out.logits);
-      let total = softmaxCrossEntropy(out.logits, labels, options.labelSmoothing);
-      if (out.logitsAux !== null) {
-        total = tf.add(
-          total,
-          tf.mul(softmaxCrossEntropy(out.logitsAux, labels, options.labelSmoothing), auxWeight),
-        );
-      }
-      return total;
-    }, weights));
-    const lossValue = loss.dataSync()[0];
-    // Parameters the loss does not reach get no gradient and are not updated (PyTorch's grad None).
+        }),
+      weights,
+    ));
+    const lossValue = value.dataSync()[0];
     const named = new Map<string, Tensor>();
     trainable.forEach((name, i) => {
       const g = grads[i];
       if (g !== undefined) named.set(name, g);
     });
-    const gradNorm = optimizer.step(params, named);
+    const gradNorm = update(named);
     updateRunningStats(params, stats, bnMomentum);
-    return { loss: lossValue, gradNorm, logits: kept.logits as Tensor2D };
-  } catch (err) {
-    kept.logits?.dispose();
-    throw err;
+    return { loss: lossValue, gradNorm };
   } finally {
-    loss?.dispose();
+    value?.dispose();
     for (const g of grads) g?.dispose();
     for (const [, s] of stats) {
       s.mean.dispose();
