@@ -4,15 +4,13 @@
 // publishes the model), waits for InferenceService to load the new version, classifies the test
 // set through Classify, prints what came out, and stops the services with SIGTERM. The last line
 // is `demo: accuracy=<0..1> model=<name> version=<n>`; any failure stops the services and exits 1.
-import { existsSync, mkdirSync, readdirSync } from 'node:fs';
-import { status } from '@grpc/grpc-js';
+import { existsSync, readdirSync } from 'node:fs';
 import { SingleBar } from 'cli-progress';
 import { Command } from 'commander';
 import { openDataset, type Split } from '@rnas/data';
-import { createClient, freePorts, histogramMean, isServiceError, scrapeMetrics } from '@rnas/grpc';
+import { createClient, histogramMean, scrapeMetrics } from '@rnas/grpc';
 import {
   InferenceServiceService,
-  ModelVersionState,
   SearchServiceService,
   SearchState,
   SearchStrategy,
@@ -35,126 +33,18 @@ import {
   perClassAccuracy,
   resolveDemoConfig,
   resultLine,
-  seconds,
   TEST_SET_SIZE,
   type DemoConfig,
   type DemoOptions,
 } from './demo-config';
-import {
-  logTail,
-  signalStop,
-  startService,
-  stopService,
-  type RunningService,
-  type ServiceName,
-} from './demo-services';
-import { classifyLoad, ClassifyLoadError } from './demo-load';
+import type { RunningService } from './demo-services';
+import { classifyLoad } from './demo-load';
+import { DemoError, HINT, runWithServices, sink, waitForVersion } from './demo-run';
 import { runSearchWatch } from './search-client';
 import { withService } from './service-client';
 import { runTrainWatch, startTrainingRequest } from './train-client';
 
-/** How long SIGTERM may take: the services' default drain grace (10 s) and their shutdown hooks. */
-const STOP_TIMEOUT_MS = 30_000;
 const CLASSIFY_DEADLINE_MS = 120_000;
-const HINT = 'the service was started by the demo; see its log';
-
-class DemoError extends Error {}
-
-interface Services {
-  search: RunningService;
-  training: RunningService;
-  inference: RunningService;
-}
-
-interface Phase {
-  name: string;
-  ms: number;
-}
-
-/** A process writer that swallows what it is given: the watches' result lines, printed here instead. */
-const sink = { write: (): boolean => true };
-
-/** Rejects as soon as a service exits without being asked to: every phase races against it. */
-function crashWatch(services: readonly RunningService[]): Promise<never> {
-  const crashed = new Promise<never>((_, reject) => {
-    for (const s of services) {
-      void s.exited.then((code) => {
-        if (!s.stopping) {
-          reject(
-            new DemoError(
-              `the ${s.name} service exited (${code}) while the demo ran; its log ${s.logFile} ends:\n${logTail(s.logFile)}`,
-            ),
-          );
-        }
-      });
-    }
-  });
-  // Nobody may be racing against it when it fires (e.g. between phases); that is not unhandled.
-  crashed.catch(() => undefined);
-  return crashed;
-}
-
-/**
- * The message of a failed phase. A call cut off by a service that died fails with UNAVAILABLE,
- * which may arrive before the exit is seen: wait a moment and name the service and its log instead.
- */
-async function explain(error: Error, services: Services | undefined): Promise<string> {
-  if (services === undefined || error instanceof DemoError || error instanceof ClassifyLoadError)
-    return error.message;
-  await new Promise((resolve) => setTimeout(resolve, 500));
-  const dead = Object.values(services).find(
-    (s: RunningService) => !s.stopping && (s.child.exitCode !== null || s.child.signalCode !== null),
-  );
-  if (dead === undefined) return error.message;
-  return (
-    `${error.message}\nthe ${dead.name} service exited (${dead.child.exitCode ?? dead.child.signalCode}); ` +
-    `its log ${dead.logFile} ends:\n${logTail(dead.logFile)}`
-  );
-}
-
-/** Starts the three services; if one fails the others are stopped before the error is thrown. */
-async function startServices(config: DemoConfig, io: CliIo): Promise<Services> {
-  const dirs = {
-    state: `${config.outDir}/state`,
-    models: `${config.outDir}/models`,
-    logs: `${config.outDir}/logs`,
-  };
-  for (const dir of Object.values(dirs)) mkdirSync(dir, { recursive: true });
-  // Each service takes only the storage it uses.
-  const extra: Record<ServiceName, string[]> = {
-    search: ['--state-dir', dirs.state, '--data-root', config.dataRoot],
-    training: ['--state-dir', dirs.state, '--model-repo', dirs.models, '--data-root', config.dataRoot],
-    inference: ['--model-repo', dirs.models, '--repo-poll-ms', '1000'],
-  };
-  const names: ServiceName[] = ['search', 'training', 'inference'];
-  // Ports chosen here, so that the demo knows where to call without reading the services' logs.
-  const ports = await freePorts(2 * names.length);
-  const started = await Promise.allSettled(
-    names.map((name, i) =>
-      startService(name, {
-        port: ports[2 * i],
-        metricsPort: ports[2 * i + 1],
-        flags: extra[name],
-        logFile: `${dirs.logs}/${name}.log`,
-        timeoutMs: config.startTimeoutMs,
-      }),
-    ),
-  );
-  const running = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
-  const failures = started.flatMap((r) => (r.status === 'rejected' ? [(r.reason as Error).message] : []));
-  if (failures.length > 0) {
-    await Promise.all(running.map((s) => stopService(s, STOP_TIMEOUT_MS)));
-    throw new DemoError(failures.join('\n'));
-  }
-  const [search, training, inference] = running;
-  for (const s of running) {
-    io.stdout.write(
-      `demo:   ${s.name.padEnd(9)} gRPC ${s.address}  metrics ${s.metricsUrl}  pid ${s.child.pid}  log ${s.logFile}\n`,
-    );
-  }
-  return { search, training, inference };
-}
-
 async function runSearch(config: DemoConfig, s: RunningService, io: CliIo): Promise<Search> {
   const addr = s.address;
   return withService('search', SearchServiceService, { addr, hint: HINT }, io, async ({ client, call }) => {
@@ -236,43 +126,6 @@ async function runTraining(
       return final;
     },
   );
-}
-
-/** Polls GetModel until the published version is READY; FAILED or a timeout is an error. */
-async function waitForVersion(
-  s: RunningService,
-  model: string,
-  version: number,
-  timeoutMs: number,
-): Promise<ModelVersion> {
-  const client = createClient(InferenceServiceService, s.address);
-  const until = Date.now() + timeoutMs;
-  try {
-    for (;;) {
-      let found: ModelVersion | undefined;
-      try {
-        const response = await client.getModel({ modelName: model }, { deadlineMs: 10_000 });
-        found = response.model?.versions.find((v) => v.version === version);
-      } catch (error) {
-        if (!isServiceError(error) || error.code !== status.NOT_FOUND) throw error;
-      }
-      if (found?.state === ModelVersionState.MODEL_VERSION_STATE_READY) return found;
-      if (found?.state === ModelVersionState.MODEL_VERSION_STATE_FAILED) {
-        throw new DemoError(
-          `the inference service failed to load ${model} version ${version}: ${found.error}`,
-        );
-      }
-      if (Date.now() > until) {
-        throw new DemoError(
-          `the inference service did not load ${model} version ${version} within ${Math.round(timeoutMs / 1000)} s ` +
-            `(state ${found === undefined ? 'not seen' : ModelVersionState[found.state]}); see ${s.logFile}`,
-        );
-      }
-      await new Promise((resolve) => setTimeout(resolve, 250));
-    }
-  } finally {
-    client.close();
-  }
 }
 
 interface ClassifyOutcome {
@@ -377,55 +230,28 @@ function cellDiagrams(search: Search): string {
 
 /** Runs the demo; returns the exit code. Everything it starts is stopped before it returns. */
 export async function runDemo(config: DemoConfig, io: CliIo): Promise<number> {
-  const out = (line: string): void => void io.stdout.write(`demo: ${line}\n`);
   const datasetDir = `${config.dataRoot}/${DATASET_DIR}`;
   const missing = missingDatasetFiles(datasetDir, existsSync);
   if (missing.length > 0) {
     io.stderr.write(`demo: ${datasetMissingMessage(datasetDir, existsSync(datasetDir), missing)}\n`);
     return 1;
   }
-  const phases: Phase[] = [];
-  const timed = async <T>(name: string, work: () => Promise<T>): Promise<T> => {
-    const t0 = performance.now();
-    const result = await work();
-    phases.push({ name, ms: performance.now() - t0 });
-    return result;
+  io.stdout.write(`demo: RelativeNAS on Fashion-MNIST (${datasetDir}), seed ${config.seed}\n`);
+  io.stdout.write(`demo: state, model repository and logs: ${config.outDir}\n`);
+  const options = {
+    name: 'demo',
+    outDir: config.outDir,
+    dataRoot: config.dataRoot,
+    startTimeoutMs: config.startTimeoutMs,
+    services: ['search', 'training', 'inference'] as const,
   };
-  const t0 = performance.now();
-  out(`RelativeNAS on Fashion-MNIST (${datasetDir}), seed ${config.seed}`);
-  out(`state, model repository and logs: ${config.outDir}`);
-
-  let services: Services | undefined;
-  let interrupted = false;
-  const onSignal = (signal: NodeJS.Signals): void => {
-    interrupted = true;
-    io.stderr.write(`\ndemo: ${signal}: stopping the services\n`);
-    for (const s of Object.values(services ?? {})) signalStop(s as RunningService);
-  };
-  // The services run in process groups of their own: should the demo die some other way, they
-  // still get their SIGTERM.
-  const onExit = (): void => {
-    for (const s of Object.values(services ?? {})) signalStop(s as RunningService);
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  process.on('exit', onExit);
-
-  let result: { line: string } | undefined;
-  let failure: string | undefined;
-  try {
-    out('starting the search, training and inference services (rnas serve ...)');
-    services = await timed('start services', () => startServices(config, io));
-    const running = services;
-    const crashed = crashWatch(Object.values(running));
-    const guard = <T>(work: Promise<T>): Promise<T> => Promise.race([work, crashed]);
-
+  return runWithServices(options, io, async ({ out, phase, service, services }) => {
     const sc = config.search;
     out(
       `searching: population ${sc.population}, ${sc.generations} generations, search network ${sc.layers} cells x ${sc.channels} channels, ` +
         `${sc.images} training + ${sc.images} validation images per comparison, batch ${sc.batchSize}`,
     );
-    const search = await timed('search', () => guard(runSearch(config, running.search, io)));
+    const search = await phase('search', () => runSearch(config, service('search'), io));
     const best = search.best;
     if (best?.genotype === undefined)
       throw new DemoError(`the search ${search.id} succeeded without a best genotype`);
@@ -441,32 +267,31 @@ export async function runDemo(config: DemoConfig, io: CliIo): Promise<number> {
       `training the best cell: ${tc.layers} cells x ${tc.channels} channels, ${tc.epochs} epoch(s) of ${tc.trainImages} images, ` +
         `batch ${tc.batchSize}, lr ${tc.learningRate} cosine, evaluated on ${tc.evalImages} test images per epoch`,
     );
-    const training = await timed('training', () =>
-      guard(runTraining(config, search.id, running.training, io)),
-    );
+    const training = await phase('training', () => runTraining(config, search.id, service('training'), io));
     const model = training.model as NonNullable<Training['model']>;
     out(`published ${model.name} version ${model.version} (${model.path})`);
 
-    const version = await timed('model load', () =>
-      guard(waitForVersion(running.inference, model.name, model.version, config.startTimeoutMs)),
+    const inference = service('inference');
+    const version = await phase('model load', () =>
+      waitForVersion(inference, model.name, model.version, config.startTimeoutMs),
     );
     out(
       `the inference service serves ${model.name} version ${version.version} ` +
         `(${version.parameterCount} parameters, input ${version.inputShape?.height}x${version.inputShape?.width}x${version.inputShape?.channels})`,
     );
 
-    const dataset = await timed('read test set', () =>
-      guard(openDataset(datasetUri(config), { dataRoots: [config.dataRoot] })),
+    const dataset = await phase('read test set', () =>
+      openDataset(datasetUri(config), { dataRoots: [config.dataRoot] }),
     );
     const n = Math.min(config.classify.images, dataset.test.size);
     out(
       `classifying ${n === TEST_SET_SIZE ? `the whole test set (${n} images)` : `the first ${n} test images`} through Classify: ` +
         `raw tensors, ${config.classify.requestImages} per request, ${config.classify.concurrency} requests in flight`,
     );
-    const outcome = await timed('classify', () =>
-      guard(classifyTestSet(config, running.inference, model.name, version, dataset.test, io)),
+    const outcome = await phase('classify', () =>
+      classifyTestSet(config, inference, model.name, version, dataset.test, io),
     );
-    const metrics = await scrapeMetrics(running.inference.metricsUrl).catch(() => '');
+    const metrics = await scrapeMetrics(inference.metricsUrl).catch(() => '');
     const meanBatch = histogramMean(metrics, 'rnas_inference_batch_size');
 
     out(
@@ -481,37 +306,11 @@ export async function runDemo(config: DemoConfig, io: CliIo): Promise<number> {
       `search artefacts: ${search.artifacts?.directory} (genotype.json, history.json, cells/, checkpoint/)`,
     );
     out('metrics (Prometheus, until the services stop):');
-    for (const s of Object.values(running) as RunningService[]) {
+    for (const s of Object.values(services)) {
       io.stdout.write(`demo:   ${s.name.padEnd(9)} ${s.metricsUrl}\n`);
     }
-    result = { line: resultLine(outcome.accuracy, model.name, model.version) };
-  } catch (error) {
-    failure = interrupted ? 'interrupted' : await explain(error as Error, services);
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-    process.off('exit', onExit);
-    if (services !== undefined) {
-      out('stopping the services (SIGTERM)');
-      const all = Object.values(services) as RunningService[];
-      const problems = await timed('stop services', () =>
-        Promise.all(all.map((s) => stopService(s, STOP_TIMEOUT_MS))),
-      );
-      for (const p of problems) {
-        if (p === undefined) continue;
-        io.stderr.write(`demo: ${p}\n`);
-        failure ??= p;
-      }
-    }
-  }
-  phases.push({ name: 'total', ms: performance.now() - t0 });
-  out(`timings: ${phases.map((p) => `${p.name} ${seconds(p.ms)}`).join(', ')}`);
-  if (failure !== undefined || result === undefined) {
-    io.stderr.write(`demo: FAILED: ${failure ?? 'no result'}\n`);
-    return interrupted ? 130 : 1;
-  }
-  io.stdout.write(`${result.line}\n`);
-  return 0;
+    return resultLine(outcome.accuracy, model.name, model.version);
+  });
 }
 
 /** The `demo` subcommand, ready to add to the program. */
