@@ -33,6 +33,16 @@ function percent(x: number): string {
   return Number.isFinite(x) ? `${(100 * x).toFixed(1)}%` : '-';
 }
 
+/**
+ * The epoch's headline metric: test accuracy for a classifier, AP50 (VOC all-point, IoU 0.5) for
+ * a detector; `-` when the epoch evaluated nothing.
+ */
+function headline(r: { evalAccuracy: number; evalMetrics: { [name: string]: number } }): string {
+  const ap = r.evalMetrics.AP50;
+  if (ap !== undefined) return `AP50 ${ap.toFixed(3)}`;
+  return `accuracy ${percent(r.evalAccuracy)}`;
+}
+
 /** A few lines a person reads; `--json` gives the whole message instead. */
 export function formatTraining(t: Training): string {
   const p = t.progress;
@@ -48,7 +58,7 @@ export function formatTraining(t: Training): string {
   if (e !== undefined) {
     lines.push(
       `  last epoch: train loss ${e.trainLoss.toFixed(4)}, test loss ${e.evalLoss.toFixed(4)}, ` +
-        `test accuracy ${percent(e.evalAccuracy)}, lr ${e.learningRate.toPrecision(3)}`,
+        `test ${headline(e)}, lr ${e.learningRate.toPrecision(3)}`,
     );
   }
   if (t.model !== undefined)
@@ -67,10 +77,10 @@ class TrainingProgressView extends WatchView<WatchTrainingResponse> {
       this.log(`${stateName(event.value.state)}: ${event.value.reason}`);
       if (event.value.state === TrainingState.TRAINING_STATE_RUNNING) {
         this.startBar(
-          'epoch {value}/{total} [{bar}] loss {loss} | accuracy {accuracy} | lr {lr} | {ips} img/s | ETA {eta}',
+          'epoch {value}/{total} [{bar}] loss {loss} | {metric} | lr {lr} | {ips} img/s | ETA {eta}',
           event.value.training?.progress?.epochs ?? 0,
           event.value.training?.progress?.epochsDone ?? 0,
-          { loss: '-', accuracy: '-', lr: '-', ips: 0, eta: '?' },
+          { loss: '-', metric: '-', lr: '-', ips: 0, eta: '?' },
         );
       }
       if (event.value.state >= TrainingState.TRAINING_STATE_SUCCEEDED) this.stop();
@@ -80,16 +90,18 @@ class TrainingProgressView extends WatchView<WatchTrainingResponse> {
     if (this.bar !== null) {
       this.bar.update(r.epoch, {
         loss: r.trainLoss.toFixed(4),
-        accuracy: percent(r.evalAccuracy),
+        metric: headline(r),
         lr: r.learningRate.toPrecision(3),
         ips: r.imagesPerSecond.toFixed(0),
         eta: duration(r.etaMs),
       });
       return;
     }
+    const detector = r.evalMetrics.AP50 !== undefined;
     this.io.stderr.write(
-      `epoch ${r.epoch}/${r.epochs}: train loss ${r.trainLoss.toFixed(4)}, accuracy ${percent(r.trainAccuracy)}; ` +
-        `test loss ${r.evalLoss.toFixed(4)}, accuracy ${percent(r.evalAccuracy)}; lr ${r.learningRate.toPrecision(3)}, ` +
+      `epoch ${r.epoch}/${r.epochs}: train loss ${r.trainLoss.toFixed(4)}` +
+        `${detector ? '' : `, accuracy ${percent(r.trainAccuracy)}`}; ` +
+        `test loss ${r.evalLoss.toFixed(4)}, ${headline(r)}; lr ${r.learningRate.toPrecision(3)}, ` +
         `${r.imagesPerSecond.toFixed(0)} img/s, ETA ${duration(r.etaMs)}\n`,
     );
   }
@@ -138,16 +150,50 @@ export interface StartOptions extends ClientFlags {
   evalImages?: number;
   seed?: number;
   watch?: boolean;
+  task?: 'classification' | 'detection';
+  inputSize?: number;
+  backboneModel?: string;
+  freezeBackboneEpochs?: number;
+  backboneLrScale?: number;
+  matchIou?: number;
 }
+
+const DETECTION_FLAGS = [
+  ['inputSize', '--input-size'],
+  ['backboneModel', '--backbone-model'],
+  ['freezeBackboneEpochs', '--freeze-backbone-epochs'],
+  ['backboneLrScale', '--backbone-lr-scale'],
+  ['matchIou', '--match-iou'],
+] as const;
 
 /** The StartTraining request of the flags; absent flags stay absent (the service's defaults apply). */
 export function startTrainingRequest(options: StartOptions): StartTrainingRequest {
   if ((options.genotype === undefined) === (options.search === undefined)) {
     throw new Error('give exactly one of --genotype NAME|FILE and --search ID');
   }
+  const detecting = options.task === 'detection';
+  if (!detecting) {
+    const stray = DETECTION_FLAGS.find(([key]) => options[key] !== undefined);
+    if (stray !== undefined) throw new Error(`${stray[1]} is a detection flag: add --task detection`);
+  }
   return {
-    task: Task.TASK_UNSPECIFIED,
-    detection: undefined,
+    task:
+      options.task === undefined
+        ? Task.TASK_UNSPECIFIED
+        : detecting
+          ? Task.TASK_DETECTION
+          : Task.TASK_CLASSIFICATION,
+    detection: detecting
+      ? {
+          inputSize: options.inputSize,
+          boxSizes: [],
+          aspectRatios: [],
+          matchIou: options.matchIou,
+          backboneModel: options.backboneModel ?? '',
+          freezeBackboneEpochs: options.freezeBackboneEpochs,
+          backboneLrScale: options.backboneLrScale,
+        }
+      : undefined,
     architecture:
       options.genotype !== undefined
         ? { $case: 'genotype', value: genotypeToProto(parseGenotypeArg(options.genotype)) }
@@ -238,6 +284,24 @@ export function trainClientCommand(io: CliIo = processIo): Command {
     .requiredOption('--dataset <uri>', 'dataset URI, resolved under the service’s data roots')
     .requiredOption('--model <name>', 'model name to publish under ([a-z0-9._-], 1 to 64 characters)')
     .addOption(addressOption('training'))
+    .addOption(
+      new Option(
+        '--task <name>',
+        'what to train: classification, or detection (SSDLite on the ImageNet backbone; a voc: or coco: dataset)',
+      ).choices(['classification', 'detection']),
+    )
+    .option('--input-size <n>', 'detection: square input side, a multiple of 32 (default 320)', integer)
+    .option(
+      '--backbone-model <name[:version]>',
+      'detection: a classification model whose backbone seeds the detector',
+    )
+    .option('--freeze-backbone-epochs <n>', 'detection: epochs that train the head only (default 0)', integer)
+    .option(
+      '--backbone-lr-scale <x>',
+      'detection: learning-rate multiplier of the backbone (default 1)',
+      decimal,
+    )
+    .option('--match-iou <x>', 'detection: IoU at which a prior matches a box (default 0.5)', decimal)
     .addOption(
       new Option('--variant <name>', 'network family (default cifar)').choices(['cifar', 'imagenet']),
     )
