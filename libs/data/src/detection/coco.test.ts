@@ -2,8 +2,9 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import sharp from 'sharp';
-import { DataError } from '../errors';
+import type { DataError } from '../errors';
 import { openDetectionDataset } from './open';
+import { openFailure } from './test-util';
 
 let root: string;
 let n = 0;
@@ -59,14 +60,8 @@ async function cocoFolder(
 const uriOf = (dir: string): string =>
   `coco:${dir}/train.json?images=${dir}/train&test=${dir}/val.json&test_images=${dir}/val`;
 
-async function failure(uri: string, options: { maxFileBytes?: number } = {}): Promise<DataError> {
-  const err = await openDetectionDataset(uri, { dataRoots: [root], ...options }).then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  if (!(err instanceof DataError)) throw new Error(`expected a DataError, got ${String(err)}`);
-  return err;
-}
+const failure = (uri: string, options: { maxFileBytes?: number } = {}): Promise<DataError> =>
+  openFailure(uri, { dataRoots: [root], ...options });
 
 describe('COCO', () => {
   it('reads x,y,w,h boxes, categories by id, images by id, crowd flags', async () => {

@@ -6,7 +6,13 @@ import * as path from 'node:path';
 import { z } from 'zod';
 import type { LoadContext } from '../files';
 import { checkImageFile, mapPool, readText } from './files';
-import { AnnotationError, checkedBox, type DetectionImage, type ObjectBox } from './types';
+import {
+  AnnotationError,
+  checkedBox,
+  type DetectionImage,
+  type LoadedDetection,
+  type ObjectBox,
+} from './types';
 
 const id = z
   .number({ error: 'expected an integer id' })
@@ -211,7 +217,7 @@ export async function loadCoco(
   ctx: LoadContext,
   train: CocoSplit,
   test: CocoSplit,
-): Promise<{ classNames: string[]; train: DetectionImage[]; test: DetectionImage[] }> {
+): Promise<LoadedDetection> {
   const t = await loadSplit(ctx, train);
   const v = await loadSplit(ctx, test, t.categories);
   return { classNames: t.categories.names, train: t.images, test: v.images };

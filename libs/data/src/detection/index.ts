@@ -2,6 +2,7 @@ export {
   type ObjectBox,
   type DetectionImage,
   type DetectionDataset,
+  type LoadedDetection,
   VOC_CLASSES,
   AnnotationError,
   trainingObjects,

@@ -5,7 +5,7 @@ import type { OpenDatasetOptions } from '../dataset';
 import { DataRoots } from '../sandbox';
 import { datasetPaths, isDetectionScheme, parseDatasetUri, vocSplitParam } from '../uri';
 import { loadCoco } from './coco';
-import type { DetectionDataset, DetectionImage } from './types';
+import type { DetectionDataset, LoadedDetection } from './types';
 import { loadVoc } from './voc';
 
 /**
@@ -32,7 +32,7 @@ export async function openDetectionDataset(
   const paths = datasetPaths(parsed);
   const roots = await DataRoots.create(options?.dataRoots ?? []);
   const ctx: LoadContext = { uri, roots, maxFileBytes };
-  let loaded: { classNames: string[]; train: DetectionImage[]; test: DetectionImage[] };
+  let loaded: LoadedDetection;
   let name: string;
   if (parsed.scheme === 'voc') {
     const dir = await roots.resolveDirectory(uri, parsed.path);

@@ -38,6 +38,13 @@ export interface DetectionDataset {
   test: readonly DetectionImage[];
 }
 
+/** What a format's reader returns: the class names and both splits. */
+export interface LoadedDetection {
+  classNames: string[];
+  train: DetectionImage[];
+  test: DetectionImage[];
+}
+
 /** The 20 Pascal VOC classes, in the reference's order (without its BACKGROUND). */
 export const VOC_CLASSES: readonly string[] = [
   'aeroplane',

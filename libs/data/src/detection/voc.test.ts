@@ -2,8 +2,9 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import sharp from 'sharp';
-import { DataError } from '../errors';
+import type { DataError } from '../errors';
 import { openDetectionDataset } from './open';
+import { openFailure } from './test-util';
 import { AnnotationError, VOC_CLASSES } from './types';
 import { parseVocAnnotation } from './voc';
 
@@ -49,14 +50,8 @@ async function vocFolder(files: Record<string, string | null> = {}): Promise<str
   return dir;
 }
 
-async function failure(dir: string, query = '', options: { maxFileBytes?: number } = {}): Promise<DataError> {
-  const err = await openDetectionDataset(`voc:${dir}${query}`, { dataRoots: [root], ...options }).then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  if (!(err instanceof DataError)) throw new Error(`expected a DataError, got ${String(err)}`);
-  return err;
-}
+const failure = (dir: string, query = '', options: { maxFileBytes?: number } = {}): Promise<DataError> =>
+  openFailure(`voc:${dir}${query}`, { dataRoots: [root], ...options });
 
 describe('VOC', () => {
   it('reads boxes minus 1, classes case-insensitively, difficult flags and the default classes', async () => {

@@ -6,7 +6,14 @@ import * as path from 'node:path';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { exists, findFile, type LoadContext } from '../files';
 import { checkImageFile, mapPool, readText } from './files';
-import { AnnotationError, checkedBox, VOC_CLASSES, type DetectionImage, type ObjectBox } from './types';
+import {
+  AnnotationError,
+  checkedBox,
+  VOC_CLASSES,
+  type DetectionImage,
+  type LoadedDetection,
+  type ObjectBox,
+} from './types';
 
 /** Largest annotation XML and labels.txt read: VOC's are a few kilobytes. */
 export const MAX_VOC_XML_BYTES = 1024 * 1024;
@@ -202,11 +209,7 @@ export function parseVocAnnotation(
 }
 
 /** Reads a VOC folder: both splits' annotations parsed and every image found. */
-export async function loadVoc(
-  ctx: LoadContext,
-  dir: string,
-  splits: VocSplits,
-): Promise<{ classNames: string[]; train: DetectionImage[]; test: DetectionImage[] }> {
+export async function loadVoc(ctx: LoadContext, dir: string, splits: VocSplits): Promise<LoadedDetection> {
   const classNames = await readLabels(ctx, dir);
   const classIndex = new Map(classNames.map((n, i) => [n.toLowerCase(), i]));
   const train = await readSplit(ctx, dir, splits.train);
