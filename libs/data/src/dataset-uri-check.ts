@@ -1,8 +1,9 @@
-// The dataset URI of a job request, checked when the job is accepted: well formed, and a path
-// under the service's data roots (synthetic datasets have none). A bad URI is a DatasetUriError
+// The dataset URI of a job request, checked when the job is accepted: well formed, and its paths
+// under the service's data roots (synthetic datasets have none; a coco: URI names JSON files and
+// image folders). A bad URI is a DatasetUriError
 // that says, structured, what the field must be and what it got.
-import { resolveDirectoryUnderRoots, PathNotAllowedError } from './roots';
-import { parseDatasetUri } from './uri';
+import { resolveDirectoryUnderRoots, resolveFileUnderRoots, PathNotAllowedError } from './roots';
+import { datasetPaths, parseDatasetUri, type DatasetPath } from './uri';
 
 /** The longest dataset URI a request may carry. */
 export const MAX_DATASET_URI_CHARS = 4096;
@@ -35,20 +36,23 @@ export async function checkDatasetUri(
   if (uri.length > MAX_DATASET_URI_CHARS) {
     throw new DatasetUriError(field, uri, `a dataset URI of at most ${MAX_DATASET_URI_CHARS} characters`);
   }
-  let parsed;
+  let paths: DatasetPath[];
   try {
-    parsed = parseDatasetUri(uri);
+    paths = datasetPaths(parseDatasetUri(uri));
   } catch (err) {
     throw new DatasetUriError(field, uri, `a dataset URI (${(err as Error).message})`);
   }
-  if (parsed.scheme === 'synthetic') return uri;
-  try {
-    await resolveDirectoryUnderRoots(parsed.path, dataRoots);
-  } catch (err) {
-    if (err instanceof PathNotAllowedError) {
-      throw new DatasetUriError(field, uri, `a dataset under the data roots (${err.message})`);
+  for (const p of paths) {
+    try {
+      if (p.kind === 'file') await resolveFileUnderRoots(p.path, dataRoots);
+      else await resolveDirectoryUnderRoots(p.path, dataRoots);
+    } catch (err) {
+      if (err instanceof PathNotAllowedError) {
+        const which = p.field === 'path' ? '' : `query parameter ${p.field}: `;
+        throw new DatasetUriError(field, uri, `a dataset under the data roots (${which}${err.message})`);
+      }
+      throw err;
     }
-    throw err;
   }
   return uri;
 }

@@ -7,7 +7,7 @@ import { loadImageFolder } from './image-folder';
 import { DataRoots } from './sandbox';
 import { channelStats, imageBytes, type ImageShape, type LabelledImages, type Split } from './split';
 import { generateShapes } from './synthetic';
-import { choiceParam, intParam, parseDatasetUri, sizeParam, type DatasetUri } from './uri';
+import { choiceParam, intParam, isDetectionScheme, parseDatasetUri, sizeParam, type DatasetUri } from './uri';
 
 /**
  * A classification dataset held compactly: uint8 images (NHWC) and int32 labels per split. The
@@ -147,6 +147,13 @@ function syntheticDataset(parsed: DatasetUri, maxBytes: number): Dataset {
  */
 export async function openDataset(uri: string, options: OpenDatasetOptions = {}): Promise<Dataset> {
   const parsed = parseDatasetUri(uri);
+  if (isDetectionScheme(parsed.scheme)) {
+    throw new DataError(
+      'INVALID_ARGUMENT',
+      `dataset URI ${JSON.stringify(uri)}: ${parsed.scheme}: names a detection dataset (boxes, not one ` +
+        'label per image); a classification task needs an image-classification dataset',
+    );
+  }
   const maxFileBytes = options.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
   if (!Number.isSafeInteger(maxFileBytes) || maxFileBytes < 1) {
     throw invalidArgument('maxFileBytes', maxFileBytes, 'a positive integer');

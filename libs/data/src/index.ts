@@ -5,7 +5,17 @@ export {
   type Dataset,
   type OpenDatasetOptions,
 } from './dataset';
-export { parseDatasetUri, DATASET_SCHEMES, type DatasetScheme, type DatasetUri } from './uri';
+export {
+  parseDatasetUri,
+  datasetPaths,
+  isDetectionScheme,
+  DATASET_SCHEMES,
+  DETECTION_SCHEMES,
+  type DatasetScheme,
+  type DetectionScheme,
+  type DatasetUri,
+  type DatasetPath,
+} from './uri';
 export {
   splitTrain,
   subset,
@@ -24,7 +34,7 @@ export { fillImages, normalizationTable, type AugmentOptions } from './augment';
 export { Rng, deriveSeed, type RngState } from './rng';
 export { DataError, DataFormatError, type DataErrorCode } from './errors';
 export { findDirectoryUnderRoots, type DirectoryLookup } from './sandbox';
-export { resolveDirectoryUnderRoots, PathNotAllowedError } from './roots';
+export { resolveDirectoryUnderRoots, resolveFileUnderRoots, PathNotAllowedError } from './roots';
 export { checkDatasetUri, DatasetUriError, MAX_DATASET_URI_CHARS } from './dataset-uri-check';
 export {
   decodeIdx,
@@ -54,3 +64,4 @@ export {
   type SyntheticFormat,
   type WriteSyntheticOptions,
 } from './synthetic';
+export * from './detection';

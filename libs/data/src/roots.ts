@@ -2,6 +2,7 @@
 // service was configured with. Checked when the job is accepted, so that a bad path is answered
 // at once rather than found by the job later, with the data loaders' own containment check (the
 // job opens its files through the same check again).
+import { promises as fs } from 'node:fs';
 import { findDirectoryUnderRoots } from './sandbox';
 
 /** Why a path is refused; `reason` reads after the path, e.g. "is outside the data roots (/data)". */
@@ -24,13 +25,32 @@ export async function resolveDirectoryUnderRoots(
   requested: string,
   roots: readonly string[],
 ): Promise<string> {
+  return resolveUnderRoots(requested, roots, 'directory');
+}
+
+/** As resolveDirectoryUnderRoots, for a regular file (a COCO instances JSON). */
+export async function resolveFileUnderRoots(requested: string, roots: readonly string[]): Promise<string> {
+  return resolveUnderRoots(requested, roots, 'file');
+}
+
+async function resolveUnderRoots(
+  requested: string,
+  roots: readonly string[],
+  kind: 'directory' | 'file',
+): Promise<string> {
   const listed = roots.length === 0 ? 'none configured' : roots.join(', ');
   const found = await findDirectoryUnderRoots(requested, roots);
+  if (kind === 'file') {
+    if (found.kind === 'not-a-directory' && (await fs.stat(found.real)).isFile()) return found.real;
+    if (found.kind === 'found' || found.kind === 'not-a-directory') {
+      throw new PathNotAllowedError(requested, 'is not a regular file');
+    }
+  }
   switch (found.kind) {
     case 'found':
       return found.real;
     case 'invalid':
-      throw new PathNotAllowedError(JSON.stringify(requested), 'is not a directory path');
+      throw new PathNotAllowedError(JSON.stringify(requested), `is not a ${kind} path`);
     case 'outside':
       throw new PathNotAllowedError(requested, `is outside the data roots (${listed})`);
     case 'escapes':

@@ -30,25 +30,43 @@ export class DataRoots {
   /** Resolves a dataset directory of `uri`: relative paths against each root in turn. */
   async resolveDirectory(uri: string, p: string): Promise<string> {
     const found = await lookUpDirectory(p, this.configured, this.real);
+    if (found.kind === 'found') return found.real;
+    if (found.kind === 'not-a-directory') {
+      throw new DataError(
+        'INVALID_ARGUMENT',
+        `dataset URI ${JSON.stringify(uri)}: ${found.candidate} is not a directory`,
+      );
+    }
+    throw this.refused(uri, found, 'a directory path');
+  }
+
+  /** Resolves a file a dataset URI names (a COCO instances JSON), as `resolveDirectory` does a directory. */
+  async resolveFile(uri: string, p: string): Promise<string> {
+    const found = await lookUpDirectory(p, this.configured, this.real);
+    if (found.kind === 'not-a-directory' && (await fs.stat(found.real)).isFile()) return found.real;
+    if (found.kind === 'found' || found.kind === 'not-a-directory') {
+      throw new DataError(
+        'INVALID_ARGUMENT',
+        `dataset URI ${JSON.stringify(uri)}: ${found.kind === 'found' ? found.real : found.candidate} is not a regular file`,
+      );
+    }
+    throw this.refused(uri, found, 'a file path');
+  }
+
+  private refused(
+    uri: string,
+    found: Exclude<DirectoryLookup, { kind: 'found' | 'not-a-directory' }>,
+    expected: string,
+  ): DataError {
     switch (found.kind) {
-      case 'found':
-        return found.real;
       case 'invalid':
-        throw new DataError(
-          'INVALID_ARGUMENT',
-          `dataset URI ${JSON.stringify(uri)}: expected a directory path`,
-        );
+        return new DataError('INVALID_ARGUMENT', `dataset URI ${JSON.stringify(uri)}: expected ${expected}`);
       case 'outside':
-        throw this.outside(uri, found.candidate);
+        return this.outside(uri, found.candidate);
       case 'escapes':
-        throw this.outside(uri, found.candidate, found.real);
-      case 'not-a-directory':
-        throw new DataError(
-          'INVALID_ARGUMENT',
-          `dataset URI ${JSON.stringify(uri)}: ${found.candidate} is not a directory`,
-        );
+        return this.outside(uri, found.candidate, found.real);
       case 'missing':
-        throw new DataError(
+        return new DataError(
           'NOT_FOUND',
           `dataset URI ${JSON.stringify(uri)}: ${found.candidates.join(' or ')} does not exist ` +
             `(data roots: ${this.configured.join(', ')})`,

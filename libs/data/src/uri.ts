@@ -3,8 +3,11 @@ import { DataError } from './errors';
 /**
  * Dataset URIs: `<scheme>:<path>[?<query>]`, e.g. `fashion-mnist:/usr/share/datasets/fashion-mnist`,
  * `cifar100:/data/cifar-100?label=coarse`, `imagefolder:flowers?size=64&channels=3`,
- * `synthetic:shapes?classes=10&size=32&channels=3&train=1000&test=200&seed=1`. The path is taken
- * literally (no percent-decoding); a relative path is looked up under each data root in turn.
+ * `synthetic:shapes?classes=10&size=32&channels=3&train=1000&test=200&seed=1`; detection datasets
+ * `voc:/data/VOC2007?train=trainval&test=test` and
+ * `coco:/data/instances_train.json?images=/data/train2017&test=/data/instances_val.json`. The path
+ * is taken literally (no percent-decoding; query values are form-decoded); a relative path, there
+ * or in a coco path parameter, is looked up under each data root in turn.
  */
 export const DATASET_SCHEMES = [
   'fashion-mnist',
@@ -13,8 +16,18 @@ export const DATASET_SCHEMES = [
   'cifar100',
   'imagefolder',
   'synthetic',
+  'voc',
+  'coco',
 ] as const;
 export type DatasetScheme = (typeof DATASET_SCHEMES)[number];
+
+/** The schemes of detection datasets (opened by openDetectionDataset, not openDataset). */
+export const DETECTION_SCHEMES = ['voc', 'coco'] as const;
+export type DetectionScheme = (typeof DETECTION_SCHEMES)[number];
+
+export function isDetectionScheme(scheme: string): scheme is DetectionScheme {
+  return (DETECTION_SCHEMES as readonly string[]).includes(scheme);
+}
 
 const PARAMETERS: Record<DatasetScheme, readonly string[]> = {
   'fashion-mnist': [],
@@ -23,6 +36,8 @@ const PARAMETERS: Record<DatasetScheme, readonly string[]> = {
   cifar100: ['label'],
   imagefolder: ['size', 'channels'],
   synthetic: ['classes', 'size', 'channels', 'train', 'test', 'seed'],
+  voc: ['train', 'test'],
+  coco: ['images', 'test', 'test_images'],
 };
 
 export interface DatasetUri {
@@ -128,4 +143,73 @@ export function sizeParam(
     );
   }
   return [h, w];
+}
+
+/** A path a dataset URI names, and whether it must be a directory or a regular file. */
+export interface DatasetPath {
+  readonly path: string;
+  /** The URI part that named it, for messages: `path` or a query parameter. */
+  readonly field: string;
+  readonly kind: 'directory' | 'file';
+}
+
+/** An image-set name (`ImageSets/Main/<name>.txt`): a plain file name, so it cannot leave the folder. */
+const SPLIT_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+
+/** A VOC split parameter: its value, checked to be a plain image-set name, or the default. */
+export function vocSplitParam(parsed: DatasetUri, key: 'train' | 'test', fallback: string): string {
+  const raw = parsed.params.get(key);
+  if (raw === undefined) return fallback;
+  if (!SPLIT_NAME.test(raw)) {
+    throw bad(
+      parsed.uri,
+      `query parameter ${key}: expected an image-set name (letters, digits, _ . -; the file ImageSets/Main/<name>.txt), got ${JSON.stringify(raw)}`,
+    );
+  }
+  return raw;
+}
+
+/** A path-valued query parameter: non-empty and without NUL when given. */
+function pathParam(parsed: DatasetUri, key: string): string | undefined {
+  const raw = parsed.params.get(key);
+  if (raw === undefined) return undefined;
+  if (raw === '' || raw.includes('\0')) {
+    throw bad(parsed.uri, `query parameter ${key}: expected a path, got ${JSON.stringify(raw)}`);
+  }
+  return raw;
+}
+
+/**
+ * The paths a dataset URI names, checked for form (not yet against the file system): none for
+ * `synthetic:`, the dataset directory for the other classification schemes and for `voc:`, and for
+ * `coco:` the two instances JSON files with their image folders (by default the folder holding
+ * each JSON). The job services check these under the data roots when a job is accepted.
+ */
+export function datasetPaths(parsed: DatasetUri): DatasetPath[] {
+  switch (parsed.scheme) {
+    case 'synthetic':
+      return [];
+    case 'voc':
+      vocSplitParam(parsed, 'train', 'train');
+      vocSplitParam(parsed, 'test', 'val');
+      return [{ path: parsed.path, field: 'path', kind: 'directory' }];
+    case 'coco': {
+      const test = pathParam(parsed, 'test');
+      if (test === undefined) {
+        throw bad(parsed.uri, "query parameter test: expected the test split's instances JSON, got nothing");
+      }
+      const images = pathParam(parsed, 'images');
+      const testImages = pathParam(parsed, 'test_images');
+      return [
+        { path: parsed.path, field: 'path', kind: 'file' },
+        ...(images === undefined ? [] : [{ path: images, field: 'images', kind: 'directory' as const }]),
+        { path: test, field: 'test', kind: 'file' },
+        ...(testImages === undefined
+          ? []
+          : [{ path: testImages, field: 'test_images', kind: 'directory' as const }]),
+      ];
+    }
+    default:
+      return [{ path: parsed.path, field: 'path', kind: 'directory' }];
+  }
 }

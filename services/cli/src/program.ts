@@ -10,6 +10,7 @@ import { modelsCommand } from './commands/models';
 import { classifyCommand } from './commands/classify';
 import { demoCommand } from './commands/demo';
 import { trainStepCommand } from './commands/train-step';
+import { synthCommand } from './commands/synth';
 import { processIo, type CliIo } from './io';
 
 export function buildProgram(io: CliIo = processIo): Command {
@@ -24,6 +25,7 @@ export function buildProgram(io: CliIo = processIo): Command {
     .addCommand(serveCommand(io))
     .addCommand(modelsCommand(io))
     .addCommand(classifyCommand(io))
+    .addCommand(synthCommand(io))
     .addCommand(demoCommand(io));
 }
 
