@@ -4,7 +4,7 @@
 // opens the dataset. Errors name the protobuf field and the value.
 import { randomInt } from 'node:crypto';
 import { InvalidArgumentError } from '@rnas/grpc';
-import { checkDatasetUri, parseDatasetUri } from '@rnas/data';
+import { checkDatasetUri, DETECTION_SCHEMES, isDetectionScheme, parseDatasetUri } from '@rnas/data';
 import { InvalidRequestError } from '@rnas/jobs';
 import {
   countParams,
@@ -61,8 +61,7 @@ const DEFAULT_LAYERS = 20;
 /** The detection backbone of DENSE.md section 1: the ImageNet network at C=46 with 14 cells. */
 const DETECTION_CHANNELS = 46;
 const DETECTION_LAYERS = 14;
-/** Dataset schemes of each task. */
-const DETECTION_SCHEMES: readonly string[] = ['voc', 'coco'];
+
 /** Parameters beyond this are no network this service can train (DARTS-size ones have ~3.3M). */
 const MAX_PARAMETERS = 200_000_000;
 function resolveSpec(
@@ -196,7 +195,7 @@ function resolveTask(request: StartTrainingRequest): { task: TaskName; detection
 /** A dataset of the task's kind: images with labels for classification, boxes for detection. */
 function checkDatasetKind(uri: string, task: TaskName): void {
   const scheme = parseDatasetUri(uri).scheme;
-  const detecting = DETECTION_SCHEMES.includes(scheme);
+  const detecting = isDetectionScheme(scheme);
   if (detecting !== (task === 'detection')) {
     throw new InvalidArgumentError(
       'dataset_uri',
