@@ -1,18 +1,7 @@
 // Seeded random detection sets for the metrics' tests: the same seed gives the same boxes here and
 // in the pycocotools run that produced the pinned numbers (see coco.test.ts).
+import seedrandom from 'seedrandom';
 import type { EvalDetection, EvalGroundTruth } from './types';
-
-/** mulberry32: a small seeded generator, uniform in [0, 1). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export interface RandomCase {
   classes: number;
@@ -28,7 +17,7 @@ export interface RandomCase {
  * maxDets 100).
  */
 export function randomCase(seed: number, classes = 3, images = 6, crowded = false): RandomCase {
-  const rand = seededRandom(seed);
+  const rand = seedrandom(`metrics-${seed}`);
   const size = (): number => Math.exp(rand() * Math.log(100)) * 3;
   const box = (): [number, number, number, number] => {
     const [x, y, w, h] = [rand() * 400, rand() * 400, size(), size()];
