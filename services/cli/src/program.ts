@@ -8,6 +8,7 @@ import { trainClientCommand } from './commands/train-client';
 import { serveCommand } from './commands/serve';
 import { modelsCommand } from './commands/models';
 import { classifyCommand } from './commands/classify';
+import { detectCommand } from './commands/detect';
 import { demoCommand } from './commands/demo';
 import { trainStepCommand } from './commands/train-step';
 import { processIo, type CliIo } from './io';
@@ -24,6 +25,7 @@ export function buildProgram(io: CliIo = processIo): Command {
     .addCommand(serveCommand(io))
     .addCommand(modelsCommand(io))
     .addCommand(classifyCommand(io))
+    .addCommand(detectCommand(io))
     .addCommand(demoCommand(io));
 }
 
