@@ -9,8 +9,8 @@ import { positiveInt } from '../args';
 import type { CliIo } from '../io';
 import { addressOption, serviceCallError, unreachableHint, withService } from './service-client';
 
-export const DEFAULT_BATCH = 8;
-export const DEFAULT_TIMEOUT_MS = 30_000;
+const DEFAULT_BATCH = 8;
+const DEFAULT_TIMEOUT_MS = 30_000;
 /** Larger files are refused here; the service bounds its messages anyway (4 MiB by default). */
 const MAX_FILE_BYTES = 64 * 1024 * 1024;
 
@@ -33,7 +33,7 @@ export interface FileResult {
 }
 
 /** An image file's bytes; errors name the file. */
-export async function readImage(file: string): Promise<Buffer> {
+async function readImage(file: string): Promise<Buffer> {
   let info;
   try {
     info = await lstat(file);
