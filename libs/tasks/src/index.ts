@@ -42,3 +42,4 @@ export {
   MAX_DETECTIONS,
   type Detection,
 } from './detection/record';
+export * from './detection/metrics';

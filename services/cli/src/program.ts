@@ -8,6 +8,7 @@ import { trainClientCommand } from './commands/train-client';
 import { serveCommand } from './commands/serve';
 import { modelsCommand } from './commands/models';
 import { classifyCommand } from './commands/classify';
+import { detectCommand } from './commands/detect';
 import { demoCommand } from './commands/demo';
 import { trainStepCommand } from './commands/train-step';
 import { synthCommand } from './commands/synth';
@@ -26,6 +27,7 @@ export function buildProgram(io: CliIo = processIo): Command {
     .addCommand(modelsCommand(io))
     .addCommand(classifyCommand(io))
     .addCommand(synthCommand(io))
+    .addCommand(detectCommand(io))
     .addCommand(demoCommand(io));
 }
 

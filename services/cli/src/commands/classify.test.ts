@@ -47,6 +47,7 @@ describe('rnas classify', () => {
           }),
         };
       },
+      detect: () => ({ modelName: '', version: 0, images: [] }),
       listModels: () => ({ models: [] }),
       getModel: () => ({ model: undefined }),
     });
