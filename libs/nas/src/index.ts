@@ -151,6 +151,7 @@ export { Cell, dropPath, type CellConfig } from './cell';
 export {
   Network,
   BN_EPS,
+  forwardContext,
   type NetworkSpec,
   type NetworkVariant,
   type ForwardOptions,

@@ -316,7 +316,7 @@ export class Network {
       throw new Error('network: built without its classifier (a backbone): use taps()');
     }
     const n = this.checkBatch(input);
-    const ctx = this.context(params, options);
+    const ctx = forwardContext(params, options);
     const [logits, logitsAux] = tf.tidy(() => {
       const outputs: Tensor2D[] = [];
       const last = this.runCells(input, ctx, (i, _s0, s1) => {
@@ -341,7 +341,7 @@ export class Network {
    */
   taps(params: ParamMap, input: Tensor4D, options: ForwardOptions = {}): Tensor4D[] {
     this.checkBatch(input);
-    const ctx = this.context(params, options);
+    const ctx = forwardContext(params, options);
     return tf.tidy(() => {
       const taps: Tensor4D[] = [];
       const last = this.runCells(
@@ -368,24 +368,6 @@ export class Network {
     if (n < 1) throw new Error('input: empty batch');
     this.trace(h, w);
     return n;
-  }
-
-  private context(params: ParamMap, options: ForwardOptions): ForwardContext {
-    const onBatchStats = options.onBatchStats;
-    return {
-      training: options.training ?? false,
-      bnEps: options.bnEps ?? BN_EPS,
-      dropPath: options.dropPath ?? null,
-      recompute: options.recompute ?? false,
-      param(name: string): Tensor {
-        const t = params.get(name);
-        if (t === undefined) throw new Error(`parameters: missing tensor '${name}'`);
-        return t;
-      },
-      recordBatchStats(name: string, stats: BatchStats): void {
-        onBatchStats?.(name, stats);
-      },
-    };
   }
 
   /**
@@ -416,6 +398,28 @@ export class Network {
     }
     return s1;
   }
+}
+
+/**
+ * What the modules of a forward pass read besides their input: the options and the parameter map
+ * (a missing tensor is a clear error). Shared with the heads built on a backbone.
+ */
+export function forwardContext(params: ParamMap, options: ForwardOptions = {}): ForwardContext {
+  const onBatchStats = options.onBatchStats;
+  return {
+    training: options.training ?? false,
+    bnEps: options.bnEps ?? BN_EPS,
+    dropPath: options.dropPath ?? null,
+    recompute: options.recompute ?? false,
+    param(name: string): Tensor {
+      const t = params.get(name);
+      if (t === undefined) throw new Error(`parameters: missing tensor '${name}'`);
+      return t;
+    },
+    recordBatchStats(name: string, stats: BatchStats): void {
+      onBatchStats?.(name, stats);
+    },
+  };
 }
 
 function expectVector(what: string, shape: Shape3): void {
