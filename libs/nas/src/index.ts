@@ -133,17 +133,31 @@ export {
   type ParamLayout,
   type ParamMap,
 } from './params';
-export type { Module, Shape3, Trace, DropPath, BatchStats, ForwardContext } from './layers';
+export {
+  BatchNorm,
+  Conv,
+  Depthwise,
+  Sequential,
+  windowOut,
+  type Module,
+  type Shape3,
+  type Trace,
+  type DropPath,
+  type BatchStats,
+  type ForwardContext,
+} from './layers';
 export { OPS, type OpFactory } from './ops';
 export { Cell, dropPath, type CellConfig } from './cell';
 export {
   Network,
   BN_EPS,
+  forwardContext,
   type NetworkSpec,
   type NetworkVariant,
   type ForwardOptions,
   type ForwardResult,
   type NetworkTrace,
+  type NetworkOptions,
 } from './network';
 export { parseSpecFile, readSpecFile, type SpecFile } from './network-spec';
 export { softmaxCrossEntropy, labelsTensor } from './loss';

@@ -293,3 +293,68 @@ describe('networks', () => {
     disposeParams(params);
   });
 });
+
+describe('backbone taps', () => {
+  beforeAll(async () => {
+    await initBackend('wasm');
+  });
+
+  it('builds the ImageNet backbone without classifier or auxiliary head, under a name prefix', () => {
+    const s = spec({ variant: 'imagenet', channels: 4, layers: 5, classes: 7, auxiliary: true });
+    const full = new Network(s);
+    const backbone = new Network(s, { classifier: false, paramPrefix: 'base_net.' });
+    const kept = full.params.filter((p) => !/^(classifier|auxiliary_head)\./.test(p.name));
+    expect(backbone.params.map((p) => p.name)).toEqual(kept.map((p) => `base_net.${p.name}`));
+    expect(backbone.params.map((p) => p.shape)).toEqual(kept.map((p) => p.shape));
+    expect(backbone.params[0].name).toBe('base_net.stem0.0.weight');
+    expect(backbone.countParams({ auxiliary: true })).toBe(full.countParams() - (16 * 4 * 7 + 7));
+    // Strides 8, 16 and 32 with 4C, 8C and 16C channels; no 7x7 pooling demanded at the end.
+    expect(backbone.trace(64, 64).tapShapes).toEqual([
+      [8, 8, 16],
+      [4, 4, 32],
+      [2, 2, 64],
+    ]);
+    expect(() => new Network({ ...s, auxiliary: false }).trace(64, 64)).toThrow(/global_pooling/);
+    // Reduction cells 4 and 9 of the reference's 14: taps are cells 3, 8 and 13.
+    const ref = new Network({ ...s, channels: 46, layers: 14 }, { classifier: false });
+    const t = ref.trace(320, 320);
+    expect(t.tapShapes).toEqual([t.cellShapes[3], t.cellShapes[8], t.cellShapes[13]]);
+    expect(t.tapShapes).toEqual([
+      [40, 40, 184],
+      [20, 20, 368],
+      [10, 10, 736],
+    ]);
+    // With two cells the first reduction is cell 0: its tap is the stem's output.
+    const two = new Network({ ...s, layers: 2 }, { classifier: false }).trace(64, 64);
+    expect(two.tapShapes).toEqual([[8, 8, 4], two.cellShapes[0], two.cellShapes[1]]);
+  });
+
+  it('returns the tapped feature maps, the last one the classifier’s input, and frees the rest', () => {
+    const s = spec({ channels: 4, layers: 5 });
+    const full = new Network(s);
+    const backbone = new Network(s, { classifier: false });
+    const params = initParams(full.params, 5);
+    const x = tf.randomNormal([2, 16, 16, 3], 0, 1, 'float32', 5) as Tensor4D;
+    const before = tf.memory().numTensors;
+    const taps = backbone.taps(params, x);
+    expect(taps.map((t) => t.shape.slice(1))).toEqual(backbone.trace(16, 16).tapShapes);
+    expect(tf.memory().numTensors).toBe(before + 3);
+    const { logits } = full.forward(params, x);
+    const fromTap = tf.tidy(() =>
+      tf.add(
+        tf.matMul(tf.mean(taps[2], [1, 2]), params.get('classifier.weight') as tf.Tensor2D),
+        params.get('classifier.bias') as tf.Tensor,
+      ),
+    );
+    expect(relError(fromTap.dataSync(), logits.dataSync())).toBeLessThan(1e-6);
+    tf.dispose([...taps, logits, fromTap]);
+    expect(tf.memory().numTensors).toBe(before);
+    expect(() => backbone.forward(params, x)).toThrow(
+      /built without its classifier \(a backbone\): use taps\(\)/,
+    );
+    const odd = tf.zeros([1, 9, 9, 3]) as Tensor4D;
+    expect(() => backbone.taps(params, odd)).toThrow(/FactorizedReduce needs an even input size, got 9x9/);
+    tf.dispose([x, odd]);
+    disposeParams(params);
+  });
+});

@@ -35,11 +35,53 @@ export {
   detectionConfigToProto,
   TaskProtoError,
 } from './task-proto';
+export * from './detection/metrics';
 export {
-  readDetectionRecord,
-  writeDetectionRecord,
-  DETECTION_RECORD_SIZE,
+  DetectionNetwork,
+  BACKBONE_PREFIX,
+  isBackboneParam,
+  importBackboneParams,
+  replaceParams,
+  type BackboneSource,
+} from './detection/network';
+export {
+  SsdLiteHead,
+  EXTRAS,
+  invertedResidual,
+  separablePredictor,
+  type HeadOutput,
+} from './detection/ssdlite';
+export {
+  priorBoxes,
+  priorCount,
+  priorsPerLocation,
+  REFERENCE_FEATURE_MAPS,
+  REFERENCE_SHRINKAGES,
+} from './detection/priors';
+export {
+  CENTER_VARIANCE,
+  SIZE_VARIANCE,
+  centerToCorner,
+  cornerToCenter,
+  iou,
+  iouMatrix,
+  encodeBoxes,
+  decodeBoxes,
+} from './detection/boxes';
+export { matchPriors, type PriorTargets } from './detection/matching';
+export { multiboxLoss, mineNegatives, NEG_POS_RATIO, type MultiboxLoss } from './detection/loss';
+export { nms } from './detection/nms';
+export {
+  decodeDetections,
+  resolveDecodeOptions,
+  DEFAULT_DECODE_OPTIONS,
+  type DecodeOptions,
+} from './detection/decode';
+export {
   MAX_DETECTIONS,
+  DETECTION_VALUES,
+  DETECTION_RECORD_SIZE,
+  writeDetectionRecord,
+  readDetectionRecord,
   type Detection,
 } from './detection/record';
-export * from './detection/metrics';

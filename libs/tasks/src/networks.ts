@@ -1,8 +1,18 @@
+// The network of a stored model spec, whatever its task.
 import { ClassificationNetwork } from './classification/network';
-import type { TaskModelSpec, TaskNetwork } from './task';
+import { DetectionNetwork } from './detection/network';
+import { TASK_NAMES, type TaskModelSpec, type TaskNetwork } from './task';
 
-/** The network of a task's model spec. */
+/** Builds the task's network; an unknown task or a spec the task refuses is a clear error. */
 export function taskNetwork(spec: TaskModelSpec): TaskNetwork {
-  if (spec.task === 'classification') return new ClassificationNetwork(spec);
-  throw new Error(`task ${spec.task}: not built yet`);
+  switch (spec.task) {
+    case 'classification':
+      return new ClassificationNetwork(spec);
+    case 'detection':
+      return new DetectionNetwork(spec);
+    default:
+      throw new Error(
+        `model spec: task must be one of ${TASK_NAMES.join(', ')}, got ${JSON.stringify(spec.task) ?? String(spec.task)}`,
+      );
+  }
 }

@@ -1,28 +1,49 @@
+// Classification as a task: the libs/nas network of the spec, answering softmax probabilities.
 import { tf, type Tensor4D } from '@rnas/engine';
-import { Network, type ParamMap } from '@rnas/nas';
+import { Network, type ForwardOptions, type ForwardResult, type ParamInfo, type ParamMap } from '@rnas/nas';
 import type { TaskModelSpec, TaskNetwork } from '../task';
 
-/** Classification: the network of RELATIVENAS.md section 4; its serving record is the softmax. */
 export class ClassificationNetwork implements TaskNetwork {
   readonly network: Network;
-  readonly params;
+  readonly params: readonly ParamInfo[];
+  /** One probability per class. */
   readonly outputSize: number;
+
   constructor(readonly spec: TaskModelSpec) {
+    if (spec.task !== 'classification') {
+      throw new Error(
+        `classification: the model spec's task is '${String(spec.task)}', expected 'classification'`,
+      );
+    }
+    if (spec.detection !== undefined) {
+      throw new Error('classification: the model spec has a detection config, which only detection takes');
+    }
     this.network = new Network(spec.network);
     this.params = this.network.params;
     this.outputSize = spec.network.classes;
   }
+
+  /** Trainable parameters of the inference network (without the auxiliary head). */
   countParams(): number {
     return this.network.countParams();
   }
+
   checkInput(height: number, width: number): void {
     this.network.trace(height, width);
   }
+
+  forward(params: ParamMap, input: Tensor4D, options: ForwardOptions = {}): ForwardResult {
+    return this.network.forward(params, input, options);
+  }
+
+  /** Softmax probabilities, `classes` per image. */
   infer(params: ParamMap, input: Tensor4D): Float32Array {
-    return tf.tidy(() => {
-      const { logits } = this.network.forward(params, input);
+    const { logits } = this.network.forward(params, input);
+    try {
       // A copy: some backends hand out their own storage, which the tidy frees.
-      return Float32Array.from(tf.softmax(logits).dataSync());
-    });
+      return tf.tidy(() => Float32Array.from(tf.softmax(logits).dataSync()));
+    } finally {
+      logits.dispose();
+    }
   }
 }

@@ -1,0 +1,30 @@
+import { getPublishedGenotype, type NetworkSpec } from '@rnas/nas';
+import { ClassificationNetwork } from './classification/network';
+import { DetectionNetwork } from './detection/network';
+import { taskNetwork } from './networks';
+import type { TaskModelSpec } from './task';
+
+const NETWORK: NetworkSpec = {
+  variant: 'imagenet',
+  genotype: getPublishedGenotype('RelativeNAS'),
+  channels: 8,
+  layers: 5,
+  classes: 20,
+  inChannels: 3,
+  auxiliary: false,
+};
+
+describe('taskNetwork', () => {
+  it('builds the network of the spec’s task', () => {
+    expect(taskNetwork({ task: 'classification', network: NETWORK })).toBeInstanceOf(ClassificationNetwork);
+    const det = taskNetwork({ task: 'detection', network: NETWORK, detection: { inputSize: 128 } as never });
+    expect(det).toBeInstanceOf(DetectionNetwork);
+    expect((det as DetectionNetwork).config.inputSize).toBe(128);
+  });
+
+  it.each([['segmentation'], [''], [undefined], [null], [7]])('refuses the task %j', (task) => {
+    expect(() => taskNetwork({ task, network: NETWORK } as unknown as TaskModelSpec)).toThrow(
+      /model spec: task must be one of classification, detection, got/,
+    );
+  });
+});
