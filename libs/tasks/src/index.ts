@@ -17,7 +17,8 @@ export type {
   TaskTraining,
   TaskPreprocessing,
 } from './task';
-export { taskTraining, type TaskTrainingOptions } from './training';
+export { taskTraining, isDetectionDataset, type TaskTrainingOptions } from './training';
+export { detectionTraining, DETECTION_MEAN, DETECTION_STD } from './detection/training';
 export {
   classificationTraining,
   ClassificationDataError,

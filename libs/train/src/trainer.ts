@@ -8,7 +8,7 @@
 // task's own draws (classification: drop path from deriveSeed(seed, 1), whose state the checkpoint
 // carries; the epoch's data order and augmentation from deriveSeed(seed, 2 | 3, epoch)).
 import { tf, type HostTensor } from '@rnas/engine';
-import { deriveSeed, type Dataset, type RngState } from '@rnas/data';
+import { deriveSeed, type Dataset, type DetectionDataset, type RngState } from '@rnas/data';
 import {
   disposeParams,
   exportParams,
@@ -22,6 +22,7 @@ import {
 } from '@rnas/nas';
 import type { ModelArtifact } from '@rnas/model';
 import {
+  isDetectionDataset,
   taskTraining,
   type DetectionConfig,
   type TaskModelSpec,
@@ -47,8 +48,8 @@ export interface TrainOptions {
   readonly task?: TaskName;
   /** Detection: the head and its priors (resolved). */
   readonly detection?: DetectionConfig;
-  /** The task's dataset. */
-  readonly dataset: Dataset;
+  /** The task's dataset: labelled images for classification, boxes (VOC, COCO) for detection. */
+  readonly dataset: Dataset | DetectionDataset;
   /** Absent fields take the task's defaults (section 7's CIFAR recipe; SSDLite's for detection). */
   readonly recipe?: RecipeInput;
   /** Stops the training between two batches with a TrainingCancelledError. */
@@ -79,8 +80,8 @@ export interface TrainResult {
   readonly resumedFromEpoch: number;
 }
 
-function datasetTrainSize(dataset: Dataset): number {
-  return dataset.train.size;
+function datasetTrainSize(dataset: Dataset | DetectionDataset): number {
+  return isDetectionDataset(dataset) ? dataset.train.length : dataset.train.size;
 }
 
 /** What identifies a training; a checkpoint of another one is refused rather than continued. */
