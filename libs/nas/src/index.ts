@@ -138,7 +138,6 @@ export {
   Conv,
   Depthwise,
   Sequential,
-  windowOut,
   type Module,
   type Shape3,
   type Trace,
@@ -164,6 +163,7 @@ export { softmaxCrossEntropy, labelsTensor } from './loss';
 export { Sgd, globalNorm, type SgdOptions } from './sgd';
 export {
   trainStep,
+  updateRunningStats,
   defaultRecompute,
   RECOMPUTE_ABOVE_BYTES,
   type TrainStepOptions,
