@@ -138,7 +138,6 @@ export {
   Conv,
   Depthwise,
   Sequential,
-  windowOut,
   type Module,
   type Shape3,
   type Trace,

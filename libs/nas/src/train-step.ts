@@ -154,7 +154,17 @@ export function gradientStep(
   }
 }
 
-function updateRunningStats(params: ParamMap, stats: readonly [string, BatchStats][], m: number): void {
+/**
+ * Batch norms' running statistics from a training forward's moments (`onBatchStats`, in forward
+ * order), as PyTorch updates them: running = (1 − m)·running + m·batch, the variance unbiased;
+ * `num_batches_tracked` counters, where the map has them, count up. Any head on a backbone trains
+ * with it.
+ */
+export function updateRunningStats(
+  params: ParamMap,
+  stats: readonly [string, BatchStats][],
+  m: number,
+): void {
   for (const [name, s] of stats) {
     const meanKey = `${name}.running_mean`;
     const varKey = `${name}.running_var`;

@@ -7,6 +7,8 @@ import {
   initParams,
   Network,
   Sgd,
+  updateRunningStats,
+  type BatchStats,
   type NetworkSpec,
   type ParamMap,
 } from '@rnas/nas';
@@ -194,12 +196,14 @@ describe('DetectionNetwork on the tensor engine', () => {
     const sgd = new Sgd({ lr: 0.05, momentum: 0.9, weightDecay: 0, gradClip: null });
     const before = tf.memory().numTensors;
     const step = (): number => {
-      const seen = new Set<string>();
+      const stats: [string, BatchStats][] = [];
       const { value, grads } = gradients(
         () => {
           const { locations, confidences } = det.forward(params, x, {
             training: true,
-            onBatchStats: (name) => seen.add(name),
+            onBatchStats: (name, s) => {
+              stats.push([name, { mean: tf.keep(s.mean), variance: tf.keep(s.variance), count: s.count }]);
+            },
           });
           return multiboxLoss(locations, confidences, targets).loss;
         },
@@ -215,19 +219,28 @@ describe('DetectionNetwork on the tensor engine', () => {
       ).toBe(true);
       expect(grads.filter((g) => g === undefined)).toHaveLength(6);
       // Every batch norm of backbone and head reports its moments.
-      expect(seen.size).toBe(det.params.filter((p) => p.name.endsWith('.running_mean')).length);
+      const norms = det.params
+        .filter((p) => p.name.endsWith('.running_mean'))
+        .map((p) => p.name.slice(0, -13));
+      expect(stats.map(([name]) => name).sort()).toEqual(norms.sort());
       const named = new Map<string, Tensor>();
       weights.forEach((n, i) => {
         const g = grads[i];
         if (g !== undefined) named.set(n, g);
       });
       sgd.step(params, named);
-      tf.dispose([value, ...grads.filter((g) => g !== undefined)]);
+      updateRunningStats(params, stats, 0.1);
+      tf.dispose([
+        value,
+        ...grads.filter((g) => g !== undefined),
+        ...stats.flatMap(([, s]) => [s.mean, s.variance]),
+      ]);
       return loss;
     };
     const losses = [step(), step(), step(), step(), step()];
     expect(losses.every(Number.isFinite)).toBe(true);
     expect(losses[4]).toBeLessThan(losses[0]);
+    expect((params.get('extras.3.conv.3.running_mean') as Tensor).dataSync().some((v) => v !== 0)).toBe(true);
     // The optimiser's momentum buffers are what stays.
     expect(tf.memory().numTensors).toBe(before + weights.length - 6);
     sgd.loadMomentumBuffers(new Map());

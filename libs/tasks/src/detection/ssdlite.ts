@@ -73,7 +73,8 @@ function pointwiseWithBias(name: string, cin: number, cout: number): Module {
  * All convolutions without bias.
  */
 export function invertedResidual(prefix: string, cin: number, cout: number, expand: number): Module {
-  // Python's round: no value here is a half (in·t for t in {.2, .25, .5}), so Math.round agrees.
+  // Python's round(): in·t is never a half here (0.2·in for the first extra, fixed widths after),
+  // so Math.round agrees.
   const hidden = Math.round(cin * expand);
   if (hidden < 1) throw new Error(`${prefix}: ${cin} channels expanded by ${expand} leave none`);
   return new Sequential([
