@@ -7,20 +7,94 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { initBackend, tf } from '@rnas/engine';
-import { openDataset } from '@rnas/data';
+import { openDataset, openDetectionDataset, type Dataset, type DetectionDataset } from '@rnas/data';
+import { DetectionNetwork, importBackboneParams, replaceParams } from '@rnas/tasks';
 import { writeFileAtomic } from '@rnas/fs';
 import { serveWorkerTask } from '@rnas/jobs';
 import { workerMemory } from '@rnas/workers';
 import type { NetworkSpec } from '@rnas/nas';
-import { publishModel, type PublishedModel } from '@rnas/model';
+import { loadPublishedModel, publishModel, type PublishedModel } from '@rnas/model';
 import {
   artifactFromTraining,
   readTrainingCheckpoint,
   train,
   TrainError,
   TrainingCancelledError,
+  type TrainOptions,
 } from '@rnas/train';
 import type { TrainingWorkerEvent, TrainingWorkerInput, TrainingWorkerResult } from './worker-messages';
+
+/**
+ * The task's dataset and the network with every size it decides: the classes (a detector's
+ * object classes), the input channels and size (a detector's come from its config).
+ */
+async function openTaskDataset(
+  input: TrainingWorkerInput,
+): Promise<{ dataset: Dataset | DetectionDataset; spec: NetworkSpec; inputSize: number }> {
+  const requested = input.spec;
+  const network = (classes: number, inChannels: number): NetworkSpec => ({
+    variant: requested.variant,
+    genotype: input.genotype,
+    channels: requested.channels,
+    layers: requested.layers,
+    classes: requested.classes === 0 ? classes : requested.classes,
+    inChannels: requested.inChannels === 0 ? inChannels : requested.inChannels,
+    auxiliary: requested.auxiliary,
+  });
+  if (input.task === 'detection') {
+    const dataset = await openDetectionDataset(input.datasetUri, { dataRoots: input.dataRoots });
+    return { dataset, spec: network(dataset.classNames.length, 3), inputSize: requested.inputSize };
+  }
+  const dataset = await openDataset(input.datasetUri, { dataRoots: input.dataRoots });
+  const [height, width, channels] = dataset.imageShape;
+  if (requested.inputSize !== 0 && (requested.inputSize !== height || requested.inputSize !== width)) {
+    throw new TrainError(
+      'INVALID_ARGUMENT',
+      `spec.input_size: expected the dataset's ${height}x${width} images, got ${requested.inputSize}`,
+    );
+  }
+  return { dataset, spec: network(dataset.classNames.length, channels), inputSize: height };
+}
+
+/**
+ * Detection's transfer: the named classification model's backbone weights replace the fresh
+ * backbone's (DENSE.md section 1: the reference loads them strictly, classifier dropped). A model
+ * that is missing, of another task or of another backbone is FAILED_PRECONDITION naming the field.
+ */
+function backboneWeights(input: TrainingWorkerInput): TrainOptions['initialWeights'] {
+  const ref = input.detection?.backboneModel ?? '';
+  if (ref === '') return undefined;
+  const [name, version] = ref.split(':');
+  const field = `detection.backbone_model ${JSON.stringify(ref)}`;
+  return async (params, network) => {
+    let artifact;
+    try {
+      artifact = await loadPublishedModel(
+        input.modelRepo,
+        name,
+        version === undefined ? undefined : Number(version),
+      );
+    } catch (err) {
+      throw new TrainError('FAILED_PRECONDITION', `${field}: ${(err as Error).message}`);
+    }
+    if ((artifact.task ?? 'classification') !== 'classification') {
+      throw new TrainError(
+        'FAILED_PRECONDITION',
+        `${field}: a ${artifact.task} model, expected a classifier`,
+      );
+    }
+    if (!(network instanceof DetectionNetwork)) {
+      throw new TrainError('FAILED_PRECONDITION', `${field}: only a detector takes a backbone model`);
+    }
+    let imported;
+    try {
+      imported = importBackboneParams(network, artifact, field);
+    } catch (err) {
+      throw new TrainError('FAILED_PRECONDITION', (err as Error).message);
+    }
+    replaceParams(params, imported);
+  };
+}
 
 /** Written once the model is published, so that a restart does not publish it a second time. */
 export const PUBLISHED_MARKER = 'published.json';
@@ -32,25 +106,8 @@ serveWorkerTask<TrainingWorkerInput, TrainingWorkerEvent, TrainingWorkerResult>(
       return { model: JSON.parse(await readFile(marker, 'utf8')) as PublishedModel };
     }
     const backend = await initBackend(input.backend);
-    const dataset = await openDataset(input.datasetUri, { dataRoots: input.dataRoots });
-    const [height, width, channels] = dataset.imageShape;
-    const requested = input.spec;
-    if (requested.inputSize !== 0 && (requested.inputSize !== height || requested.inputSize !== width)) {
-      throw new TrainError(
-        'INVALID_ARGUMENT',
-        `spec.input_size: expected the dataset's ${height}x${width} images, got ${requested.inputSize}`,
-      );
-    }
-    const spec: NetworkSpec = {
-      variant: requested.variant,
-      genotype: input.genotype,
-      channels: requested.channels,
-      layers: requested.layers,
-      classes: requested.classes === 0 ? dataset.classNames.length : requested.classes,
-      inChannels: requested.inChannels === 0 ? channels : requested.inChannels,
-      auxiliary: requested.auxiliary,
-    };
-    emit({ type: 'start', spec, inputSize: height, backend: backend.name });
+    const { dataset, spec, inputSize } = await openTaskDataset(input);
+    emit({ type: 'start', spec, inputSize, backend: backend.name });
     const checkpointDir = path.join(input.directory, 'checkpoint');
     await mkdir(checkpointDir, { recursive: true });
     // A kill can land between an epoch's checkpoint and the service storing its report: the
@@ -61,6 +118,9 @@ serveWorkerTask<TrainingWorkerInput, TrainingWorkerEvent, TrainingWorkerResult>(
     }
     const result = await train({
       spec,
+      task: input.task,
+      detection: input.detection,
+      initialWeights: backboneWeights(input),
       dataset,
       recipe: input.recipe,
       signal,
