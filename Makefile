@@ -2,7 +2,7 @@
 NPM ?= npm
 NODE_MODULES_STAMP := node_modules/.package-lock.json
 
-.PHONY: install build test lint proto check demo bench bench-engine bench-data bench-networks bench-search bench-serve clean
+.PHONY: install build test lint proto check demo demo-detect bench bench-engine bench-data bench-networks bench-search bench-serve clean
 
 # Install the workspace exactly as locked (skipped when the lock has not changed).
 install: $(NODE_MODULES_STAMP)
@@ -40,6 +40,14 @@ check: proto lint
 # Last line: `demo: accuracy=<0..1> model=<name> version=<n>`.
 demo: build
 	node services/cli/bin/rnas.js demo $(DEMO_ARGS)
+
+# Detection end to end (issue 11): writes synthetic shapes in Pascal VOC format, starts the
+# training and inference services, trains SSDLite on a published genotype's backbone through
+# TrainingService, sends the held-out images through Detect, scores them and draws a few
+# (runs/demo-detect-<time>/detections/). Flags via DEMO_ARGS (`rnas demo --help`).
+# Last line: `demo-detect: AP50=<0..1> model=<name> version=<n>`.
+demo-detect: build
+	node services/cli/bin/rnas.js demo --task detection $(DEMO_ARGS)
 
 # Engine kernel benchmark (forward and forward+backward, wasm and cpu); writes docs/benchmarks.md.
 bench-engine: build

@@ -164,6 +164,7 @@ export { Sgd, globalNorm, type SgdOptions } from './sgd';
 export {
   trainStep,
   gradientStep,
+  updateRunningStats,
   defaultRecompute,
   RECOMPUTE_ABOVE_BYTES,
   type TrainStepOptions,

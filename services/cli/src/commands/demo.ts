@@ -6,7 +6,7 @@
 // is `demo: accuracy=<0..1> model=<name> version=<n>`; any failure stops the services and exits 1.
 import { existsSync, readdirSync } from 'node:fs';
 import { SingleBar } from 'cli-progress';
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { openDataset, type Split } from '@rnas/data';
 import { createClient, histogramMean, scrapeMetrics } from '@rnas/grpc';
 import {
@@ -39,6 +39,12 @@ import {
 } from './demo-config';
 import type { RunningService } from './demo-services';
 import { classifyLoad } from './demo-load';
+import {
+  DETECT_DEFAULTS,
+  resolveDetectDemoConfig,
+  runDetectDemo,
+  type DetectDemoOptions,
+} from './demo-detect';
 import { DemoError, HINT, runWithServices, sink, waitForVersion } from './demo-run';
 import { runSearchWatch } from './search-client';
 import { withService } from './service-client';
@@ -313,6 +319,21 @@ export async function runDemo(config: DemoConfig, io: CliIo): Promise<number> {
   });
 }
 
+const CLASSIFICATION_ONLY = [
+  ['dataRoot', '--data-root'],
+  ['population', '--population'],
+  ['generations', '--generations'],
+  ['searchLayers', '--search-layers'],
+  ['searchChannels', '--search-channels'],
+  ['searchImages', '--search-images'],
+  ['classifyImages', '--classify-images'],
+] as const;
+const DETECTION_ONLY = [
+  ['genotype', '--genotype'],
+  ['inputSize', '--input-size'],
+  ['testImages', '--test-images'],
+] as const;
+
 /** The `demo` subcommand, ready to add to the program. */
 export function demoCommand(io: CliIo = processIo): Command {
   const d = DEMO_DEFAULTS;
@@ -346,8 +367,41 @@ export function demoCommand(io: CliIo = processIo): Command {
       integer,
     )
     .option('--concurrency <n>', `Classify requests in flight (default ${d.concurrency})`, positiveInt)
-    .option('--model <name>', `model name to publish (default ${d.model})`)
-    .action(async (options: DemoOptions) => {
+    .option(
+      '--model <name>',
+      `model name to publish (default ${d.model}; ${DETECT_DEFAULTS.model} for detection)`,
+    )
+    .addOption(
+      new Option(
+        '--task <name>',
+        'classification (default: search Fashion-MNIST, train, Classify) or detection (make demo-detect: ' +
+          "train SSDLite on a published genotype's backbone on synthetic shapes in VOC format, Detect, AP50)",
+      ).choices(['classification', 'detection']),
+    )
+    .option(
+      '--genotype <name|file>',
+      `detection: the backbone's genotype (default ${DETECT_DEFAULTS.genotype})`,
+    )
+    .option(
+      '--input-size <n>',
+      `detection: the detector's input side (default ${DETECT_DEFAULTS.inputSize})`,
+      positiveInt,
+    )
+    .option(
+      '--test-images <n>',
+      `detection: held-out images (default ${DETECT_DEFAULTS.testImages})`,
+      positiveInt,
+    )
+    .action(async (options: DemoOptions & DetectDemoOptions & { task?: string }) => {
+      if (options.task === 'detection') {
+        const stray = CLASSIFICATION_ONLY.find(([key]) => options[key] !== undefined);
+        if (stray !== undefined) throw new Error(`${stray[1]} is not a flag of the detection demo`);
+        process.exitCode = await runDetectDemo(resolveDetectDemoConfig(options, new Date()), io);
+        return;
+      }
+      const stray = DETECTION_ONLY.find(([key]) => options[key] !== undefined);
+      if (stray !== undefined)
+        throw new Error(`${stray[1]} is a flag of the detection demo: add --task detection`);
       const config = resolveDemoConfig(options, new Date());
       process.exitCode = await runDemo(config, io);
     });
