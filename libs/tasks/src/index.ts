@@ -6,6 +6,8 @@ export {
   REFERENCE_INPUT_SIZE,
   type DetectionConfig,
   type DetectionConfigInput,
+  DETECTION_AUGMENTATIONS,
+  type DetectionAugmentation,
 } from './detection/config';
 export { taskNetwork } from './networks';
 export { ClassificationNetwork } from './classification/network';

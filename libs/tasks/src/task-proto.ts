@@ -1,5 +1,5 @@
 // The protobuf face of tasks (task.proto), shared by the training and inference services.
-import { Task, type DetectionConfig as DetectionConfigProto } from '@rnas/proto';
+import { DetectionAugmentation, Task, type DetectionConfig as DetectionConfigProto } from '@rnas/proto';
 import { resolveDetectionConfig, type DetectionConfig } from './detection/config';
 import type { TaskName } from './task';
 
@@ -40,7 +40,28 @@ export function detectionConfigFromProto(
   proto: DetectionConfigProto | undefined,
   field = 'detection',
 ): DetectionConfig {
-  return resolveDetectionConfig(proto ?? {}, field);
+  const { augmentation, ...rest } = proto ?? {
+    augmentation: DetectionAugmentation.DETECTION_AUGMENTATION_UNSPECIFIED,
+  };
+  let name: DetectionConfig['augmentation'] | undefined;
+  switch (augmentation) {
+    case DetectionAugmentation.DETECTION_AUGMENTATION_UNSPECIFIED:
+      name = undefined;
+      break;
+    case DetectionAugmentation.DETECTION_AUGMENTATION_SSD:
+      name = 'ssd';
+      break;
+    case DetectionAugmentation.DETECTION_AUGMENTATION_MIRROR:
+      name = 'mirror';
+      break;
+    default:
+      throw new TaskProtoError(
+        `${field}.augmentation`,
+        augmentation,
+        'expected DETECTION_AUGMENTATION_SSD or DETECTION_AUGMENTATION_MIRROR',
+      );
+  }
+  return resolveDetectionConfig({ ...rest, augmentation: name }, field);
 }
 
 export function detectionConfigToProto(config: DetectionConfig): DetectionConfigProto {
@@ -52,5 +73,9 @@ export function detectionConfigToProto(config: DetectionConfig): DetectionConfig
     backboneModel: config.backboneModel,
     freezeBackboneEpochs: config.freezeBackboneEpochs,
     backboneLrScale: config.backboneLrScale,
+    augmentation:
+      config.augmentation === 'mirror'
+        ? DetectionAugmentation.DETECTION_AUGMENTATION_MIRROR
+        : DetectionAugmentation.DETECTION_AUGMENTATION_SSD,
   };
 }

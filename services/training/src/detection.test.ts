@@ -6,7 +6,14 @@ import * as path from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { writeDetectionShapes } from '@rnas/data';
 import { loadPublishedModel, publishModel, syntheticArtifact } from '@rnas/model';
-import { NetworkVariant, Task, TrainingState, type StartTrainingRequest, type Training } from '@rnas/proto';
+import {
+  DetectionConfig,
+  NetworkVariant,
+  Task,
+  TrainingState,
+  type StartTrainingRequest,
+  type Training,
+} from '@rnas/proto';
 import { genotypeToProto, getPublishedGenotype } from '@rnas/nas';
 import { loadTrainingServiceConfig } from './config';
 import { startTrainingService, type RunningService } from './service';
@@ -70,7 +77,12 @@ const GENOTYPE = getPublishedGenotype('DARTS_V2');
 function detectionRequest(overrides: Partial<StartTrainingRequest> = {}): StartTrainingRequest {
   return tinyRequest(vocUri, {
     task: Task.TASK_DETECTION,
-    detection: { inputSize: 64, boxSizes: [], aspectRatios: [], backboneModel: '' },
+    detection: DetectionConfig.fromPartial({
+      inputSize: 64,
+      boxSizes: [],
+      aspectRatios: [],
+      backboneModel: '',
+    }),
     architecture: { $case: 'genotype', value: genotypeToProto(GENOTYPE) },
     spec: {
       variant: NetworkVariant.NETWORK_VARIANT_UNSPECIFIED,
@@ -148,13 +160,13 @@ describe('detection training through TrainingService', () => {
     await publishModel(repo, 'backbone', classifier);
     const seeded = await finish(
       detectionRequest({
-        detection: {
+        detection: DetectionConfig.fromPartial({
           inputSize: 64,
           boxSizes: [],
           aspectRatios: [],
           backboneModel: 'backbone:1',
           freezeBackboneEpochs: 1,
-        },
+        }),
         modelName: 'seeded',
       }),
     );
@@ -169,7 +181,12 @@ describe('detection training through TrainingService', () => {
 
     const missing = await finish(
       detectionRequest({
-        detection: { inputSize: 64, boxSizes: [], aspectRatios: [], backboneModel: 'nothing' },
+        detection: DetectionConfig.fromPartial({
+          inputSize: 64,
+          boxSizes: [],
+          aspectRatios: [],
+          backboneModel: 'nothing',
+        }),
         modelName: 'm2',
       }),
     );
@@ -182,7 +199,12 @@ describe('detection training through TrainingService', () => {
     );
     const other = await finish(
       detectionRequest({
-        detection: { inputSize: 64, boxSizes: [], aspectRatios: [], backboneModel: 'other' },
+        detection: DetectionConfig.fromPartial({
+          inputSize: 64,
+          boxSizes: [],
+          aspectRatios: [],
+          backboneModel: 'other',
+        }),
         modelName: 'm3',
       }),
     );
@@ -199,31 +221,56 @@ describe('detection training through TrainingService', () => {
       expect(error.details).toMatch(message);
     };
     await refused(
-      detectionRequest({ detection: { inputSize: 100, boxSizes: [], aspectRatios: [], backboneModel: '' } }),
+      detectionRequest({
+        detection: DetectionConfig.fromPartial({
+          inputSize: 100,
+          boxSizes: [],
+          aspectRatios: [],
+          backboneModel: '',
+        }),
+      }),
       /detection\.input_size.*multiple of 32/,
     );
     await refused(
       detectionRequest({
-        detection: { inputSize: 64, boxSizes: [1, 2, 3], aspectRatios: [], backboneModel: '' },
+        detection: DetectionConfig.fromPartial({
+          inputSize: 64,
+          boxSizes: [1, 2, 3],
+          aspectRatios: [],
+          backboneModel: '',
+        }),
       }),
       /detection\.box_sizes/,
     );
     await refused(
-      detectionRequest({ detection: { boxSizes: [], aspectRatios: [1], backboneModel: '' } }),
+      detectionRequest({
+        detection: DetectionConfig.fromPartial({ boxSizes: [], aspectRatios: [1], backboneModel: '' }),
+      }),
       /detection\.aspect_ratios/,
     );
     await refused(
-      detectionRequest({ detection: { boxSizes: [], aspectRatios: [], matchIou: 1.5, backboneModel: '' } }),
+      detectionRequest({
+        detection: DetectionConfig.fromPartial({
+          boxSizes: [],
+          aspectRatios: [],
+          matchIou: 1.5,
+          backboneModel: '',
+        }),
+      }),
       /detection\.match_iou/,
     );
     await refused(
-      detectionRequest({ detection: { boxSizes: [], aspectRatios: [], backboneModel: '../evil' } }),
+      detectionRequest({
+        detection: DetectionConfig.fromPartial({ boxSizes: [], aspectRatios: [], backboneModel: '../evil' }),
+      }),
       /detection\.backbone_model/,
     );
     await refused(detectionRequest({ datasetUri: classificationUri }), /dataset_uri.*a detection dataset/);
     await refused(tinyRequest(vocUri), /dataset_uri.*set task TASK_DETECTION/);
     await refused(
-      tinyRequest(classificationUri, { detection: { boxSizes: [], aspectRatios: [], backboneModel: '' } }),
+      tinyRequest(classificationUri, {
+        detection: DetectionConfig.fromPartial({ boxSizes: [], aspectRatios: [], backboneModel: '' }),
+      }),
       /detection.*only with task TASK_DETECTION/,
     );
     await refused(
@@ -241,5 +288,11 @@ describe('detection training through TrainingService', () => {
       /spec\.variant.*ImageNet variant/,
     );
     await refused(detectionRequest({ task: 7 as Task }), /task.*TASK_CLASSIFICATION or TASK_DETECTION/);
+    await refused(
+      detectionRequest({
+        detection: DetectionConfig.fromPartial({ augmentation: 9 as DetectionConfig['augmentation'] }),
+      }),
+      /detection\.augmentation.*DETECTION_AUGMENTATION_SSD or DETECTION_AUGMENTATION_MIRROR/,
+    );
   });
 });

@@ -189,7 +189,12 @@ function resolveTask(request: StartTrainingRequest): { task: TaskName; detection
     return { task };
   }
   // A bad field is a field issue (detection.<field>) that the handler maps to the protobuf field.
-  return { task, detection: detectionConfigFromProto(request.detection, 'detection') };
+  try {
+    return { task, detection: detectionConfigFromProto(request.detection, 'detection') };
+  } catch (err) {
+    if (err instanceof TaskProtoError) throw new InvalidArgumentError(err.field, err.value, err.reason);
+    throw err;
+  }
 }
 
 /** A dataset of the task's kind: images with labels for classification, boxes for detection. */

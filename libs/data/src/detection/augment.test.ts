@@ -116,6 +116,32 @@ describe('augmentDetection', () => {
     throw new Error('no mirrored whole-image sample in 200 seeds');
   });
 
+  it('in mirror mode only flips: pixels and boxes unchanged or mirrored, about half of each', () => {
+    const input = sample([0, 1, 2]);
+    let flipped = 0;
+    for (let seed = 0; seed < 40; seed++) {
+      const out = augmentDetection(input, Rng.fromSeed(seed), 'mirror');
+      expect([out.width, out.height]).toEqual([W, H]);
+      expect(Array.from(out.labels)).toEqual([0, 1, 2]);
+      const same = out.pixels.every((v, i) => v === input.pixels[i]);
+      if (same) {
+        expect(Array.from(out.boxes)).toEqual(RECTS.flat());
+        continue;
+      }
+      flipped++;
+      expect(Array.from(out.boxes)).toEqual(RECTS.flatMap(([x1, y1, x2, y2]) => [W - x2, y1, W - x1, y2]));
+      // Row by row, the mirror image of the input.
+      for (let y = 0; y < H; y++) {
+        for (let x = 0; x < W; x++) {
+          expect(out.pixels[(y * W + x) * 3]).toBe(input.pixels[(y * W + (W - 1 - x)) * 3]);
+        }
+      }
+    }
+    expect(flipped).toBeGreaterThan(5);
+    expect(flipped).toBeLessThan(35);
+    expect(() => augmentDetection(input, Rng.fromSeed(1), 'zoom' as 'ssd')).toThrow(/mode/);
+  });
+
   it('keeps grey grey through the photometric distortion, and swaps channels of colour sometimes', () => {
     const colour = sample([]);
     for (let p = 0; p < W * H; p++) colour.pixels.set([200, 60, 30], p * 3);

@@ -79,19 +79,29 @@ function checkSample(sample: DetectionSample): void {
  * coin then its value), expand (coin, ratio, left, top), crop (mode, then per trial w, h, left,
  * top), mirror (coin).
  */
-export function augmentDetection(sample: DetectionSample, rng: Rng): DetectionSample {
+export function augmentDetection(
+  sample: DetectionSample,
+  rng: Rng,
+  mode: DetectionAugmentMode = 'ssd',
+): DetectionSample {
   checkSample(sample);
+  if (mode !== 'ssd' && mode !== 'mirror') throw invalidArgument('mode', mode, 'ssd or mirror');
   let s: DetectionSample = {
     ...sample,
     pixels: Float32Array.from(sample.pixels),
     boxes: Float32Array.from(sample.boxes),
     labels: Int32Array.from(sample.labels),
   };
-  photometric(s.pixels, rng);
-  s = expand(s, rng);
-  s = crop(s, rng);
+  if (mode === 'ssd') {
+    photometric(s.pixels, rng);
+    s = expand(s, rng);
+    s = crop(s, rng);
+  }
   return mirror(s, rng);
 }
+
+/** `ssd`: the reference's four steps; `mirror`: the mirror step alone (one coin per image). */
+export type DetectionAugmentMode = 'ssd' | 'mirror';
 
 // RGB <-> HSV as OpenCV's float conversion (H in degrees, S in [0, 1] for in-range input, V = max):
 // values outside [0, 255] (after brightness) go through unclipped, as in the reference.

@@ -15,6 +15,7 @@ export {
   detectionSample,
   EXPAND_FILL,
   type DetectionSample,
+  type DetectionAugmentMode,
 } from './augment';
 export { writeDetectionShapes, DETECTION_SHAPES, type DetectionShapesOptions } from './synthetic';
 export { parseVocAnnotation, MAX_VOC_XML_BYTES } from './voc';

@@ -18,7 +18,15 @@ export interface DetectionConfig {
   readonly freezeBackboneEpochs: number;
   /** Learning-rate multiplier of the backbone. */
   readonly backboneLrScale: number;
+  /**
+   * The training images' augmentation: `ssd`, the reference's (photometric distortion, zoom out,
+   * random crop, mirror; made for long schedules), or `mirror` (flips only: faster on short ones).
+   */
+  readonly augmentation: DetectionAugmentation;
 }
+
+export const DETECTION_AUGMENTATIONS = ['ssd', 'mirror'] as const;
+export type DetectionAugmentation = (typeof DETECTION_AUGMENTATIONS)[number];
 
 /** The reference's SSDLite at 320 x 320. */
 export const SSDLITE_CONFIG: DetectionConfig = {
@@ -29,6 +37,7 @@ export const SSDLITE_CONFIG: DetectionConfig = {
   backboneModel: '',
   freezeBackboneEpochs: 0,
   backboneLrScale: 1,
+  augmentation: 'ssd',
 };
 
 /** The input size the priors table is written for. */
@@ -91,6 +100,9 @@ const DetectionConfigSchema = z.strictObject({
     .number({ error: 'expected a number in [0, 10]' })
     .min(0, { error: 'expected a number in [0, 10]' })
     .max(10, { error: 'expected a number in [0, 10]' })
+    .optional(),
+  augmentation: z
+    .enum(DETECTION_AUGMENTATIONS, { error: `expected one of ${DETECTION_AUGMENTATIONS.join(', ')}` })
     .optional(),
 });
 

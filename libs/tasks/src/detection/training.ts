@@ -105,7 +105,7 @@ export function detectionTraining(options: DetectionTrainingOptions): TaskTraini
     decoded.forEach((pixels, i) => {
       const image = images[i];
       let sample = detectionSample(pixels, augment === null ? image.objects : trainingObjects(image));
-      if (augment !== null) sample = augmentDetection(sample, augment(i));
+      if (augment !== null) sample = augmentDetection(sample, augment(i), config.augmentation);
       const resized = resizeDetection(sample, size);
       const offset = i * size * size * 3;
       for (let j = 0; j < resized.pixels.length; j++) {

@@ -12,6 +12,7 @@ import { openDetectionDataset, writeDetectionShapes, type DetectionImage } from 
 import { createClient, histogramMean, scrapeMetrics } from '@rnas/grpc';
 import { genotypeToProto, parseGenotypeArg } from '@rnas/nas';
 import {
+  DetectionAugmentation,
   InferenceServiceService,
   NetworkVariant,
   Task,
@@ -143,6 +144,8 @@ function trainingRequest(config: DetectDemoConfig, datasetUri: string): StartTra
       boxSizes: [],
       aspectRatios: [],
       backboneModel: '',
+      // Flips only: the reference's zoom out and crop are made for 200 epochs, this demo has minutes.
+      augmentation: DetectionAugmentation.DETECTION_AUGMENTATION_MIRROR,
     },
     architecture: { $case: 'genotype', value: genotypeToProto(parseGenotypeArg(config.genotype)) },
     spec: {

@@ -5,6 +5,7 @@ import { Task } from '@rnas/proto';
 import { Command, Option } from 'commander';
 import { genotypeToProto, parseGenotypeArg } from '@rnas/nas';
 import {
+  DetectionAugmentation,
   LearningRateSchedule,
   NetworkVariant,
   Training,
@@ -156,6 +157,7 @@ export interface StartOptions extends ClientFlags {
   freezeBackboneEpochs?: number;
   backboneLrScale?: number;
   matchIou?: number;
+  augmentation?: 'ssd' | 'mirror';
 }
 
 const DETECTION_FLAGS = [
@@ -164,6 +166,7 @@ const DETECTION_FLAGS = [
   ['freezeBackboneEpochs', '--freeze-backbone-epochs'],
   ['backboneLrScale', '--backbone-lr-scale'],
   ['matchIou', '--match-iou'],
+  ['augmentation', '--augmentation'],
 ] as const;
 
 /** The StartTraining request of the flags; absent flags stay absent (the service's defaults apply). */
@@ -192,6 +195,12 @@ export function startTrainingRequest(options: StartOptions): StartTrainingReques
           backboneModel: options.backboneModel ?? '',
           freezeBackboneEpochs: options.freezeBackboneEpochs,
           backboneLrScale: options.backboneLrScale,
+          augmentation:
+            options.augmentation === 'mirror'
+              ? DetectionAugmentation.DETECTION_AUGMENTATION_MIRROR
+              : options.augmentation === 'ssd'
+                ? DetectionAugmentation.DETECTION_AUGMENTATION_SSD
+                : DetectionAugmentation.DETECTION_AUGMENTATION_UNSPECIFIED,
         }
       : undefined,
     architecture:
@@ -302,6 +311,12 @@ export function trainClientCommand(io: CliIo = processIo): Command {
       decimal,
     )
     .option('--match-iou <x>', 'detection: IoU at which a prior matches a box (default 0.5)', decimal)
+    .addOption(
+      new Option(
+        '--augmentation <name>',
+        "detection: ssd (the reference's photometric, zoom out, crop, mirror; default) or mirror (flips only, for short schedules)",
+      ).choices(['ssd', 'mirror']),
+    )
     .addOption(
       new Option('--variant <name>', 'network family (default cifar)').choices(['cifar', 'imagenet']),
     )

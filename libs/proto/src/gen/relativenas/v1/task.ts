@@ -53,6 +53,55 @@ export function taskToJSON(object: Task): string {
   }
 }
 
+/** How detection's training images are augmented (DENSE.md section 2, "Augmentation"). */
+export enum DetectionAugmentation {
+  /** DETECTION_AUGMENTATION_UNSPECIFIED - Not set: SSD. */
+  DETECTION_AUGMENTATION_UNSPECIFIED = 0,
+  /**
+   * DETECTION_AUGMENTATION_SSD - The reference's: photometric distortion, expand (zoom out up to 4x), random crop, mirror.
+   * Made for long schedules (200 epochs of VOC).
+   */
+  DETECTION_AUGMENTATION_SSD = 1,
+  /**
+   * DETECTION_AUGMENTATION_MIRROR - Horizontal flips only: learns several times faster on short schedules and small data, and
+   * overfits sooner.
+   */
+  DETECTION_AUGMENTATION_MIRROR = 2,
+  UNRECOGNIZED = -1,
+}
+
+export function detectionAugmentationFromJSON(object: any): DetectionAugmentation {
+  switch (object) {
+    case 0:
+    case "DETECTION_AUGMENTATION_UNSPECIFIED":
+      return DetectionAugmentation.DETECTION_AUGMENTATION_UNSPECIFIED;
+    case 1:
+    case "DETECTION_AUGMENTATION_SSD":
+      return DetectionAugmentation.DETECTION_AUGMENTATION_SSD;
+    case 2:
+    case "DETECTION_AUGMENTATION_MIRROR":
+      return DetectionAugmentation.DETECTION_AUGMENTATION_MIRROR;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return DetectionAugmentation.UNRECOGNIZED;
+  }
+}
+
+export function detectionAugmentationToJSON(object: DetectionAugmentation): string {
+  switch (object) {
+    case DetectionAugmentation.DETECTION_AUGMENTATION_UNSPECIFIED:
+      return "DETECTION_AUGMENTATION_UNSPECIFIED";
+    case DetectionAugmentation.DETECTION_AUGMENTATION_SSD:
+      return "DETECTION_AUGMENTATION_SSD";
+    case DetectionAugmentation.DETECTION_AUGMENTATION_MIRROR:
+      return "DETECTION_AUGMENTATION_MIRROR";
+    case DetectionAugmentation.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /**
  * The detection head and its priors (DENSE.md section 2). In a request an absent field takes the
  * SSDLite default in brackets; in a returned Training or model every field is set.
@@ -87,7 +136,11 @@ export interface DetectionConfig {
     | number
     | undefined;
   /** Learning-rate multiplier of the backbone relative to the recipe's learning rate, in [0, 10] [1]. */
-  backboneLrScale?: number | undefined;
+  backboneLrScale?:
+    | number
+    | undefined;
+  /** The training images' augmentation [SSD]. */
+  augmentation: DetectionAugmentation;
 }
 
 function createBaseDetectionConfig(): DetectionConfig {
@@ -99,6 +152,7 @@ function createBaseDetectionConfig(): DetectionConfig {
     backboneModel: "",
     freezeBackboneEpochs: undefined,
     backboneLrScale: undefined,
+    augmentation: 0,
   };
 }
 
@@ -132,6 +186,9 @@ export const DetectionConfig: MessageFns<DetectionConfig> = {
     }
     if (message.backboneLrScale !== undefined) {
       writer.uint32(57).double(message.backboneLrScale);
+    }
+    if (message.augmentation !== 0) {
+      writer.uint32(64).int32(message.augmentation);
     }
     return writer;
   },
@@ -225,6 +282,14 @@ export const DetectionConfig: MessageFns<DetectionConfig> = {
             message.backboneLrScale = reader.double();
             continue;
           }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.augmentation = reader.int32() as any;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -274,6 +339,7 @@ export const DetectionConfig: MessageFns<DetectionConfig> = {
         : isSet(object.backbone_lr_scale)
         ? globalThis.Number(object.backbone_lr_scale)
         : undefined,
+      augmentation: isSet(object.augmentation) ? detectionAugmentationFromJSON(object.augmentation) : 0,
     };
   },
 
@@ -300,6 +366,9 @@ export const DetectionConfig: MessageFns<DetectionConfig> = {
     if (message.backboneLrScale !== undefined) {
       obj.backboneLrScale = floatToJson(message.backboneLrScale);
     }
+    if (message.augmentation !== 0) {
+      obj.augmentation = detectionAugmentationToJSON(message.augmentation);
+    }
     return obj;
   },
 
@@ -315,6 +384,7 @@ export const DetectionConfig: MessageFns<DetectionConfig> = {
     message.backboneModel = object.backboneModel ?? "";
     message.freezeBackboneEpochs = object.freezeBackboneEpochs ?? undefined;
     message.backboneLrScale = object.backboneLrScale ?? undefined;
+    message.augmentation = object.augmentation ?? 0;
     return message;
   },
 };
