@@ -142,7 +142,7 @@ export class TrainingJobs {
       onEvent: (id, event) => this.onWorkerEvent(id, event),
       succeeded: (job, result) => ({
         patch: { result: { model: result.model }, progress: { ...job.progress, etaMs: 0 } },
-        reason: `trained ${job.config.recipe.epochs} epochs; published ${result.model.name} version ${result.model.version}`,
+        reason: `trained ${job.config.recipe.epochs} epoch${job.config.recipe.epochs === 1 ? '' : 's'}; published ${result.model.name} version ${result.model.version}`,
       }),
       cancelled: (job) => `cancelled after ${job.progress.epochsDone} epochs; nothing was published`,
       runEnded: (id) => options.metrics.forget(id),
