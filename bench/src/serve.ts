@@ -3,13 +3,11 @@
 // measures the in-process throughput of the same model at the same batch sizes for comparison.
 // Writes the "Serving" section of docs/benchmarks.md.
 // Run: `npx tsc -b && node bench/dist/serve.js [--seconds S] [--quick] [--no-write]`.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import sharp from 'sharp';
-import { initBackend, type BackendInfo } from '@rnas/engine';
+import { initBackend } from '@rnas/engine';
 import {
   loadModel,
   publishModel,
@@ -21,6 +19,7 @@ import { createClient, sampleValue, scrapeLocalMetrics, type PromiseClient } fro
 import { forwardProbabilities, main as serviceMain } from '@rnas/inference';
 import { InferenceServiceService } from '@rnas/proto';
 import { BENCHMARKS_DOC, writeDocSection } from './docs-section';
+import { startServer, stopServer, type RunningServer } from './inference-process';
 import { percentile, ratio, resultsTable, type LoadResult } from './serve-report';
 
 const CLIENTS = [1, 4, 16, 64];
@@ -108,49 +107,6 @@ async function benchImages(count: number, side: number): Promise<Buffer[]> {
     );
   }
   return images;
-}
-
-interface RunningServer {
-  child: ChildProcess;
-  port: number;
-  metricsPort: number;
-}
-
-/** Starts `node serve.js --serve <flags>` and waits until it has loaded the repository. */
-function startServer(flags: string[], backend: BackendInfo): Promise<RunningServer> {
-  const child = spawn(process.execPath, [__filename, '--serve', ...flags], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, RNAS_BACKEND: backend.name },
-  });
-  return new Promise((resolve, reject) => {
-    let ports: { port: number; metricsPort: number } | undefined;
-    const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
-    const onExit = (code: number | null): void =>
-      reject(new Error(`the service exited with code ${code} before serving`));
-    child.once('exit', onExit);
-    lines.on('line', (line) => {
-      let entry: { msg?: string; port?: number; metricsPort?: number; level?: string };
-      try {
-        entry = JSON.parse(line) as typeof entry;
-      } catch {
-        return;
-      }
-      if (entry.level === 'error' || entry.level === 'fatal') process.stderr.write(`service: ${line}\n`);
-      if (entry.msg === 'serving' && entry.port !== undefined && entry.metricsPort !== undefined) {
-        ports = { port: entry.port, metricsPort: entry.metricsPort };
-      }
-      if (entry.msg === 'initial model load done: serving' && ports) {
-        child.off('exit', onExit);
-        resolve({ child, ...ports });
-      }
-    });
-  });
-}
-
-async function stopServer(server: RunningServer): Promise<void> {
-  const exited = new Promise<void>((resolve) => server.child.once('exit', () => resolve()));
-  server.child.kill('SIGTERM');
-  await exited;
 }
 
 /** `clients` loops, each sending one image at a time, for `seconds`; latencies of the OK calls. */
@@ -298,7 +254,7 @@ async function bench(argv: readonly string[]): Promise<number> {
         ...['--max-batch-size', String(MAX_BATCH), '--max-queue-size', '1024'],
         ...['--dynamic-batching', batching ? 'on' : 'off'],
       ];
-      const server = await startServer(flags, backend);
+      const server = await startServer(__filename, flags, backend);
       try {
         results.push(...(await measureService(server, batching, options.seconds, images, model)));
       } finally {
