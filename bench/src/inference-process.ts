@@ -4,6 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import type { BackendInfo } from '@rnas/engine';
+import { main as serviceMain } from '@rnas/inference';
 
 export interface RunningServer {
   child: ChildProcess;
@@ -46,4 +47,22 @@ export async function stopServer(server: RunningServer): Promise<void> {
   const exited = new Promise<void>((resolve) => server.child.once('exit', () => resolve()));
   server.child.kill('SIGTERM');
   await exited;
+}
+
+/**
+ * A load benchmark's entry point: `--serve <flags>` runs the inference service (what `startServer`
+ * starts), anything else the benchmark. Sets the exit code; an error is printed, not thrown.
+ */
+export function benchmarkMain(bench: (argv: readonly string[]) => Promise<number>): void {
+  const argv = process.argv.slice(2);
+  const run = argv[0] === '--serve' ? serviceMain(argv.slice(1)) : bench(argv);
+  run.then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (error: unknown) => {
+      process.stderr.write(`bench: ${error instanceof Error ? error.message : String(error)}\n`);
+      process.exitCode = 1;
+    },
+  );
 }

@@ -16,10 +16,10 @@ import {
   type SyntheticModelOptions,
 } from '@rnas/model';
 import { createClient, sampleValue, scrapeLocalMetrics, type PromiseClient } from '@rnas/grpc';
-import { forwardProbabilities, main as serviceMain } from '@rnas/inference';
+import { forwardProbabilities } from '@rnas/inference';
 import { InferenceServiceService } from '@rnas/proto';
 import { BENCHMARKS_DOC, writeDocSection } from './docs-section';
-import { startServer, stopServer, type RunningServer } from './inference-process';
+import { benchmarkMain, startServer, stopServer, type RunningServer } from './inference-process';
 import { percentile, ratio, resultsTable, type LoadResult } from './serve-report';
 
 const CLIENTS = [1, 4, 16, 64];
@@ -302,14 +302,4 @@ async function bench(argv: readonly string[]): Promise<number> {
   }
 }
 
-const argv = process.argv.slice(2);
-const run = argv[0] === '--serve' ? serviceMain(argv.slice(1)) : bench(argv);
-run.then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (error: unknown) => {
-    process.stderr.write(`bench: ${error instanceof Error ? error.message : String(error)}\n`);
-    process.exitCode = 1;
-  },
-);
+benchmarkMain(bench);

@@ -20,7 +20,7 @@ export type {
   TaskPreprocessing,
 } from './task';
 export { taskTraining, isDetectionDataset, type TaskTrainingOptions } from './training';
-export { detectionTraining, DETECTION_MEAN, DETECTION_STD } from './detection/training';
+export { detectionTraining, groundTruths, DETECTION_MEAN, DETECTION_STD } from './detection/training';
 export {
   classificationTraining,
   ClassificationDataError,

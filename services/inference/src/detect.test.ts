@@ -5,10 +5,10 @@ import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { status, type ServiceError } from '@grpc/grpc-js';
+import { status } from '@grpc/grpc-js';
 import sharp from 'sharp';
 import { initBackend } from '@rnas/engine';
-import { createClient, createLogger, type PromiseClient } from '@rnas/grpc';
+import { callFailure as failure, createClient, createLogger, type PromiseClient } from '@rnas/grpc';
 import { DetectRequest, InferenceServiceService, Task } from '@rnas/proto';
 import { publishModel, syntheticArtifact } from '@rnas/model';
 import { loadInferenceConfig } from './config';
@@ -21,15 +21,6 @@ type Client = PromiseClient<typeof InferenceServiceService>;
 let repo: string;
 let service: InferenceService;
 let client: Client;
-
-async function failure(promise: Promise<unknown>): Promise<ServiceError> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as ServiceError;
-  }
-  throw new Error('expected the call to fail');
-}
 
 function detect(request: Partial<DetectRequest>): ReturnType<Client['detect']> {
   return client.detect(DetectRequest.fromPartial({ modelName: 'shapes', ...request }));

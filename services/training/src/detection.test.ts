@@ -21,6 +21,8 @@ import {
   buildService,
   failure,
   memoryLogger,
+  serviceArgs,
+  TINY_SPEC,
   tinyDataRoot,
   tinyRequest,
   trainingClient,
@@ -44,23 +46,7 @@ beforeAll(async () => {
     size: 64,
     seed: 3,
   }));
-  const config = loadTrainingServiceConfig(
-    [
-      '--port',
-      '0',
-      '--metrics-port',
-      '0',
-      '--state-dir',
-      path.join(dir, 'state'),
-      '--model-repo',
-      path.join(dir, 'models'),
-      '--search-state-dir',
-      path.join(dir, 'search-state'),
-      '--data-root',
-      dataRoot,
-    ],
-    {},
-  );
+  const config = loadTrainingServiceConfig(serviceArgs(dir, dataRoot), {});
   service = await startTrainingService(config, { logger: memoryLogger().logger, shutdownSignals: [] });
   client = trainingClient(service.port);
 }, 300_000);
@@ -274,17 +260,7 @@ describe('detection training through TrainingService', () => {
       /detection.*only with task TASK_DETECTION/,
     );
     await refused(
-      detectionRequest({
-        spec: {
-          variant: NetworkVariant.NETWORK_VARIANT_CIFAR,
-          channels: 4,
-          layers: 3,
-          classes: 0,
-          inputChannels: 0,
-          inputSize: 0,
-          auxiliary: false,
-        },
-      }),
+      detectionRequest({ spec: { ...TINY_SPEC, variant: NetworkVariant.NETWORK_VARIANT_CIFAR } }),
       /spec\.variant.*ImageNet variant/,
     );
     await refused(detectionRequest({ task: 7 as Task }), /task.*TASK_CLASSIFICATION or TASK_DETECTION/);

@@ -85,6 +85,15 @@ export function tinyRequest(
   };
 }
 
+/** The flags of a test's service: ephemeral ports, state, models and search state under `dir`. */
+export function serviceArgs(dir: string, dataRoot: string): string[] {
+  return [
+    ...['--port', '0', '--metrics-port', '0'],
+    ...['--state-dir', path.join(dir, 'state'), '--model-repo', path.join(dir, 'models')],
+    ...['--search-state-dir', path.join(dir, 'search-state'), '--data-root', dataRoot],
+  ];
+}
+
 /** A logger whose lines land in an array (JSON objects), so tests stay quiet and can read them. */
 export const memoryLogger = (): ReturnType<typeof sharedMemoryLogger> => sharedMemoryLogger('training');
 

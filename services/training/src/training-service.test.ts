@@ -23,6 +23,7 @@ import {
   failure,
   ROOT,
   memoryLogger,
+  serviceArgs,
   TINY_GENOTYPE,
   TINY_SPEC,
   tinyDataRoot,
@@ -40,25 +41,7 @@ let client: TrainingClient;
 let lines: Record<string, unknown>[];
 
 function serviceConfig(): TrainingServiceConfig {
-  return loadTrainingServiceConfig(
-    [
-      '--port',
-      '0',
-      '--metrics-port',
-      '0',
-      '--state-dir',
-      path.join(dir, 'state'),
-      '--model-repo',
-      path.join(dir, 'models'),
-      '--search-state-dir',
-      path.join(dir, 'search-state'),
-      '--data-root',
-      dataRoot,
-      '--max-message-bytes',
-      '65536',
-    ],
-    {},
-  );
+  return loadTrainingServiceConfig([...serviceArgs(dir, dataRoot), '--max-message-bytes', '65536'], {});
 }
 
 async function startService(): Promise<void> {

@@ -71,6 +71,17 @@ interface HostDetectionBatch {
   readonly targets: PriorTargets[];
 }
 
+/** An annotated image's boxes as the metrics take them (difficult and crowd flags kept). */
+export function groundTruths(image: DetectionImage): EvalGroundTruth[] {
+  return image.objects.map((o) => ({
+    imageId: image.id,
+    classIndex: o.classIndex,
+    box: [o.xMin, o.yMin, o.xMax, o.yMax],
+    difficult: o.difficult,
+    crowd: o.crowd,
+  }));
+}
+
 export function detectionTraining(options: DetectionTrainingOptions): TaskTraining {
   const { spec, dataset, recipe, runStep, checkLoss } = options;
   if (spec.network.classes !== dataset.classNames.length) {
@@ -248,15 +259,7 @@ export function detectionTraining(options: DetectionTrainingOptions): TaskTraini
               ],
             });
           }
-          for (const o of image.objects) {
-            truths.push({
-              imageId: image.id,
-              classIndex: o.classIndex,
-              box: [o.xMin, o.yMin, o.xMax, o.yMax],
-              difficult: o.difficult,
-              crowd: o.crowd,
-            });
-          }
+          truths.push(...groundTruths(image));
         });
       }
       const classes = dataset.classNames.length;

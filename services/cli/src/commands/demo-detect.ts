@@ -16,19 +16,15 @@ import {
   InferenceServiceService,
   NetworkVariant,
   Task,
-  TrainingServiceService,
-  TrainingState,
   type ImageDetections,
   type StartTrainingRequest,
   type Training,
 } from '@rnas/proto';
-import { vocEvaluate, type EvalDetection, type EvalGroundTruth } from '@rnas/tasks';
+import { groundTruths, vocEvaluate, type EvalDetection, type EvalGroundTruth } from '@rnas/tasks';
 import type { CliIo } from '../io';
 import { defaultOutDir } from './demo-config';
-import { DemoError, HINT, runWithServices, sink, waitForVersion } from './demo-run';
+import { runWithServices, trainToEnd, waitForVersion } from './demo-run';
 import { drawDetections } from './draw-detections';
-import { withService } from './service-client';
-import { runTrainWatch } from './train-client';
 
 /**
  * The detection demo's sizes, measured on the 2-core development machine (wasm backend,
@@ -228,14 +224,7 @@ function apOf(images: readonly DetectionImage[], answers: readonly ImageDetectio
         box: [b.xMin, b.yMin, b.xMax, b.yMax],
       });
     }
-    for (const o of image.objects) {
-      truths.push({
-        imageId: image.id,
-        classIndex: o.classIndex,
-        box: [o.xMin, o.yMin, o.xMax, o.yMax],
-        difficult: o.difficult,
-      });
-    }
+    truths.push(...groundTruths(image));
   });
   return vocEvaluate(detections, truths, { classes, use07Metric: false });
 }
@@ -274,31 +263,7 @@ export async function runDetectDemo(config: DetectDemoConfig, io: CliIo): Promis
         `batch ${config.batchSize}, SGD lr ${config.learningRate} cosine, AP evaluated on the held-out images every epoch`,
     );
     const training = await phase('training', () =>
-      withService(
-        'training',
-        TrainingServiceService,
-        { addr: service('training').address, hint: HINT },
-        io,
-        async ({ client, call }) => {
-          const started = await call(
-            'cannot start the training',
-            client.startTraining(trainingRequest(config, uri)),
-          );
-          const id = (started.training as Training).id;
-          out(
-            `training ${id} started; watching it (rnas train watch ${id} --addr ${service('training').address})`,
-          );
-          await runTrainWatch(id, { addr: service('training').address }, { ...io, stdout: sink });
-          const done = await call('cannot get the training', client.getTraining({ trainingId: id }));
-          const final = done.training as Training;
-          if (final.state !== TrainingState.TRAINING_STATE_SUCCEEDED || final.model === undefined) {
-            throw new DemoError(
-              `the training ${id} ended ${TrainingState[final.state]}${final.error === '' ? '' : `: ${final.error}`}`,
-            );
-          }
-          return final;
-        },
-      ),
+      trainToEnd(service('training'), trainingRequest(config, uri), io, out),
     );
     const model = training.model as NonNullable<Training['model']>;
     const last = training.lastEpoch;

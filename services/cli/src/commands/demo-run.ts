@@ -6,7 +6,15 @@
 import { mkdirSync } from 'node:fs';
 import { status } from '@grpc/grpc-js';
 import { createClient, freePorts, isServiceError } from '@rnas/grpc';
-import { InferenceServiceService, ModelVersionState, type ModelVersion } from '@rnas/proto';
+import {
+  InferenceServiceService,
+  ModelVersionState,
+  TrainingServiceService,
+  TrainingState,
+  type ModelVersion,
+  type StartTrainingRequest,
+  type Training,
+} from '@rnas/proto';
 import type { CliIo } from '../io';
 import { seconds } from './demo-config';
 import {
@@ -18,6 +26,8 @@ import {
   type ServiceName,
 } from './demo-services';
 import { ClassifyLoadError } from './demo-load';
+import { withService } from './service-client';
+import { runTrainWatch } from './train-client';
 
 /** How long SIGTERM may take: the services' default drain grace (10 s) and their shutdown hooks. */
 const STOP_TIMEOUT_MS = 30_000;
@@ -259,4 +269,37 @@ export async function waitForVersion(
   } finally {
     client.close();
   }
+}
+
+/**
+ * Starts a training through TrainingService, follows it with the CLI's watch (progress on stderr)
+ * and returns it once it SUCCEEDED; any other end is a DemoError with its state and error.
+ */
+export async function trainToEnd(
+  training: RunningService,
+  request: StartTrainingRequest,
+  io: CliIo,
+  out: (line: string) => void,
+): Promise<Training> {
+  const addr = training.address;
+  return withService(
+    'training',
+    TrainingServiceService,
+    { addr, hint: HINT },
+    io,
+    async ({ client, call }) => {
+      const started = await call('cannot start the training', client.startTraining(request));
+      const id = (started.training as Training).id;
+      out(`training ${id} started; watching it (rnas train watch ${id} --addr ${addr})`);
+      await runTrainWatch(id, { addr }, { ...io, stdout: sink });
+      const done = await call('cannot get the training', client.getTraining({ trainingId: id }));
+      const final = done.training as Training;
+      if (final.state !== TrainingState.TRAINING_STATE_SUCCEEDED || final.model === undefined) {
+        throw new DemoError(
+          `the training ${id} ended ${TrainingState[final.state]}${final.error === '' ? '' : `: ${final.error}`}`,
+        );
+      }
+      return final;
+    },
+  );
 }

@@ -14,8 +14,6 @@ import {
   SearchServiceService,
   SearchState,
   SearchStrategy,
-  TrainingServiceService,
-  TrainingState,
   type ModelVersion,
   type Search,
   type Training,
@@ -45,10 +43,10 @@ import {
   runDetectDemo,
   type DetectDemoOptions,
 } from './demo-detect';
-import { DemoError, HINT, runWithServices, sink, waitForVersion } from './demo-run';
+import { DemoError, HINT, runWithServices, sink, trainToEnd, waitForVersion } from './demo-run';
 import { runSearchWatch } from './search-client';
 import { withService } from './service-client';
-import { runTrainWatch, startTrainingRequest } from './train-client';
+import { startTrainingRequest } from './train-client';
 
 const CLASSIFY_DEADLINE_MS = 120_000;
 async function runSearch(config: DemoConfig, s: RunningService, io: CliIo): Promise<Search> {
@@ -89,49 +87,24 @@ async function runSearch(config: DemoConfig, s: RunningService, io: CliIo): Prom
   });
 }
 
-async function runTraining(
-  config: DemoConfig,
-  searchId: string,
-  s: RunningService,
-  io: CliIo,
-): Promise<Training> {
-  const addr = s.address;
+function runTraining(config: DemoConfig, searchId: string, s: RunningService, io: CliIo): Promise<Training> {
   const t = config.training;
-  return withService(
-    'training',
-    TrainingServiceService,
-    { addr, hint: HINT },
-    io,
-    async ({ client, call }) => {
-      const request = startTrainingRequest({
-        search: searchId,
-        dataset: datasetUri(config),
-        model: config.modelName,
-        layers: t.layers,
-        channels: t.channels,
-        epochs: t.epochs,
-        batchSize: t.batchSize,
-        learningRate: t.learningRate,
-        cutout: 0,
-        dropPath: 0,
-        trainImages: t.trainImages,
-        evalImages: t.evalImages,
-        seed: config.seed,
-      });
-      const { training } = await call('cannot start the training', client.startTraining(request));
-      const id = (training as Training).id;
-      io.stdout.write(`demo: training ${id} started; watching it (rnas train watch ${id} --addr ${addr})\n`);
-      await runTrainWatch(id, { addr }, { ...io, stdout: sink });
-      const done = await call('cannot get the training', client.getTraining({ trainingId: id }));
-      const final = done.training as Training;
-      if (final.state !== TrainingState.TRAINING_STATE_SUCCEEDED || final.model === undefined) {
-        throw new DemoError(
-          `the training ${id} ended ${TrainingState[final.state]}${final.error === '' ? '' : `: ${final.error}`}`,
-        );
-      }
-      return final;
-    },
-  );
+  const request = startTrainingRequest({
+    search: searchId,
+    dataset: datasetUri(config),
+    model: config.modelName,
+    layers: t.layers,
+    channels: t.channels,
+    epochs: t.epochs,
+    batchSize: t.batchSize,
+    learningRate: t.learningRate,
+    cutout: 0,
+    dropPath: 0,
+    trainImages: t.trainImages,
+    evalImages: t.evalImages,
+    seed: config.seed,
+  });
+  return trainToEnd(s, request, io, (line) => void io.stdout.write(`demo: ${line}\n`));
 }
 
 interface ClassifyOutcome {
