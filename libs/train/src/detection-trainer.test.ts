@@ -72,6 +72,21 @@ describe('train (detection)', () => {
     expect(Object.keys(artifact.weights).some((k) => k.startsWith('base_net.cells.'))).toBe(true);
   });
 
+  it('trains on the same shapes in COCO format', async () => {
+    const { uri } = await writeDetectionShapes(path.join(dir, 'data', 'coco'), {
+      format: 'coco',
+      train: 8,
+      test: 4,
+      size: 64,
+      seed: 2,
+    });
+    const coco = await openDetectionDataset(uri, { dataRoots: [path.join(dir, 'data')] });
+    expect(coco.format).toBe('coco');
+    const result = await train(options({ dataset: coco, recipe: { epochs: 1, batchSize: 4, seed: 9 } }));
+    expect(result.history[0].evalImages).toBe(4);
+    expect(result.labels).toEqual(['circle', 'square', 'triangle']);
+  });
+
   it('resumes an interrupted training from its checkpoint to the uninterrupted result', async () => {
     const uninterrupted = await train(options());
     const checkpointDir = path.join(dir, 'checkpoint');

@@ -104,6 +104,17 @@ describe('rnas params', () => {
     expect(r.err).toMatch(message);
   });
 
+  it("returns a failing command's code without leaving it in process.exitCode", async () => {
+    const before = process.exitCode;
+    // A command that fails by its exit code (no exception): the service is not there.
+    const image = join(tmp, 'one.png');
+    writeFileSync(image, Buffer.from('89504e470d0a1a0a', 'hex'));
+    const r = await rnas(['detect', '--model', 'm', '--addr', '127.0.0.1:1', '--timeout-ms', '2000', image]);
+    expect(r.code).toBe(1);
+    // The test process's own exit code: jest runs every file in one process on a small machine.
+    expect(process.exitCode).toBe(before);
+  });
+
   it('fails on a genotype file that is not a genotype', async () => {
     const file = join(tmp, 'bad-genotype.json');
     writeFileSync(

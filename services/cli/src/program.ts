@@ -45,6 +45,10 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo): Pr
       writeErr: (text) => io.stderr.write(text),
     });
   }
+  // Commands report their code through process.exitCode; it is read here and put back as it was,
+  // so that a caller running several command lines in one process (the tests, under jest's single
+  // in-band process on a small machine) does not exit with the code of the last one.
+  const previous = process.exitCode;
   try {
     process.exitCode = undefined;
     await program.parseAsync([...argv], { from: 'user' });
@@ -55,5 +59,7 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo): Pr
     io.stderr.write(`rnas: ${e.message ?? String(err)}\n`);
     if (io.env.RNAS_DEBUG === '1' && e.stack !== undefined) io.stderr.write(`${e.stack}\n`);
     return 1;
+  } finally {
+    process.exitCode = previous;
   }
 }
