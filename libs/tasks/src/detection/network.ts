@@ -18,7 +18,7 @@ import type { TaskModelSpec, TaskNetwork } from '../task';
 import { resolveDetectionConfig, type DetectionConfig } from './config';
 import { decodeDetections, resolveDecodeOptions, type DecodeOptions } from './decode';
 import { priorBoxes, priorsPerLocation } from './priors';
-import { DETECTION_RECORD_SIZE, writeDetectionRecord } from './record';
+import { DETECTION_RECORD_SIZE, writeDetectionRecord, type Detection } from './record';
 import { SsdLiteHead, type HeadOutput } from './ssdlite';
 
 /** The reference SSD's attribute for its backbone: every backbone parameter's name starts with it. */
@@ -124,28 +124,35 @@ export class DetectionNetwork implements TaskNetwork {
 
   /** Serving records (`record.ts`), `outputSize` values per image; frees every tensor it makes. */
   infer(params: ParamMap, input: Tensor4D, options: DecodeOptions = {}): Float32Array {
-    const decode = resolveDecodeOptions(options);
-    const { locations, confidences } = this.forward(params, input);
-    let boxes: Float32Array;
-    let probabilities: Float32Array;
+    const output = this.forward(params, input);
+    let found: Detection[][];
     try {
-      boxes = locations.dataSync() as Float32Array;
-      probabilities = tf.tidy(() => tf.softmax(confidences).dataSync() as Float32Array);
+      found = this.detections(output, options);
     } finally {
-      tf.dispose([locations, confidences]);
+      tf.dispose([output.locations, output.confidences]);
     }
-    const [n, p, k] = confidences.shape;
-    const out = new Float32Array(n * DETECTION_RECORD_SIZE);
-    for (let i = 0; i < n; i++) {
-      const found = decodeDetections(
+    const out = new Float32Array(found.length * DETECTION_RECORD_SIZE);
+    found.forEach((detections, i) => writeDetectionRecord(detections, out, i));
+    return out;
+  }
+
+  /**
+   * Each image's detections from a batch's head outputs (softmax, decoding against the priors,
+   * per-class NMS): what `infer` records and what evaluation scores. The caller keeps the outputs.
+   */
+  detections(output: HeadOutput, options: DecodeOptions = {}): Detection[][] {
+    const decode = resolveDecodeOptions(options);
+    const boxes = output.locations.dataSync() as Float32Array;
+    const probabilities = tf.tidy(() => tf.softmax(output.confidences).dataSync() as Float32Array);
+    const [n, p, k] = output.confidences.shape;
+    return Array.from({ length: n }, (_, i) =>
+      decodeDetections(
         probabilities.subarray(i * p * k, (i + 1) * p * k),
         boxes.subarray(i * p * 4, (i + 1) * p * 4),
         this.priorTable,
         decode,
-      );
-      writeDetectionRecord(found, out, i);
-    }
-    return out;
+      ),
+    );
   }
 }
 

@@ -27,7 +27,7 @@ import type {
   TaskRecipe,
   TaskTraining,
 } from '../task';
-import { decodeDetections } from './decode';
+import type { Detection } from './record';
 import { multiboxLoss } from './loss';
 import { matchPriors, type PriorTargets } from './matching';
 import { cocoEvaluate, vocEvaluate, type EvalDetection, type EvalGroundTruth } from './metrics';
@@ -221,16 +221,14 @@ export function detectionTraining(options: DetectionTrainingOptions): TaskTraini
         const picked = evalImages.slice(start, start + recipe.batchSize);
         const batch = await hostBatch(picked, null);
         const x = tf.tensor4d(batch.input, [batch.size, size, size, 3]);
-        let boxes: Float32Array;
-        let probabilities: Float32Array;
+        let found: Detection[][];
         try {
           const out = network.forward(params, x);
           try {
             loss +=
               tf.tidy(() => multiboxLoss(out.locations, out.confidences, batch.targets).loss.dataSync()[0]) *
               batch.size;
-            boxes = out.locations.dataSync() as Float32Array;
-            probabilities = tf.tidy(() => tf.softmax(out.confidences).dataSync() as Float32Array);
+            found = network.detections(out);
           } finally {
             out.locations.dispose();
             out.confidences.dispose();
@@ -238,15 +236,8 @@ export function detectionTraining(options: DetectionTrainingOptions): TaskTraini
         } finally {
           x.dispose();
         }
-        const p = priors.length / 4;
-        const k = dataset.classNames.length + 1;
         picked.forEach((image, i) => {
-          const found = decodeDetections(
-            probabilities.subarray(i * p * k, (i + 1) * p * k),
-            boxes.subarray(i * p * 4, (i + 1) * p * 4),
-            priors,
-          );
-          for (const d of found) {
+          for (const d of found[i]) {
             detections.push({
               imageId: image.id,
               classIndex: d.classIndex,
