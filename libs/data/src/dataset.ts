@@ -7,7 +7,7 @@ import { loadImageFolder } from './image-folder';
 import { DataRoots } from './sandbox';
 import { channelStats, imageBytes, type ImageShape, type LabelledImages, type Split } from './split';
 import { generateShapes } from './synthetic';
-import { choiceParam, intParam, isDetectionScheme, parseDatasetUri, sizeParam, type DatasetUri } from './uri';
+import { choiceParam, intParam, parseDatasetUri, schemeTask, sizeParam, type DatasetUri } from './uri';
 
 /**
  * A classification dataset held compactly: uint8 images (NHWC) and int32 labels per split. The
@@ -147,10 +147,11 @@ function syntheticDataset(parsed: DatasetUri, maxBytes: number): Dataset {
  */
 export async function openDataset(uri: string, options: OpenDatasetOptions = {}): Promise<Dataset> {
   const parsed = parseDatasetUri(uri);
-  if (isDetectionScheme(parsed.scheme)) {
+  const task = schemeTask(parsed.scheme);
+  if (task !== 'classification') {
     throw new DataError(
       'INVALID_ARGUMENT',
-      `dataset URI ${JSON.stringify(uri)}: ${parsed.scheme}: names a detection dataset (boxes, not one ` +
+      `dataset URI ${JSON.stringify(uri)}: ${parsed.scheme}: names a ${task} dataset (not one ` +
         'label per image); a classification task needs an image-classification dataset',
     );
   }
@@ -190,6 +191,11 @@ export async function openDataset(uri: string, options: OpenDatasetOptions = {})
         uri,
         path.basename(dir),
         await loadImageFolder(ctx, dir, [height, width, channels]),
+      );
+    default:
+      throw new DataError(
+        'INVALID_ARGUMENT',
+        `dataset URI ${JSON.stringify(uri)}: not a classification dataset`,
       );
   }
 }

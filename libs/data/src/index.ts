@@ -9,6 +9,12 @@ export {
   parseDatasetUri,
   datasetPaths,
   isDetectionScheme,
+  isSegmentationScheme,
+  isKeypointScheme,
+  SEGMENTATION_SCHEMES,
+  KEYPOINT_SCHEMES,
+  schemeTask,
+  type DatasetTask,
   DATASET_SCHEMES,
   DETECTION_SCHEMES,
   type DatasetScheme,
@@ -65,3 +71,10 @@ export {
   type WriteSyntheticOptions,
 } from './synthetic';
 export * from './detection';
+export {
+  encodeLabelPng,
+  vocPalette,
+  labelsFromColours,
+  IGNORE_COLOUR,
+  type Colour,
+} from './segmentation/png';

@@ -18,6 +18,9 @@ export const DATASET_SCHEMES = [
   'synthetic',
   'voc',
   'coco',
+  'voc-seg',
+  'cityscapes',
+  'coco-keypoints',
 ] as const;
 export type DatasetScheme = (typeof DATASET_SCHEMES)[number];
 
@@ -29,6 +32,40 @@ export function isDetectionScheme(scheme: string): scheme is DetectionScheme {
   return (DETECTION_SCHEMES as readonly string[]).includes(scheme);
 }
 
+/**
+ * Segmentation datasets (opened by openSegmentationDataset): `voc-seg:/data/VOC2012?train=train&test=val`
+ * (`SegmentationClass/*.png` palette masks, `ImageSets/Segmentation/<split>.txt`) and
+ * `cityscapes:/data/cityscapes?train=train&test=val` (`leftImg8bit/<split>/<city>/*_leftImg8bit.png`,
+ * `gtFine/<split>/<city>/*_gtFine_labelIds.png`).
+ */
+export const SEGMENTATION_SCHEMES = ['voc-seg', 'cityscapes'] as const;
+export type SegmentationScheme = (typeof SEGMENTATION_SCHEMES)[number];
+
+export function isSegmentationScheme(scheme: string): scheme is SegmentationScheme {
+  return (SEGMENTATION_SCHEMES as readonly string[]).includes(scheme);
+}
+
+/**
+ * Keypoint datasets (opened by openKeypointDataset): COCO person keypoints,
+ * `coco-keypoints:/data/person_keypoints_train.json?images=/data/train2017&test=/data/person_keypoints_val.json`.
+ */
+export const KEYPOINT_SCHEMES = ['coco-keypoints'] as const;
+export type KeypointScheme = (typeof KEYPOINT_SCHEMES)[number];
+
+export function isKeypointScheme(scheme: string): scheme is KeypointScheme {
+  return (KEYPOINT_SCHEMES as readonly string[]).includes(scheme);
+}
+
+/** The task a dataset scheme's data is for. */
+export type DatasetTask = 'classification' | 'detection' | 'segmentation' | 'keypoints';
+
+export function schemeTask(scheme: DatasetScheme): DatasetTask {
+  if (isDetectionScheme(scheme)) return 'detection';
+  if (isSegmentationScheme(scheme)) return 'segmentation';
+  if (isKeypointScheme(scheme)) return 'keypoints';
+  return 'classification';
+}
+
 const PARAMETERS: Record<DatasetScheme, readonly string[]> = {
   'fashion-mnist': [],
   mnist: [],
@@ -38,6 +75,9 @@ const PARAMETERS: Record<DatasetScheme, readonly string[]> = {
   synthetic: ['classes', 'size', 'channels', 'train', 'test', 'seed'],
   voc: ['train', 'test'],
   coco: ['images', 'test', 'test_images'],
+  'voc-seg': ['train', 'test'],
+  cityscapes: ['train', 'test'],
+  'coco-keypoints': ['images', 'test', 'test_images'],
 };
 
 export interface DatasetUri {
@@ -190,10 +230,13 @@ export function datasetPaths(parsed: DatasetUri): DatasetPath[] {
     case 'synthetic':
       return [];
     case 'voc':
+    case 'voc-seg':
+    case 'cityscapes':
       vocSplitParam(parsed, 'train', 'train');
       vocSplitParam(parsed, 'test', 'val');
       return [{ path: parsed.path, field: 'path', kind: 'directory' }];
-    case 'coco': {
+    case 'coco':
+    case 'coco-keypoints': {
       const test = pathParam(parsed, 'test');
       if (test === undefined) {
         throw bad(parsed.uri, "query parameter test: expected the test split's instances JSON, got nothing");

@@ -88,3 +88,24 @@ export {
   readDetectionRecord,
   type Detection,
 } from './detection/record';
+export { ConfigError } from './config-util';
+export {
+  resolveSegmentationConfig,
+  SegmentationConfigError,
+  BISENET_CONFIG,
+  IGNORE_LABEL,
+  MAX_SEGMENTATION_CLASSES,
+  type SegmentationConfig,
+  type SegmentationConfigInput,
+} from './segmentation/config';
+export {
+  resolveKeypointConfig,
+  withDatasetKeypoints,
+  KeypointConfigError,
+  SIMPLEBASELINE_CONFIG,
+  HEATMAP_STRIDE,
+  MAX_KEYPOINTS,
+  type KeypointConfig,
+  type KeypointConfigInput,
+  type KeypointPair,
+} from './keypoints/config';

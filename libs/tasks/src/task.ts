@@ -6,8 +6,10 @@ import type { Tensor4D } from '@rnas/engine';
 import type { RngState } from '@rnas/data';
 import type { NetworkSpec, ParamInfo, ParamMap, Sgd } from '@rnas/nas';
 import type { DetectionConfig } from './detection/config';
+import type { KeypointConfig } from './keypoints/config';
+import type { SegmentationConfig } from './segmentation/config';
 
-export const TASK_NAMES = ['classification', 'detection'] as const;
+export const TASK_NAMES = ['classification', 'detection', 'segmentation', 'keypoints'] as const;
 export type TaskName = (typeof TASK_NAMES)[number];
 
 /** What rebuilds a task's network, besides its weights: stored with every model. */
@@ -20,6 +22,10 @@ export interface TaskModelSpec {
   readonly network: NetworkSpec;
   /** Detection only: the head and its priors. */
   readonly detection?: DetectionConfig;
+  /** Segmentation only: BiSeNet's input size, augmentation and learning rates. */
+  readonly segmentation?: SegmentationConfig;
+  /** Keypoints only: SimpleBaseline's crop, augmentation and the dataset's keypoints. */
+  readonly keypoints?: KeypointConfig;
 }
 
 /** The network of a task (backbone and head) as a function of a parameter map: it owns no tensors. */

@@ -19,7 +19,7 @@ import {
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
 import { NetworkSpec } from "./genotype";
-import { DetectionConfig, Task, taskFromJSON, taskToJSON } from "./task";
+import { DetectionConfig, KeypointConfig, SegmentationConfig, Task, taskFromJSON, taskToJSON } from "./task";
 
 /** Whether a model version can serve. */
 export enum ModelVersionState {
@@ -66,6 +66,49 @@ export function modelVersionStateToJSON(object: ModelVersionState): string {
     case ModelVersionState.MODEL_VERSION_STATE_FAILED:
       return "MODEL_VERSION_STATE_FAILED";
     case ModelVersionState.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+/** How Segment returns a label map. */
+export enum LabelMapEncoding {
+  /** LABEL_MAP_ENCODING_UNSPECIFIED - Not set: PNG. */
+  LABEL_MAP_ENCODING_UNSPECIFIED = 0,
+  /** LABEL_MAP_ENCODING_PNG - An 8-bit palette PNG whose pixel values are class indices (the palette colours the classes). */
+  LABEL_MAP_ENCODING_PNG = 1,
+  /** LABEL_MAP_ENCODING_RAW - Raw class indices, one byte per pixel, row-major, width * height bytes. */
+  LABEL_MAP_ENCODING_RAW = 2,
+  UNRECOGNIZED = -1,
+}
+
+export function labelMapEncodingFromJSON(object: any): LabelMapEncoding {
+  switch (object) {
+    case 0:
+    case "LABEL_MAP_ENCODING_UNSPECIFIED":
+      return LabelMapEncoding.LABEL_MAP_ENCODING_UNSPECIFIED;
+    case 1:
+    case "LABEL_MAP_ENCODING_PNG":
+      return LabelMapEncoding.LABEL_MAP_ENCODING_PNG;
+    case 2:
+    case "LABEL_MAP_ENCODING_RAW":
+      return LabelMapEncoding.LABEL_MAP_ENCODING_RAW;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return LabelMapEncoding.UNRECOGNIZED;
+  }
+}
+
+export function labelMapEncodingToJSON(object: LabelMapEncoding): string {
+  switch (object) {
+    case LabelMapEncoding.LABEL_MAP_ENCODING_UNSPECIFIED:
+      return "LABEL_MAP_ENCODING_UNSPECIFIED";
+    case LabelMapEncoding.LABEL_MAP_ENCODING_PNG:
+      return "LABEL_MAP_ENCODING_PNG";
+    case LabelMapEncoding.LABEL_MAP_ENCODING_RAW:
+      return "LABEL_MAP_ENCODING_RAW";
+    case LabelMapEncoding.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
   }
@@ -192,7 +235,15 @@ export interface ModelVersion {
   /** What the model does (which RPC serves it): CLASSIFICATION (Classify) or DETECTION (Detect). */
   task: Task;
   /** Detection models: the head and priors they were trained with. */
-  detection?: DetectionConfig | undefined;
+  detection?:
+    | DetectionConfig
+    | undefined;
+  /** Segmentation models: the head's configuration (input size, scales, ...). */
+  segmentation?:
+    | SegmentationConfig
+    | undefined;
+  /** Keypoint models: crop size, keypoint names, skeleton, flip pairs and OKS sigmas. */
+  keypoints?: KeypointConfig | undefined;
 }
 
 /** A model and its versions. */
@@ -301,6 +352,133 @@ export interface DetectResponse {
   version: number;
   /** One entry per input image, in order. */
   images: ImageDetections[];
+}
+
+/** Segment input. */
+export interface SegmentRequest {
+  /** Model name. */
+  modelName: string;
+  /** Version to use; absent means the serving (latest ready) version. */
+  version?:
+    | number
+    | undefined;
+  /**
+   * The images: encoded JPEG, PNG or WebP of any size (each is resized to the model's input and
+   * its label map back to the image's size), or a preprocessed NHWC tensor at the input size.
+   */
+  input?:
+    | //
+    /** Encoded images. */
+    { $case: "images"; value: ImageBatch }
+    | //
+    /** Preprocessed images, shape [N, height, width, channels] of the model's input. */
+    { $case: "tensor"; value: Tensor }
+    | undefined;
+  /** How label maps are returned [PNG]. */
+  encoding: LabelMapEncoding;
+}
+
+/** How many pixels of an image one class covers. */
+export interface ClassPixels {
+  /** Class index among the model's labels. */
+  classIndex: number;
+  /** Class label. */
+  label: string;
+  /** Pixels labelled with the class. */
+  pixels: number;
+}
+
+/** The segmentation of one image. */
+export interface ImageSegmentation {
+  /** Width of the label map (the image's own), in pixels. */
+  width: number;
+  /** Height of the label map, in pixels. */
+  height: number;
+  /** The label map in the requested encoding (see LabelMapEncoding). */
+  labelMap: Buffer;
+  /** Every class present, most pixels first. */
+  classes: ClassPixels[];
+}
+
+/** Segment output. */
+export interface SegmentResponse {
+  /** Model name. */
+  modelName: string;
+  /** The version that answered. */
+  version: number;
+  /** One entry per input image, in order. */
+  images: ImageSegmentation[];
+}
+
+/** The people of one image, as boxes in its pixels. */
+export interface PersonBoxes {
+  /** The boxes; each inside the image with positive area. */
+  boxes: BoundingBox[];
+}
+
+/** EstimatePose input. */
+export interface EstimatePoseRequest {
+  /** Model name. */
+  modelName: string;
+  /** Version to use; absent means the serving (latest ready) version. */
+  version?:
+    | number
+    | undefined;
+  /** Encoded JPEG, PNG or WebP images of any size. */
+  images?:
+    | ImageBatch
+    | undefined;
+  /**
+   * Person boxes per image, in image order: empty (every image is one person filling it), or one
+   * entry per image (an entry with no boxes: the whole image).
+   */
+  boxes: PersonBoxes[];
+}
+
+/** One estimated keypoint. */
+export interface Keypoint {
+  /** Its name (the model's keypoint_names). */
+  name: string;
+  /** Position in the image's own pixels. */
+  x: number;
+  /** Position in the image's own pixels. */
+  y: number;
+  /** Heatmap peak, about 1 for a confident keypoint, <= 0 when nothing was found. */
+  score: number;
+}
+
+/** One person's pose. */
+export interface PersonPose {
+  /** The box it was estimated in. */
+  box?:
+    | BoundingBox
+    | undefined;
+  /** Every keypoint, in the model's order. */
+  keypoints: Keypoint[];
+  /** Mean score of the keypoints scoring above 0.2 (0 when none does). */
+  score: number;
+}
+
+/** The poses of one image. */
+export interface ImagePoses {
+  /** One per person box, in order. */
+  people: PersonPose[];
+  /** Width of the image, in pixels. */
+  width: number;
+  /** Height of the image, in pixels. */
+  height: number;
+}
+
+/** EstimatePose output. */
+export interface EstimatePoseResponse {
+  /** Model name. */
+  modelName: string;
+  /** The version that answered. */
+  version: number;
+  /** One entry per input image, in order. */
+  images: ImagePoses[];
+  /** Limbs to draw, pairs of keypoint indices flattened (the model's skeleton). */
+  skeleton: number[];
 }
 
 function createBaseImageBatch(): ImageBatch {
@@ -1154,6 +1332,8 @@ function createBaseModelVersion(): ModelVersion {
     trainingId: "",
     task: 0,
     detection: undefined,
+    segmentation: undefined,
+    keypoints: undefined,
   };
 }
 
@@ -1197,6 +1377,12 @@ export const ModelVersion: MessageFns<ModelVersion> = {
     }
     if (message.detection !== undefined) {
       DetectionConfig.encode(message.detection, writer.uint32(106).fork()).join();
+    }
+    if (message.segmentation !== undefined) {
+      SegmentationConfig.encode(message.segmentation, writer.uint32(114).fork()).join();
+    }
+    if (message.keypoints !== undefined) {
+      KeypointConfig.encode(message.keypoints, writer.uint32(122).fork()).join();
     }
     return writer;
   },
@@ -1318,6 +1504,22 @@ export const ModelVersion: MessageFns<ModelVersion> = {
             message.detection = DetectionConfig.decode(reader, reader.uint32());
             continue;
           }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.segmentation = SegmentationConfig.decode(reader, reader.uint32());
+            continue;
+          }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.keypoints = KeypointConfig.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1365,6 +1567,8 @@ export const ModelVersion: MessageFns<ModelVersion> = {
         : "",
       task: isSet(object.task) ? taskFromJSON(object.task) : 0,
       detection: isSet(object.detection) ? DetectionConfig.fromJSON(object.detection) : undefined,
+      segmentation: isSet(object.segmentation) ? SegmentationConfig.fromJSON(object.segmentation) : undefined,
+      keypoints: isSet(object.keypoints) ? KeypointConfig.fromJSON(object.keypoints) : undefined,
     };
   },
 
@@ -1409,6 +1613,12 @@ export const ModelVersion: MessageFns<ModelVersion> = {
     if (message.detection !== undefined) {
       obj.detection = DetectionConfig.toJSON(message.detection);
     }
+    if (message.segmentation !== undefined) {
+      obj.segmentation = SegmentationConfig.toJSON(message.segmentation);
+    }
+    if (message.keypoints !== undefined) {
+      obj.keypoints = KeypointConfig.toJSON(message.keypoints);
+    }
     return obj;
   },
 
@@ -1437,6 +1647,12 @@ export const ModelVersion: MessageFns<ModelVersion> = {
     message.task = object.task ?? 0;
     message.detection = (object.detection !== undefined && object.detection !== null)
       ? DetectionConfig.fromPartial(object.detection)
+      : undefined;
+    message.segmentation = (object.segmentation !== undefined && object.segmentation !== null)
+      ? SegmentationConfig.fromPartial(object.segmentation)
+      : undefined;
+    message.keypoints = (object.keypoints !== undefined && object.keypoints !== null)
+      ? KeypointConfig.fromPartial(object.keypoints)
       : undefined;
     return message;
   },
@@ -2474,6 +2690,1140 @@ export const DetectResponse: MessageFns<DetectResponse> = {
   },
 };
 
+function createBaseSegmentRequest(): SegmentRequest {
+  return { modelName: "", version: undefined, input: undefined, encoding: 0 };
+}
+
+export const SegmentRequest: MessageFns<SegmentRequest> = {
+  encode(message: SegmentRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.modelName !== "") {
+      writer.uint32(10).string(message.modelName);
+    }
+    if (message.version !== undefined) {
+      writer.uint32(16).uint32(message.version);
+    }
+    switch (message.input?.$case) {
+      case "images":
+        ImageBatch.encode(message.input.value, writer.uint32(26).fork()).join();
+        break;
+      case "tensor":
+        Tensor.encode(message.input.value, writer.uint32(34).fork()).join();
+        break;
+    }
+    if (message.encoding !== 0) {
+      writer.uint32(40).int32(message.encoding);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SegmentRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSegmentRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.modelName = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.version = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.input = { $case: "images", value: ImageBatch.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.input = { $case: "tensor", value: Tensor.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.encoding = reader.int32() as any;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SegmentRequest {
+    return {
+      modelName: isSet(object.modelName)
+        ? globalThis.String(object.modelName)
+        : isSet(object.model_name)
+        ? globalThis.String(object.model_name)
+        : "",
+      version: isSet(object.version) ? globalThis.Number(object.version) : undefined,
+      input: isSet(object.images)
+        ? { $case: "images", value: ImageBatch.fromJSON(object.images) }
+        : isSet(object.tensor)
+        ? { $case: "tensor", value: Tensor.fromJSON(object.tensor) }
+        : undefined,
+      encoding: isSet(object.encoding) ? labelMapEncodingFromJSON(object.encoding) : 0,
+    };
+  },
+
+  toJSON(message: SegmentRequest): unknown {
+    const obj: any = {};
+    if (message.modelName !== "") {
+      obj.modelName = message.modelName;
+    }
+    if (message.version !== undefined) {
+      obj.version = Math.round(message.version);
+    }
+    if (message.input?.$case === "images") {
+      obj.images = ImageBatch.toJSON(message.input.value);
+    } else if (message.input?.$case === "tensor") {
+      obj.tensor = Tensor.toJSON(message.input.value);
+    }
+    if (message.encoding !== 0) {
+      obj.encoding = labelMapEncodingToJSON(message.encoding);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SegmentRequest>, I>>(base?: I): SegmentRequest {
+    return SegmentRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SegmentRequest>, I>>(object: I): SegmentRequest {
+    const message = createBaseSegmentRequest();
+    message.modelName = object.modelName ?? "";
+    message.version = object.version ?? undefined;
+    switch (object.input?.$case) {
+      case "images": {
+        if (object.input?.value !== undefined && object.input?.value !== null) {
+          message.input = { $case: "images", value: ImageBatch.fromPartial(object.input.value) };
+        }
+        break;
+      }
+      case "tensor": {
+        if (object.input?.value !== undefined && object.input?.value !== null) {
+          message.input = { $case: "tensor", value: Tensor.fromPartial(object.input.value) };
+        }
+        break;
+      }
+    }
+    message.encoding = object.encoding ?? 0;
+    return message;
+  },
+};
+
+function createBaseClassPixels(): ClassPixels {
+  return { classIndex: 0, label: "", pixels: 0 };
+}
+
+export const ClassPixels: MessageFns<ClassPixels> = {
+  encode(message: ClassPixels, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.classIndex !== 0) {
+      writer.uint32(8).uint32(message.classIndex);
+    }
+    if (message.label !== "") {
+      writer.uint32(18).string(message.label);
+    }
+    if (message.pixels !== 0) {
+      writer.uint32(24).uint64(message.pixels);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ClassPixels {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseClassPixels();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.classIndex = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.label = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.pixels = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ClassPixels {
+    return {
+      classIndex: isSet(object.classIndex)
+        ? globalThis.Number(object.classIndex)
+        : isSet(object.class_index)
+        ? globalThis.Number(object.class_index)
+        : 0,
+      label: isSet(object.label) ? globalThis.String(object.label) : "",
+      pixels: isSet(object.pixels) ? globalThis.Number(object.pixels) : 0,
+    };
+  },
+
+  toJSON(message: ClassPixels): unknown {
+    const obj: any = {};
+    if (message.classIndex !== 0) {
+      obj.classIndex = Math.round(message.classIndex);
+    }
+    if (message.label !== "") {
+      obj.label = message.label;
+    }
+    if (message.pixels !== 0) {
+      obj.pixels = Math.round(message.pixels);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ClassPixels>, I>>(base?: I): ClassPixels {
+    return ClassPixels.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ClassPixels>, I>>(object: I): ClassPixels {
+    const message = createBaseClassPixels();
+    message.classIndex = object.classIndex ?? 0;
+    message.label = object.label ?? "";
+    message.pixels = object.pixels ?? 0;
+    return message;
+  },
+};
+
+function createBaseImageSegmentation(): ImageSegmentation {
+  return { width: 0, height: 0, labelMap: Buffer.alloc(0), classes: [] };
+}
+
+export const ImageSegmentation: MessageFns<ImageSegmentation> = {
+  encode(message: ImageSegmentation, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.width !== 0) {
+      writer.uint32(8).uint32(message.width);
+    }
+    if (message.height !== 0) {
+      writer.uint32(16).uint32(message.height);
+    }
+    if (message.labelMap.length !== 0) {
+      writer.uint32(26).bytes(message.labelMap);
+    }
+    for (const v of message.classes) {
+      ClassPixels.encode(v!, writer.uint32(34).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ImageSegmentation {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseImageSegmentation();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.width = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.height = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.labelMap = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.classes.push(ClassPixels.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ImageSegmentation {
+    return {
+      width: isSet(object.width) ? globalThis.Number(object.width) : 0,
+      height: isSet(object.height) ? globalThis.Number(object.height) : 0,
+      labelMap: isSet(object.labelMap)
+        ? Buffer.from(bytesFromBase64(object.labelMap))
+        : isSet(object.label_map)
+        ? Buffer.from(bytesFromBase64(object.label_map))
+        : Buffer.alloc(0),
+      classes: globalThis.Array.isArray(object?.classes) ? object.classes.map((e: any) => ClassPixels.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: ImageSegmentation): unknown {
+    const obj: any = {};
+    if (message.width !== 0) {
+      obj.width = Math.round(message.width);
+    }
+    if (message.height !== 0) {
+      obj.height = Math.round(message.height);
+    }
+    if (message.labelMap.length !== 0) {
+      obj.labelMap = base64FromBytes(message.labelMap);
+    }
+    if (message.classes?.length) {
+      obj.classes = message.classes.map((e) => ClassPixels.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ImageSegmentation>, I>>(base?: I): ImageSegmentation {
+    return ImageSegmentation.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ImageSegmentation>, I>>(object: I): ImageSegmentation {
+    const message = createBaseImageSegmentation();
+    message.width = object.width ?? 0;
+    message.height = object.height ?? 0;
+    message.labelMap = object.labelMap ?? Buffer.alloc(0);
+    message.classes = object.classes?.map((e) => ClassPixels.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseSegmentResponse(): SegmentResponse {
+  return { modelName: "", version: 0, images: [] };
+}
+
+export const SegmentResponse: MessageFns<SegmentResponse> = {
+  encode(message: SegmentResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.modelName !== "") {
+      writer.uint32(10).string(message.modelName);
+    }
+    if (message.version !== 0) {
+      writer.uint32(16).uint32(message.version);
+    }
+    for (const v of message.images) {
+      ImageSegmentation.encode(v!, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SegmentResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSegmentResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.modelName = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.version = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.images.push(ImageSegmentation.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SegmentResponse {
+    return {
+      modelName: isSet(object.modelName)
+        ? globalThis.String(object.modelName)
+        : isSet(object.model_name)
+        ? globalThis.String(object.model_name)
+        : "",
+      version: isSet(object.version) ? globalThis.Number(object.version) : 0,
+      images: globalThis.Array.isArray(object?.images)
+        ? object.images.map((e: any) => ImageSegmentation.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: SegmentResponse): unknown {
+    const obj: any = {};
+    if (message.modelName !== "") {
+      obj.modelName = message.modelName;
+    }
+    if (message.version !== 0) {
+      obj.version = Math.round(message.version);
+    }
+    if (message.images?.length) {
+      obj.images = message.images.map((e) => ImageSegmentation.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SegmentResponse>, I>>(base?: I): SegmentResponse {
+    return SegmentResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SegmentResponse>, I>>(object: I): SegmentResponse {
+    const message = createBaseSegmentResponse();
+    message.modelName = object.modelName ?? "";
+    message.version = object.version ?? 0;
+    message.images = object.images?.map((e) => ImageSegmentation.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBasePersonBoxes(): PersonBoxes {
+  return { boxes: [] };
+}
+
+export const PersonBoxes: MessageFns<PersonBoxes> = {
+  encode(message: PersonBoxes, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.boxes) {
+      BoundingBox.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PersonBoxes {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePersonBoxes();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.boxes.push(BoundingBox.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PersonBoxes {
+    return {
+      boxes: globalThis.Array.isArray(object?.boxes) ? object.boxes.map((e: any) => BoundingBox.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: PersonBoxes): unknown {
+    const obj: any = {};
+    if (message.boxes?.length) {
+      obj.boxes = message.boxes.map((e) => BoundingBox.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PersonBoxes>, I>>(base?: I): PersonBoxes {
+    return PersonBoxes.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PersonBoxes>, I>>(object: I): PersonBoxes {
+    const message = createBasePersonBoxes();
+    message.boxes = object.boxes?.map((e) => BoundingBox.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseEstimatePoseRequest(): EstimatePoseRequest {
+  return { modelName: "", version: undefined, images: undefined, boxes: [] };
+}
+
+export const EstimatePoseRequest: MessageFns<EstimatePoseRequest> = {
+  encode(message: EstimatePoseRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.modelName !== "") {
+      writer.uint32(10).string(message.modelName);
+    }
+    if (message.version !== undefined) {
+      writer.uint32(16).uint32(message.version);
+    }
+    if (message.images !== undefined) {
+      ImageBatch.encode(message.images, writer.uint32(26).fork()).join();
+    }
+    for (const v of message.boxes) {
+      PersonBoxes.encode(v!, writer.uint32(34).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EstimatePoseRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEstimatePoseRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.modelName = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.version = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.images = ImageBatch.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.boxes.push(PersonBoxes.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): EstimatePoseRequest {
+    return {
+      modelName: isSet(object.modelName)
+        ? globalThis.String(object.modelName)
+        : isSet(object.model_name)
+        ? globalThis.String(object.model_name)
+        : "",
+      version: isSet(object.version) ? globalThis.Number(object.version) : undefined,
+      images: isSet(object.images) ? ImageBatch.fromJSON(object.images) : undefined,
+      boxes: globalThis.Array.isArray(object?.boxes) ? object.boxes.map((e: any) => PersonBoxes.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: EstimatePoseRequest): unknown {
+    const obj: any = {};
+    if (message.modelName !== "") {
+      obj.modelName = message.modelName;
+    }
+    if (message.version !== undefined) {
+      obj.version = Math.round(message.version);
+    }
+    if (message.images !== undefined) {
+      obj.images = ImageBatch.toJSON(message.images);
+    }
+    if (message.boxes?.length) {
+      obj.boxes = message.boxes.map((e) => PersonBoxes.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<EstimatePoseRequest>, I>>(base?: I): EstimatePoseRequest {
+    return EstimatePoseRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<EstimatePoseRequest>, I>>(object: I): EstimatePoseRequest {
+    const message = createBaseEstimatePoseRequest();
+    message.modelName = object.modelName ?? "";
+    message.version = object.version ?? undefined;
+    message.images = (object.images !== undefined && object.images !== null)
+      ? ImageBatch.fromPartial(object.images)
+      : undefined;
+    message.boxes = object.boxes?.map((e) => PersonBoxes.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseKeypoint(): Keypoint {
+  return { name: "", x: 0, y: 0, score: 0 };
+}
+
+export const Keypoint: MessageFns<Keypoint> = {
+  encode(message: Keypoint, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.x !== 0) {
+      writer.uint32(21).float(message.x);
+    }
+    if (message.y !== 0) {
+      writer.uint32(29).float(message.y);
+    }
+    if (message.score !== 0) {
+      writer.uint32(37).float(message.score);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Keypoint {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseKeypoint();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 21) {
+              break;
+            }
+
+            message.x = reader.float();
+            continue;
+          }
+          case 3: {
+            if (tag !== 29) {
+              break;
+            }
+
+            message.y = reader.float();
+            continue;
+          }
+          case 4: {
+            if (tag !== 37) {
+              break;
+            }
+
+            message.score = reader.float();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Keypoint {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      x: isSet(object.x) ? globalThis.Number(object.x) : 0,
+      y: isSet(object.y) ? globalThis.Number(object.y) : 0,
+      score: isSet(object.score) ? globalThis.Number(object.score) : 0,
+    };
+  },
+
+  toJSON(message: Keypoint): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.x !== 0) {
+      obj.x = floatToJson(message.x);
+    }
+    if (message.y !== 0) {
+      obj.y = floatToJson(message.y);
+    }
+    if (message.score !== 0) {
+      obj.score = floatToJson(message.score);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Keypoint>, I>>(base?: I): Keypoint {
+    return Keypoint.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Keypoint>, I>>(object: I): Keypoint {
+    const message = createBaseKeypoint();
+    message.name = object.name ?? "";
+    message.x = object.x ?? 0;
+    message.y = object.y ?? 0;
+    message.score = object.score ?? 0;
+    return message;
+  },
+};
+
+function createBasePersonPose(): PersonPose {
+  return { box: undefined, keypoints: [], score: 0 };
+}
+
+export const PersonPose: MessageFns<PersonPose> = {
+  encode(message: PersonPose, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.box !== undefined) {
+      BoundingBox.encode(message.box, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.keypoints) {
+      Keypoint.encode(v!, writer.uint32(18).fork()).join();
+    }
+    if (message.score !== 0) {
+      writer.uint32(29).float(message.score);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PersonPose {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePersonPose();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.box = BoundingBox.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.keypoints.push(Keypoint.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 29) {
+              break;
+            }
+
+            message.score = reader.float();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PersonPose {
+    return {
+      box: isSet(object.box) ? BoundingBox.fromJSON(object.box) : undefined,
+      keypoints: globalThis.Array.isArray(object?.keypoints)
+        ? object.keypoints.map((e: any) => Keypoint.fromJSON(e))
+        : [],
+      score: isSet(object.score) ? globalThis.Number(object.score) : 0,
+    };
+  },
+
+  toJSON(message: PersonPose): unknown {
+    const obj: any = {};
+    if (message.box !== undefined) {
+      obj.box = BoundingBox.toJSON(message.box);
+    }
+    if (message.keypoints?.length) {
+      obj.keypoints = message.keypoints.map((e) => Keypoint.toJSON(e));
+    }
+    if (message.score !== 0) {
+      obj.score = floatToJson(message.score);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PersonPose>, I>>(base?: I): PersonPose {
+    return PersonPose.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PersonPose>, I>>(object: I): PersonPose {
+    const message = createBasePersonPose();
+    message.box = (object.box !== undefined && object.box !== null) ? BoundingBox.fromPartial(object.box) : undefined;
+    message.keypoints = object.keypoints?.map((e) => Keypoint.fromPartial(e)) || [];
+    message.score = object.score ?? 0;
+    return message;
+  },
+};
+
+function createBaseImagePoses(): ImagePoses {
+  return { people: [], width: 0, height: 0 };
+}
+
+export const ImagePoses: MessageFns<ImagePoses> = {
+  encode(message: ImagePoses, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.people) {
+      PersonPose.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.width !== 0) {
+      writer.uint32(16).uint32(message.width);
+    }
+    if (message.height !== 0) {
+      writer.uint32(24).uint32(message.height);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ImagePoses {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseImagePoses();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.people.push(PersonPose.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.width = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.height = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ImagePoses {
+    return {
+      people: globalThis.Array.isArray(object?.people) ? object.people.map((e: any) => PersonPose.fromJSON(e)) : [],
+      width: isSet(object.width) ? globalThis.Number(object.width) : 0,
+      height: isSet(object.height) ? globalThis.Number(object.height) : 0,
+    };
+  },
+
+  toJSON(message: ImagePoses): unknown {
+    const obj: any = {};
+    if (message.people?.length) {
+      obj.people = message.people.map((e) => PersonPose.toJSON(e));
+    }
+    if (message.width !== 0) {
+      obj.width = Math.round(message.width);
+    }
+    if (message.height !== 0) {
+      obj.height = Math.round(message.height);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ImagePoses>, I>>(base?: I): ImagePoses {
+    return ImagePoses.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ImagePoses>, I>>(object: I): ImagePoses {
+    const message = createBaseImagePoses();
+    message.people = object.people?.map((e) => PersonPose.fromPartial(e)) || [];
+    message.width = object.width ?? 0;
+    message.height = object.height ?? 0;
+    return message;
+  },
+};
+
+function createBaseEstimatePoseResponse(): EstimatePoseResponse {
+  return { modelName: "", version: 0, images: [], skeleton: [] };
+}
+
+export const EstimatePoseResponse: MessageFns<EstimatePoseResponse> = {
+  encode(message: EstimatePoseResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.modelName !== "") {
+      writer.uint32(10).string(message.modelName);
+    }
+    if (message.version !== 0) {
+      writer.uint32(16).uint32(message.version);
+    }
+    for (const v of message.images) {
+      ImagePoses.encode(v!, writer.uint32(26).fork()).join();
+    }
+    if (message.skeleton.length !== 0) {
+      writer.uint32(34).fork();
+      for (const v of message.skeleton) {
+        writer.uint32(v);
+      }
+      writer.join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EstimatePoseResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEstimatePoseResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.modelName = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.version = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.images.push(ImagePoses.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag === 32) {
+              message.skeleton.push(reader.uint32());
+
+              continue;
+            }
+
+            if (tag === 34) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.skeleton.push(reader.uint32());
+              }
+
+              continue;
+            }
+
+            break;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): EstimatePoseResponse {
+    return {
+      modelName: isSet(object.modelName)
+        ? globalThis.String(object.modelName)
+        : isSet(object.model_name)
+        ? globalThis.String(object.model_name)
+        : "",
+      version: isSet(object.version) ? globalThis.Number(object.version) : 0,
+      images: globalThis.Array.isArray(object?.images) ? object.images.map((e: any) => ImagePoses.fromJSON(e)) : [],
+      skeleton: globalThis.Array.isArray(object?.skeleton) ? object.skeleton.map((e: any) => globalThis.Number(e)) : [],
+    };
+  },
+
+  toJSON(message: EstimatePoseResponse): unknown {
+    const obj: any = {};
+    if (message.modelName !== "") {
+      obj.modelName = message.modelName;
+    }
+    if (message.version !== 0) {
+      obj.version = Math.round(message.version);
+    }
+    if (message.images?.length) {
+      obj.images = message.images.map((e) => ImagePoses.toJSON(e));
+    }
+    if (message.skeleton?.length) {
+      obj.skeleton = message.skeleton.map((e) => Math.round(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<EstimatePoseResponse>, I>>(base?: I): EstimatePoseResponse {
+    return EstimatePoseResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<EstimatePoseResponse>, I>>(object: I): EstimatePoseResponse {
+    const message = createBaseEstimatePoseResponse();
+    message.modelName = object.modelName ?? "";
+    message.version = object.version ?? 0;
+    message.images = object.images?.map((e) => ImagePoses.fromPartial(e)) || [];
+    message.skeleton = object.skeleton?.map((e) => e) || [];
+    return message;
+  },
+};
+
 /** Classifies images and describes the models it serves. */
 export type InferenceServiceService = typeof InferenceServiceService;
 export const InferenceServiceService = {
@@ -2507,6 +3857,38 @@ export const InferenceServiceService = {
     requestDeserialize: (value: Buffer): DetectRequest => DetectRequest.decode(value),
     responseSerialize: (value: DetectResponse): Buffer => Buffer.from(DetectResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): DetectResponse => DetectResponse.decode(value),
+  },
+  /**
+   * Labels every pixel of one or more images with one segmentation model version: per image, a
+   * label map at that image's own size (a tensor input: the input size's) and the pixel count of
+   * each class present. The same input rules and errors as Classify; FAILED_PRECONDITION for a
+   * model of another task.
+   */
+  segment: {
+    path: "/relativenas.v1.InferenceService/Segment" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: SegmentRequest): Buffer => Buffer.from(SegmentRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SegmentRequest => SegmentRequest.decode(value),
+    responseSerialize: (value: SegmentResponse): Buffer => Buffer.from(SegmentResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SegmentResponse => SegmentResponse.decode(value),
+  },
+  /**
+   * Estimates the keypoints of people in one or more images with one keypoint model version: each
+   * given person box (or, without boxes, the whole image as one person) is cropped at the model's
+   * aspect, and its keypoints come back in the image's own pixels. Classify's image rules;
+   * INVALID_ARGUMENT for a box outside its image or of zero area, FAILED_PRECONDITION for a model
+   * of another task.
+   */
+  estimatePose: {
+    path: "/relativenas.v1.InferenceService/EstimatePose" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: EstimatePoseRequest): Buffer => Buffer.from(EstimatePoseRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): EstimatePoseRequest => EstimatePoseRequest.decode(value),
+    responseSerialize: (value: EstimatePoseResponse): Buffer =>
+      Buffer.from(EstimatePoseResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): EstimatePoseResponse => EstimatePoseResponse.decode(value),
   },
   /** Lists every model in the repository with its versions. */
   listModels: {
@@ -2546,6 +3928,21 @@ export interface InferenceServiceServer extends UntypedServiceImplementation {
    * FAILED_PRECONDITION for a model of another task (Classify likewise refuses detection models).
    */
   detect: handleUnaryCall<DetectRequest, DetectResponse>;
+  /**
+   * Labels every pixel of one or more images with one segmentation model version: per image, a
+   * label map at that image's own size (a tensor input: the input size's) and the pixel count of
+   * each class present. The same input rules and errors as Classify; FAILED_PRECONDITION for a
+   * model of another task.
+   */
+  segment: handleUnaryCall<SegmentRequest, SegmentResponse>;
+  /**
+   * Estimates the keypoints of people in one or more images with one keypoint model version: each
+   * given person box (or, without boxes, the whole image as one person) is cropped at the model's
+   * aspect, and its keypoints come back in the image's own pixels. Classify's image rules;
+   * INVALID_ARGUMENT for a box outside its image or of zero area, FAILED_PRECONDITION for a model
+   * of another task.
+   */
+  estimatePose: handleUnaryCall<EstimatePoseRequest, EstimatePoseResponse>;
   /** Lists every model in the repository with its versions. */
   listModels: handleUnaryCall<ListModelsRequest, ListModelsResponse>;
   /** Describes one model and its versions. NOT_FOUND for an unknown model. */
@@ -2595,6 +3992,49 @@ export interface InferenceServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: DetectResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Labels every pixel of one or more images with one segmentation model version: per image, a
+   * label map at that image's own size (a tensor input: the input size's) and the pixel count of
+   * each class present. The same input rules and errors as Classify; FAILED_PRECONDITION for a
+   * model of another task.
+   */
+  segment(
+    request: SegmentRequest,
+    callback: (error: ServiceError | null, response: SegmentResponse) => void,
+  ): ClientUnaryCall;
+  segment(
+    request: SegmentRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: SegmentResponse) => void,
+  ): ClientUnaryCall;
+  segment(
+    request: SegmentRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: SegmentResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Estimates the keypoints of people in one or more images with one keypoint model version: each
+   * given person box (or, without boxes, the whole image as one person) is cropped at the model's
+   * aspect, and its keypoints come back in the image's own pixels. Classify's image rules;
+   * INVALID_ARGUMENT for a box outside its image or of zero area, FAILED_PRECONDITION for a model
+   * of another task.
+   */
+  estimatePose(
+    request: EstimatePoseRequest,
+    callback: (error: ServiceError | null, response: EstimatePoseResponse) => void,
+  ): ClientUnaryCall;
+  estimatePose(
+    request: EstimatePoseRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: EstimatePoseResponse) => void,
+  ): ClientUnaryCall;
+  estimatePose(
+    request: EstimatePoseRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: EstimatePoseResponse) => void,
   ): ClientUnaryCall;
   /** Lists every model in the repository with its versions. */
   listModels(

@@ -18,6 +18,13 @@ export enum Task {
    * section 2); served by Detect.
    */
   TASK_DETECTION = 2,
+  /** TASK_SEGMENTATION - BiSeNet on the stride-16 and stride-32 taps (DENSE.md section 3); served by Segment. */
+  TASK_SEGMENTATION = 3,
+  /**
+   * TASK_KEYPOINTS - SimpleBaseline (top-down human pose) on the stride-32 tap (DENSE.md section 4); served by
+   * EstimatePose.
+   */
+  TASK_KEYPOINTS = 4,
   UNRECOGNIZED = -1,
 }
 
@@ -32,6 +39,12 @@ export function taskFromJSON(object: any): Task {
     case 2:
     case "TASK_DETECTION":
       return Task.TASK_DETECTION;
+    case 3:
+    case "TASK_SEGMENTATION":
+      return Task.TASK_SEGMENTATION;
+    case 4:
+    case "TASK_KEYPOINTS":
+      return Task.TASK_KEYPOINTS;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -47,6 +60,10 @@ export function taskToJSON(object: Task): string {
       return "TASK_CLASSIFICATION";
     case Task.TASK_DETECTION:
       return "TASK_DETECTION";
+    case Task.TASK_SEGMENTATION:
+      return "TASK_SEGMENTATION";
+    case Task.TASK_KEYPOINTS:
+      return "TASK_KEYPOINTS";
     case Task.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -141,6 +158,94 @@ export interface DetectionConfig {
     | undefined;
   /** The training images' augmentation [SSD]. */
   augmentation: DetectionAugmentation;
+}
+
+/**
+ * The segmentation head (BiSeNet, DENSE.md section 3) and its training. In a request an absent
+ * field takes the default in brackets; in a returned Training or model every field is set.
+ */
+export interface SegmentationConfig {
+  /**
+   * Network input height in pixels, a multiple of 32 in [64, 2048] [1024]. Training crops to it;
+   * serving resizes each image to it and the label map back to the image's own size.
+   */
+  inputHeight?:
+    | number
+    | undefined;
+  /** Network input width in pixels, a multiple of 32 in [64, 2048] [1024]. */
+  inputWidth?:
+    | number
+    | undefined;
+  /**
+   * Scale factors of the training augmentation, one drawn per image, each in [0.25, 4]
+   * [0.75, 1, 1.25, 1.5, 1.75, 2].
+   */
+  scales: number[];
+  /**
+   * A published classification model ("name" or "name:version") whose backbone weights seed the
+   * backbone (transfer); same genotype, channels, layers, ImageNet variant. Empty: from scratch.
+   */
+  backboneModel: string;
+  /**
+   * Learning-rate multiplier of the fusion module and output heads relative to the backbone's
+   * (the recipe's), in [0, 100] [10].
+   */
+  headLrScale?:
+    | number
+    | undefined;
+  /**
+   * Weight of each of the two auxiliary losses (on the stride-8 and stride-16 context features),
+   * in [0, 10] [1].
+   */
+  auxiliaryWeight?: number | undefined;
+}
+
+/**
+ * The keypoint head (SimpleBaseline, DENSE.md section 4) and its training. In a request an absent
+ * field takes the default in brackets; the dataset fields (names, skeleton, flip pairs, sigmas)
+ * are ignored in a request and set from the dataset in a returned Training or model.
+ */
+export interface KeypointConfig {
+  /** Height of a person crop in pixels, a multiple of 32 in [64, 1024] [256]. */
+  inputHeight?:
+    | number
+    | undefined;
+  /**
+   * Width of a person crop in pixels, a multiple of 32 in [32, 1024] [192]; the crop's aspect
+   * (width / height) is the one person boxes are padded to.
+   */
+  inputWidth?:
+    | number
+    | undefined;
+  /** Standard deviation of the Gaussian heatmap targets, in heatmap pixels, in (0, 10] [2]. */
+  heatmapSigma?:
+    | number
+    | undefined;
+  /** Whether inference averages the heatmaps of the crop and its mirror image [true]. */
+  flipTest?:
+    | boolean
+    | undefined;
+  /** Training scale augmentation: factor clip(1 + s*N(0,1), 1 - s, 1 + s), s in [0, 0.9] [0.3]. */
+  scaleFactor?:
+    | number
+    | undefined;
+  /**
+   * Training rotation augmentation in degrees: clip(r*N(0,1), -2r, 2r) with probability 0.6, r in
+   * [0, 90] [40].
+   */
+  rotationFactor?:
+    | number
+    | undefined;
+  /** A published classification model whose backbone seeds the backbone (as SegmentationConfig's). */
+  backboneModel: string;
+  /** Keypoint names in heatmap order (from the dataset). */
+  keypointNames: string[];
+  /** Limbs to draw: pairs of 0-based keypoint indices, flattened [a0, b0, a1, b1, ...]. */
+  skeleton: number[];
+  /** Left/right pairs swapped by a mirror image, flattened like skeleton. */
+  flipPairs: number[];
+  /** Per-keypoint OKS sigmas (COCO's for its 17 keypoints). */
+  oksSigmas: number[];
 }
 
 function createBaseDetectionConfig(): DetectionConfig {
@@ -385,6 +490,521 @@ export const DetectionConfig: MessageFns<DetectionConfig> = {
     message.freezeBackboneEpochs = object.freezeBackboneEpochs ?? undefined;
     message.backboneLrScale = object.backboneLrScale ?? undefined;
     message.augmentation = object.augmentation ?? 0;
+    return message;
+  },
+};
+
+function createBaseSegmentationConfig(): SegmentationConfig {
+  return {
+    inputHeight: undefined,
+    inputWidth: undefined,
+    scales: [],
+    backboneModel: "",
+    headLrScale: undefined,
+    auxiliaryWeight: undefined,
+  };
+}
+
+export const SegmentationConfig: MessageFns<SegmentationConfig> = {
+  encode(message: SegmentationConfig, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.inputHeight !== undefined) {
+      writer.uint32(8).uint32(message.inputHeight);
+    }
+    if (message.inputWidth !== undefined) {
+      writer.uint32(16).uint32(message.inputWidth);
+    }
+    if (message.scales.length !== 0) {
+      writer.uint32(26).fork();
+      for (const v of message.scales) {
+        writer.double(v);
+      }
+      writer.join();
+    }
+    if (message.backboneModel !== "") {
+      writer.uint32(34).string(message.backboneModel);
+    }
+    if (message.headLrScale !== undefined) {
+      writer.uint32(41).double(message.headLrScale);
+    }
+    if (message.auxiliaryWeight !== undefined) {
+      writer.uint32(49).double(message.auxiliaryWeight);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SegmentationConfig {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSegmentationConfig();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.inputHeight = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.inputWidth = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag === 25) {
+              message.scales.push(reader.double());
+
+              continue;
+            }
+
+            if (tag === 26) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.scales.push(reader.double());
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.backboneModel = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 41) {
+              break;
+            }
+
+            message.headLrScale = reader.double();
+            continue;
+          }
+          case 6: {
+            if (tag !== 49) {
+              break;
+            }
+
+            message.auxiliaryWeight = reader.double();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SegmentationConfig {
+    return {
+      inputHeight: isSet(object.inputHeight)
+        ? globalThis.Number(object.inputHeight)
+        : isSet(object.input_height)
+        ? globalThis.Number(object.input_height)
+        : undefined,
+      inputWidth: isSet(object.inputWidth)
+        ? globalThis.Number(object.inputWidth)
+        : isSet(object.input_width)
+        ? globalThis.Number(object.input_width)
+        : undefined,
+      scales: globalThis.Array.isArray(object?.scales) ? object.scales.map((e: any) => globalThis.Number(e)) : [],
+      backboneModel: isSet(object.backboneModel)
+        ? globalThis.String(object.backboneModel)
+        : isSet(object.backbone_model)
+        ? globalThis.String(object.backbone_model)
+        : "",
+      headLrScale: isSet(object.headLrScale)
+        ? globalThis.Number(object.headLrScale)
+        : isSet(object.head_lr_scale)
+        ? globalThis.Number(object.head_lr_scale)
+        : undefined,
+      auxiliaryWeight: isSet(object.auxiliaryWeight)
+        ? globalThis.Number(object.auxiliaryWeight)
+        : isSet(object.auxiliary_weight)
+        ? globalThis.Number(object.auxiliary_weight)
+        : undefined,
+    };
+  },
+
+  toJSON(message: SegmentationConfig): unknown {
+    const obj: any = {};
+    if (message.inputHeight !== undefined) {
+      obj.inputHeight = Math.round(message.inputHeight);
+    }
+    if (message.inputWidth !== undefined) {
+      obj.inputWidth = Math.round(message.inputWidth);
+    }
+    if (message.scales?.length) {
+      obj.scales = message.scales.map((e) => floatToJson(e));
+    }
+    if (message.backboneModel !== "") {
+      obj.backboneModel = message.backboneModel;
+    }
+    if (message.headLrScale !== undefined) {
+      obj.headLrScale = floatToJson(message.headLrScale);
+    }
+    if (message.auxiliaryWeight !== undefined) {
+      obj.auxiliaryWeight = floatToJson(message.auxiliaryWeight);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SegmentationConfig>, I>>(base?: I): SegmentationConfig {
+    return SegmentationConfig.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SegmentationConfig>, I>>(object: I): SegmentationConfig {
+    const message = createBaseSegmentationConfig();
+    message.inputHeight = object.inputHeight ?? undefined;
+    message.inputWidth = object.inputWidth ?? undefined;
+    message.scales = object.scales?.map((e) => e) || [];
+    message.backboneModel = object.backboneModel ?? "";
+    message.headLrScale = object.headLrScale ?? undefined;
+    message.auxiliaryWeight = object.auxiliaryWeight ?? undefined;
+    return message;
+  },
+};
+
+function createBaseKeypointConfig(): KeypointConfig {
+  return {
+    inputHeight: undefined,
+    inputWidth: undefined,
+    heatmapSigma: undefined,
+    flipTest: undefined,
+    scaleFactor: undefined,
+    rotationFactor: undefined,
+    backboneModel: "",
+    keypointNames: [],
+    skeleton: [],
+    flipPairs: [],
+    oksSigmas: [],
+  };
+}
+
+export const KeypointConfig: MessageFns<KeypointConfig> = {
+  encode(message: KeypointConfig, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.inputHeight !== undefined) {
+      writer.uint32(8).uint32(message.inputHeight);
+    }
+    if (message.inputWidth !== undefined) {
+      writer.uint32(16).uint32(message.inputWidth);
+    }
+    if (message.heatmapSigma !== undefined) {
+      writer.uint32(25).double(message.heatmapSigma);
+    }
+    if (message.flipTest !== undefined) {
+      writer.uint32(32).bool(message.flipTest);
+    }
+    if (message.scaleFactor !== undefined) {
+      writer.uint32(41).double(message.scaleFactor);
+    }
+    if (message.rotationFactor !== undefined) {
+      writer.uint32(49).double(message.rotationFactor);
+    }
+    if (message.backboneModel !== "") {
+      writer.uint32(58).string(message.backboneModel);
+    }
+    for (const v of message.keypointNames) {
+      writer.uint32(66).string(v!);
+    }
+    if (message.skeleton.length !== 0) {
+      writer.uint32(74).fork();
+      for (const v of message.skeleton) {
+        writer.uint32(v);
+      }
+      writer.join();
+    }
+    if (message.flipPairs.length !== 0) {
+      writer.uint32(82).fork();
+      for (const v of message.flipPairs) {
+        writer.uint32(v);
+      }
+      writer.join();
+    }
+    if (message.oksSigmas.length !== 0) {
+      writer.uint32(90).fork();
+      for (const v of message.oksSigmas) {
+        writer.double(v);
+      }
+      writer.join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): KeypointConfig {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseKeypointConfig();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.inputHeight = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.inputWidth = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 25) {
+              break;
+            }
+
+            message.heatmapSigma = reader.double();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.flipTest = reader.bool();
+            continue;
+          }
+          case 5: {
+            if (tag !== 41) {
+              break;
+            }
+
+            message.scaleFactor = reader.double();
+            continue;
+          }
+          case 6: {
+            if (tag !== 49) {
+              break;
+            }
+
+            message.rotationFactor = reader.double();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.backboneModel = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.keypointNames.push(reader.string());
+            continue;
+          }
+          case 9: {
+            if (tag === 72) {
+              message.skeleton.push(reader.uint32());
+
+              continue;
+            }
+
+            if (tag === 74) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.skeleton.push(reader.uint32());
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 10: {
+            if (tag === 80) {
+              message.flipPairs.push(reader.uint32());
+
+              continue;
+            }
+
+            if (tag === 82) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.flipPairs.push(reader.uint32());
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 11: {
+            if (tag === 89) {
+              message.oksSigmas.push(reader.double());
+
+              continue;
+            }
+
+            if (tag === 90) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.oksSigmas.push(reader.double());
+              }
+
+              continue;
+            }
+
+            break;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): KeypointConfig {
+    return {
+      inputHeight: isSet(object.inputHeight)
+        ? globalThis.Number(object.inputHeight)
+        : isSet(object.input_height)
+        ? globalThis.Number(object.input_height)
+        : undefined,
+      inputWidth: isSet(object.inputWidth)
+        ? globalThis.Number(object.inputWidth)
+        : isSet(object.input_width)
+        ? globalThis.Number(object.input_width)
+        : undefined,
+      heatmapSigma: isSet(object.heatmapSigma)
+        ? globalThis.Number(object.heatmapSigma)
+        : isSet(object.heatmap_sigma)
+        ? globalThis.Number(object.heatmap_sigma)
+        : undefined,
+      flipTest: isSet(object.flipTest)
+        ? globalThis.Boolean(object.flipTest)
+        : isSet(object.flip_test)
+        ? globalThis.Boolean(object.flip_test)
+        : undefined,
+      scaleFactor: isSet(object.scaleFactor)
+        ? globalThis.Number(object.scaleFactor)
+        : isSet(object.scale_factor)
+        ? globalThis.Number(object.scale_factor)
+        : undefined,
+      rotationFactor: isSet(object.rotationFactor)
+        ? globalThis.Number(object.rotationFactor)
+        : isSet(object.rotation_factor)
+        ? globalThis.Number(object.rotation_factor)
+        : undefined,
+      backboneModel: isSet(object.backboneModel)
+        ? globalThis.String(object.backboneModel)
+        : isSet(object.backbone_model)
+        ? globalThis.String(object.backbone_model)
+        : "",
+      keypointNames: globalThis.Array.isArray(object?.keypointNames)
+        ? object.keypointNames.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.keypoint_names)
+        ? object.keypoint_names.map((e: any) => globalThis.String(e))
+        : [],
+      skeleton: globalThis.Array.isArray(object?.skeleton)
+        ? object.skeleton.map((e: any) => globalThis.Number(e))
+        : [],
+      flipPairs: globalThis.Array.isArray(object?.flipPairs)
+        ? object.flipPairs.map((e: any) => globalThis.Number(e))
+        : globalThis.Array.isArray(object?.flip_pairs)
+        ? object.flip_pairs.map((e: any) => globalThis.Number(e))
+        : [],
+      oksSigmas: globalThis.Array.isArray(object?.oksSigmas)
+        ? object.oksSigmas.map((e: any) => globalThis.Number(e))
+        : globalThis.Array.isArray(object?.oks_sigmas)
+        ? object.oks_sigmas.map((e: any) => globalThis.Number(e))
+        : [],
+    };
+  },
+
+  toJSON(message: KeypointConfig): unknown {
+    const obj: any = {};
+    if (message.inputHeight !== undefined) {
+      obj.inputHeight = Math.round(message.inputHeight);
+    }
+    if (message.inputWidth !== undefined) {
+      obj.inputWidth = Math.round(message.inputWidth);
+    }
+    if (message.heatmapSigma !== undefined) {
+      obj.heatmapSigma = floatToJson(message.heatmapSigma);
+    }
+    if (message.flipTest !== undefined) {
+      obj.flipTest = message.flipTest;
+    }
+    if (message.scaleFactor !== undefined) {
+      obj.scaleFactor = floatToJson(message.scaleFactor);
+    }
+    if (message.rotationFactor !== undefined) {
+      obj.rotationFactor = floatToJson(message.rotationFactor);
+    }
+    if (message.backboneModel !== "") {
+      obj.backboneModel = message.backboneModel;
+    }
+    if (message.keypointNames?.length) {
+      obj.keypointNames = message.keypointNames;
+    }
+    if (message.skeleton?.length) {
+      obj.skeleton = message.skeleton.map((e) => Math.round(e));
+    }
+    if (message.flipPairs?.length) {
+      obj.flipPairs = message.flipPairs.map((e) => Math.round(e));
+    }
+    if (message.oksSigmas?.length) {
+      obj.oksSigmas = message.oksSigmas.map((e) => floatToJson(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<KeypointConfig>, I>>(base?: I): KeypointConfig {
+    return KeypointConfig.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<KeypointConfig>, I>>(object: I): KeypointConfig {
+    const message = createBaseKeypointConfig();
+    message.inputHeight = object.inputHeight ?? undefined;
+    message.inputWidth = object.inputWidth ?? undefined;
+    message.heatmapSigma = object.heatmapSigma ?? undefined;
+    message.flipTest = object.flipTest ?? undefined;
+    message.scaleFactor = object.scaleFactor ?? undefined;
+    message.rotationFactor = object.rotationFactor ?? undefined;
+    message.backboneModel = object.backboneModel ?? "";
+    message.keypointNames = object.keypointNames?.map((e) => e) || [];
+    message.skeleton = object.skeleton?.map((e) => e) || [];
+    message.flipPairs = object.flipPairs?.map((e) => e) || [];
+    message.oksSigmas = object.oksSigmas?.map((e) => e) || [];
     return message;
   },
 };

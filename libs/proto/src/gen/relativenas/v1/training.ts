@@ -21,7 +21,7 @@ import {
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
 import { Genotype, NetworkSpec } from "./genotype";
-import { DetectionConfig, Task, taskFromJSON, taskToJSON } from "./task";
+import { DetectionConfig, KeypointConfig, SegmentationConfig, Task, taskFromJSON, taskToJSON } from "./task";
 
 /**
  * Lifecycle of a training. QUEUED -> RUNNING -> (SUCCEEDED | FAILED | CANCELLING -> CANCELLED);
@@ -105,6 +105,8 @@ export enum LearningRateSchedule {
   LEARNING_RATE_SCHEDULE_COSINE = 1,
   /** LEARNING_RATE_SCHEDULE_CONSTANT - learning_rate throughout. */
   LEARNING_RATE_SCHEDULE_CONSTANT = 2,
+  /** LEARNING_RATE_SCHEDULE_POLY - Polynomial decay stepped per epoch: learning_rate * (1 - epoch / epochs)^0.9 (BiSeNet's). */
+  LEARNING_RATE_SCHEDULE_POLY = 3,
   UNRECOGNIZED = -1,
 }
 
@@ -119,6 +121,9 @@ export function learningRateScheduleFromJSON(object: any): LearningRateSchedule 
     case 2:
     case "LEARNING_RATE_SCHEDULE_CONSTANT":
       return LearningRateSchedule.LEARNING_RATE_SCHEDULE_CONSTANT;
+    case 3:
+    case "LEARNING_RATE_SCHEDULE_POLY":
+      return LearningRateSchedule.LEARNING_RATE_SCHEDULE_POLY;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -134,6 +139,8 @@ export function learningRateScheduleToJSON(object: LearningRateSchedule): string
       return "LEARNING_RATE_SCHEDULE_COSINE";
     case LearningRateSchedule.LEARNING_RATE_SCHEDULE_CONSTANT:
       return "LEARNING_RATE_SCHEDULE_CONSTANT";
+    case LearningRateSchedule.LEARNING_RATE_SCHEDULE_POLY:
+      return "LEARNING_RATE_SCHEDULE_POLY";
     case LearningRateSchedule.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -284,7 +291,15 @@ export interface Training {
   /** What the network is trained for. */
   task: Task;
   /** Detection only: the head in training, every field set. */
-  detection?: DetectionConfig | undefined;
+  detection?:
+    | DetectionConfig
+    | undefined;
+  /** Segmentation only: the head in training, every field set. */
+  segmentation?:
+    | SegmentationConfig
+    | undefined;
+  /** Keypoints only: the head in training, every field set (the dataset's keypoints included). */
+  keypoints?: KeypointConfig | undefined;
 }
 
 /** StartTraining input. */
@@ -326,7 +341,22 @@ export interface StartTrainingRequest {
    */
   task: Task;
   /** Detection only: the head, its priors and the backbone's transfer; absent fields take defaults. */
-  detection?: DetectionConfig | undefined;
+  detection?:
+    | DetectionConfig
+    | undefined;
+  /**
+   * Segmentation only (a voc-seg: or cityscapes: dataset): BiSeNet's input, augmentation and
+   * learning rates; absent fields take defaults. The recipe defaults are BiSeNet's (SGD lr 0.01,
+   * momentum 0.9, weight decay 5e-4, poly schedule).
+   */
+  segmentation?:
+    | SegmentationConfig
+    | undefined;
+  /**
+   * Keypoints only (a coco-keypoints: dataset): SimpleBaseline's crop and augmentation; absent
+   * fields take defaults.
+   */
+  keypoints?: KeypointConfig | undefined;
 }
 
 /** StartTraining output. */
@@ -400,7 +430,9 @@ export interface EpochReport {
   /**
    * The task's evaluation metrics on the evaluated images, by name: detection gives "AP50" (VOC
    * all-point AP at IoU 0.5, mean over classes), "AP50_11pt" (VOC2007 11-point) and COCO's "AP",
-   * "AP75", "APs", "APm", "APl", "AR100"; classification gives "accuracy".
+   * "AP75", "APs", "APm", "APl", "AR100"; classification gives "accuracy"; segmentation "mIoU",
+   * "pixel_accuracy" and "IoU/<class>"; keypoints "AP" (COCO OKS AP), "AP50", "AP75" and "PCK"
+   * (at 0.2 of the box size).
    */
   evalMetrics: { [key: string]: number };
 }
@@ -1095,6 +1127,8 @@ function createBaseTraining(): Training {
     resumes: 0,
     task: 0,
     detection: undefined,
+    segmentation: undefined,
+    keypoints: undefined,
   };
 }
 
@@ -1150,6 +1184,12 @@ export const Training: MessageFns<Training> = {
     }
     if (message.detection !== undefined) {
       DetectionConfig.encode(message.detection, writer.uint32(138).fork()).join();
+    }
+    if (message.segmentation !== undefined) {
+      SegmentationConfig.encode(message.segmentation, writer.uint32(146).fork()).join();
+    }
+    if (message.keypoints !== undefined) {
+      KeypointConfig.encode(message.keypoints, writer.uint32(154).fork()).join();
     }
     return writer;
   },
@@ -1303,6 +1343,22 @@ export const Training: MessageFns<Training> = {
             message.detection = DetectionConfig.decode(reader, reader.uint32());
             continue;
           }
+          case 18: {
+            if (tag !== 146) {
+              break;
+            }
+
+            message.segmentation = SegmentationConfig.decode(reader, reader.uint32());
+            continue;
+          }
+          case 19: {
+            if (tag !== 154) {
+              break;
+            }
+
+            message.keypoints = KeypointConfig.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1362,6 +1418,8 @@ export const Training: MessageFns<Training> = {
       resumes: isSet(object.resumes) ? globalThis.Number(object.resumes) : 0,
       task: isSet(object.task) ? taskFromJSON(object.task) : 0,
       detection: isSet(object.detection) ? DetectionConfig.fromJSON(object.detection) : undefined,
+      segmentation: isSet(object.segmentation) ? SegmentationConfig.fromJSON(object.segmentation) : undefined,
+      keypoints: isSet(object.keypoints) ? KeypointConfig.fromJSON(object.keypoints) : undefined,
     };
   },
 
@@ -1418,6 +1476,12 @@ export const Training: MessageFns<Training> = {
     if (message.detection !== undefined) {
       obj.detection = DetectionConfig.toJSON(message.detection);
     }
+    if (message.segmentation !== undefined) {
+      obj.segmentation = SegmentationConfig.toJSON(message.segmentation);
+    }
+    if (message.keypoints !== undefined) {
+      obj.keypoints = KeypointConfig.toJSON(message.keypoints);
+    }
     return obj;
   },
 
@@ -1455,6 +1519,12 @@ export const Training: MessageFns<Training> = {
     message.detection = (object.detection !== undefined && object.detection !== null)
       ? DetectionConfig.fromPartial(object.detection)
       : undefined;
+    message.segmentation = (object.segmentation !== undefined && object.segmentation !== null)
+      ? SegmentationConfig.fromPartial(object.segmentation)
+      : undefined;
+    message.keypoints = (object.keypoints !== undefined && object.keypoints !== null)
+      ? KeypointConfig.fromPartial(object.keypoints)
+      : undefined;
     return message;
   },
 };
@@ -1468,6 +1538,8 @@ function createBaseStartTrainingRequest(): StartTrainingRequest {
     modelName: "",
     task: 0,
     detection: undefined,
+    segmentation: undefined,
+    keypoints: undefined,
   };
 }
 
@@ -1498,6 +1570,12 @@ export const StartTrainingRequest: MessageFns<StartTrainingRequest> = {
     }
     if (message.detection !== undefined) {
       DetectionConfig.encode(message.detection, writer.uint32(66).fork()).join();
+    }
+    if (message.segmentation !== undefined) {
+      SegmentationConfig.encode(message.segmentation, writer.uint32(74).fork()).join();
+    }
+    if (message.keypoints !== undefined) {
+      KeypointConfig.encode(message.keypoints, writer.uint32(82).fork()).join();
     }
     return writer;
   },
@@ -1579,6 +1657,22 @@ export const StartTrainingRequest: MessageFns<StartTrainingRequest> = {
             message.detection = DetectionConfig.decode(reader, reader.uint32());
             continue;
           }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.segmentation = SegmentationConfig.decode(reader, reader.uint32());
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.keypoints = KeypointConfig.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1614,6 +1708,8 @@ export const StartTrainingRequest: MessageFns<StartTrainingRequest> = {
         : "",
       task: isSet(object.task) ? taskFromJSON(object.task) : 0,
       detection: isSet(object.detection) ? DetectionConfig.fromJSON(object.detection) : undefined,
+      segmentation: isSet(object.segmentation) ? SegmentationConfig.fromJSON(object.segmentation) : undefined,
+      keypoints: isSet(object.keypoints) ? KeypointConfig.fromJSON(object.keypoints) : undefined,
     };
   },
 
@@ -1641,6 +1737,12 @@ export const StartTrainingRequest: MessageFns<StartTrainingRequest> = {
     }
     if (message.detection !== undefined) {
       obj.detection = DetectionConfig.toJSON(message.detection);
+    }
+    if (message.segmentation !== undefined) {
+      obj.segmentation = SegmentationConfig.toJSON(message.segmentation);
+    }
+    if (message.keypoints !== undefined) {
+      obj.keypoints = KeypointConfig.toJSON(message.keypoints);
     }
     return obj;
   },
@@ -1675,6 +1777,12 @@ export const StartTrainingRequest: MessageFns<StartTrainingRequest> = {
     message.task = object.task ?? 0;
     message.detection = (object.detection !== undefined && object.detection !== null)
       ? DetectionConfig.fromPartial(object.detection)
+      : undefined;
+    message.segmentation = (object.segmentation !== undefined && object.segmentation !== null)
+      ? SegmentationConfig.fromPartial(object.segmentation)
+      : undefined;
+    message.keypoints = (object.keypoints !== undefined && object.keypoints !== null)
+      ? KeypointConfig.fromPartial(object.keypoints)
       : undefined;
     return message;
   },
