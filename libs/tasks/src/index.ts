@@ -39,14 +39,14 @@ export {
   TaskProtoError,
 } from './task-proto';
 export * from './detection/metrics';
+export { DetectionNetwork, BACKBONE_PREFIX, isBackboneParam } from './detection/network';
 export {
-  DetectionNetwork,
-  BACKBONE_PREFIX,
-  isBackboneParam,
+  checkBackboneSpec,
   importBackboneParams,
   replaceParams,
   type BackboneSource,
-} from './detection/network';
+  type BackboneTarget,
+} from './backbone';
 export {
   SsdLiteHead,
   EXTRAS,

@@ -4,6 +4,7 @@ import {
   FailedPreconditionError,
   InvalidArgumentError,
   NotFoundError,
+  UnimplementedError,
   type CallContext,
   type ServiceHandlers,
 } from '@rnas/grpc';
@@ -86,6 +87,15 @@ export class InferenceHandlers implements ServiceHandlers<typeof InferenceServic
         },
       };
     });
+  }
+
+  // Contract placeholders of issue 12, replaced by the Segment and EstimatePose handlers.
+  segment(): never {
+    throw new UnimplementedError('Segment');
+  }
+
+  estimatePose(): never {
+    throw new UnimplementedError('EstimatePose');
   }
 
   listModels(): ListModelsResponse {

@@ -196,7 +196,7 @@ describe('detection training through TrainingService', () => {
     );
     expect(other.state).toBe(TrainingState.TRAINING_STATE_FAILED);
     expect(other.error).toMatch(
-      /detection\.backbone_model "other": channels is 6, the detector's backbone has 4/,
+      /detection\.backbone_model "other": channels is 6, the backbone has 4/,
     );
   });
 

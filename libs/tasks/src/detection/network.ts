@@ -1,20 +1,18 @@
 // SSDLite on the DARTS-family ImageNet-variant backbone (DENSE.md sections 1 and 2): the backbone
 // (a libs/nas Network without its classifier, under the reference SSD's `base_net.`), the head,
 // the priors of the configured input size, and inference down to the serving record.
-import { tf, type HostTensor, type Tensor4D } from '@rnas/engine';
+import { tf, type Tensor4D } from '@rnas/engine';
 import {
   countParams,
   forwardContext,
-  genotypesEqual,
-  importParams,
   Network,
   type ForwardOptions,
-  type NetworkSpec,
   type ParamInfo,
   type ParamMap,
   type Shape3,
 } from '@rnas/nas';
 import type { TaskModelSpec, TaskNetwork } from '../task';
+import { checkBackboneSpec } from '../backbone';
 import { resolveDetectionConfig, type DetectionConfig } from './config';
 import { decodeDetections, resolveDecodeOptions, type DecodeOptions } from './decode';
 import { priorBoxes, priorsPerLocation } from './priors';
@@ -30,6 +28,7 @@ export class DetectionNetwork implements TaskNetwork {
   readonly spec: TaskModelSpec & { readonly detection: DetectionConfig };
   readonly config: DetectionConfig;
   readonly backbone: Network;
+  readonly backbonePrefix = BACKBONE_PREFIX;
   readonly head: SsdLiteHead;
   readonly params: readonly ParamInfo[];
   readonly outputSize = DETECTION_RECORD_SIZE;
@@ -47,23 +46,7 @@ export class DetectionNetwork implements TaskNetwork {
     }
     const config = resolveDetectionConfig(spec.detection ?? {});
     const net = spec.network;
-    if (net.variant !== 'imagenet') {
-      throw new Error(
-        `detection: network.variant must be 'imagenet' (stride-8 stem), got '${String(net.variant)}'`,
-      );
-    }
-    if (net.auxiliary)
-      throw new Error('detection: network.auxiliary must be false (a detector has no auxiliary head)');
-    if (net.searchPrimitives !== undefined) {
-      throw new Error(
-        'detection: network.searchPrimitives must be unset (the backbone is an evaluation network)',
-      );
-    }
-    if (!(net.layers >= 2)) {
-      throw new Error(
-        `detection: network.layers must be at least 2 (two reduction cells), got ${net.layers}`,
-      );
-    }
+    checkBackboneSpec(net, 'detection');
     this.backbone = new Network(net, { classifier: false, paramPrefix: BACKBONE_PREFIX });
     this.config = config;
     this.spec = { ...spec, detection: config };
@@ -158,51 +141,4 @@ export class DetectionNetwork implements TaskNetwork {
 
 export function isBackboneParam(name: string): boolean {
   return name.startsWith(BACKBONE_PREFIX);
-}
-
-/** A classification model whose backbone seeds a detector's: its spec and its weights (reference layout). */
-export interface BackboneSource {
-  readonly spec: NetworkSpec;
-  readonly weights: Readonly<Record<string, HostTensor>>;
-}
-
-/**
- * The detector's backbone parameters from a classification model, by name (`stem0.0.weight` →
- * `base_net.stem0.0.weight`); its classifier, auxiliary head and batch counters are dropped. The
- * model must be the same backbone: ImageNet variant, genotype, channels, layers, input channels;
- * otherwise, or when a tensor is missing or misshapen, a clear error naming `source`. The caller
- * owns the returned tensors (see `replaceParams`).
- */
-export function importBackboneParams(
-  network: DetectionNetwork,
-  model: BackboneSource,
-  source = 'backbone model',
-): ParamMap {
-  const mine = network.spec.network;
-  const theirs = model.spec;
-  const differs = (field: string, got: unknown, want: unknown) =>
-    new Error(`${source}: ${field} is ${String(got)}, the detector's backbone has ${String(want)}`);
-  if (theirs.variant !== 'imagenet') throw differs('variant', `'${theirs.variant}'`, "'imagenet'");
-  for (const field of ['channels', 'layers', 'inChannels'] as const) {
-    if (theirs[field] !== mine[field]) throw differs(field, theirs[field], mine[field]);
-  }
-  if (!genotypesEqual(theirs.genotype, mine.genotype)) {
-    throw new Error(`${source}: its genotype differs from the detector's backbone`);
-  }
-  const renamed: Record<string, HostTensor> = {};
-  for (const [name, tensor] of Object.entries(model.weights)) {
-    if (/^(classifier|auxiliary_head)\./.test(name) || name.endsWith('.num_batches_tracked')) continue;
-    renamed[`${BACKBONE_PREFIX}${name}`] = tensor;
-  }
-  return importParams(network.backbone.params, renamed, source);
-}
-
-/** Puts `values` into `params`, disposing the tensors they replace; `values` is emptied. */
-export function replaceParams(params: ParamMap, values: ParamMap): void {
-  for (const [name, t] of values) {
-    const old = params.get(name);
-    if (old !== undefined && old !== t) old.dispose();
-    params.set(name, t);
-  }
-  values.clear();
 }
