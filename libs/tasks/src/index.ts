@@ -36,6 +36,11 @@ export {
   taskToProto,
   detectionConfigFromProto,
   detectionConfigToProto,
+  segmentationConfigFromProto,
+  segmentationConfigToProto,
+  keypointConfigFromProto,
+  keypointConfigToProto,
+  taskProtoName,
   TaskProtoError,
 } from './task-proto';
 export * from './detection/metrics';

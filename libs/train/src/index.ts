@@ -4,14 +4,17 @@ export {
   CIFAR_RECIPE,
   IMAGENET_RECIPE,
   SSDLITE_RECIPE,
+  BISENET_RECIPE,
+  SIMPLEBASELINE_RECIPE,
   RECIPE_PRESETS,
+  TASK_RECIPE_PRESETS,
   LEARNING_RATE_SCHEDULES,
   type Recipe,
   type RecipeInput,
   type RecipePreset,
   type LearningRateSchedule,
 } from './recipe';
-export { epochSchedule, type EpochSchedule } from './schedule';
+export { epochSchedule, polyLearningRate, POLY_POWER, type EpochSchedule } from './schedule';
 export { withoutTiming, type EpochReport } from './epoch-report';
 export {
   readTrainingCheckpoint,

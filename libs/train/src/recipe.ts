@@ -4,7 +4,7 @@
 import { z } from 'zod';
 import { describe, FieldError } from './errors';
 
-export const LEARNING_RATE_SCHEDULES = ['cosine', 'constant'] as const;
+export const LEARNING_RATE_SCHEDULES = ['cosine', 'constant', 'poly'] as const;
 export type LearningRateSchedule = (typeof LEARNING_RATE_SCHEDULES)[number];
 
 export interface Recipe {
@@ -95,12 +95,52 @@ export const SSDLITE_RECIPE: Recipe = {
   gradClip: 0,
 };
 
+/**
+ * BiSeNet's segmentation recipe (DENSE.md section 3, `B/train.py`): SGD lr 0.01, momentum 0.9,
+ * weight decay 5e-4, the poly schedule (power 0.9) stepped per epoch, batch 16, about the
+ * reference's 80k iterations of 16 Cityscapes crops (430 epochs of 2975 images). The reference's
+ * 1000-iteration warm-up and its OHEM loss are left out; the head's 10x learning rate is the
+ * segmentation config's headLrScale. Augmentation is the task's own (scale, crop, flip).
+ */
+export const BISENET_RECIPE: Recipe = {
+  ...SSDLITE_RECIPE,
+  epochs: 430,
+  batchSize: 16,
+  learningRate: 0.01,
+  learningRateSchedule: 'poly',
+  weightDecay: 5e-4,
+};
+
+/**
+ * SimpleBaseline's keypoint recipe (DENSE.md section 4): 140 epochs of batch 128 with the task's
+ * own augmentation (scale, rotation, flip). The reference trains with Adam at 1e-3; this trainer's
+ * optimiser is SGD, so the recipe is SGD with momentum 0.9 at a learning rate that moves the
+ * heatmap MSE (whose gradients are small) at a comparable pace, cosine to 0, no weight decay.
+ */
+export const SIMPLEBASELINE_RECIPE: Recipe = {
+  ...SSDLITE_RECIPE,
+  epochs: 140,
+  batchSize: 128,
+  learningRate: 0.1,
+  weightDecay: 0,
+};
+
 export const RECIPE_PRESETS = {
   cifar: CIFAR_RECIPE,
   imagenet: IMAGENET_RECIPE,
   ssdlite: SSDLITE_RECIPE,
+  bisenet: BISENET_RECIPE,
+  simplebaseline: SIMPLEBASELINE_RECIPE,
 } as const;
 export type RecipePreset = keyof typeof RECIPE_PRESETS;
+
+/** Each task's default recipe: what a request's absent recipe fields take. */
+export const TASK_RECIPE_PRESETS = {
+  classification: 'cifar',
+  detection: 'ssdlite',
+  segmentation: 'bisenet',
+  keypoints: 'simplebaseline',
+} as const satisfies Record<string, RecipePreset>;
 
 const MAX_INT32 = 2 ** 31 - 1;
 

@@ -13,6 +13,15 @@ describe('epochSchedule', () => {
     expect(epochSchedule(withMin, 2).learningRate).toBeCloseTo(0.06, 12);
   });
 
+  it("decays with BiSeNet's poly schedule, lr (1 - e/E)^0.9 per epoch", () => {
+    const poly = resolveRecipe({ epochs: 4, learningRate: 0.01, learningRateSchedule: 'poly' });
+    const lrs = [0, 1, 2, 3].map((e) => epochSchedule(poly, e).learningRate);
+    expect(lrs[0]).toBe(0.01);
+    expect(lrs[2]).toBeCloseTo(0.01 * 0.5 ** 0.9, 12);
+    expect(lrs[3]).toBeCloseTo(0.01 * 0.25 ** 0.9, 12);
+    expect(lrs.every((lr, i) => i === 0 || lr < lrs[i - 1])).toBe(true);
+  });
+
   it('keeps a constant learning rate with the constant schedule', () => {
     const constant = resolveRecipe({ epochs: 4, learningRate: 0.1, learningRateSchedule: 'constant' });
     expect([0, 1, 2, 3].map((e) => epochSchedule(constant, e).learningRate)).toEqual([0.1, 0.1, 0.1, 0.1]);

@@ -8,7 +8,7 @@
 // task's own draws (classification: drop path from deriveSeed(seed, 1), whose state the checkpoint
 // carries; the epoch's data order and augmentation from deriveSeed(seed, 2 | 3, epoch)).
 import { tf, type HostTensor } from '@rnas/engine';
-import { deriveSeed, type Dataset, type DetectionDataset, type RngState } from '@rnas/data';
+import { deriveSeed, type Dataset, type RngState } from '@rnas/data';
 import {
   disposeParams,
   exportParams,
@@ -22,10 +22,12 @@ import {
 } from '@rnas/nas';
 import type { ModelArtifact } from '@rnas/model';
 import {
-  isDetectionDataset,
   taskTraining,
   type DetectionConfig,
+  type KeypointConfig,
+  type SegmentationConfig,
   type TaskModelSpec,
+  type TaskTrainingOptions,
   type TaskName,
   type TaskNetwork,
   type TaskPreprocessing,
@@ -34,7 +36,7 @@ import {
 import { firstDifference, readTrainingCheckpoint, writeTrainingCheckpoint } from './checkpoint';
 import type { EpochReport } from './epoch-report';
 import { describe, invalidArgument, TrainError, TrainingCancelledError } from './errors';
-import { resolveRecipe, type Recipe, type RecipeInput } from './recipe';
+import { resolveRecipe, TASK_RECIPE_PRESETS, type Recipe, type RecipeInput } from './recipe';
 import { epochSchedule } from './schedule';
 
 /** The network to train; the genotype may come separately (from a search). */
@@ -48,9 +50,16 @@ export interface TrainOptions {
   readonly task?: TaskName;
   /** Detection: the head and its priors (resolved). */
   readonly detection?: DetectionConfig;
-  /** The task's dataset: labelled images for classification, boxes (VOC, COCO) for detection. */
-  readonly dataset: Dataset | DetectionDataset;
-  /** Absent fields take the task's defaults (section 7's CIFAR recipe; SSDLite's for detection). */
+  /** Segmentation: BiSeNet's input, augmentation and learning rates (resolved). */
+  readonly segmentation?: SegmentationConfig;
+  /** Keypoints: SimpleBaseline's crop and augmentation (resolved; the dataset adds its keypoints). */
+  readonly keypoints?: KeypointConfig;
+  /**
+   * The task's dataset: labelled images for classification, boxes (VOC, COCO) for detection,
+   * label maps (VOC, Cityscapes) for segmentation, person keypoints (COCO) for keypoints.
+   */
+  readonly dataset: TaskTrainingOptions['dataset'];
+  /** Absent fields take the task's defaults (TASK_RECIPE_PRESETS: CIFAR's, SSDLite's, ...). */
   readonly recipe?: RecipeInput;
   /** Stops the training between two batches with a TrainingCancelledError. */
   readonly signal?: AbortSignal;
@@ -66,8 +75,9 @@ export interface TrainOptions {
 }
 
 export interface TrainResult {
-  /** The network (a detector's backbone). */
+  /** The network (a dense task's backbone). */
   readonly spec: NetworkSpec;
+  /** The task's network spec as trained, every config field resolved (keypoints: with the dataset's). */
   readonly task: TaskModelSpec;
   readonly recipe: Recipe;
   readonly history: readonly EpochReport[];
@@ -80,8 +90,8 @@ export interface TrainResult {
   readonly resumedFromEpoch: number;
 }
 
-function datasetTrainSize(dataset: Dataset | DetectionDataset): number {
-  return isDetectionDataset(dataset) ? dataset.train.length : dataset.train.size;
+function datasetTrainSize(dataset: TaskTrainingOptions['dataset']): number {
+  return Array.isArray(dataset.train) ? dataset.train.length : (dataset as Dataset).train.size;
 }
 
 /** What identifies a training; a checkpoint of another one is refused rather than continued. */
@@ -205,12 +215,14 @@ function startTaskTraining(
  * or is cancelled.
  */
 export async function train(options: TrainOptions): Promise<TrainResult> {
-  const recipe = resolveRecipe(options.recipe ?? {}, options.task === 'detection' ? 'ssdlite' : 'cifar');
+  const name = options.task ?? 'classification';
+  const recipe = resolveRecipe(options.recipe ?? {}, TASK_RECIPE_PRESETS[name]);
   const spec = resolveSpec(options.spec, options.genotype);
+  // The task's own config only (a request's configs of other tasks are not part of it).
   const task: TaskModelSpec =
-    (options.task ?? 'classification') === 'detection'
-      ? { task: 'detection', network: spec, detection: options.detection }
-      : { task: 'classification', network: spec };
+    name === 'classification'
+      ? { task: name, network: spec }
+      : { task: name, network: spec, [name]: options[name] };
   const { dataset, signal, checkpointDir, onEpoch } = options;
   if (datasetTrainSize(dataset) < 2) {
     throw new TrainError(
@@ -306,7 +318,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     }
     return {
       spec,
-      task,
+      task: network.spec,
       recipe,
       history,
       labels: training.labels,
@@ -343,11 +355,11 @@ export function artifactFromTraining(result: TrainResult, dataset: { readonly ur
     name === 'accuracy' ? 'eval_accuracy' : `eval_${name}`,
     String(value),
   ]);
+  // A classifier's artifact has no task file; a dense task's records its task and head config.
+  const { network: _network, ...taskFields } = result.task;
   return {
     spec: result.spec,
-    ...(result.task.task === 'classification'
-      ? {}
-      : { task: result.task.task, detection: result.task.detection }),
+    ...(result.task.task === 'classification' ? {} : taskFields),
     preprocessing: {
       ...result.preprocessing,
       mean: [...result.preprocessing.mean],
