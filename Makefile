@@ -2,7 +2,7 @@
 NPM ?= npm
 NODE_MODULES_STAMP := node_modules/.package-lock.json
 
-.PHONY: install build test lint proto check demo demo-detect bench bench-engine bench-data bench-networks bench-search bench-serve bench-detect clean
+.PHONY: install build test lint proto check demo demo-detect demo-segment demo-pose bench bench-engine bench-data bench-networks bench-search bench-serve bench-detect clean
 
 # Install the workspace exactly as locked (skipped when the lock has not changed).
 install: $(NODE_MODULES_STAMP)
@@ -48,6 +48,20 @@ demo: build
 # Last line: `demo-detect: AP50=<0..1> model=<name> version=<n>`.
 demo-detect: build
 	node services/cli/bin/rnas.js demo --task detection $(DEMO_ARGS)
+
+# Segmentation end to end (issue 12): synthetic shapes with palette PNG masks in Pascal VOC
+# segmentation format, BiSeNet trained on a published genotype's backbone through TrainingService,
+# the held-out images through Segment, scored by mIoU at their own size, overlays drawn
+# (runs/demo-segment-<time>/overlays/). Last line: `demo-segment: mIoU=<0..1> model=<name> version=<n>`.
+demo-segment: build
+	node services/cli/bin/rnas.js demo --task segmentation $(DEMO_ARGS)
+
+# Keypoints end to end (issue 12): synthetic stick figures as COCO person keypoints, SimpleBaseline
+# trained on a published genotype's backbone through TrainingService, the held-out images and their
+# person boxes through EstimatePose, scored by OKS AP and PCK, skeletons drawn
+# (runs/demo-pose-<time>/poses/). Last line: `demo-pose: AP=<0..1> model=<name> version=<n>`.
+demo-pose: build
+	node services/cli/bin/rnas.js demo --task keypoints $(DEMO_ARGS)
 
 # Engine kernel benchmark (forward and forward+backward, wasm and cpu); writes docs/benchmarks.md.
 bench-engine: build

@@ -263,7 +263,7 @@ describe('detection training through TrainingService', () => {
       detectionRequest({ spec: { ...TINY_SPEC, variant: NetworkVariant.NETWORK_VARIANT_CIFAR } }),
       /spec\.variant.*ImageNet variant/,
     );
-    await refused(detectionRequest({ task: 7 as Task }), /task.*TASK_CLASSIFICATION or TASK_DETECTION/);
+    await refused(detectionRequest({ task: 7 as Task }), /task.*TASK_CLASSIFICATION, TASK_DETECTION, TASK_SEGMENTATION or TASK_KEYPOINTS/);
     await refused(
       detectionRequest({
         detection: DetectionConfig.fromPartial({ augmentation: 9 as DetectionConfig['augmentation'] }),

@@ -28,13 +28,20 @@ import {
 } from '@rnas/proto';
 import type { PublishedModel } from '@rnas/model';
 import type { Recipe } from '@rnas/train';
-import { detectionConfigToProto, taskToProto, type DetectionConfig, type TaskName } from '@rnas/tasks';
+import {
+  detectionConfigToProto,
+  keypointConfigToProto,
+  segmentationConfigToProto,
+  taskToProto,
+  type TaskName,
+} from '@rnas/tasks';
 import type { TrainingMetrics } from './metrics';
 import { epochReportToProto, recipeToProto } from './training-proto';
-import type { RequestedSpec, ResolvedTraining } from './training-request';
+import type { HeadConfigs, RequestedSpec, ResolvedTraining } from './training-request';
 import type { TrainingWorkerEvent, TrainingWorkerInput, TrainingWorkerResult } from './worker-messages';
 
-interface StoredConfig {
+/** The head config of a dense task is stored under its task's name (`detection`, ...). */
+interface StoredConfig extends HeadConfigs {
   genotype: Genotype;
   searchId: string;
   spec: RequestedSpec;
@@ -43,7 +50,6 @@ interface StoredConfig {
   modelName: string;
   /** Absent in trainings stored before tasks existed: classification. */
   task?: TaskName;
-  detection?: DetectionConfig;
 }
 
 interface StoredProgress {
@@ -125,7 +131,11 @@ export class TrainingJobs {
           recipe: job.config.recipe,
           modelName: job.config.modelName,
           task: job.config.task ?? 'classification',
-          detection: job.config.detection,
+          configs: {
+            detection: job.config.detection,
+            segmentation: job.config.segmentation,
+            keypoints: job.config.keypoints,
+          },
           modelRepo: options.modelRepo,
           directory: this.directoryOf(job.id),
           epochsStored: job.progress.epochsDone,
@@ -174,7 +184,7 @@ export class TrainingJobs {
         recipe: resolved.recipe,
         modelName: resolved.modelName,
         task: resolved.task,
-        ...(resolved.detection === undefined ? {} : { detection: resolved.detection }),
+        ...resolved.configs,
       },
       progress: {
         epochsDone: 0,
@@ -227,6 +237,9 @@ export class TrainingJobs {
       modelName: config.modelName,
       task: taskToProto(config.task ?? 'classification'),
       detection: config.detection === undefined ? undefined : detectionConfigToProto(config.detection),
+      segmentation:
+        config.segmentation === undefined ? undefined : segmentationConfigToProto(config.segmentation),
+      keypoints: config.keypoints === undefined ? undefined : keypointConfigToProto(config.keypoints),
       createdUnixMs: job.createdMs,
       startedUnixMs: job.startedMs,
       finishedUnixMs: job.finishedMs,

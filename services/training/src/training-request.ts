@@ -4,7 +4,12 @@
 // opens the dataset. Errors name the protobuf field and the value.
 import { randomInt } from 'node:crypto';
 import { InvalidArgumentError } from '@rnas/grpc';
-import { checkDatasetUri, DETECTION_SCHEMES, isDetectionScheme, parseDatasetUri } from '@rnas/data';
+import {
+  checkDatasetUri,
+  DATASET_SCHEMES,
+  parseDatasetUri,
+  schemeTask,
+} from '@rnas/data';
 import { InvalidRequestError } from '@rnas/jobs';
 import {
   countParams,
@@ -21,12 +26,15 @@ import {
   type TrainingRecipe as TrainingRecipeProto,
 } from '@rnas/proto';
 import { validateModelName } from '@rnas/model';
-import { resolveRecipe, type Recipe, type RecipeInput } from '@rnas/train';
+import { resolveRecipe, TASK_RECIPE_PRESETS, type Recipe, type RecipeInput } from '@rnas/train';
 import {
   detectionConfigFromProto,
+  keypointConfigFromProto,
+  segmentationConfigFromProto,
   taskFromProto,
+  taskProtoName,
   TaskProtoError,
-  type DetectionConfig,
+  type TaskModelSpec,
   type TaskName,
 } from '@rnas/tasks';
 import { searchGenotype } from './search-lookup';
@@ -45,8 +53,23 @@ export interface ResolvedTraining {
   readonly modelName: string;
   /** What the network is trained for. */
   readonly task: TaskName;
-  /** Detection: the head, resolved. */
-  readonly detection?: DetectionConfig;
+  /** A dense task's head config, resolved (only the task's own is set). */
+  readonly configs: HeadConfigs;
+}
+
+/** The head configs of the dense tasks, keyed by task; a training has its own task's only. */
+export type HeadConfigs = Pick<TaskModelSpec, DenseTask>;
+export type DenseTask = 'detection' | 'segmentation' | 'keypoints';
+export const DENSE_TASKS: readonly DenseTask[] = ['detection', 'segmentation', 'keypoints'];
+
+/** Height and width of a dense task's network input, from its config. */
+export function denseInputSize(task: DenseTask, configs: HeadConfigs): { height: number; width: number } {
+  if (task === 'detection') {
+    const size = (configs.detection as NonNullable<HeadConfigs['detection']>).inputSize;
+    return { height: size, width: size };
+  }
+  const config = configs[task] as NonNullable<HeadConfigs['segmentation' | 'keypoints']>;
+  return { height: config.inputHeight, width: config.inputWidth };
 }
 
 export interface TrainingLimits {
@@ -58,9 +81,9 @@ export interface TrainingLimits {
 /** The paper's CIFAR network: 36 channels, 20 cells (RELATIVENAS.md section 7). */
 const DEFAULT_CHANNELS = 36;
 const DEFAULT_LAYERS = 20;
-/** The detection backbone of DENSE.md section 1: the ImageNet network at C=46 with 14 cells. */
-const DETECTION_CHANNELS = 46;
-const DETECTION_LAYERS = 14;
+/** The dense tasks' backbone of DENSE.md section 1: the ImageNet network at C=46 with 14 cells. */
+const DENSE_CHANNELS = 46;
+const DENSE_LAYERS = 14;
 
 /** Parameters beyond this are no network this service can train (DARTS-size ones have ~3.3M). */
 const MAX_PARAMETERS = 200_000_000;
@@ -68,7 +91,7 @@ function resolveSpec(
   request: StartTrainingRequest,
   genotype: Genotype,
   task: TaskName,
-  detection: DetectionConfig | undefined,
+  configs: HeadConfigs,
 ): RequestedSpec {
   let s: NetworkSpecFields;
   try {
@@ -85,9 +108,10 @@ function resolveSpec(
       'must be left empty: the cell comes from genotype or search_id',
     );
   }
-  const detecting = detection !== undefined;
-  if (detecting) {
-    // The detector's backbone is the ImageNet network (DENSE.md section 1), without auxiliary head.
+  const dense = task !== 'classification';
+  let inputSize = s.inputSize;
+  if (dense) {
+    // A dense task's backbone is the ImageNet network (DENSE.md section 1), without auxiliary head.
     if (request.spec !== undefined && request.spec.variant !== 0 && s.variant !== 'imagenet') {
       throw new InvalidArgumentError(
         'spec.variant',
@@ -105,21 +129,25 @@ function resolveSpec(
         `${task} takes RGB images (3 or 0)`,
       );
     }
-    if (s.inputSize !== 0 && s.inputSize !== detection.inputSize) {
+    // The input size is the head config's (a square one's side; else the height).
+    const { height, width } = denseInputSize(task, configs);
+    const field = task === 'detection' ? 'detection.input_size' : `${task}.input_height`;
+    if (s.inputSize !== 0 && (s.inputSize !== height || height !== width)) {
       throw new InvalidArgumentError(
         'spec.input_size',
         s.inputSize,
-        `0 or detection.input_size (${detection.inputSize}): the detector's input is detection.input_size`,
+        `0 or ${field} (${height}x${width}): the network's input is the ${task} config's`,
       );
     }
+    inputSize = height;
   }
   const spec: RequestedSpec = {
-    variant: detecting ? 'imagenet' : s.variant,
-    channels: s.channels === 0 ? (detecting ? DETECTION_CHANNELS : DEFAULT_CHANNELS) : s.channels,
-    layers: s.layers === 0 ? (detecting ? DETECTION_LAYERS : DEFAULT_LAYERS) : s.layers,
+    variant: dense ? 'imagenet' : s.variant,
+    channels: s.channels === 0 ? (dense ? DENSE_CHANNELS : DEFAULT_CHANNELS) : s.channels,
+    layers: s.layers === 0 ? (dense ? DENSE_LAYERS : DEFAULT_LAYERS) : s.layers,
     classes: s.classes,
-    inChannels: detecting ? 3 : s.inChannels,
-    inputSize: detecting ? detection.inputSize : s.inputSize,
+    inChannels: dense ? 3 : s.inChannels,
+    inputSize,
     auxiliary: s.auxiliary,
   };
   // The network's structure does not depend on the sizes the dataset decides: build its layout
@@ -155,11 +183,13 @@ function recipeInput(proto: TrainingRecipeProto | undefined): RecipeInput {
       return { ...defined, learningRateSchedule: 'cosine' };
     case LearningRateSchedule.LEARNING_RATE_SCHEDULE_CONSTANT:
       return { ...defined, learningRateSchedule: 'constant' };
+    case LearningRateSchedule.LEARNING_RATE_SCHEDULE_POLY:
+      return { ...defined, learningRateSchedule: 'poly' };
     default:
       throw new InvalidArgumentError(
         'recipe.learning_rate_schedule',
         learningRateSchedule,
-        'expected LEARNING_RATE_SCHEDULE_COSINE or LEARNING_RATE_SCHEDULE_CONSTANT',
+        'expected LEARNING_RATE_SCHEDULE_COSINE, LEARNING_RATE_SCHEDULE_CONSTANT or LEARNING_RATE_SCHEDULE_POLY',
       );
   }
 }
@@ -169,45 +199,45 @@ function resolveTrainingRecipe(proto: TrainingRecipeProto | undefined, task: Tas
   const input = recipeInput(proto);
   return resolveRecipe(
     { ...input, seed: input.seed ?? randomInt(0, 2 ** 32 - 1) },
-    task === 'detection' ? 'ssdlite' : 'cifar',
+    TASK_RECIPE_PRESETS[task],
     'recipe',
   );
 }
 
-function resolveTask(request: StartTrainingRequest): { task: TaskName; detection?: DetectionConfig } {
-  let task: TaskName;
+const CONFIG_FROM_PROTO = {
+  detection: (r: StartTrainingRequest) => detectionConfigFromProto(r.detection, 'detection'),
+  segmentation: (r: StartTrainingRequest) => segmentationConfigFromProto(r.segmentation, 'segmentation'),
+  keypoints: (r: StartTrainingRequest) => keypointConfigFromProto(r.keypoints, 'keypoints'),
+};
+
+function resolveTask(request: StartTrainingRequest): { task: TaskName; configs: HeadConfigs } {
   try {
-    task = taskFromProto(request.task, 'task');
-  } catch (err) {
-    if (err instanceof TaskProtoError) throw new InvalidArgumentError(err.field, err.value, err.reason);
-    throw err;
-  }
-  if (task !== 'detection') {
-    if (request.detection !== undefined) {
-      throw new InvalidArgumentError('detection', '(a DetectionConfig)', 'only with task TASK_DETECTION');
+    const task = taskFromProto(request.task, 'task');
+    for (const other of DENSE_TASKS) {
+      if (other !== task && request[other] !== undefined) {
+        throw new InvalidArgumentError(other, `(a ${other} config)`, `only with task ${taskProtoName(other)}`);
+      }
     }
-    return { task };
-  }
-  // A bad field is a field issue (detection.<field>) that the handler maps to the protobuf field.
-  try {
-    return { task, detection: detectionConfigFromProto(request.detection, 'detection') };
+    if (task === 'classification') return { task, configs: {} };
+    // A bad field is a field issue (<task>.<field>) that the handler maps to the protobuf field.
+    return { task, configs: { [task]: CONFIG_FROM_PROTO[task](request) } };
   } catch (err) {
     if (err instanceof TaskProtoError) throw new InvalidArgumentError(err.field, err.value, err.reason);
     throw err;
   }
 }
 
-/** A dataset of the task's kind: images with labels for classification, boxes for detection. */
+/** A dataset of the task's kind: labelled images, boxes, label maps or person keypoints. */
 function checkDatasetKind(uri: string, task: TaskName): void {
   const scheme = parseDatasetUri(uri).scheme;
-  const detecting = isDetectionScheme(scheme);
-  if (detecting !== (task === 'detection')) {
+  const kind = schemeTask(scheme);
+  if (kind !== task) {
+    const schemes = DATASET_SCHEMES.filter((s) => schemeTask(s) === task).map((s) => `${s}:`);
     throw new InvalidArgumentError(
       'dataset_uri',
       uri,
-      task === 'detection'
-        ? `a detection dataset (${DETECTION_SCHEMES.map((s) => `${s}:`).join(' or ')}) for task TASK_DETECTION`
-        : `a classification dataset for task ${task} (${scheme}: holds boxes: set task TASK_DETECTION)`,
+      `a ${task} dataset (${schemes.join(' or ')}) for task ${taskProtoName(task)} ` +
+        `(${scheme}: is a ${kind} dataset: set task ${taskProtoName(kind)})`,
     );
   }
 }
@@ -223,7 +253,7 @@ export async function resolveStartTraining(
   } catch (err) {
     throw new InvalidRequestError(`invalid ${(err as Error).message}`);
   }
-  const { task, detection } = resolveTask(request);
+  const { task, configs } = resolveTask(request);
   const recipe = resolveTrainingRecipe(request.recipe, task);
   const datasetUri = await checkDatasetUri(request.datasetUri, limits.dataRoots);
   checkDatasetKind(datasetUri, task);
@@ -252,11 +282,11 @@ export async function resolveStartTraining(
   return {
     genotype,
     searchId,
-    spec: resolveSpec(request, genotype, task, detection),
+    spec: resolveSpec(request, genotype, task, configs),
     datasetUri,
     recipe,
     modelName,
     task,
-    ...(detection === undefined ? {} : { detection }),
+    configs,
   };
 }

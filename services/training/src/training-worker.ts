@@ -7,8 +7,14 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { initBackend, tf } from '@rnas/engine';
-import { openDataset, openDetectionDataset, type Dataset, type DetectionDataset } from '@rnas/data';
-import { DetectionNetwork, importBackboneParams, replaceParams } from '@rnas/tasks';
+import {
+  openDataset,
+  openDetectionDataset,
+  openKeypointDataset,
+  openSegmentationDataset,
+  type Dataset,
+} from '@rnas/data';
+import { importBackboneParams, replaceParams, type BackboneTarget } from '@rnas/tasks';
 import { writeFileAtomic } from '@rnas/fs';
 import { serveWorkerTask } from '@rnas/jobs';
 import { workerMemory } from '@rnas/workers';
@@ -22,15 +28,33 @@ import {
   TrainingCancelledError,
   type TrainOptions,
 } from '@rnas/train';
+import { denseInputSize } from './training-request';
 import type { TrainingWorkerEvent, TrainingWorkerInput, TrainingWorkerResult } from './worker-messages';
+
+/** The dense tasks' dataset openers; each dataset's class count is what the head predicts. */
+const DENSE_DATASETS = {
+  detection: async (uri: string, dataRoots: readonly string[]) => {
+    const dataset = await openDetectionDataset(uri, { dataRoots });
+    return { dataset, classes: dataset.classNames.length };
+  },
+  segmentation: async (uri: string, dataRoots: readonly string[]) => {
+    const dataset = await openSegmentationDataset(uri, { dataRoots });
+    return { dataset, classes: dataset.classNames.length };
+  },
+  keypoints: async (uri: string, dataRoots: readonly string[]) => {
+    const dataset = await openKeypointDataset(uri, { dataRoots });
+    return { dataset, classes: dataset.keypointNames.length };
+  },
+};
 
 /**
  * The task's dataset and the network with every size it decides: the classes (a detector's
- * object classes), the input channels and size (a detector's come from its config).
+ * object classes, a segmenter's labels, the keypoints), the input channels and size (a dense
+ * task's come from its config).
  */
 async function openTaskDataset(
   input: TrainingWorkerInput,
-): Promise<{ dataset: Dataset | DetectionDataset; spec: NetworkSpec; inputSize: number }> {
+): Promise<{ dataset: TrainOptions['dataset']; spec: NetworkSpec; inputSize: number }> {
   const requested = input.spec;
   const network = (classes: number, inChannels: number): NetworkSpec => ({
     variant: requested.variant,
@@ -41,11 +65,12 @@ async function openTaskDataset(
     inChannels: requested.inChannels === 0 ? inChannels : requested.inChannels,
     auxiliary: requested.auxiliary,
   });
-  if (input.task === 'detection') {
-    const dataset = await openDetectionDataset(input.datasetUri, { dataRoots: input.dataRoots });
-    return { dataset, spec: network(dataset.classNames.length, 3), inputSize: requested.inputSize };
+  if (input.task !== 'classification') {
+    const { dataset, classes } = await DENSE_DATASETS[input.task](input.datasetUri, input.dataRoots);
+    const inputSize = denseInputSize(input.task, input.configs).height;
+    return { dataset, spec: network(classes, 3), inputSize };
   }
-  const dataset = await openDataset(input.datasetUri, { dataRoots: input.dataRoots });
+  const dataset: Dataset = await openDataset(input.datasetUri, { dataRoots: input.dataRoots });
   const [height, width, channels] = dataset.imageShape;
   if (requested.inputSize !== 0 && (requested.inputSize !== height || requested.inputSize !== width)) {
     throw new TrainError(
@@ -57,15 +82,16 @@ async function openTaskDataset(
 }
 
 /**
- * Detection's transfer: the named classification model's backbone weights replace the fresh
+ * A dense task's transfer: the named classification model's backbone weights replace the fresh
  * backbone's (DENSE.md section 1: the reference loads them strictly, classifier dropped). A model
  * that is missing, of another task or of another backbone is FAILED_PRECONDITION naming the field.
  */
 function backboneWeights(input: TrainingWorkerInput): TrainOptions['initialWeights'] {
-  const ref = input.detection?.backboneModel ?? '';
+  if (input.task === 'classification') return undefined;
+  const ref = input.configs[input.task]?.backboneModel ?? '';
   if (ref === '') return undefined;
   const [name, version] = ref.split(':');
-  const field = `detection.backbone_model ${JSON.stringify(ref)}`;
+  const field = `${input.task}.backbone_model ${JSON.stringify(ref)}`;
   return async (params, network) => {
     let artifact;
     try {
@@ -83,12 +109,9 @@ function backboneWeights(input: TrainingWorkerInput): TrainOptions['initialWeigh
         `${field}: a ${artifact.task} model, expected a classifier`,
       );
     }
-    if (!(network instanceof DetectionNetwork)) {
-      throw new TrainError('FAILED_PRECONDITION', `${field}: only a detector takes a backbone model`);
-    }
     let imported;
     try {
-      imported = importBackboneParams(network, artifact, field);
+      imported = importBackboneParams(network as unknown as BackboneTarget, artifact, field);
     } catch (err) {
       throw new TrainError('FAILED_PRECONDITION', (err as Error).message);
     }
@@ -119,7 +142,7 @@ serveWorkerTask<TrainingWorkerInput, TrainingWorkerEvent, TrainingWorkerResult>(
     const result = await train({
       spec,
       task: input.task,
-      detection: input.detection,
+      ...input.configs,
       initialWeights: backboneWeights(input),
       dataset,
       recipe: input.recipe,

@@ -3,9 +3,9 @@ import type { BackendName } from '@rnas/engine';
 import type { Genotype, NetworkSpec } from '@rnas/nas';
 import type { PublishedModel } from '@rnas/model';
 import type { EpochReport, Recipe } from '@rnas/train';
-import type { RequestedSpec } from './training-request';
+import type { HeadConfigs, RequestedSpec } from './training-request';
 import type { WorkerMemory } from '@rnas/workers';
-import type { DetectionConfig, TaskName } from '@rnas/tasks';
+import type { TaskName } from '@rnas/tasks';
 
 export interface TrainingWorkerInput {
   readonly trainingId: string;
@@ -16,8 +16,8 @@ export interface TrainingWorkerInput {
   readonly recipe: Recipe;
   readonly modelName: string;
   readonly task: TaskName;
-  /** Detection: the head, resolved. */
-  readonly detection: DetectionConfig | undefined;
+  /** A dense task's head config, resolved (the task's own only). */
+  readonly configs: HeadConfigs;
   readonly modelRepo: string;
   /** The training's own directory: its checkpoint and the marker of a published model. */
   readonly directory: string;

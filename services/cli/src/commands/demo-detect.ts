@@ -10,11 +10,9 @@ import { readFile, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { openDetectionDataset, writeDetectionShapes, type DetectionImage } from '@rnas/data';
 import { createClient, histogramMean, scrapeMetrics } from '@rnas/grpc';
-import { genotypeToProto, parseGenotypeArg } from '@rnas/nas';
 import {
   DetectionAugmentation,
   InferenceServiceService,
-  NetworkVariant,
   Task,
   type ImageDetections,
   type StartTrainingRequest,
@@ -22,7 +20,13 @@ import {
 } from '@rnas/proto';
 import { groundTruths, vocEvaluate, type EvalDetection, type EvalGroundTruth } from '@rnas/tasks';
 import type { CliIo } from '../io';
-import { defaultOutDir } from './demo-config';
+import {
+  denseTrainingRequest,
+  inLanes,
+  resolveDenseDemoConfig,
+  type DenseDemoConfig,
+  type DenseDemoOptions,
+} from './demo-dense';
 import { runWithServices, trainToEnd, waitForVersion } from './demo-run';
 import { drawDetections } from './draw-detections';
 
@@ -53,81 +57,12 @@ export const DETECT_DEFAULTS = {
   startTimeoutMs: 120_000,
 } as const;
 
-export interface DetectDemoOptions {
-  out?: string;
-  seed?: number;
-  genotype?: string;
-  channels?: number;
-  layers?: number;
-  inputSize?: number;
-  epochs?: number;
-  trainImages?: number;
-  testImages?: number;
-  concurrency?: number;
-  model?: string;
-}
-
-export interface DetectDemoConfig {
-  outDir: string;
-  seed: number;
-  genotype: string;
-  channels: number;
-  layers: number;
-  inputSize: number;
-  imageSize: number;
-  trainImages: number;
-  testImages: number;
-  epochs: number;
-  batchSize: number;
-  learningRate: number;
-  concurrency: number;
-  requestImages: number;
-  draw: number;
-  modelName: string;
-  startTimeoutMs: number;
-}
+export type DetectDemoOptions = DenseDemoOptions;
+export type DetectDemoConfig = DenseDemoConfig;
 
 /** The configuration of the flags, checked before anything starts; errors name the flag. */
 export function resolveDetectDemoConfig(options: DetectDemoOptions, now: Date): DetectDemoConfig {
-  const d = DETECT_DEFAULTS;
-  const inputSize = options.inputSize ?? d.inputSize;
-  if (inputSize % 32 !== 0 || inputSize < 64 || inputSize > 1024) {
-    throw new Error(`--input-size: expected a multiple of 32 in [64, 1024], got ${inputSize}`);
-  }
-  const layers = options.layers ?? d.layers;
-  if (layers < 2) throw new Error(`--layers: expected at least 2 (two reduction cells), got ${layers}`);
-  const channels = options.channels ?? d.channels;
-  if (channels % 2 !== 0)
-    throw new Error(`--channels: the ImageNet stem halves it: expected an even number, got ${channels}`);
-  const model = options.model ?? d.model;
-  if (!/^[a-z0-9][a-z0-9._-]{0,63}$/.test(model)) {
-    throw new Error(
-      `--model: expected 1 to 64 characters of [a-z0-9._-] starting with a letter or digit, got ${JSON.stringify(model)}`,
-    );
-  }
-  const genotype = options.genotype ?? d.genotype;
-  parseGenotypeArg(genotype);
-  const trainImages = options.trainImages ?? d.trainImages;
-  const outDir = options.out ?? defaultOutDir(now).replace(/demo-/, 'demo-detect-');
-  return {
-    outDir: path.resolve(outDir),
-    seed: options.seed ?? d.seed,
-    genotype,
-    channels,
-    layers,
-    inputSize,
-    imageSize: d.imageSize,
-    trainImages,
-    testImages: options.testImages ?? d.testImages,
-    epochs: options.epochs ?? d.epochs,
-    batchSize: Math.min(d.batchSize, trainImages),
-    learningRate: d.learningRate,
-    concurrency: options.concurrency ?? d.concurrency,
-    requestImages: d.requestImages,
-    draw: d.draw,
-    modelName: model,
-    startTimeoutMs: d.startTimeoutMs,
-  };
+  return resolveDenseDemoConfig(options, DETECT_DEFAULTS, 'demo-detect', now);
 }
 
 /** The demo's last line, which scripts parse. */
@@ -137,7 +72,7 @@ export function detectResultLine(ap50: number, model: string, version: number): 
 }
 
 function trainingRequest(config: DetectDemoConfig, datasetUri: string): StartTrainingRequest {
-  return {
+  return denseTrainingRequest(config, datasetUri, {
     task: Task.TASK_DETECTION,
     detection: {
       inputSize: config.inputSize,
@@ -147,26 +82,7 @@ function trainingRequest(config: DetectDemoConfig, datasetUri: string): StartTra
       // Flips only: the reference's zoom out and crop are made for 200 epochs, this demo has minutes.
       augmentation: DetectionAugmentation.DETECTION_AUGMENTATION_MIRROR,
     },
-    architecture: { $case: 'genotype', value: genotypeToProto(parseGenotypeArg(config.genotype)) },
-    spec: {
-      variant: NetworkVariant.NETWORK_VARIANT_IMAGENET,
-      channels: config.channels,
-      layers: config.layers,
-      classes: 0,
-      inputChannels: 0,
-      inputSize: 0,
-      auxiliary: false,
-    },
-    datasetUri,
-    modelName: config.modelName,
-    recipe: {
-      epochs: config.epochs,
-      batchSize: config.batchSize,
-      learningRate: config.learningRate,
-      learningRateSchedule: 0,
-      seed: config.seed,
-    },
-  };
+  });
 }
 
 /** Sends the images through Detect, `requestImages` per request, `concurrency` requests in flight. */
@@ -178,35 +94,26 @@ async function detectAll(
   config: DetectDemoConfig,
 ): Promise<ImageDetections[]> {
   const client = createClient(InferenceServiceService, address);
-  const results = new Array<ImageDetections>(files.length);
-  let next = 0;
   try {
-    const lane = async (): Promise<void> => {
-      while (next < files.length) {
-        const start = next;
-        next += config.requestImages;
-        const chunk = files.slice(start, start + config.requestImages);
-        const images = await Promise.all(chunk.map((file) => readFile(file)));
-        const response = await client.detect(
-          {
-            modelName: model,
-            version,
-            input: { $case: 'images', value: { images } },
-            // The reference's evaluation threshold: AP needs the whole precision-recall curve.
-            scoreThreshold: 0.01,
-            maxDetections: 200,
-            classes: [],
-          },
-          { deadlineMs: 120_000 },
-        );
-        response.images.forEach((image, i) => (results[start + i] = image));
-      }
-    };
-    await Promise.all(Array.from({ length: config.concurrency }, lane));
+    return await inLanes(files, config.requestImages, config.concurrency, async (chunk) => {
+      const images = await Promise.all(chunk.map((file) => readFile(file)));
+      const response = await client.detect(
+        {
+          modelName: model,
+          version,
+          input: { $case: 'images', value: { images } },
+          // The reference's evaluation threshold: AP needs the whole precision-recall curve.
+          scoreThreshold: 0.01,
+          maxDetections: 200,
+          classes: [],
+        },
+        { deadlineMs: 120_000 },
+      );
+      return response.images;
+    });
   } finally {
     client.close();
   }
-  return results;
 }
 
 /** VOC AP at IoU 0.5 (all-point) of the answers against the test split's annotations. */

@@ -37,12 +37,10 @@ import {
 } from './demo-config';
 import type { RunningService } from './demo-services';
 import { classifyLoad } from './demo-load';
-import {
-  DETECT_DEFAULTS,
-  resolveDetectDemoConfig,
-  runDetectDemo,
-  type DetectDemoOptions,
-} from './demo-detect';
+import { DETECT_DEFAULTS, resolveDetectDemoConfig, runDetectDemo } from './demo-detect';
+import type { DenseDemoOptions } from './demo-dense';
+import { POSE_DEFAULTS, resolvePoseDemoConfig, runPoseDemo } from './demo-pose';
+import { resolveSegmentDemoConfig, runSegmentDemo, SEGMENT_DEFAULTS } from './demo-segment';
 import { DemoError, HINT, runWithServices, sink, trainToEnd, waitForVersion } from './demo-run';
 import { runSearchWatch } from './search-client';
 import { withService } from './service-client';
@@ -301,7 +299,17 @@ const CLASSIFICATION_ONLY = [
   ['searchImages', '--search-images'],
   ['classifyImages', '--classify-images'],
 ] as const;
-const DETECTION_ONLY = [
+/** The dense tasks' demos: their flags resolved, then run. */
+const DENSE_DEMOS = {
+  detection: (options: DenseDemoOptions, io: CliIo) =>
+    runDetectDemo(resolveDetectDemoConfig(options, new Date()), io),
+  segmentation: (options: DenseDemoOptions, io: CliIo) =>
+    runSegmentDemo(resolveSegmentDemoConfig(options, new Date()), io),
+  keypoints: (options: DenseDemoOptions, io: CliIo) =>
+    runPoseDemo(resolvePoseDemoConfig(options, new Date()), io),
+};
+
+const DENSE_ONLY = [
   ['genotype', '--genotype'],
   ['inputSize', '--input-size'],
   ['testImages', '--test-images'],
@@ -342,39 +350,44 @@ export function demoCommand(io: CliIo = processIo): Command {
     .option('--concurrency <n>', `Classify requests in flight (default ${d.concurrency})`, positiveInt)
     .option(
       '--model <name>',
-      `model name to publish (default ${d.model}; ${DETECT_DEFAULTS.model} for detection)`,
+      `model name to publish (default ${d.model}; ${DETECT_DEFAULTS.model}, ${SEGMENT_DEFAULTS.model}, ` +
+        `${POSE_DEFAULTS.model} for detection, segmentation, keypoints)`,
     )
     .addOption(
       new Option(
         '--task <name>',
-        'classification (default: search Fashion-MNIST, train, Classify) or detection (make demo-detect: ' +
-          "train SSDLite on a published genotype's backbone on synthetic shapes in VOC format, Detect, AP50)",
-      ).choices(['classification', 'detection']),
+        'classification (default: search Fashion-MNIST, train, Classify), detection (make demo-detect: ' +
+          "train SSDLite on a published genotype's backbone on synthetic shapes in VOC format, Detect, AP50), " +
+          'segmentation (make demo-segment: BiSeNet on VOC-format shape masks, Segment, mIoU) or keypoints ' +
+          '(make demo-pose: SimpleBaseline on COCO-format stick figures, EstimatePose, OKS AP)',
+      ).choices(['classification', 'detection', 'segmentation', 'keypoints']),
     )
     .option(
       '--genotype <name|file>',
-      `detection: the backbone's genotype (default ${DETECT_DEFAULTS.genotype})`,
+      `dense tasks: the backbone's genotype (default ${DETECT_DEFAULTS.genotype})`,
     )
     .option(
       '--input-size <n>',
-      `detection: the detector's input side (default ${DETECT_DEFAULTS.inputSize})`,
+      `dense tasks: the network input's side (keypoints: the crop's height, its width 3/4 of it; ` +
+        `default ${DETECT_DEFAULTS.inputSize}, ${SEGMENT_DEFAULTS.inputSize}, ${POSE_DEFAULTS.inputSize})`,
       positiveInt,
     )
     .option(
       '--test-images <n>',
-      `detection: held-out images (default ${DETECT_DEFAULTS.testImages})`,
+      `dense tasks: held-out images (default ${DETECT_DEFAULTS.testImages}, ${SEGMENT_DEFAULTS.testImages}, ${POSE_DEFAULTS.testImages})`,
       positiveInt,
     )
-    .action(async (options: DemoOptions & DetectDemoOptions & { task?: string }) => {
-      if (options.task === 'detection') {
+    .action(async (options: DemoOptions & DenseDemoOptions & { task?: string }) => {
+      const task = options.task ?? 'classification';
+      if (task !== 'classification') {
         const stray = CLASSIFICATION_ONLY.find(([key]) => options[key] !== undefined);
-        if (stray !== undefined) throw new Error(`${stray[1]} is not a flag of the detection demo`);
-        process.exitCode = await runDetectDemo(resolveDetectDemoConfig(options, new Date()), io);
+        if (stray !== undefined) throw new Error(`${stray[1]} is not a flag of the ${task} demo`);
+        process.exitCode = await DENSE_DEMOS[task as keyof typeof DENSE_DEMOS](options, io);
         return;
       }
-      const stray = DETECTION_ONLY.find(([key]) => options[key] !== undefined);
+      const stray = DENSE_ONLY.find(([key]) => options[key] !== undefined);
       if (stray !== undefined)
-        throw new Error(`${stray[1]} is a flag of the detection demo: add --task detection`);
+        throw new Error(`${stray[1]} is a flag of the dense-task demos: add --task detection (or segmentation, keypoints)`);
       const config = resolveDemoConfig(options, new Date());
       process.exitCode = await runDemo(config, io);
     });
