@@ -2,7 +2,7 @@
 NPM ?= npm
 NODE_MODULES_STAMP := node_modules/.package-lock.json
 
-.PHONY: install build test lint proto check demo demo-detect demo-segment demo-pose bench bench-engine bench-data bench-networks bench-search bench-serve bench-detect clean
+.PHONY: install build test lint proto check demo demo-detect demo-segment demo-pose bench bench-engine bench-data bench-networks bench-search bench-serve bench-tasks clean
 
 # Install the workspace exactly as locked (skipped when the lock has not changed).
 install: $(NODE_MODULES_STAMP)
@@ -85,12 +85,13 @@ bench-search: build
 bench-serve: build
 	node bench/dist/serve.js
 
-# Detection at the detection demo's sizes next to classification at its demo's: training images/s
-# and Detect/Classify images/s with 1 and 16 clients (about 3 minutes).
-bench-detect: build
-	node bench/dist/detection.js
+# Detection, segmentation and keypoints at their demos' sizes next to classification at its demo's:
+# training images/s and Detect/Segment/EstimatePose/Classify images/s with 1 and 16 clients
+# (about 6 minutes).
+bench-tasks: build
+	node bench/dist/tasks.js
 
-bench: bench-engine bench-data bench-networks bench-serve bench-detect
+bench: bench-engine bench-data bench-networks bench-serve bench-tasks
 
 clean:
 	npx tsc -b --clean

@@ -1,26 +1,39 @@
-// Detection benchmark at the detection demo's sizes, next to classification at the classification
-// demo's: training throughput (one epoch of `train`, both tasks, the same machine and moment), and
-// serving throughput through the inference service in its own process with 1 and 16 clients, one
-// encoded image per call (Detect: a 160x160 JPEG; Classify: a 28x28 PNG), dynamic batching on.
-// Writes the "Detection" section of docs/benchmarks.md.
-// Run: `npx tsc -b && node bench/dist/detection.js [--seconds S] [--quick] [--no-write]`.
+// The tasks' benchmark: detection, segmentation and keypoints at their demos' sizes, next to
+// classification at the classification demo's: training throughput (one epoch of `train`, every
+// task on the same machine at the same moment), and serving throughput through the inference
+// service in its own process with 1 and 16 clients, one encoded image per call (Detect and Segment:
+// a JPEG of the demo's data; EstimatePose: a JPEG with one person box; Classify: a 28x28 PNG),
+// dynamic batching on. Writes the "Tasks" section of docs/benchmarks.md.
+// Run: `npx tsc -b && node bench/dist/tasks.js [--seconds S] [--quick] [--no-write]`.
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { initBackend } from '@rnas/engine';
-import { openDataset, openDetectionDataset, writeDetectionShapes, type Dataset } from '@rnas/data';
+import {
+  openDataset,
+  openDetectionDataset,
+  openKeypointDataset,
+  openSegmentationDataset,
+  writeDetectionShapes,
+  writeKeypointFigures,
+  writeSegmentationShapes,
+  type Dataset,
+} from '@rnas/data';
 import { publishModel, syntheticArtifact, type SyntheticModelOptions } from '@rnas/model';
 import { getPublishedGenotype } from '@rnas/nas';
 import { createClient, type PromiseClient } from '@rnas/grpc';
 import { InferenceServiceService } from '@rnas/proto';
-import { resolveDetectionConfig } from '@rnas/tasks';
+import { resolveDetectionConfig, resolveKeypointConfig, resolveSegmentationConfig } from '@rnas/tasks';
 import { train, type RecipeInput, type TrainOptions } from '@rnas/train';
 import { BENCHMARKS_DOC, writeDocSection } from './docs-section';
 import { benchmarkMain, startServer, stopServer } from './inference-process';
 
 /** The detection demo's network and input (services/cli/src/commands/demo-detect.ts). */
 const DETECTOR = { channels: 16, layers: 5, inputSize: 128, imageSize: 160, batch: 16 };
+/** The segmentation demo's (demo-segment.ts) and the keypoint demo's (demo-pose.ts: 64x32 crops). */
+const SEGMENTER = { channels: 16, layers: 5, inputSize: 64, imageSize: 64, batch: 16 };
+const POSE = { channels: 16, layers: 5, inputHeight: 64, inputWidth: 32, imageSize: 96, batch: 16 };
 /** The classification demo's trained network (services/cli/src/commands/demo-config.ts). */
 const CLASSIFIER = { channels: 8, layers: 3, batch: 64 };
 const CLIENTS = [1, 16];
@@ -32,7 +45,7 @@ interface Options {
   doc: string;
 }
 
-const USAGE = `usage: node bench/dist/detection.js [--seconds S] [--quick] [--no-write] [--doc PATH]
+const USAGE = `usage: node bench/dist/tasks.js [--seconds S] [--quick] [--no-write] [--doc PATH]
   --seconds S  serving time per configuration (default 10; a warm-up of S/5 comes first)
   --quick      2 seconds per configuration and 96 training images: checks that it runs
   --no-write   print the results only; leave docs/benchmarks.md alone
@@ -141,7 +154,7 @@ async function bench(argv: readonly string[]): Promise<number> {
   const backend = await initBackend();
   const loadBefore = loadavg()[0];
   const started = performance.now();
-  const root = await mkdtemp(path.join(tmpdir(), 'rnas-bench-detection-'));
+  const root = await mkdtemp(path.join(tmpdir(), 'rnas-bench-tasks-'));
   try {
     const genotype = getPublishedGenotype('RelativeNAS');
     const { uri } = await writeDetectionShapes(path.join(root, 'data', 'shapes'), {
@@ -180,6 +193,48 @@ async function bench(argv: readonly string[]): Promise<number> {
     });
     const detectMirror = await trainingThroughput(detectionRecipe('mirror'));
     const detectSsd = await trainingThroughput(detectionRecipe('ssd'));
+    const dense = { variant: 'imagenet', inChannels: 3, auxiliary: false } as const;
+    const { uri: segUri } = await writeSegmentationShapes(path.join(root, 'data', 'seg'), {
+      train: options.trainImages,
+      test: 16,
+      size: SEGMENTER.imageSize,
+      seed: 1,
+    });
+    const seg = await openSegmentationDataset(segUri, { dataRoots: [path.join(root, 'data')] });
+    const segment = await trainingThroughput({
+      spec: { ...dense, channels: SEGMENTER.channels, layers: SEGMENTER.layers, classes: seg.classNames.length },
+      genotype,
+      task: 'segmentation',
+      segmentation: resolveSegmentationConfig({
+        inputHeight: SEGMENTER.inputSize,
+        inputWidth: SEGMENTER.inputSize,
+        scales: [0.75, 1, 1.25],
+      }),
+      dataset: seg,
+      recipe: { epochs: 1, batchSize: SEGMENTER.batch, learningRate: 0.05, seed: 1, evalImages: 1 },
+    });
+    const { uri: poseUri } = await writeKeypointFigures(path.join(root, 'data', 'pose'), {
+      train: options.trainImages,
+      test: 16,
+      size: POSE.imageSize,
+      seed: 1,
+    });
+    const figures = await openKeypointDataset(poseUri, { dataRoots: [path.join(root, 'data')] });
+    const pose = await trainingThroughput({
+      spec: { ...dense, channels: POSE.channels, layers: POSE.layers, classes: figures.keypointNames.length },
+      genotype,
+      task: 'keypoints',
+      keypoints: resolveKeypointConfig({ inputHeight: POSE.inputHeight, inputWidth: POSE.inputWidth }),
+      dataset: figures,
+      recipe: {
+        epochs: 1,
+        batchSize: POSE.batch,
+        learningRate: 0.1,
+        seed: 1,
+        evalImages: 1,
+        trainImages: options.trainImages,
+      },
+    });
     const { dataset: fashion, name: fashionName } = await classificationData(options.trainImages * 4);
     const classify = await trainingThroughput({
       spec: {
@@ -205,6 +260,7 @@ async function bench(argv: readonly string[]): Promise<number> {
     });
     process.stdout.write(
       `training: detection ${detectMirror.toFixed(1)} images/s (mirror), ${detectSsd.toFixed(1)} (ssd augmentation); ` +
+        `segmentation ${segment.toFixed(1)} images/s; keypoints ${pose.toFixed(1)} crops/s; ` +
         `classification ${classify.toFixed(1)} images/s\n`,
     );
 
@@ -227,6 +283,54 @@ async function bench(argv: readonly string[]): Promise<number> {
           { modelName: 'detector', input: { $case: 'images', value: { images: [image] } }, classes: [] },
           { deadlineMs: 60_000 },
         ),
+      options.seconds,
+    );
+    const segJpegs = await Promise.all(seg.test.slice(0, 16).map((image) => readFile(image.file)));
+    const segmentRates = await servingThroughput(
+      root,
+      'segmenter',
+      {
+        task: 'segmentation',
+        channels: SEGMENTER.channels,
+        layers: SEGMENTER.layers,
+        classes: seg.classNames.length,
+        inputSize: SEGMENTER.inputSize,
+        genotype: 'RelativeNAS',
+      },
+      segJpegs,
+      (client, image) =>
+        client.segment(
+          { modelName: 'segmenter', input: { $case: 'images', value: { images: [image] } }, encoding: 0 },
+          { deadlineMs: 60_000 },
+        ),
+      options.seconds,
+    );
+    const people = figures.test.slice(0, 16);
+    const poseJpegs = await Promise.all(people.map((person) => readFile(person.file)));
+    const boxOf = new Map(poseJpegs.map((jpeg, i) => [jpeg, people[i].box]));
+    const poseRates = await servingThroughput(
+      root,
+      'pose',
+      {
+        task: 'keypoints',
+        channels: POSE.channels,
+        layers: POSE.layers,
+        inputHeight: POSE.inputHeight,
+        inputWidth: POSE.inputWidth,
+        genotype: 'RelativeNAS',
+      },
+      poseJpegs,
+      (client, image) => {
+        const [x, y, w, h] = boxOf.get(image) as [number, number, number, number];
+        return client.estimatePose(
+          {
+            modelName: 'pose',
+            images: { images: [image] },
+            boxes: [{ boxes: [{ xMin: x, yMin: y, xMax: x + w, yMax: y + h }] }],
+          },
+          { deadlineMs: 60_000 },
+        );
+      },
       options.seconds,
     );
     const pngs = await Promise.all(
@@ -260,6 +364,8 @@ async function bench(argv: readonly string[]): Promise<number> {
     );
     process.stdout.write(
       `serving: Detect ${detectRates.map((r, i) => `${CLIENTS[i]} client(s) ${r.toFixed(1)}`).join(', ')} images/s; ` +
+        `Segment ${segmentRates.map((r, i) => `${CLIENTS[i]} client(s) ${r.toFixed(1)}`).join(', ')} images/s; ` +
+        `EstimatePose ${poseRates.map((r, i) => `${CLIENTS[i]} client(s) ${r.toFixed(1)}`).join(', ')} images/s; ` +
         `Classify ${classifyRates.map((r, i) => `${CLIENTS[i]} client(s) ${r.toFixed(1)}`).join(', ')} images/s\n`,
     );
 
@@ -269,28 +375,33 @@ async function bench(argv: readonly string[]): Promise<number> {
       '| task (network, input) | training, images/s | serving, 1 client, images/s | serving, 16 clients, images/s |',
       '| --- | --- | --- | --- |',
       `| detection: SSDLite on RelativeNAS, ImageNet variant ${DETECTOR.layers} cells x ${DETECTOR.channels} channels, ${DETECTOR.inputSize}x${DETECTOR.inputSize}x3, batch ${DETECTOR.batch} | ${detectMirror.toFixed(1)} (mirror augmentation); ${detectSsd.toFixed(1)} (ssd) | ${detectRates[0].toFixed(1)} | ${detectRates[1].toFixed(1)} |`,
+      `| segmentation: BiSeNet on RelativeNAS, ImageNet variant ${SEGMENTER.layers} cells x ${SEGMENTER.channels} channels, ${SEGMENTER.inputSize}x${SEGMENTER.inputSize}x3, batch ${SEGMENTER.batch} | ${segment.toFixed(1)} | ${segmentRates[0].toFixed(1)} | ${segmentRates[1].toFixed(1)} |`,
+      `| keypoints: SimpleBaseline on RelativeNAS, ImageNet variant ${POSE.layers} cells x ${POSE.channels} channels, ${POSE.inputHeight}x${POSE.inputWidth}x3 crops, batch ${POSE.batch} | ${pose.toFixed(1)} (crops/s) | ${poseRates[0].toFixed(1)} | ${poseRates[1].toFixed(1)} |`,
       `| classification: RelativeNAS, CIFAR variant ${CLASSIFIER.layers} cells x ${CLASSIFIER.channels} channels, 28x28x1, batch ${CLASSIFIER.batch} | ${classify.toFixed(1)} | ${classifyRates[0].toFixed(1)} | ${classifyRates[1].toFixed(1)} |`,
     ].join('\n');
     process.stdout.write(`\n${table}\n`);
     const body = [
-      `Command: \`npx tsc -b && node bench/dist/detection.js${argv.length > 0 ? ` ${argv.join(' ')}` : ''}\` (about ${minutes.toFixed(1)} min).`,
+      `Command: \`npx tsc -b && node bench/dist/tasks.js${argv.length > 0 ? ` ${argv.join(' ')}` : ''}\` (about ${minutes.toFixed(1)} min).`,
       `Machine: ${cpu[0]?.model.trim() ?? 'unknown CPU'}, ${cpu.length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}; ` +
         `backend ${backend.name} (tfjs '${backend.tfBackend}'); load average ${loadBefore.toFixed(1)} at the start, ${loadavg()[0].toFixed(1)} at the end; ${new Date().toISOString().slice(0, 10)}.`,
       '',
-      `Each task at its demo's sizes (\`make demo-detect\`, \`make demo\`). Training: one epoch of \`train\` (${options.trainImages} synthetic ` +
-        `${DETECTOR.imageSize}x${DETECTOR.imageSize} VOC images for detection, decoded, augmented, resized and matched to the priors; ` +
-        `${options.trainImages * 4} ${fashionName} images for classification), images per second of the steps (the epoch report's ` +
-        '`images_per_second`: forward, multibox or cross-entropy loss, backward, SGD; data loading and evaluation excluded). ' +
+      `Each task at its demo's sizes (\`make demo-detect\`, \`make demo-segment\`, \`make demo-pose\`, \`make demo\`). Training: one epoch of \`train\` ` +
+        `(${options.trainImages} synthetic images for each dense task: ${DETECTOR.imageSize}x${DETECTOR.imageSize} VOC images for detection, decoded, augmented, resized and matched ` +
+        `to the priors; ${SEGMENTER.imageSize}x${SEGMENTER.imageSize} VOC segmentation images, scaled, cropped and flipped with their label maps; the people of ` +
+        `${POSE.imageSize}x${POSE.imageSize} stick-figure images, cropped at ${POSE.inputHeight}x${POSE.inputWidth} with scale, rotation and flip, Gaussian heatmap targets; ` +
+        `${options.trainImages * 4} ${fashionName} images for classification), images (keypoints: person crops) per second of the steps (the epoch report's ` +
+        '`images_per_second`: forward, the task\'s loss, backward, SGD; data loading and evaluation excluded). ' +
         'Serving: the inference service in its own process (`--max-batch-size 16`, dynamic batching on), freshly initialised models ' +
-        `of those networks, each client sending one image per call (Detect: a ${DETECTOR.imageSize}x${DETECTOR.imageSize} JPEG, decoded, stretched ` +
-        'to the input, decoded and NMS-filtered per class, boxes mapped back; Classify: a 28x28 PNG, top 1) and the next as soon as ' +
-        `the answer arrives, for ${options.seconds} s after a warm-up of ${options.seconds / 5} s.`,
+        'of those networks, each client sending one image per call (Detect: a JPEG, decoded, stretched to the input, NMS per class, boxes ' +
+        'mapped back; Segment: a JPEG, stretched to the input, the label map resized back and PNG-encoded; EstimatePose: a JPEG and one ' +
+        'person box, cropped by affine warp, flip test (two forward passes), keypoints mapped back; Classify: a 28x28 PNG, top 1) and the ' +
+        `next as soon as the answer arrives, for ${options.seconds} s after a warm-up of ${options.seconds / 5} s.`,
       '',
       table,
     ].join('\n');
     if (options.write) {
-      await writeDocSection('Detection', body, options.doc);
-      process.stdout.write(`wrote the Detection section of ${options.doc}\n`);
+      await writeDocSection('Tasks', body, options.doc);
+      process.stdout.write(`wrote the Tasks section of ${options.doc}\n`);
     }
     return 0;
   } finally {
