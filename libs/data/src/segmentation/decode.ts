@@ -137,3 +137,26 @@ export async function decodeSegmentationSample(
   const { data } = await readMask(image, 3, maxPixels);
   return { pixels, mask: vocLabels(image, data, width, dataset.classNames.length), width, height };
 }
+
+/**
+ * Reads every label map of both splits and checks its labels (as `decodeSegmentationSample`
+ * does, without decoding the images), so that a bad label value fails before training starts,
+ * naming the file and the pixel, rather than an epoch into it. Stops between files when `signal`
+ * fires.
+ */
+export async function checkSegmentationLabels(
+  dataset: Pick<SegmentationDataset, 'format' | 'classNames' | 'train' | 'test'>,
+  options: { maxPixels?: number; signal?: AbortSignal } = {},
+): Promise<void> {
+  const maxPixels = options.maxPixels ?? DEFAULT_MAX_DETECTION_PIXELS;
+  for (const image of [...dataset.train, ...dataset.test]) {
+    options.signal?.throwIfAborted();
+    if (dataset.format === 'cityscapes') {
+      const { data, width } = await readMask(image, 1, maxPixels);
+      cityscapesLabels(image, data, width);
+    } else {
+      const { data, width } = await readMask(image, 3, maxPixels);
+      vocLabels(image, data, width, dataset.classNames.length);
+    }
+  }
+}

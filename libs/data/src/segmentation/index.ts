@@ -8,6 +8,6 @@ export {
   CITYSCAPES_TRAIN_IDS,
 } from './types';
 export { openSegmentationDataset } from './open';
-export { decodeSegmentationSample } from './decode';
+export { decodeSegmentationSample, checkSegmentationLabels } from './decode';
 export { augmentSegmentation, resizeSegmentation, type SegmentationAugmentOptions } from './augment';
 export { writeSegmentationShapes, SEGMENTATION_SHAPES, type SegmentationShapesOptions } from './synthetic';

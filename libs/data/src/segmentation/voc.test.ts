@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import sharp from 'sharp';
 import { DataError } from '../errors';
 import { temporaryDataRoot } from '../synthetic';
-import { decodeSegmentationSample } from './decode';
+import { checkSegmentationLabels, decodeSegmentationSample } from './decode';
 import { openSegmentationDataset } from './open';
 import { encodeLabelPng, vocPalette } from './png';
 import { VOC_SEG_CLASSES } from './types';
@@ -259,6 +259,27 @@ describe('VOC segmentation', () => {
     expect(err.message).toMatch(
       /a\.png \(image "a"\) pixel x=3, y=2: expected a colour of VOC's palette, got rgb\(1, 2, 3\)/,
     );
+  });
+
+  it('finds a bad label in any split before training with checkSegmentationLabels, naming file and pixel', async () => {
+    const good = await openSegmentationDataset(`voc-seg:${await vocFolder()}`, { dataRoots: [root] });
+    await expect(checkSegmentationLabels(good)).resolves.toBeUndefined();
+    const dir = await vocFolder({ 'SegmentationClass/a.png': await rgbMask([1, 2, 3]) });
+    const ds = await openSegmentationDataset(`voc-seg:${dir}`, { dataRoots: [root] });
+    await expect(checkSegmentationLabels(ds)).rejects.toThrow(
+      /a\.png \(image "a"\) pixel x=3, y=2: expected a colour of VOC's palette, got rgb\(1, 2, 3\)/,
+    );
+    // A class index beyond the dataset's classes (a palette colour, but not one of its 21 classes).
+    const beyond = labels(15);
+    beyond[7] = 40;
+    const far = await vocFolder({ 'SegmentationClass/a.png': encodeLabelPng(beyond, W, H) });
+    const farDs = await openSegmentationDataset(`voc-seg:${far}`, { dataRoots: [root] });
+    await expect(checkSegmentationLabels(farDs)).rejects.toThrow(
+      /a class index in \[0, 21\) or 255 \(ignore\), got 40/,
+    );
+    const stopped = new AbortController();
+    stopped.abort();
+    await expect(checkSegmentationLabels(good, { signal: stopped.signal })).rejects.toThrow();
   });
 
   it('refuses a truncated mask or image, and a mask replaced by one of another size, when decoding', async () => {
