@@ -8,6 +8,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { initBackend, tf } from '@rnas/engine';
 import {
+  checkSegmentationLabels,
   openDataset,
   openDetectionDataset,
   openKeypointDataset,
@@ -39,6 +40,8 @@ const DENSE_DATASETS = {
   },
   segmentation: async (uri: string, dataRoots: readonly string[]) => {
     const dataset = await openSegmentationDataset(uri, { dataRoots });
+    // Label values are in the masks' pixels: read them all now, not an epoch into the training.
+    await checkSegmentationLabels(dataset);
     return { dataset, classes: dataset.classNames.length };
   },
   keypoints: async (uri: string, dataRoots: readonly string[]) => {
