@@ -36,6 +36,10 @@ export {
   taskToProto,
   detectionConfigFromProto,
   detectionConfigToProto,
+  segmentationConfigFromProto,
+  segmentationConfigToProto,
+  keypointConfigFromProto,
+  keypointConfigToProto,
   TaskProtoError,
 } from './task-proto';
 export * from './detection/metrics';
