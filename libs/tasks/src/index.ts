@@ -40,6 +40,7 @@ export {
   segmentationConfigToProto,
   keypointConfigFromProto,
   keypointConfigToProto,
+  taskProtoName,
   TaskProtoError,
 } from './task-proto';
 export * from './detection/metrics';

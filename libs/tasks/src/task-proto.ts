@@ -44,7 +44,7 @@ export function taskFromProto(value: Task, field = 'task'): TaskName {
   }
 }
 
-const TASK_PROTOS: Record<TaskName, Task> = {
+const TASK_PROTO: Record<TaskName, Task> = {
   classification: Task.TASK_CLASSIFICATION,
   detection: Task.TASK_DETECTION,
   segmentation: Task.TASK_SEGMENTATION,
@@ -52,7 +52,12 @@ const TASK_PROTOS: Record<TaskName, Task> = {
 };
 
 export function taskToProto(task: TaskName): Task {
-  return TASK_PROTOS[task];
+  return TASK_PROTO[task];
+}
+
+/** The protobuf enum name of a task, for messages (`TASK_DETECTION`). */
+export function taskProtoName(task: TaskName): string {
+  return Task[TASK_PROTO[task]];
 }
 
 /**
@@ -103,10 +108,7 @@ export function detectionConfigToProto(config: DetectionConfig): DetectionConfig
   };
 }
 
-/**
- * The resolved config of a request's SegmentationConfig (absent fields and empty lists take
- * BiSeNet's values). A bad field is a SegmentationConfigError naming `field.<name>`.
- */
+/** The resolved config of a request's SegmentationConfig (absent fields and empty lists: defaults). */
 export function segmentationConfigFromProto(
   proto: SegmentationConfigProto | undefined,
   field = 'segmentation',
@@ -125,24 +127,18 @@ export function segmentationConfigToProto(config: SegmentationConfig): Segmentat
   };
 }
 
-/** Pairs from the proto's flattened list [a0, b0, a1, b1, ...]; an odd length names the field. */
-function unflattenPairs(values: readonly number[], field: string): KeypointPair[] {
+/** Flattened pairs [a0, b0, a1, b1, ...] as pairs; an odd count is an error naming the field. */
+function pairsFromProto(values: readonly number[], field: string): KeypointPair[] {
   if (values.length % 2 !== 0) {
-    throw new TaskProtoError(
-      field,
-      `${values.length} values`,
-      'expected pairs of keypoint indices (an even count)',
-    );
+    throw new TaskProtoError(field, values.length, 'expected an even count (pairs of keypoint indices)');
   }
-  const pairs: KeypointPair[] = [];
-  for (let i = 0; i < values.length; i += 2) pairs.push([values[i], values[i + 1]]);
-  return pairs;
+  return Array.from({ length: values.length / 2 }, (_, i) => [values[2 * i], values[2 * i + 1]] as const);
 }
 
 /**
- * The resolved config of a KeypointConfig message (absent fields and empty lists take
- * SimpleBaseline's values). Skeleton and flip pairs arrive flattened; an odd count is a
- * TaskProtoError, a bad field a KeypointConfigError, each naming `field.<name>`.
+ * The resolved config of a KeypointConfig: absent fields take the defaults. The dataset's fields
+ * (names, skeleton, flip pairs, sigmas) are read too, as a stored model's message carries them; a
+ * training request's are replaced by its dataset's.
  */
 export function keypointConfigFromProto(
   proto: KeypointConfigProto | undefined,
@@ -153,8 +149,8 @@ export function keypointConfigFromProto(
   return resolveKeypointConfig(
     {
       ...rest,
-      skeleton: unflattenPairs(skeleton, `${field}.skeleton`),
-      flipPairs: unflattenPairs(flipPairs, `${field}.flipPairs`),
+      skeleton: pairsFromProto(skeleton, `${field}.skeleton`),
+      flipPairs: pairsFromProto(flipPairs, `${field}.flip_pairs`),
     },
     field,
   );
