@@ -39,6 +39,7 @@ export class ConfusionMatrix {
     if (predicted.length !== labels.length) {
       throw new Error(`${what}: ${labels.length} labels for ${predicted.length} predicted pixels`);
     }
+    // Checked in full first: a refused batch leaves the counts as they were.
     for (let i = 0; i < labels.length; i++) {
       const label = labels[i];
       if (label === IGNORE_LABEL) continue;
@@ -51,7 +52,10 @@ export class ConfusionMatrix {
       if (!(Number.isInteger(p) && p >= 0 && p < k)) {
         throw new Error(`${what}: pixel ${i} is predicted as ${p}, expected a class in [0, ${k - 1}]`);
       }
-      this.counts[label * k + p]++;
+    }
+    for (let i = 0; i < labels.length; i++) {
+      const label = labels[i];
+      if (label !== IGNORE_LABEL) this.counts[label * k + predicted[i]]++;
     }
   }
 
