@@ -114,3 +114,33 @@ export {
   type KeypointConfigInput,
   type KeypointPair,
 } from './keypoints/config';
+export {
+  SegmentationNetwork,
+  SEGMENTATION_BACKBONE_PREFIX,
+  isBackboneParam as isSegmentationBackboneParam,
+  labelMap,
+} from './segmentation/network';
+export {
+  BiSeNetHead,
+  ContextPath,
+  AttentionRefinement,
+  FeatureFusion,
+  spatialPath,
+  outputHead,
+  convBnRelu,
+  kaimingConv,
+  LEAKY_SLOPE,
+  CONTEXT_CHANNELS,
+  SPATIAL_CHANNELS,
+  FUSION_CHANNELS,
+  type BiSeNetOutput,
+  type ContextFeatures,
+} from './segmentation/bisenet';
+export {
+  pixelLabels,
+  pixelCrossEntropy,
+  segmentationLoss,
+  type PixelLabels,
+  type SegmentationLogits,
+} from './segmentation/loss';
+export { ConfusionMatrix, type SegmentationMetrics } from './segmentation/metrics';
