@@ -159,6 +159,23 @@ describe('parameter maps', () => {
     expect(tf.memory().numTensors).toBe(before);
   });
 
+  it('draws normal initialisations with the declared deviation, reproducibly', () => {
+    const normal: ParamInfo = {
+      ...convParam('deconv.weight', 16, 32, 4, 4),
+      init: { kind: 'normal', std: 0.001 },
+    };
+    const a = initParams([normal], 5);
+    const b = initParams([normal], 5);
+    const v = Array.from((a.get('deconv.weight') as tf.Tensor).dataSync());
+    expect(v).toEqual(Array.from((b.get('deconv.weight') as tf.Tensor).dataSync()));
+    const mean = v.reduce((s, x) => s + x, 0) / v.length;
+    const std = Math.sqrt(v.reduce((s, x) => s + (x - mean) ** 2, 0) / v.length);
+    expect(Math.abs(mean)).toBeLessThan(1e-4);
+    expect(std).toBeGreaterThan(0.0009);
+    expect(std).toBeLessThan(0.0011);
+    [a, b].forEach(disposeParams);
+  });
+
   it('export refuses a map that lacks a tensor or holds the wrong shape', () => {
     const params = initParams(PARAMS, 1);
     const fc = params.get('fc.weight') as tf.Tensor;

@@ -6,8 +6,12 @@ export type ParamLayout = 'conv' | 'depthwise' | 'linear' | 'vector';
 /** `weight`: trainable (SGD updates it); `buffer`: batch-norm running statistics. */
 export type ParamKind = 'weight' | 'buffer';
 
-/** PyTorch's default initialisation: uniform in ±bound (kaiming-uniform with a = √5), or a constant. */
-export type ParamInit = { kind: 'uniform'; bound: number } | { kind: 'constant'; value: number };
+/**
+ * PyTorch's default initialisation: uniform in ±bound (kaiming-uniform with a = √5), or a constant;
+ * or a zero-mean normal where a reference initialises so (SimpleBaseline's heads: `normal_(std=0.001)`).
+ */
+export type ParamInit =
+  { kind: 'uniform'; bound: number } | { kind: 'constant'; value: number } | { kind: 'normal'; std: number };
 
 /** One named tensor of a network, under its reference name (design/RELATIVENAS.md section 4). */
 export interface ParamInfo {
@@ -104,15 +108,18 @@ export function countParams(params: readonly ParamInfo[]): number {
   return total;
 }
 
-/** Fresh parameters with PyTorch's default initialisation, reproducible from `seed`. */
+/** Fresh parameters with their declared initialisation, reproducible from `seed`. */
 export function initParams(params: readonly ParamInfo[], seed: number): ParamMap {
   const out: ParamMap = new Map();
   params.forEach((p, i) => {
     const shape = [...p.shape];
+    const init = p.init;
     const t =
-      p.init.kind === 'uniform'
-        ? tf.randomUniform(shape, -p.init.bound, p.init.bound, 'float32', seed * 100003 + i)
-        : tf.fill(shape, p.init.value);
+      init.kind === 'uniform'
+        ? tf.randomUniform(shape, -init.bound, init.bound, 'float32', seed * 100003 + i)
+        : init.kind === 'normal'
+          ? tf.randomNormal(shape, 0, init.std, 'float32', seed * 100003 + i)
+          : tf.fill(shape, init.value);
     out.set(p.name, t);
   });
   return out;
