@@ -8,10 +8,10 @@ export type ParamKind = 'weight' | 'buffer';
 
 /**
  * PyTorch's default initialisation: uniform in ±bound (kaiming-uniform with a = √5), or a constant;
- * or a zero-mean normal where a reference initialises so (SimpleBaseline's heads: `normal_(std=0.001)`).
+ * `normal` is N(0, std²), which heads that call `kaiming_normal_` or `normal_` ask for.
  */
 export type ParamInit =
-  { kind: 'uniform'; bound: number } | { kind: 'constant'; value: number } | { kind: 'normal'; std: number };
+  { kind: 'uniform'; bound: number } | { kind: 'normal'; std: number } | { kind: 'constant'; value: number };
 
 /** One named tensor of a network, under its reference name (design/RELATIVENAS.md section 4). */
 export interface ParamInfo {
@@ -108,18 +108,17 @@ export function countParams(params: readonly ParamInfo[]): number {
   return total;
 }
 
-/** Fresh parameters with their declared initialisation, reproducible from `seed`. */
+/** Fresh parameters initialised as each one's `init` says, reproducible from `seed`. */
 export function initParams(params: readonly ParamInfo[], seed: number): ParamMap {
   const out: ParamMap = new Map();
   params.forEach((p, i) => {
     const shape = [...p.shape];
-    const init = p.init;
     const t =
-      init.kind === 'uniform'
-        ? tf.randomUniform(shape, -init.bound, init.bound, 'float32', seed * 100003 + i)
-        : init.kind === 'normal'
-          ? tf.randomNormal(shape, 0, init.std, 'float32', seed * 100003 + i)
-          : tf.fill(shape, init.value);
+      p.init.kind === 'uniform'
+        ? tf.randomUniform(shape, -p.init.bound, p.init.bound, 'float32', seed * 100003 + i)
+        : p.init.kind === 'normal'
+          ? tf.randomNormal(shape, 0, p.init.std, 'float32', seed * 100003 + i)
+          : tf.fill(shape, p.init.value);
     out.set(p.name, t);
   });
   return out;
