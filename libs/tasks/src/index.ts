@@ -144,3 +144,19 @@ export {
   type SegmentationLogits,
 } from './segmentation/loss';
 export { ConfusionMatrix, type SegmentationMetrics } from './segmentation/metrics';
+export {
+  KeypointNetwork,
+  KEYPOINT_BACKBONE_PREFIX,
+  isKeypointBackboneParam,
+  flipPermutation,
+} from './keypoints/network';
+export {
+  SimpleBaselineHead,
+  Deconv,
+  FinalLayer,
+  DECONV_CHANNELS,
+  DECONV_KERNEL,
+  DECONV_LAYERS,
+  HEAD_INIT_STD,
+} from './keypoints/simplebaseline';
+export { decodeHeatmaps, keypointsToImage, KEYPOINT_VALUES, type Affine } from './keypoints/decode';
