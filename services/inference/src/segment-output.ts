@@ -79,7 +79,9 @@ export function imageSegmentations(
       const v = records[i * size + p];
       // The network's argmax: anything else is a broken model, not a bad request.
       if (!(Number.isInteger(v) && v >= 0 && v < labels.length)) {
-        throw new Error(`segmentation record ${i}: pixel ${p} has class ${v}, the model has ${labels.length}`);
+        throw new Error(
+          `segmentation record ${i}: pixel ${p} has class ${v}, the model has ${labels.length}`,
+        );
       }
       map[p] = v;
     }
