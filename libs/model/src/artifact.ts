@@ -9,19 +9,27 @@
 //   preprocessing.json   input height, width and channels, per-channel mean and std: an input
 //                        pixel v in [0, 255] enters the network as (v / 255 - mean[c]) / std[c]
 //   task.json            what the model does: {"task": "detection", "detection": {...}} with the
-//                        head's config; absent (models published before tasks) means classification.
-//                        For a detector, spec.json is its backbone and `classes` its object classes.
+//                        head's config ("segmentation": {...}, "keypoints": {...} likewise; a
+//                        keypoint model's config carries its keypoint names, skeleton, flip pairs
+//                        and OKS sigmas); absent (models published before tasks) means
+//                        classification. For a dense task, spec.json is its backbone and `classes`
+//                        its classes (segmentation: the pixel classes; keypoints: the keypoints, labels.json their names).
 import { lstat } from 'node:fs/promises';
 import * as path from 'node:path';
 import { z } from 'zod';
 import { decodeSafetensors, encodeSafetensors, type HostTensor } from '@rnas/engine';
 import { BATCHES_TRACKED_SUFFIX, parseSpecFile, type NetworkSpec } from '@rnas/nas';
 import {
+  ConfigError,
   DetectionConfigError,
   resolveDetectionConfig,
+  resolveKeypointConfig,
+  resolveSegmentationConfig,
   taskNetwork,
   TASK_NAMES,
   type DetectionConfig,
+  type KeypointConfig,
+  type SegmentationConfig,
   type TaskModelSpec,
   type TaskName,
   type TaskNetwork,
@@ -68,6 +76,10 @@ export interface ModelArtifact {
   readonly task?: TaskName;
   /** Detection: the head and its priors. */
   readonly detection?: DetectionConfig;
+  /** Segmentation: the head's input size and training settings. */
+  readonly segmentation?: SegmentationConfig;
+  /** Keypoints: the crop size, training settings and the dataset's keypoints. */
+  readonly keypoints?: KeypointConfig;
   readonly preprocessing: Preprocessing;
   /** Class names, one per classifier output. */
   readonly labels: readonly string[];
@@ -156,41 +168,64 @@ export function parseLabels(value: unknown, classes: number, source = 'labels'):
   return value as string[];
 }
 
-/** The task part of an artifact: what `taskNetwork` builds. */
-export function taskSpecOf(artifact: Pick<ModelArtifact, 'spec' | 'task' | 'detection'>): TaskModelSpec {
+/** The task fields of an artifact (task.json's contents once parsed). */
+export type ArtifactTask = Pick<ModelArtifact, 'task' | 'detection' | 'segmentation' | 'keypoints'>;
+
+/** The head config each task records in task.json under the task's own name. */
+const TASK_CONFIGS = {
+  detection: resolveDetectionConfig,
+  segmentation: resolveSegmentationConfig,
+  keypoints: resolveKeypointConfig,
+} as const;
+type ConfiguredTask = keyof typeof TASK_CONFIGS;
+const CONFIGURED_TASKS = Object.keys(TASK_CONFIGS) as ConfiguredTask[];
+
+/** The task part of an artifact: what `taskNetwork` builds (only the task's own config). */
+export function taskSpecOf(artifact: Pick<ModelArtifact, 'spec'> & ArtifactTask): TaskModelSpec {
   const task = artifact.task ?? 'classification';
-  return task === 'detection'
-    ? { task, network: artifact.spec, detection: artifact.detection }
-    : { task, network: artifact.spec };
+  if (task === 'classification') return { task, network: artifact.spec };
+  return { task, network: artifact.spec, [task]: artifact[task] };
 }
 
-/** task.json's contents. */
-export function taskFileJson(artifact: Pick<ModelArtifact, 'task' | 'detection'>): Record<string, unknown> {
-  const task = artifact.task ?? 'classification';
-  return artifact.detection === undefined ? { task } : { task, detection: artifact.detection };
+/** task.json's contents: the task and the configs the artifact has. */
+export function taskFileJson(artifact: ArtifactTask): Record<string, unknown> {
+  const json: Record<string, unknown> = { task: artifact.task ?? 'classification' };
+  for (const name of CONFIGURED_TASKS) if (artifact[name] !== undefined) json[name] = artifact[name];
+  return json;
 }
 
 /** Validated task.json contents; errors name `source`, the field and the value. */
-export function parseTaskFile(value: unknown, source = TASK_FILE): Pick<ModelArtifact, 'task' | 'detection'> {
+export function parseTaskFile(value: unknown, source = TASK_FILE): ArtifactTask {
   if (value === null || typeof value !== 'object' || Array.isArray(value))
     throw invalid(source, `expected an object, got ${describe(value)}`);
-  const { task, detection, ...rest } = value as Record<string, unknown>;
-  const unknown = Object.keys(rest)[0];
-  if (unknown !== undefined)
-    throw invalid(source, `unknown field ${describe(unknown)} (known: task, detection)`);
+  const { task, ...configs } = value as Record<string, unknown>;
+  const unknown = Object.keys(configs).find((k) => !(CONFIGURED_TASKS as string[]).includes(k));
+  if (unknown !== undefined) {
+    throw invalid(source, `unknown field ${describe(unknown)} (known: task, ${CONFIGURED_TASKS.join(', ')})`);
+  }
   if (!(TASK_NAMES as readonly unknown[]).includes(task)) {
     throw invalid(source, `task: expected one of ${TASK_NAMES.join(', ')}, got ${describe(task)}`);
   }
-  if (task !== 'detection') {
-    if (detection !== undefined) throw invalid(source, `detection: only a detection model has it`);
-    return { task: task as TaskName };
+  const other = CONFIGURED_TASKS.find((name) => name !== task && configs[name] !== undefined);
+  if (other !== undefined) throw invalid(source, `${other}: only a ${other} model has it`);
+  if (task === 'classification') return { task };
+  const name = task as ConfiguredTask;
+  // A detector published before its config was recorded takes SSDLite's; the newer tasks always
+  // recorded theirs, and a keypoint model's names and skeleton come from nowhere else.
+  if (name !== 'detection' && configs[name] === undefined) {
+    throw invalid(source, `${name}: required for a ${name} model`);
   }
+  let config;
   try {
-    return { task: 'detection', detection: resolveDetectionConfig(detection ?? {}, 'detection') };
+    config = TASK_CONFIGS[name](configs[name] ?? {}, name);
   } catch (err) {
-    if (err instanceof DetectionConfigError) throw invalid(source, err.message);
+    if (err instanceof ConfigError || err instanceof DetectionConfigError) throw invalid(source, err.message);
     throw err;
   }
+  if (name === 'keypoints' && (config as KeypointConfig).keypointNames.length === 0) {
+    throw invalid(source, 'keypoints.keypointNames: expected the names of the keypoints, got []');
+  }
+  return { task: name, [name]: config };
 }
 
 /**
@@ -250,6 +285,15 @@ export function validateArtifact(artifact: ModelArtifact, source = 'model'): Tas
     throw invalid(
       source,
       `preprocessing.channels is ${pre.channels}, the network takes ${artifact.spec.inChannels} input channels`,
+    );
+  }
+  // The dense heads' records are laid out at their config's input size (label maps, crops).
+  const dense =
+    artifact.task === 'segmentation' || artifact.task === 'keypoints' ? artifact[artifact.task] : undefined;
+  if (dense !== undefined && (dense.inputHeight !== pre.inputHeight || dense.inputWidth !== pre.inputWidth)) {
+    throw invalid(
+      source,
+      `preprocessing input is ${pre.inputHeight}x${pre.inputWidth}, ${artifact.task}'s config says ${dense.inputHeight}x${dense.inputWidth}`,
     );
   }
   try {

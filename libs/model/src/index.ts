@@ -16,6 +16,7 @@ export {
   LABELS_FILE,
   PREPROCESSING_FILE,
   type ModelArtifact,
+  type ArtifactTask,
   type Preprocessing,
   type LoadArtifactOptions,
 } from './artifact';
@@ -33,4 +34,4 @@ export {
 export { loadModel, type Model } from './model';
 export { normalizePixels } from './normalize';
 export { readBoundedFile, readJsonFile, writeFileSynced } from './files';
-export { syntheticArtifact, type SyntheticModelOptions } from './synthetic';
+export { syntheticArtifact, SYNTHETIC_KEYPOINTS, type SyntheticModelOptions } from './synthetic';

@@ -159,6 +159,22 @@ describe('parameter maps', () => {
     expect(tf.memory().numTensors).toBe(before);
   });
 
+  it('draws normal initialisations (kaiming_normal_) with the asked std, reproducibly', () => {
+    const before = tf.memory().numTensors;
+    const normal: ParamInfo = { ...convParam('w', 64, 32, 3, 3), init: { kind: 'normal', std: 0.05 } };
+    const a = initParams([normal], 7);
+    const b = initParams([normal], 7);
+    const v = Array.from((a.get('w') as tf.Tensor).dataSync());
+    expect(v).toEqual(Array.from((b.get('w') as tf.Tensor).dataSync()));
+    const mean = v.reduce((s, x) => s + x, 0) / v.length;
+    const std = Math.sqrt(v.reduce((s, x) => s + (x - mean) ** 2, 0) / v.length);
+    expect(Math.abs(mean)).toBeLessThan(0.005);
+    expect(std).toBeGreaterThan(0.045);
+    expect(std).toBeLessThan(0.055);
+    [a, b].forEach(disposeParams);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
   it('export refuses a map that lacks a tensor or holds the wrong shape', () => {
     const params = initParams(PARAMS, 1);
     const fc = params.get('fc.weight') as tf.Tensor;

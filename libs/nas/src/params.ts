@@ -6,8 +6,12 @@ export type ParamLayout = 'conv' | 'depthwise' | 'linear' | 'vector';
 /** `weight`: trainable (SGD updates it); `buffer`: batch-norm running statistics. */
 export type ParamKind = 'weight' | 'buffer';
 
-/** PyTorch's default initialisation: uniform in ±bound (kaiming-uniform with a = √5), or a constant. */
-export type ParamInit = { kind: 'uniform'; bound: number } | { kind: 'constant'; value: number };
+/**
+ * PyTorch's default initialisation: uniform in ±bound (kaiming-uniform with a = √5), or a constant;
+ * `normal` is N(0, std²), which heads that call `kaiming_normal_` or `normal_` ask for.
+ */
+export type ParamInit =
+  { kind: 'uniform'; bound: number } | { kind: 'normal'; std: number } | { kind: 'constant'; value: number };
 
 /** One named tensor of a network, under its reference name (design/RELATIVENAS.md section 4). */
 export interface ParamInfo {
@@ -104,7 +108,7 @@ export function countParams(params: readonly ParamInfo[]): number {
   return total;
 }
 
-/** Fresh parameters with PyTorch's default initialisation, reproducible from `seed`. */
+/** Fresh parameters initialised as each one's `init` says, reproducible from `seed`. */
 export function initParams(params: readonly ParamInfo[], seed: number): ParamMap {
   const out: ParamMap = new Map();
   params.forEach((p, i) => {
@@ -112,7 +116,9 @@ export function initParams(params: readonly ParamInfo[], seed: number): ParamMap
     const t =
       p.init.kind === 'uniform'
         ? tf.randomUniform(shape, -p.init.bound, p.init.bound, 'float32', seed * 100003 + i)
-        : tf.fill(shape, p.init.value);
+        : p.init.kind === 'normal'
+          ? tf.randomNormal(shape, 0, p.init.std, 'float32', seed * 100003 + i)
+          : tf.fill(shape, p.init.value);
     out.set(p.name, t);
   });
   return out;

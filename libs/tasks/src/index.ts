@@ -114,3 +114,49 @@ export {
   type KeypointConfigInput,
   type KeypointPair,
 } from './keypoints/config';
+export {
+  SegmentationNetwork,
+  SEGMENTATION_BACKBONE_PREFIX,
+  isBackboneParam as isSegmentationBackboneParam,
+  labelMap,
+} from './segmentation/network';
+export {
+  BiSeNetHead,
+  ContextPath,
+  AttentionRefinement,
+  FeatureFusion,
+  spatialPath,
+  outputHead,
+  convBnRelu,
+  kaimingConv,
+  LEAKY_SLOPE,
+  CONTEXT_CHANNELS,
+  SPATIAL_CHANNELS,
+  FUSION_CHANNELS,
+  type BiSeNetOutput,
+  type ContextFeatures,
+} from './segmentation/bisenet';
+export {
+  pixelLabels,
+  pixelCrossEntropy,
+  segmentationLoss,
+  type PixelLabels,
+  type SegmentationLogits,
+} from './segmentation/loss';
+export { ConfusionMatrix, type SegmentationMetrics } from './segmentation/metrics';
+export {
+  KeypointNetwork,
+  KEYPOINT_BACKBONE_PREFIX,
+  isKeypointBackboneParam,
+  flipPermutation,
+} from './keypoints/network';
+export {
+  SimpleBaselineHead,
+  Deconv,
+  FinalLayer,
+  DECONV_CHANNELS,
+  DECONV_KERNEL,
+  DECONV_LAYERS,
+  HEAD_INIT_STD,
+} from './keypoints/simplebaseline';
+export { decodeHeatmaps, keypointsToImage, KEYPOINT_VALUES, type Affine } from './keypoints/decode';

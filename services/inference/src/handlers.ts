@@ -4,7 +4,6 @@ import {
   FailedPreconditionError,
   InvalidArgumentError,
   NotFoundError,
-  UnimplementedError,
   type CallContext,
   type ServiceHandlers,
 } from '@rnas/grpc';
@@ -13,6 +12,10 @@ import type {
   ClassifyResponse,
   DetectRequest,
   DetectResponse,
+  EstimatePoseRequest,
+  EstimatePoseResponse,
+  SegmentRequest,
+  SegmentResponse,
   GetModelRequest,
   GetModelResponse,
   InferenceServiceService,
@@ -29,9 +32,11 @@ import {
 } from './classify-input';
 import type { InferenceMetrics } from './metrics';
 import { modelToProto } from './model-proto';
-import { decodeImage, imageSize, type ImageFit } from './preprocess';
+import { decodeFullImage, decodeImage, imageSize, type ImageFit } from './preprocess';
 import { imageDetections, resolveDetectOptions } from './detect-input';
-import type { TaskName } from '@rnas/tasks';
+import { imageSegmentations, resolveLabelMapEncoding } from './segment-output';
+import { checkPersonBoxes, imagePeople, imagePoses, personCrop, type PersonSlot } from './pose-input';
+import type { KeypointConfig, TaskName } from '@rnas/tasks';
 import type { ModelRepository } from './repository';
 import type { ServedModel } from './served-model';
 
@@ -89,13 +94,51 @@ export class InferenceHandlers implements ServiceHandlers<typeof InferenceServic
     });
   }
 
-  // Contract placeholders of issue 12, replaced by the Segment and EstimatePose handlers.
-  segment(): never {
-    throw new UnimplementedError('Segment');
+  segment(request: SegmentRequest, context: CallContext): Promise<SegmentResponse> {
+    return this.measured(request.modelName, request.version, async (served) => {
+      requireTask(served, 'segmentation');
+      const format = resolveLabelMapEncoding(request.encoding);
+      const { output, n, sizes } = await this.infer(served, request.input, context, 'fill');
+      return {
+        images: n,
+        response: {
+          modelName: served.name,
+          version: served.version,
+          images: imageSegmentations(output, served.inputShape, sizes, served.labels, format),
+        },
+      };
+    });
   }
 
-  estimatePose(): never {
-    throw new UnimplementedError('EstimatePose');
+  estimatePose(request: EstimatePoseRequest, context: CallContext): Promise<EstimatePoseResponse> {
+    return this.measured(request.modelName, request.version, async (served) => {
+      requireTask(served, 'keypoints');
+      const config = keypointConfig(served);
+      const images = request.images?.images ?? [];
+      checkImageCount(images.length, this.options.maxBatchSize);
+      const people = checkPersonBoxes(request.boxes, images.length, this.options.maxBatchSize);
+      // As Classify: the place in the queue before any decoding.
+      const slot = served.batcher.admit(context.signal);
+      let crops: Awaited<ReturnType<InferenceHandlers['cropPeople']>>;
+      try {
+        crops = await this.cropPeople(served, images, request.boxes, people);
+        if (context.signal.aborted) throw context.signal.reason;
+      } catch (error) {
+        slot.release();
+        throw error;
+      }
+      // Every person of the request in one batch: the crops are already the network's input.
+      const output = await slot.submit(crops.values, crops.people.length);
+      return {
+        images: images.length,
+        response: {
+          modelName: served.name,
+          version: served.version,
+          images: imagePoses(output, crops.people, crops.sizes, config.keypointNames),
+          skeleton: config.skeleton.flat(),
+        },
+      };
+    });
   }
 
   listModels(): ListModelsResponse {
@@ -181,6 +224,56 @@ export class InferenceHandlers implements ServiceHandlers<typeof InferenceServic
     return { output: await slot.submit(values, n), n, sizes };
   }
 
+  /**
+   * Decodes every image at its own size (in parallel on libuv's pool), checks its boxes against
+   * it and crops each person to the input size, normalised: the batch's input, person by person
+   * in image order. The first bad image or box by image index is reported; an image's pixels are
+   * dropped once its people are cropped.
+   */
+  private async cropPeople(
+    served: ServedModel,
+    images: readonly Buffer[],
+    boxes: EstimatePoseRequest['boxes'],
+    count: number,
+  ): Promise<{ values: Float32Array; people: PersonSlot[]; sizes: { width: number; height: number }[] }> {
+    const started = performance.now();
+    const { height, width, channels } = served.inputShape;
+    const size = height * width * channels;
+    const pixels = new Uint8Array(count * size);
+    // Each image's first person's place in the batch: the request's order whatever decodes first.
+    const first: number[] = [];
+    images.reduce((next, _, i) => {
+      first.push(next);
+      return next + Math.max(1, boxes[i]?.boxes.length ?? 0);
+    }, 0);
+    const people: PersonSlot[] = new Array<PersonSlot>(count);
+    const sizes = images.map(() => ({ width: 0, height: 0 }));
+    const results = await Promise.allSettled(
+      images.map(async (bytes, i) => {
+        const image = await decodeFullImage(
+          bytes,
+          `images.images[${i}]`,
+          channels,
+          this.options.maxImagePixels,
+        );
+        sizes[i] = { width: image.width, height: image.height };
+        imagePeople(boxes[i], i, image.width, image.height).forEach((box, j) => {
+          const crop = personCrop(image, channels, box, width, height);
+          pixels.set(crop.pixels, (first[i] + j) * size);
+          people[first[i] + j] = { image: i, box, inverse: crop.inverse };
+        });
+      }),
+    );
+    const failed = results.find((result) => result.status === 'rejected');
+    if (failed) throw failed.reason;
+    const values = normalizePixels(served.preprocessing, pixels, count);
+    this.metrics?.preprocessSeconds.observe(
+      { model: served.name, version: String(served.version) },
+      (performance.now() - started) / 1000,
+    );
+    return { values, people, sizes };
+  }
+
   /** Decodes every image (in parallel on libuv's pool); the first bad one by index is reported. */
   private async decode(
     served: ServedModel,
@@ -214,11 +307,29 @@ export class InferenceHandlers implements ServiceHandlers<typeof InferenceServic
   }
 }
 
+/** The RPC that serves each task. */
+const TASK_RPCS: Record<TaskName, string> = {
+  classification: 'Classify',
+  detection: 'Detect',
+  segmentation: 'Segment',
+  keypoints: 'EstimatePose',
+};
+
 /** A model of another task is refused, naming the task and the RPC that serves it. */
 function requireTask(served: ServedModel, task: TaskName): void {
   if (served.task.task === task) return;
-  const rpc = served.task.task === 'detection' ? 'Detect' : 'Classify';
   throw new FailedPreconditionError(
-    `model ${served.name} version ${served.version} is a ${served.task.task} model: call ${rpc}`,
+    `model ${served.name} version ${served.version} is a ${served.task.task} model: call ${TASK_RPCS[served.task.task]}`,
   );
+}
+
+/** A keypoint model's config: its keypoint names and skeleton (the model format requires it). */
+function keypointConfig(served: ServedModel): KeypointConfig {
+  const config = served.task.keypoints;
+  if (config === undefined) {
+    throw new FailedPreconditionError(
+      `model ${served.name} version ${served.version} is a keypoints model without its keypoint config`,
+    );
+  }
+  return config;
 }

@@ -1,6 +1,11 @@
 // The repository's records as the protobuf messages GetModel and ListModels answer with.
 import { Task } from '@rnas/proto';
-import { detectionConfigToProto, taskToProto } from '@rnas/tasks';
+import {
+  detectionConfigToProto,
+  keypointConfigToProto,
+  segmentationConfigToProto,
+  taskToProto,
+} from '@rnas/tasks';
 import { networkSpecToProto } from '@rnas/nas';
 import { ModelVersionState, type Model, type ModelVersion } from '@rnas/proto';
 import { servingVersion, type ModelRecord, type VersionRecord, type VersionState } from './repository';
@@ -33,6 +38,9 @@ export function versionToProto(record: VersionRecord, options: ModelProtoOptions
     trainingId: info?.trainingId ?? '',
     task: info ? taskToProto(info.task.task) : Task.TASK_UNSPECIFIED,
     detection: info?.task.detection === undefined ? undefined : detectionConfigToProto(info.task.detection),
+    segmentation:
+      info?.task.segmentation === undefined ? undefined : segmentationConfigToProto(info.task.segmentation),
+    keypoints: info?.task.keypoints === undefined ? undefined : keypointConfigToProto(info.task.keypoints),
   };
 }
 

@@ -53,17 +53,7 @@ export async function decodeImage(
   maxPixels: number,
   fit: ImageFit = 'cover',
 ): Promise<Uint8Array> {
-  if (bytes.length === 0) throw new InvalidArgumentError(field, bytes, 'empty image');
-  if (!ACCEPTED.some((f) => f.matches(bytes))) {
-    const refused = REFUSED.find((f) => f.matches(bytes));
-    throw new InvalidArgumentError(
-      field,
-      bytes,
-      refused
-        ? `format ${refused.format} is not accepted: expected JPEG, PNG or WebP`
-        : 'not a JPEG, PNG or WebP image (unrecognised signature)',
-    );
-  }
+  checkEncoding(bytes, field);
   const { height, width, channels } = shape;
   const image = sharp(bytes, { limitInputPixels: maxPixels, failOn: 'warning' });
   // Detection turns the image upright by its EXIF orientation, as its training data is decoded
@@ -87,6 +77,59 @@ export async function decodeImage(
     );
   }
   return data;
+}
+
+/** Refuses an empty image or one whose signature is not JPEG, PNG or WebP, naming the format it is. */
+function checkEncoding(bytes: Uint8Array, field: string): void {
+  if (bytes.length === 0) throw new InvalidArgumentError(field, bytes, 'empty image');
+  if (!ACCEPTED.some((f) => f.matches(bytes))) {
+    const refused = REFUSED.find((f) => f.matches(bytes));
+    throw new InvalidArgumentError(
+      field,
+      bytes,
+      refused
+        ? `format ${refused.format} is not accepted: expected JPEG, PNG or WebP`
+        : 'not a JPEG, PNG or WebP image (unrecognised signature)',
+    );
+  }
+}
+
+/** An image decoded at its own size: HWC bytes, upright. */
+export interface DecodedImage {
+  readonly pixels: Uint8Array;
+  readonly width: number;
+  readonly height: number;
+}
+
+/**
+ * Decodes one encoded image at its own size (what EstimatePose crops people from), under the
+ * same rules as `decodeImage`: signature check, the pixel limit on the header before any pixel
+ * is decoded, upright by its EXIF orientation, alpha on black, `channels` channels.
+ */
+export async function decodeFullImage(
+  bytes: Uint8Array,
+  field: string,
+  channels: number,
+  maxPixels: number,
+): Promise<DecodedImage> {
+  checkEncoding(bytes, field);
+  const { data, info } = await sharp(bytes, { limitInputPixels: maxPixels, failOn: 'warning' })
+    .rotate()
+    .flatten({ background: '#000000' })
+    .toColourspace(channels === 1 ? 'b-w' : 'srgb')
+    .raw({ depth: 'uchar' })
+    .toBuffer({ resolveWithObject: true })
+    .catch(async (error: unknown) => {
+      throw await decodeError(bytes, field, maxPixels, error);
+    });
+  if (info.channels !== channels || data.length !== info.width * info.height * channels) {
+    throw new InvalidArgumentError(
+      field,
+      bytes,
+      `decodes to ${info.channels} channels, not ${channels}: unsupported colour layout`,
+    );
+  }
+  return { pixels: data, width: info.width, height: info.height };
 }
 
 /** Width and height of an encoded image once upright (EXIF orientation applied), from its header. */
