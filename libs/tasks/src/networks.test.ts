@@ -1,6 +1,7 @@
 import { getPublishedGenotype, type NetworkSpec } from '@rnas/nas';
 import { ClassificationNetwork } from './classification/network';
 import { DetectionNetwork } from './detection/network';
+import { SegmentationNetwork } from './segmentation/network';
 import { taskNetwork } from './networks';
 import type { TaskModelSpec } from './task';
 
@@ -20,11 +21,18 @@ describe('taskNetwork', () => {
     const det = taskNetwork({ task: 'detection', network: NETWORK, detection: { inputSize: 128 } as never });
     expect(det).toBeInstanceOf(DetectionNetwork);
     expect((det as DetectionNetwork).config.inputSize).toBe(128);
+    const seg = taskNetwork({
+      task: 'segmentation',
+      network: NETWORK,
+      segmentation: { inputHeight: 64, inputWidth: 96 } as never,
+    });
+    expect(seg).toBeInstanceOf(SegmentationNetwork);
+    expect(seg.outputSize).toBe(64 * 96);
   });
 
-  it.each([['segmentation'], [''], [undefined], [null], [7]])('refuses the task %j', (task) => {
+  it.each([['pose'], [''], [undefined], [null], [7]])('refuses the task %j', (task) => {
     expect(() => taskNetwork({ task, network: NETWORK } as unknown as TaskModelSpec)).toThrow(
-      /model spec: task must be one of classification, detection, got/,
+      /model spec: task must be one of classification, detection, segmentation, keypoints, got/,
     );
   });
 });
