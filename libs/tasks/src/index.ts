@@ -19,7 +19,13 @@ export type {
   TaskTraining,
   TaskPreprocessing,
 } from './task';
-export { taskTraining, isDetectionDataset, type TaskTrainingOptions } from './training';
+export {
+  taskTraining,
+  isDetectionDataset,
+  isSegmentationDataset,
+  type TaskDataset,
+  type TaskTrainingOptions,
+} from './training';
 export { detectionTraining, groundTruths, DETECTION_MEAN, DETECTION_STD } from './detection/training';
 export {
   classificationTraining,
@@ -139,3 +145,10 @@ export {
   type SegmentationLogits,
 } from './segmentation/loss';
 export { ConfusionMatrix, type SegmentationMetrics } from './segmentation/metrics';
+export {
+  segmentationTraining,
+  normaliseImageNet,
+  SEGMENTATION_MEAN,
+  SEGMENTATION_STD,
+  type SegmentationTrainingOptions,
+} from './segmentation/training';

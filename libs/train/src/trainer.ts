@@ -22,7 +22,6 @@ import {
 } from '@rnas/nas';
 import type { ModelArtifact } from '@rnas/model';
 import {
-  isDetectionDataset,
   taskTraining,
   type DetectionConfig,
   type TaskModelSpec,
@@ -81,7 +80,8 @@ export interface TrainResult {
 }
 
 function datasetTrainSize(dataset: Dataset | DetectionDataset): number {
-  return isDetectionDataset(dataset) ? dataset.train.length : dataset.train.size;
+  // Lists of images (detection, segmentation) or a classification dataset's split.
+  return Array.isArray(dataset.train) ? dataset.train.length : (dataset as Dataset).train.size;
 }
 
 /** What identifies a training; a checkpoint of another one is refused rather than continued. */
