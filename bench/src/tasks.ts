@@ -307,7 +307,7 @@ async function bench(argv: readonly string[]): Promise<number> {
     );
     const people = figures.test.slice(0, 16);
     const poseJpegs = await Promise.all(people.map((person) => readFile(person.file)));
-    const boxOf = new Map(poseJpegs.map((jpeg, i) => [jpeg, people[i].box]));
+    const boxOf = new Map<Buffer, readonly number[]>(poseJpegs.map((jpeg, i) => [jpeg, people[i].box]));
     const poseRates = await servingThroughput(
       root,
       'pose',

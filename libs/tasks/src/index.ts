@@ -19,7 +19,13 @@ export type {
   TaskTraining,
   TaskPreprocessing,
 } from './task';
-export { taskTraining, isDetectionDataset, type TaskTrainingOptions } from './training';
+export {
+  taskTraining,
+  isDetectionDataset,
+  isSegmentationDataset,
+  type TaskDataset,
+  type TaskTrainingOptions,
+} from './training';
 export { detectionTraining, groundTruths, DETECTION_MEAN, DETECTION_STD } from './detection/training';
 export {
   classificationTraining,
@@ -160,3 +166,10 @@ export {
   HEAD_INIT_STD,
 } from './keypoints/simplebaseline';
 export { decodeHeatmaps, keypointsToImage, KEYPOINT_VALUES, type Affine } from './keypoints/decode';
+export {
+  segmentationTraining,
+  normaliseImageNet,
+  SEGMENTATION_MEAN,
+  SEGMENTATION_STD,
+  type SegmentationTrainingOptions,
+} from './segmentation/training';

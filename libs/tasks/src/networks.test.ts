@@ -2,6 +2,7 @@ import { getPublishedGenotype, type NetworkSpec } from '@rnas/nas';
 import { ClassificationNetwork } from './classification/network';
 import { DetectionNetwork } from './detection/network';
 import { KeypointNetwork } from './keypoints/network';
+import { SegmentationNetwork } from './segmentation/network';
 import { taskNetwork } from './networks';
 import type { TaskModelSpec } from './task';
 
@@ -28,6 +29,13 @@ describe('taskNetwork', () => {
     });
     expect(pose).toBeInstanceOf(KeypointNetwork);
     expect((pose as KeypointNetwork).heatmapShape).toEqual([16, 8, 3]);
+    const seg = taskNetwork({
+      task: 'segmentation',
+      network: NETWORK,
+      segmentation: { inputHeight: 64, inputWidth: 96 } as never,
+    });
+    expect(seg).toBeInstanceOf(SegmentationNetwork);
+    expect(seg.outputSize).toBe(64 * 96);
   });
 
   it.each([['pose'], [''], [undefined], [null], [7]])('refuses the task %j', (task) => {

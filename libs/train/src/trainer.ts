@@ -91,6 +91,7 @@ export interface TrainResult {
 }
 
 function datasetTrainSize(dataset: TaskTrainingOptions['dataset']): number {
+  // Lists of images or people (the dense tasks) or a classification dataset's split.
   return Array.isArray(dataset.train) ? dataset.train.length : (dataset as Dataset).train.size;
 }
 
