@@ -32,7 +32,7 @@ export interface DetectionShapesOptions {
 }
 
 /** Bright, saturated colours shared by every class, against backgrounds kept dark. */
-const PALETTE: readonly (readonly [number, number, number])[] = [
+export const PALETTE: readonly (readonly [number, number, number])[] = [
   [235, 70, 60],
   [70, 205, 90],
   [80, 130, 245],
@@ -82,10 +82,12 @@ function insideShape(k: number, u: number, v: number): boolean {
 
 const MIN_VISIBLE = 0.5;
 
-function drawImage(rng: Rng, size: number, classes: number, maxObjects: number): DrawnImage {
-  const n = size * size;
-  const canvas = new Float32Array(n * 3);
-  // Background: a dark base colour, two slow waves and per-pixel noise.
+/**
+ * A dark textured background, size x size RGB floats (not clamped): a base colour, two slow waves
+ * and per-pixel noise; every channel stays under about 130, below the bright palette drawn on it.
+ */
+export function texturedBackground(rng: Rng, size: number): Float32Array {
+  const canvas = new Float32Array(size * size * 3);
   const base = [0, 1, 2].map(() => 25 + 70 * rng.nextFloat());
   const waves = [0, 1].map(() => ({
     fx: (rng.nextFloat() - 0.5) * 0.4,
@@ -101,6 +103,12 @@ function drawImage(rng: Rng, size: number, classes: number, maxObjects: number):
       for (let c = 0; c < 3; c++) canvas[o + c] = base[c] + t + (rng.nextFloat() - 0.5) * 30;
     }
   }
+  return canvas;
+}
+
+function drawImage(rng: Rng, size: number, classes: number, maxObjects: number): DrawnImage {
+  const n = size * size;
+  const canvas = texturedBackground(rng, size);
   const owner = new Int16Array(n).fill(-1);
   const total: number[] = [];
   const visible: number[] = [];
@@ -175,7 +183,8 @@ interface Split {
   draw: () => DrawnImage;
 }
 
-function jpeg(pixels: Uint8Array, size: number): ReturnType<typeof sharp> {
+/** The JPEG settings of every synthetic set: high quality, no chroma subsampling (thin coloured edges survive). */
+export function jpeg(pixels: Uint8Array, size: number): ReturnType<typeof sharp> {
   return sharp(pixels, { raw: { width: size, height: size, channels: 3 } }).jpeg({
     quality: 92,
     chromaSubsampling: '4:4:4',
