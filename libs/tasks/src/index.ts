@@ -19,7 +19,7 @@ export type {
   TaskTraining,
   TaskPreprocessing,
 } from './task';
-export { taskTraining, isDetectionDataset, type TaskTrainingOptions } from './training';
+export { taskTraining, isDetectionDataset, isKeypointDataset, type TaskTrainingOptions } from './training';
 export { detectionTraining, groundTruths, DETECTION_MEAN, DETECTION_STD } from './detection/training';
 export {
   classificationTraining,
@@ -125,3 +125,24 @@ export {
   HEAD_INIT_STD,
 } from './keypoints/simplebaseline';
 export { decodeHeatmaps, keypointsToImage, KEYPOINT_VALUES, type Affine } from './keypoints/decode';
+export { keypointTargets, type KeypointTargets, type TargetOptions } from './keypoints/targets';
+export { keypointLoss } from './keypoints/loss';
+export {
+  keypointEvaluate,
+  objectKeypointSimilarity,
+  percentCorrectKeypoints,
+  type KeypointDetection,
+  type KeypointGroundTruth,
+  type KeypointEvalOptions,
+  type KeypointEvalResult,
+} from './keypoints/metrics';
+export {
+  keypointTraining,
+  personGroundTruth,
+  personScore,
+  KEYPOINT_MEAN,
+  KEYPOINT_STD,
+  KEYPOINT_SCORE_THRESHOLD,
+  PCK_FRACTION,
+  type KeypointTrainingOptions,
+} from './keypoints/training';
