@@ -21,8 +21,10 @@ export type {
 } from './task';
 export {
   taskTraining,
+  datasetTask,
   isDetectionDataset,
   isSegmentationDataset,
+  isKeypointDataset,
   type TaskDataset,
   type TaskTrainingOptions,
 } from './training';
@@ -173,3 +175,24 @@ export {
   SEGMENTATION_STD,
   type SegmentationTrainingOptions,
 } from './segmentation/training';
+export { keypointTargets, type KeypointTargets, type TargetOptions } from './keypoints/targets';
+export { keypointLoss } from './keypoints/loss';
+export {
+  keypointEvaluate,
+  objectKeypointSimilarity,
+  percentCorrectKeypoints,
+  type KeypointDetection,
+  type KeypointGroundTruth,
+  type KeypointEvalOptions,
+  type KeypointEvalResult,
+} from './keypoints/metrics';
+export {
+  keypointTraining,
+  personGroundTruth,
+  personScore,
+  KEYPOINT_MEAN,
+  KEYPOINT_STD,
+  KEYPOINT_SCORE_THRESHOLD,
+  PCK_FRACTION,
+  type KeypointTrainingOptions,
+} from './keypoints/training';

@@ -1,17 +1,18 @@
-import type { Dataset, DetectionDataset, RngState, SegmentationDataset } from '@rnas/data';
+import type { Dataset, DetectionDataset, KeypointDataset, RngState, SegmentationDataset } from '@rnas/data';
 import { classificationTraining } from './classification/training';
 import { detectionTraining } from './detection/training';
+import { keypointTraining } from './keypoints/training';
 import { segmentationTraining } from './segmentation/training';
-import type { TaskModelSpec, TaskRecipe, TaskTraining } from './task';
+import type { TaskModelSpec, TaskName, TaskRecipe, TaskTraining } from './task';
 
 /** Every task's kind of dataset. */
-export type TaskDataset = Dataset | DetectionDataset | SegmentationDataset;
+export type TaskDataset = Dataset | DetectionDataset | SegmentationDataset | KeypointDataset;
 
 export interface TaskTrainingOptions {
   readonly spec: TaskModelSpec;
   /**
    * The task's kind of dataset: images with labels for classification, boxes for detection,
-   * label maps for segmentation.
+   * label maps for segmentation, person keypoints for keypoints.
    */
   readonly dataset: TaskDataset;
   readonly recipe: TaskRecipe;
@@ -23,40 +24,56 @@ export interface TaskTrainingOptions {
   readonly checkLoss: (loss: number, epoch: number, batch: number) => void;
 }
 
-/** What a dataset holds, in words, for the errors of a mismatch with the task. */
-function datasetKind(dataset: TaskDataset): string {
-  if (isSegmentationDataset(dataset)) return 'a segmentation dataset';
-  if (isDetectionDataset(dataset)) return 'a detection dataset';
-  return 'a classification dataset';
+/** The task a dataset is for, from its format (a classification dataset has none of these). */
+export function datasetTask(dataset: TaskDataset): TaskName {
+  switch ((dataset as { format?: unknown }).format) {
+    case 'voc':
+    case 'coco':
+      return 'detection';
+    case 'voc-seg':
+    case 'cityscapes':
+      return 'segmentation';
+    case 'coco-keypoints':
+      return 'keypoints';
+    default:
+      return 'classification';
+  }
 }
 
 /** The training of a task's network on its dataset: the trainer's one dispatch on the task. */
 export function taskTraining(options: TaskTrainingOptions): TaskTraining {
   const { spec, dataset } = options;
-  const mismatch = () =>
-    new Error(`dataset ${dataset.uri}: ${datasetKind(dataset)}, the task is ${spec.task}`);
+  const kind = datasetTask(dataset);
+  if (kind !== spec.task) {
+    throw new Error(`dataset ${dataset.uri}: a ${kind} dataset, the task is ${String(spec.task)}`);
+  }
   switch (spec.task) {
     case 'classification':
-      if (isDetectionDataset(dataset) || isSegmentationDataset(dataset)) throw mismatch();
-      return classificationTraining({ ...options, dataset });
+      return classificationTraining({ ...options, dataset: dataset as Dataset });
     case 'detection':
-      if (!isDetectionDataset(dataset)) throw mismatch();
-      return detectionTraining({ ...options, dataset });
+      return detectionTraining({ ...options, dataset: dataset as DetectionDataset });
     case 'segmentation':
-      if (!isSegmentationDataset(dataset)) throw mismatch();
-      return segmentationTraining({ ...options, dataset });
+      return segmentationTraining({ ...options, dataset: dataset as SegmentationDataset });
+    case 'keypoints':
+      return keypointTraining({ ...options, dataset: dataset as KeypointDataset });
     default:
-      throw new Error(`task ${String(spec.task)}: expected classification, detection or segmentation`);
+      throw new Error(
+        `task ${String(spec.task)}: expected classification, detection, segmentation or keypoints`,
+      );
   }
 }
 
-/** Whether the dataset holds boxes (a VOC or COCO dataset) rather than labelled images or label maps. */
+/** Whether the dataset holds boxes (a VOC or COCO detection dataset). */
 export function isDetectionDataset(dataset: TaskDataset): dataset is DetectionDataset {
-  return Array.isArray(dataset.train) && !isSegmentationDataset(dataset);
+  return datasetTask(dataset) === 'detection';
 }
 
 /** Whether the dataset holds label maps (VOC segmentation or Cityscapes). */
 export function isSegmentationDataset(dataset: TaskDataset): dataset is SegmentationDataset {
-  const format = (dataset as { format?: unknown }).format;
-  return format === 'voc-seg' || format === 'cityscapes';
+  return datasetTask(dataset) === 'segmentation';
+}
+
+/** Whether the dataset holds person keypoints (COCO person keypoints). */
+export function isKeypointDataset(dataset: TaskDataset): dataset is KeypointDataset {
+  return datasetTask(dataset) === 'keypoints';
 }
