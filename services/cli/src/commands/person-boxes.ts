@@ -69,21 +69,24 @@ export async function readBoxesFile(file: string, files: readonly string[]): Pro
   const boxes: Box[][] = files.map(() => []);
   const taken = new Map<number, string>();
   for (const [key, value] of Object.entries(json)) {
+    // A path given twice is one image given twice: both get its boxes.
     const exact = files.flatMap((f, i) => (f === key ? [i] : []));
     const matches = exact.length > 0 ? exact : files.flatMap((f, i) => (path.basename(f) === key ? [i] : []));
     const name = JSON.stringify(key);
     if (matches.length === 0) throw new Error(`${where}: ${name} is none of the image files given`);
-    if (matches.length > 1)
-      throw new Error(`${where}: ${name} names ${matches.length} of the image files; use the path as given`);
-    const index = matches[0];
-    const other = taken.get(index);
-    if (other !== undefined)
-      throw new Error(`${where}: ${JSON.stringify(other)} and ${name} both name ${files[index]}`);
-    taken.set(index, key);
+    const named = new Set(matches.map((i) => files[i]));
+    if (named.size > 1)
+      throw new Error(`${where}: ${name} names ${named.size} of the image files; use the path as given`);
+    for (const index of matches) {
+      const other = taken.get(index);
+      if (other !== undefined)
+        throw new Error(`${where}: ${JSON.stringify(other)} and ${name} both name ${files[index]}`);
+      taken.set(index, key);
+    }
     if (!Array.isArray(value)) throw new Error(`${where}: ${name}: expected an array of [x0, y0, x1, y1]`);
     if (value.length > MAX_BOXES_PER_IMAGE)
       throw new Error(`${where}: ${name}: expected at most ${MAX_BOXES_PER_IMAGE} boxes, got ${value.length}`);
-    boxes[index] = value.map((box: unknown, i) => {
+    const list = value.map((box: unknown, i) => {
       const problem =
         Array.isArray(box) && box.every((v) => typeof v === 'number')
           ? boxProblem(box as number[])
@@ -92,6 +95,7 @@ export async function readBoxesFile(file: string, files: readonly string[]): Pro
         throw new Error(`${where}: ${name}[${i}] ${JSON.stringify(box)?.slice(0, 100)}: ${problem}`);
       return box as Box;
     });
+    for (const index of matches) boxes[index] = list;
   }
   return boxes;
 }
