@@ -12,7 +12,9 @@ function greyPng(width: number, height: number): Promise<Buffer> {
     .toBuffer();
 }
 
-async function pixels(png: Buffer): Promise<{ at(x: number, y: number): number[]; width: number; height: number }> {
+async function pixels(
+  png: Buffer,
+): Promise<{ at(x: number, y: number): number[]; width: number; height: number }> {
   const { data, info } = await sharp(png).removeAlpha().raw().toBuffer({ resolveWithObject: true });
   return {
     width: info.width,
@@ -27,7 +29,11 @@ const kp = (name: string, x: number, y: number, score: number): Keypoint => ({ n
 /** A person of three keypoints: head (20, 20), hip (20, 100), foot (80, 100) scoring `footScore`. */
 const person = (footScore: number, dx = 0): PersonPose => ({
   box: { xMin: 10 + dx, yMin: 10, xMax: 90 + dx, yMax: 110 },
-  keypoints: [kp('head', 20 + dx, 20, 0.9), kp('hip', 20 + dx, 100, 0.8), kp('foot', 80 + dx, 100, footScore)],
+  keypoints: [
+    kp('head', 20 + dx, 20, 0.9),
+    kp('hip', 20 + dx, 100, 0.8),
+    kp('foot', 80 + dx, 100, footScore),
+  ],
   score: 0.8,
 });
 const SKELETON = [0, 1, 1, 2];
@@ -46,7 +52,9 @@ describe('drawPoses', () => {
   });
 
   it('leaves out keypoints scoring 0.2 or less and their limbs, and colours people apart', async () => {
-    const image = await pixels(await drawPoses(await greyPng(200, 120), [person(0.2), person(0.9, 100)], SKELETON));
+    const image = await pixels(
+      await drawPoses(await greyPng(200, 120), [person(0.2), person(0.9, 100)], SKELETON),
+    );
     expect(image.at(20, 60)).toEqual(hex(classColour(0)));
     expect(image.at(50, 100)).toEqual([GREY, GREY, GREY]);
     expect(image.at(80, 100)).toEqual([GREY, GREY, GREY]);

@@ -77,7 +77,11 @@ export function sendImageBatches<R extends { modelName: string; version: number 
   files: readonly string[],
   options: ImageBatchOptions,
   io: CliIo,
-  send: (client: InferenceClient, images: Buffer[], batch: { files: readonly string[]; start: number }) => Promise<R>,
+  send: (
+    client: InferenceClient,
+    images: Buffer[],
+    batch: { files: readonly string[]; start: number },
+  ) => Promise<R>,
   receive: (response: R, batch: ImageBatch) => Promise<FileResult[]> | FileResult[],
 ): Promise<number> {
   const size = options.batch ?? DEFAULT_BATCH;

@@ -50,7 +50,8 @@ export async function readBoxesFile(file: string, files: readonly string[]): Pro
   try {
     const info = await lstat(file);
     if (!info.isFile()) throw new Error('not a regular file');
-    if (info.size > MAX_BOXES_FILE_BYTES) throw new Error(`${info.size} bytes, more than ${MAX_BOXES_FILE_BYTES}`);
+    if (info.size > MAX_BOXES_FILE_BYTES)
+      throw new Error(`${info.size} bytes, more than ${MAX_BOXES_FILE_BYTES}`);
     text = await readFile(file, 'utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
@@ -85,7 +86,9 @@ export async function readBoxesFile(file: string, files: readonly string[]): Pro
     }
     if (!Array.isArray(value)) throw new Error(`${where}: ${name}: expected an array of [x0, y0, x1, y1]`);
     if (value.length > MAX_BOXES_PER_IMAGE)
-      throw new Error(`${where}: ${name}: expected at most ${MAX_BOXES_PER_IMAGE} boxes, got ${value.length}`);
+      throw new Error(
+        `${where}: ${name}: expected at most ${MAX_BOXES_PER_IMAGE} boxes, got ${value.length}`,
+      );
     const list = value.map((box: unknown, i) => {
       const problem =
         Array.isArray(box) && box.every((v) => typeof v === 'number')

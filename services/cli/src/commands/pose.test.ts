@@ -43,7 +43,9 @@ describe('rnas pose', () => {
 
   beforeAll(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'rnas-pose-'));
-    const grey = sharp({ create: { width: W, height: H, channels: 3, background: { r: GREY, g: GREY, b: GREY } } });
+    const grey = sharp({
+      create: { width: W, height: H, channels: 3, background: { r: GREY, g: GREY, b: GREY } },
+    });
     await writeFile(file('a.png'), await grey.clone().png().toBuffer());
     await writeFile(file('b.png'), await grey.clone().png({ compressionLevel: 0 }).toBuffer());
     await writeFile(file('empty.png'), '');
@@ -52,13 +54,15 @@ describe('rnas pose', () => {
       estimatePose: (request): EstimatePoseResponse => {
         requests.push(request);
         const images = request.images?.images ?? [];
-        if (request.modelName === 'short') return { modelName: 'short', version: 1, images: [], skeleton: [] };
+        if (request.modelName === 'short')
+          return { modelName: 'short', version: 1, images: [], skeleton: [] };
         return {
           modelName: request.modelName,
           version: request.version ?? 4,
           skeleton: SKELETON,
           images: images.map((bytes, i) => {
-            if (bytes.length === 0) throw new InvalidArgumentError(`images.images[${i}]`, bytes, 'empty image');
+            if (bytes.length === 0)
+              throw new InvalidArgumentError(`images.images[${i}]`, bytes, 'empty image');
             const given = request.boxes[i]?.boxes ?? [];
             const boxes = given.length > 0 ? given : [{ xMin: 0, yMin: 0, xMax: W, yMax: H }];
             return { width: W, height: H, people: boxes.map(pose) };
@@ -90,7 +94,14 @@ describe('rnas pose', () => {
 
   it('sends --boxes for every image, a batch at a time', async () => {
     requests.length = 0;
-    const { code, out } = await poseCli('--boxes', '2,2,30,40; 32,0,64,48;', '--batch', '1', file('a.png'), file('b.png'));
+    const { code, out } = await poseCli(
+      '--boxes',
+      '2,2,30,40; 32,0,64,48;',
+      '--batch',
+      '1',
+      file('a.png'),
+      file('b.png'),
+    );
     expect(code).toBe(0);
     expect(out.match(/: 2 people\n/g)).toHaveLength(2);
     expect(out).toContain('  person 2 [32.0, 0.0, 64.0, 48.0] score 0.80\n    head 48.0 2.0 0.90\n');
@@ -148,7 +159,8 @@ describe('rnas pose', () => {
       .raw()
       .toBuffer({ resolveWithObject: true });
     expect([info.width, info.height]).toEqual([W, H]);
-    const at = (x: number, y: number): number[] => Array.from(data.subarray((y * W + x) * 3, (y * W + x) * 3 + 3));
+    const at = (x: number, y: number): number[] =>
+      Array.from(data.subarray((y * W + x) * 3, (y * W + x) * 3 + 3));
     const colour = [1, 3, 5].map((i) => parseInt(classColour(0).slice(i, i + 2), 16));
     // The limb head-hip runs down x = 32; the foot (score 0.1) has no limb and no dot.
     expect(at(32, 14)).toEqual(colour);
@@ -174,12 +186,18 @@ describe('rnas pose', () => {
     };
     const f = (name: string): string => `--boxes-file ${file(name)}`;
     const cases: [string[], string][] = [
-      [['--boxes', '0,0,65,10', file('a.png')], `--boxes 0,0,65,10: box 1 (0,0,65,10) reaches outside ${file('a.png')} (64x48)`],
+      [
+        ['--boxes', '0,0,65,10', file('a.png')],
+        `--boxes 0,0,65,10: box 1 (0,0,65,10) reaches outside ${file('a.png')} (64x48)`,
+      ],
       [
         ['--boxes', '0,0,5,5;1,1,2,49', file('a.png')],
         `--boxes 0,0,5,5;1,1,2,49: box 2 (1,1,2,49) reaches outside ${file('a.png')} (64x48)`,
       ],
-      [['--boxes', '1,1,2,2', '--boxes-file', 'x.json', file('a.png')], 'give at most one of --boxes and --boxes-file'],
+      [
+        ['--boxes', '1,1,2,2', '--boxes-file', 'x.json', file('a.png')],
+        'give at most one of --boxes and --boxes-file',
+      ],
       [['--boxes-file', file('none.json'), file('a.png')], `${f('none.json')}: cannot read: no such file`],
       [['--boxes-file', dir, file('a.png')], `--boxes-file ${dir}: cannot read: not a regular file`],
       [['--boxes-file', file('not-json.json'), file('a.png')], `${f('not-json.json')}: not JSON: `],
@@ -208,7 +226,16 @@ describe('rnas pose', () => {
         `${f('strings.json')}: "a.png"[0] ["0",0,1,1]: expected an array of 4 numbers [x0, y0, x1, y1]`,
       ],
       [
-        ['--boxes-file', await write('three.json', { 'a.png': [[0, 0, 1, 1], [0, 0, 1]] }), file('a.png')],
+        [
+          '--boxes-file',
+          await write('three.json', {
+            'a.png': [
+              [0, 0, 1, 1],
+              [0, 0, 1],
+            ],
+          }),
+          file('a.png'),
+        ],
         `${f('three.json')}: "a.png"[1] [0,0,1]: expected 4 numbers x0,y0,x1,y1, got 3`,
       ],
       [
@@ -222,12 +249,17 @@ describe('rnas pose', () => {
       [
         [
           '--boxes-file',
-          await write('crowd.json', { 'a.png': Array.from({ length: MAX_BOXES_PER_IMAGE + 1 }, () => [0, 0, 1, 1]) }),
+          await write('crowd.json', {
+            'a.png': Array.from({ length: MAX_BOXES_PER_IMAGE + 1 }, () => [0, 0, 1, 1]),
+          }),
           file('a.png'),
         ],
         `${f('crowd.json')}: "a.png": expected at most ${MAX_BOXES_PER_IMAGE} boxes, got ${MAX_BOXES_PER_IMAGE + 1}`,
       ],
-      [['--draw', dir, file('a.png')], `--draw ${dir}: drawing ${file('a.png')} would overwrite input ${file('a.png')}`],
+      [
+        ['--draw', dir, file('a.png')],
+        `--draw ${dir}: drawing ${file('a.png')} would overwrite input ${file('a.png')}`,
+      ],
     ];
     for (const [args, message] of cases) {
       requests.length = 0;
@@ -259,13 +291,18 @@ describe('rnas pose', () => {
 
   it('refuses a huge --boxes and takes fractional ones', () => {
     const many = Array.from({ length: MAX_BOXES_PER_IMAGE + 1 }, () => '0,0,1,1').join(';');
-    expect(() => boxList(many)).toThrow(`expected at most ${MAX_BOXES_PER_IMAGE} boxes, got ${MAX_BOXES_PER_IMAGE + 1}`);
+    expect(() => boxList(many)).toThrow(
+      `expected at most ${MAX_BOXES_PER_IMAGE} boxes, got ${MAX_BOXES_PER_IMAGE + 1}`,
+    );
     expect(boxList(' 0.5 , 1,2.25,3 ')).toEqual([[0.5, 1, 2.25, 3]]);
   });
 
   it('is in the help', async () => {
     const help = await rnas(['pose', '--help']);
-    for (const flag of ['--boxes <boxes>', '--boxes-file <file>', '--draw <dir>']) expect(help.out).toContain(flag);
-    expect((await rnas(['--help'])).out).toMatch(/pose \[options\] <files\.\.\.>\s+estimate people's keypoints/);
+    for (const flag of ['--boxes <boxes>', '--boxes-file <file>', '--draw <dir>'])
+      expect(help.out).toContain(flag);
+    expect((await rnas(['--help'])).out).toMatch(
+      /pose \[options\] <files\.\.\.>\s+estimate people's keypoints/,
+    );
   });
 });

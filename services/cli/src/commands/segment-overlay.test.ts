@@ -7,14 +7,21 @@ const PALETTE = vocPalette();
 
 function greyPng(width: number, height: number, channels: 1 | 3 | 4 = 3): Promise<Buffer> {
   return sharp({
-    create: { width, height, channels: channels === 1 ? 3 : channels, background: { r: GREY, g: GREY, b: GREY } },
+    create: {
+      width,
+      height,
+      channels: channels === 1 ? 3 : channels,
+      background: { r: GREY, g: GREY, b: GREY },
+    },
   })
     .toColourspace(channels === 1 ? 'b-w' : 'srgb')
     .png()
     .toBuffer();
 }
 
-async function pixels(png: Buffer): Promise<{ at(x: number, y: number): number[]; width: number; height: number; channels: number }> {
+async function pixels(
+  png: Buffer,
+): Promise<{ at(x: number, y: number): number[]; width: number; height: number; channels: number }> {
   const { data, info } = await sharp(png).raw().toBuffer({ resolveWithObject: true });
   const c = info.channels;
   return {
@@ -66,14 +73,17 @@ describe('overlayLabelMap', () => {
     expect(out.at(63, 47)).toEqual([...PALETTE[15]]);
     // Nearest neighbour: every pixel is the image, or exactly one class colour.
     const allowed = [[GREY, GREY, GREY], [...PALETTE[2]], [...PALETTE[15]]].map(String);
-    for (let y = 0; y < 48; y += 3) for (let x = 0; x < 64; x += 3) expect(allowed).toContain(String(out.at(x, y)));
+    for (let y = 0; y < 48; y += 3)
+      for (let x = 0; x < 64; x += 3) expect(allowed).toContain(String(out.at(x, y)));
   });
 
   it('takes grey, RGBA and JPEG images, and writes RGB', async () => {
     for (const image of [
       await greyPng(12, 10, 1),
       await greyPng(12, 10, 4),
-      await sharp(await greyPng(12, 10)).jpeg({ quality: 100 }).toBuffer(),
+      await sharp(await greyPng(12, 10))
+        .jpeg({ quality: 100 })
+        .toBuffer(),
     ]) {
       const out = await pixels(await overlayLabelMap(image, labelMap(12, 10), 1));
       expect([out.width, out.height, out.channels]).toEqual([12, 10, 3]);
@@ -84,7 +94,9 @@ describe('overlayLabelMap', () => {
 
   it('refuses a label map or an image that is not one, and an alpha outside [0, 1]', async () => {
     const image = await greyPng(8, 4);
-    await expect(overlayLabelMap(image, Buffer.from('not a png'))).rejects.toThrow(/^the label map is not an image/);
+    await expect(overlayLabelMap(image, Buffer.from('not a png'))).rejects.toThrow(
+      /^the label map is not an image/,
+    );
     await expect(overlayLabelMap(image, Buffer.alloc(0))).rejects.toThrow(/^the label map is not an image/);
     await expect(overlayLabelMap(Buffer.from('nope'), labelMap(8, 4))).rejects.toThrow();
     for (const alpha of [-0.1, 1.5, NaN])

@@ -5,7 +5,12 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { encodeLabelPng, vocPalette } from '@rnas/data';
 import { InvalidArgumentError, startFakeService, type FakeService } from '@rnas/grpc';
-import { InferenceServiceService, LabelMapEncoding, type SegmentRequest, type SegmentResponse } from '@rnas/proto';
+import {
+  InferenceServiceService,
+  LabelMapEncoding,
+  type SegmentRequest,
+  type SegmentResponse,
+} from '@rnas/proto';
 import { rnas } from '../test-util';
 
 const [W, H] = [40, 30];
@@ -52,7 +57,8 @@ describe('rnas segment', () => {
           modelName: request.modelName,
           version: request.version ?? 2,
           images: images.map((bytes, i) => {
-            if (bytes.length === 0) throw new InvalidArgumentError(`images.images[${i}]`, bytes, 'empty image');
+            if (bytes.length === 0)
+              throw new InvalidArgumentError(`images.images[${i}]`, bytes, 'empty image');
             // Model 'garbled' answers a label map that is no PNG.
             const labelMap = request.modelName === 'garbled' ? Buffer.from('garbage') : LABEL_PNG;
             return { width: W, height: H, labelMap, classes: CLASSES };
@@ -89,7 +95,12 @@ describe('rnas segment', () => {
       `${f}: 40x30, 3 classes\n  background 50.0% (600 px)\n  circle 25.0% (300 px)\n  square 25.0% (300 px)\n`;
     expect(out).toBe(lines(file('a.png')) + lines(file('b.png')));
     expect(
-      requests.map((r) => [r.modelName, r.version, r.encoding, r.input?.$case === 'images' && r.input.value.images.length]),
+      requests.map((r) => [
+        r.modelName,
+        r.version,
+        r.encoding,
+        r.input?.$case === 'images' && r.input.value.images.length,
+      ]),
     ).toEqual([
       ['seg', 3, LabelMapEncoding.LABEL_MAP_ENCODING_PNG, 1],
       ['seg', 3, LabelMapEncoding.LABEL_MAP_ENCODING_PNG, 1],
@@ -122,12 +133,15 @@ describe('rnas segment', () => {
     const raws = path.join(dir, 'raw');
     const r = await segment('--overlay', overlays, '--raw', raws, '--alpha', '0.25', file('a.png'));
     expect(r.code).toBe(0);
-    expect(r.out).toContain(`  overlay: ${path.join(overlays, 'a.png')}\n  label map: ${path.join(raws, 'a.png')}\n`);
+    expect(r.out).toContain(
+      `  overlay: ${path.join(overlays, 'a.png')}\n  label map: ${path.join(raws, 'a.png')}\n`,
+    );
     const { data, info } = await sharp(await readFile(path.join(overlays, 'a.png')))
       .raw()
       .toBuffer({ resolveWithObject: true });
     expect([info.width, info.height, info.channels]).toEqual([W, H, 3]);
-    const at = (x: number, y: number): number[] => Array.from(data.subarray((y * W + x) * 3, (y * W + x) * 3 + 3));
+    const at = (x: number, y: number): number[] =>
+      Array.from(data.subarray((y * W + x) * 3, (y * W + x) * 3 + 3));
     const tint = (c: readonly number[]): number[] => c.map((v) => Math.round(0.75 * GREY + 0.25 * v));
     expect(at(2, 2)).toEqual([GREY, GREY, GREY]);
     expect(at(25, 5)).toEqual(tint(PALETTE[1]));
@@ -158,7 +172,9 @@ describe('rnas segment', () => {
       file('a.png'),
     ]);
     expect(garbled.code).toBe(1);
-    expect(garbled.err).toMatch(new RegExp(`^rnas: overlaying ${file('a.png')}: the label map is not an image`));
+    expect(garbled.err).toMatch(
+      new RegExp(`^rnas: overlaying ${file('a.png')}: the label map is not an image`),
+    );
   });
 
   it('names bad files, folders and flags before calling the service', async () => {
@@ -167,7 +183,10 @@ describe('rnas segment', () => {
     for (const [args, message] of [
       [[file('missing.png')], `image file ${file('missing.png')} (argument FILE): cannot read: no such file`],
       [['--overlay', notDir, file('a.png')], `--overlay ${notDir}: cannot write there: not a directory`],
-      [['--raw', path.join(notDir, 'x'), file('a.png')], `--raw ${path.join(notDir, 'x')}: cannot write there: not a directory`],
+      [
+        ['--raw', path.join(notDir, 'x'), file('a.png')],
+        `--raw ${path.join(notDir, 'x')}: cannot write there: not a directory`,
+      ],
       [
         ['--overlay', dir, file('a.png')],
         `--overlay ${dir}: the overlay of ${file('a.png')} would overwrite input ${file('a.png')}`,

@@ -147,12 +147,19 @@ export function segmentCommand(io: CliIo = processIo): Command {
     'label every pixel of JPEG, PNG or WebP files with a segmentation model of an inference service',
     (c) =>
       c
-        .option('--overlay <dir>', 'also write each image with its classes blended in colour to DIR/<name>.png')
+        .option(
+          '--overlay <dir>',
+          'also write each image with its classes blended in colour to DIR/<name>.png',
+        )
         .option(
           '--raw <dir>',
           'also write each label map (a palette PNG whose pixel values are class indices) to DIR/<name>.png',
         )
-        .option('--alpha <x>', `opacity of the class colours in an overlay, in [0, 1] (default ${DEFAULT_ALPHA})`, alpha)
+        .option(
+          '--alpha <x>',
+          `opacity of the class colours in an overlay, in [0, 1] (default ${DEFAULT_ALPHA})`,
+          alpha,
+        )
         .option('--json', 'one JSON object per file: file, model, version, width, height, classes'),
   ).action(async (files: string[], options: SegmentCommandOptions) => {
     process.exitCode = await runSegmentCommand(files, options, io);
