@@ -78,3 +78,4 @@ export {
   IGNORE_COLOUR,
   type Colour,
 } from './segmentation/png';
+export * from './segmentation';

@@ -193,17 +193,24 @@ export interface DatasetPath {
   readonly kind: 'directory' | 'file';
 }
 
-/** An image-set name (`ImageSets/Main/<name>.txt`): a plain file name, so it cannot leave the folder. */
+/** An image-set (split) name: a plain file name, so it cannot leave the folder. */
 const SPLIT_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 
-/** A VOC split parameter: its value, checked to be a plain image-set name, or the default. */
+/** Where each scheme finds a split by name, for messages. */
+const SPLIT_WHERE: Partial<Record<DatasetScheme, string>> = {
+  voc: 'the file ImageSets/Main/<name>.txt',
+  'voc-seg': 'the file ImageSets/Segmentation/<name>.txt',
+  cityscapes: 'the folders leftImg8bit/<name> and gtFine/<name>',
+};
+
+/** A VOC or Cityscapes split parameter: its value, checked to be a plain image-set name, or the default. */
 export function vocSplitParam(parsed: DatasetUri, key: 'train' | 'test', fallback: string): string {
   const raw = parsed.params.get(key);
   if (raw === undefined) return fallback;
   if (!SPLIT_NAME.test(raw)) {
     throw bad(
       parsed.uri,
-      `query parameter ${key}: expected an image-set name (letters, digits, _ . -; the file ImageSets/Main/<name>.txt), got ${JSON.stringify(raw)}`,
+      `query parameter ${key}: expected an image-set name (letters, digits, _ . -; ${SPLIT_WHERE[parsed.scheme] ?? SPLIT_WHERE.voc}), got ${JSON.stringify(raw)}`,
     );
   }
   return raw;

@@ -368,7 +368,7 @@ export function resizeDetection(
 }
 
 /** Source index, next index and weight per output position (cv::resize INTER_LINEAR). */
-function linearTaps(
+export function linearTaps(
   input: number,
   output: number,
 ): { index: Int32Array; next: Int32Array; weight: Float32Array } {

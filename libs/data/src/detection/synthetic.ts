@@ -43,7 +43,7 @@ const PALETTE: readonly (readonly [number, number, number])[] = [
 ];
 
 /** A drawn object: its class, pixel-index box (first and last pixel covered) and whether it is a tiny difficult one. */
-interface DrawnObject {
+export interface DrawnObject {
   classIndex: number;
   x0: number;
   y0: number;
@@ -52,9 +52,11 @@ interface DrawnObject {
   difficult: boolean;
 }
 
-interface DrawnImage {
+export interface DrawnImage {
   pixels: Uint8Array;
   objects: DrawnObject[];
+  /** Per pixel, the index in `objects` of the shape drawn there, or -1 for the background. */
+  owner: Int16Array;
 }
 
 /** Whether (u, v) in [-1, 1]^2 (the shape's box) lies in shape k. */
@@ -82,7 +84,18 @@ function insideShape(k: number, u: number, v: number): boolean {
 
 const MIN_VISIBLE = 0.5;
 
-function drawImage(rng: Rng, size: number, classes: number, maxObjects: number): DrawnImage {
+/**
+ * One RGB image (HWC, `size` square) of 1 to `maxObjects` shapes over a textured background, plus
+ * now and then (when `tiny`) a tiny difficult one. Shared with the segmentation shapes, which
+ * take their masks from `owner`.
+ */
+export function drawImage(
+  rng: Rng,
+  size: number,
+  classes: number,
+  maxObjects: number,
+  tiny = true,
+): DrawnImage {
   const n = size * size;
   const canvas = new Float32Array(n * 3);
   // Background: a dark base colour, two slow waves and per-pixel noise.
@@ -156,7 +169,7 @@ function drawImage(rng: Rng, size: number, classes: number, maxObjects: number):
   };
   const count = 1 + rng.nextInt(maxObjects);
   for (let i = 0; i < count; i++) place(false);
-  if (rng.nextFloat() < 0.15) place(true);
+  if (tiny && rng.nextFloat() < 0.15) place(true);
   const pixels = new Uint8Array(n * 3);
   for (let p = 0; p < n; p++) {
     const k = owner[p];
@@ -165,7 +178,7 @@ function drawImage(rng: Rng, size: number, classes: number, maxObjects: number):
       pixels[p * 3 + c] = v < 0 ? 0 : v > 255 ? 255 : Math.round(v);
     }
   }
-  return { pixels, objects };
+  return { pixels, objects, owner };
 }
 
 /** One split to write: images are drawn one at a time, in order, from the shared generator. */
@@ -175,7 +188,8 @@ interface Split {
   draw: () => DrawnImage;
 }
 
-function jpeg(pixels: Uint8Array, size: number): ReturnType<typeof sharp> {
+/** The JPEG every synthetic VOC or COCO image is written as (4:4:4, so colours stay put at edges). */
+export function jpeg(pixels: Uint8Array, size: number): ReturnType<typeof sharp> {
   return sharp(pixels, { raw: { width: size, height: size, channels: 3 } }).jpeg({
     quality: 92,
     chromaSubsampling: '4:4:4',

@@ -35,9 +35,16 @@ const parser = new XMLParser({
   isArray: (_name, jpath) => jpath === 'annotation.object',
 });
 
-/** Class names from labels.txt: comma- or newline-separated, spaces removed (as the reference). */
-async function readLabels(ctx: LoadContext, dir: string): Promise<string[]> {
-  if (!(await exists(path.join(dir, 'labels.txt')))) return [...VOC_CLASSES];
+/**
+ * Class names from labels.txt: comma- or newline-separated, spaces removed (as the reference);
+ * `defaults` (VOC's) when there is none. Shared with VOC segmentation.
+ */
+export async function readLabels(
+  ctx: LoadContext,
+  dir: string,
+  defaults: readonly string[] = VOC_CLASSES,
+): Promise<string[]> {
+  if (!(await exists(path.join(dir, 'labels.txt')))) return [...defaults];
   const file = await findFile(ctx, dir, ['labels.txt']);
   const names = (await readText(file, Math.min(ctx.maxFileBytes, MAX_VOC_XML_BYTES)))
     .split(/[,\r\n]/)
@@ -57,13 +64,17 @@ async function readLabels(ctx: LoadContext, dir: string): Promise<string[]> {
   return names;
 }
 
-/** The ids of one image-set file, in order; an error names the line of a bad or repeated id. */
-async function readSplit(
+/**
+ * The ids of one image-set file (`ImageSets/<folder>/<name>.txt`), in order; an error names the
+ * line of a bad or repeated id. Ids are plain file names, so `../x` cannot leave the folders.
+ */
+export async function readSplit(
   ctx: LoadContext,
   dir: string,
   name: string,
+  folder: 'Main' | 'Segmentation' = 'Main',
 ): Promise<{ file: string; ids: string[] }> {
-  const file = await findFile(ctx, path.join(dir, 'ImageSets', 'Main'), [`${name}.txt`]);
+  const file = await findFile(ctx, path.join(dir, 'ImageSets', folder), [`${name}.txt`]);
   const ids: string[] = [];
   const lineOf = new Map<string, number>();
   (await readText(file, Math.min(ctx.maxFileBytes, MAX_SPLIT_BYTES))).split('\n').forEach((raw, i) => {
