@@ -79,3 +79,4 @@ export {
   type Colour,
 } from './segmentation/png';
 export * from './segmentation';
+export * from './keypoints';

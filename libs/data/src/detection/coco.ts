@@ -14,41 +14,46 @@ import {
   type ObjectBox,
 } from './types';
 
-const id = z
+export const cocoId = z
   .number({ error: 'expected an integer id' })
   .int({ error: 'expected an integer id' })
   .min(0, { error: 'expected an integer id' });
-const side = z
+export const cocoSide = z
   .number({ error: 'expected an integer in [1, 65535]' })
   .int({ error: 'expected an integer in [1, 65535]' })
   .min(1, { error: 'expected an integer in [1, 65535]' })
   .max(65535, { error: 'expected an integer in [1, 65535]' });
-const finite = z
+export const cocoFinite = z
   .number({ error: 'expected a finite number' })
   .refine(Number.isFinite, { error: 'expected a finite number' });
 
+/** COCO's `images`, as both the instances and the person-keypoints files have them. */
+export const cocoImagesSchema = z.array(
+  z.object({
+    id: cocoId,
+    file_name: z
+      .string({ error: 'expected a relative file path' })
+      .min(1, { error: 'expected a relative file path' })
+      .max(4096, { error: 'expected a relative file path of at most 4096 characters' })
+      .refine((s) => !s.includes('\0'), { error: 'expected a file path without NUL' }),
+    width: cocoSide,
+    height: cocoSide,
+  }),
+  { error: 'expected an array of images' },
+);
+
 // Unknown fields (segmentation, area, licenses, info) are allowed and dropped.
 const CocoSchema = z.object({
-  images: z.array(
-    z.object({
-      id,
-      file_name: z
-        .string({ error: 'expected a relative file path' })
-        .min(1, { error: 'expected a relative file path' })
-        .max(4096, { error: 'expected a relative file path of at most 4096 characters' })
-        .refine((s) => !s.includes('\0'), { error: 'expected a file path without NUL' }),
-      width: side,
-      height: side,
-    }),
-    { error: 'expected an array of images' },
-  ),
+  images: cocoImagesSchema,
   annotations: z.array(
     z.object({
       // Kept for messages only.
       id: z.unknown().optional(),
-      image_id: id,
-      category_id: id,
-      bbox: z.tuple([finite, finite, finite, finite], { error: 'expected [x, y, width, height]' }),
+      image_id: cocoId,
+      category_id: cocoId,
+      bbox: z.tuple([cocoFinite, cocoFinite, cocoFinite, cocoFinite], {
+        error: 'expected [x, y, width, height]',
+      }),
       iscrowd: z.union([z.literal(0), z.literal(1)], { error: 'expected 0 or 1' }).optional(),
     }),
     { error: 'expected an array of annotations' },
@@ -56,7 +61,7 @@ const CocoSchema = z.object({
   categories: z
     .array(
       z.object({
-        id,
+        id: cocoId,
         name: z
           .string({ error: 'expected a name' })
           .min(1, { error: 'expected a name' })
@@ -68,21 +73,25 @@ const CocoSchema = z.object({
 });
 type CocoFile = z.infer<typeof CocoSchema>;
 
-function describe(v: unknown): string {
+export function describe(v: unknown): string {
   if (v === undefined) return 'nothing';
   const s = JSON.stringify(v);
   return s === undefined ? typeof v : s.length > 80 ? `${s.slice(0, 80)}...` : s;
 }
 
-/** Parses and validates one instances JSON; errors name the file, the field (with the element's id) and the value. */
-export function parseCocoJson(file: string, json: string): CocoFile {
+/**
+ * Parses a JSON file and validates it against a zod schema; the first problem becomes an error
+ * naming the file, the field (with the id of the array element it sits in) and the value.
+ * Shared by the COCO instances and person-keypoints readers.
+ */
+export function parseJsonWith<T>(schema: z.ZodType<T>, file: string, json: string): T {
   let raw: unknown;
   try {
     raw = JSON.parse(json);
   } catch (err) {
     throw new AnnotationError(file, undefined, 'valid JSON', JSON.stringify((err as Error).message));
   }
-  const parsed = CocoSchema.safeParse(raw);
+  const parsed = schema.safeParse(raw);
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0];
   let v: unknown = raw;
@@ -104,6 +113,53 @@ export function parseCocoJson(file: string, json: string): CocoFile {
     issue.message.replace(/^expected /, ''),
     describe(v),
   );
+}
+
+/** Parses and validates one instances JSON; errors name the file, the field (with the element's id) and the value. */
+export function parseCocoJson(file: string, json: string): CocoFile {
+  return parseJsonWith(CocoSchema, file, json);
+}
+
+/** How an annotation is named in messages: its index and, when it has one, its id. */
+export function annotationWhere(index: number, id: unknown): string {
+  return `annotations[${index}]${id === undefined ? '' : ` (id ${describe(id)})`}`;
+}
+
+/** A split's images sorted by id; repeated ids and an empty list are errors naming the file. */
+export function sortedCocoImages<T extends { id: number }>(file: string, images: readonly T[]): T[] {
+  const sorted = [...images].sort((a, b) => a.id - b.id);
+  sorted.forEach((image, i) => {
+    if (i > 0 && sorted[i - 1].id === image.id)
+      throw new AnnotationError(file, `image id ${image.id}`, 'distinct image ids', 'it twice');
+  });
+  if (sorted.length === 0) throw new AnnotationError(file, 'images', 'at least one image', 'an empty list');
+  return sorted;
+}
+
+/**
+ * The real path of the image a COCO `images[i]` names: a relative path that stays inside the
+ * split's image folder, of a regular file under the data roots (NOT_FOUND when missing).
+ */
+export async function cocoImageFile(
+  ctx: LoadContext,
+  split: CocoSplit,
+  image: { id: number; file_name: string },
+  index: number,
+): Promise<string> {
+  const location = `images[${index}] (id ${image.id}) file_name`;
+  const name = image.file_name;
+  const full = path.resolve(split.images, name);
+  const rel = path.relative(split.images, full);
+  if (
+    path.isAbsolute(name) ||
+    rel === '' ||
+    rel === '..' ||
+    rel.startsWith(`..${path.sep}`) ||
+    path.isAbsolute(rel)
+  ) {
+    throw new AnnotationError(split.json, location, `a path inside ${split.images}`, JSON.stringify(name));
+  }
+  return checkImageFile(ctx, full, { file: split.json, location });
 }
 
 /** Category ids and names, sorted by id; repeated ids or names are errors. */
@@ -150,16 +206,11 @@ async function loadSplit(
     );
   }
   const index = new Map(own.ids.map((cid, i) => [cid, i]));
-  const images = [...coco.images].sort((a, b) => a.id - b.id);
+  const images = sortedCocoImages(file, coco.images);
   const byId = new Map<number, { width: number; height: number; objects: ObjectBox[] }>();
-  images.forEach((image, i) => {
-    if (i > 0 && images[i - 1].id === image.id)
-      throw new AnnotationError(file, `image id ${image.id}`, 'distinct image ids', 'it twice');
-    byId.set(image.id, { width: image.width, height: image.height, objects: [] });
-  });
-  if (images.length === 0) throw new AnnotationError(file, 'images', 'at least one image', 'an empty list');
+  for (const image of images) byId.set(image.id, { width: image.width, height: image.height, objects: [] });
   coco.annotations.forEach((a, i) => {
-    const where = `annotations[${i}]${a.id === undefined ? '' : ` (id ${describe(a.id)})`}`;
+    const where = annotationWhere(i, a.id);
     const image = byId.get(a.image_id);
     if (image === undefined)
       throw new AnnotationError(
@@ -188,20 +239,7 @@ async function loadSplit(
     image.objects.push({ ...box, classIndex, difficult: false, crowd: a.iscrowd === 1 });
   });
   const found = await mapPool(images, async (image, i) => {
-    const location = `images[${i}] (id ${image.id}) file_name`;
-    const name = image.file_name;
-    const full = path.resolve(split.images, name);
-    const rel = path.relative(split.images, full);
-    if (
-      path.isAbsolute(name) ||
-      rel === '' ||
-      rel === '..' ||
-      rel.startsWith(`..${path.sep}`) ||
-      path.isAbsolute(rel)
-    ) {
-      throw new AnnotationError(file, location, `a path inside ${split.images}`, JSON.stringify(name));
-    }
-    const real = await checkImageFile(ctx, full, { file, location });
+    const real = await cocoImageFile(ctx, split, image, i);
     const { width, height, objects } = byId.get(image.id) as {
       width: number;
       height: number;

@@ -11,7 +11,7 @@ export const DEFAULT_MAX_DETECTION_PIXELS = 64 * 1024 * 1024;
  * error naming the file: the boxes would not fit it.
  */
 export async function decodeDetectionImage(
-  image: DetectionImage,
+  image: Pick<DetectionImage, 'id' | 'file' | 'width' | 'height'>,
   maxPixels: number = DEFAULT_MAX_DETECTION_PIXELS,
 ): Promise<{ pixels: Uint8Array; width: number; height: number }> {
   checkInt('maxPixels', maxPixels, 1, Number.MAX_SAFE_INTEGER);

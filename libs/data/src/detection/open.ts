@@ -3,8 +3,15 @@ import { DataError, invalidArgument } from '../errors';
 import { DEFAULT_MAX_FILE_BYTES, type LoadContext } from '../files';
 import type { OpenDatasetOptions } from '../dataset';
 import { DataRoots } from '../sandbox';
-import { datasetPaths, isDetectionScheme, parseDatasetUri, vocSplitParam } from '../uri';
-import { loadCoco } from './coco';
+import {
+  datasetPaths,
+  isDetectionScheme,
+  parseDatasetUri,
+  schemeTask,
+  vocSplitParam,
+  type DatasetUri,
+} from '../uri';
+import { loadCoco, type CocoSplit } from './coco';
 import type { DetectionDataset, LoadedDetection } from './types';
 import { loadVoc } from './voc';
 
@@ -21,17 +28,10 @@ export async function openDetectionDataset(
   if (!isDetectionScheme(parsed.scheme)) {
     throw new DataError(
       'INVALID_ARGUMENT',
-      `dataset URI ${JSON.stringify(uri)}: expected a detection dataset (voc: or coco:), got a ${parsed.scheme}: classification dataset`,
+      `dataset URI ${JSON.stringify(uri)}: expected a detection dataset (voc: or coco:), got a ${parsed.scheme}: ${schemeTask(parsed.scheme)} dataset`,
     );
   }
-  const maxFileBytes = options?.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
-  if (!Number.isSafeInteger(maxFileBytes) || maxFileBytes < 1) {
-    throw invalidArgument('maxFileBytes', maxFileBytes, 'a positive integer');
-  }
-  // Every query parameter is checked before the file system is touched.
-  const paths = datasetPaths(parsed);
-  const roots = await DataRoots.create(options?.dataRoots ?? []);
-  const ctx: LoadContext = { uri, roots, maxFileBytes };
+  const { ctx, roots } = await loadContext(uri, parsed, options);
   let loaded: LoadedDetection;
   let name: string;
   if (parsed.scheme === 'voc') {
@@ -42,21 +42,53 @@ export async function openDetectionDataset(
       test: vocSplitParam(parsed, 'test', 'val'),
     });
   } else {
-    const resolved = new Map<string, string>();
-    for (const p of paths) {
-      resolved.set(
-        p.field,
-        p.kind === 'file' ? await roots.resolveFile(uri, p.path) : await roots.resolveDirectory(uri, p.path),
-      );
-    }
-    const json = resolved.get('path') as string;
-    const testJson = resolved.get('test') as string;
-    name = path.basename(json, '.json');
-    loaded = await loadCoco(
-      ctx,
-      { json, images: resolved.get('images') ?? path.dirname(json) },
-      { json: testJson, images: resolved.get('test_images') ?? path.dirname(testJson) },
-    );
+    const splits = await cocoSplits(uri, parsed, roots);
+    name = splits.name;
+    loaded = await loadCoco(ctx, splits.train, splits.test);
   }
   return { uri, name, format: parsed.scheme, ...loaded };
+}
+
+/**
+ * What every annotated-dataset loader needs once the URI has parsed: `maxFileBytes` checked, every
+ * query parameter checked (before the file system is touched) and the data roots opened.
+ */
+export async function loadContext(
+  uri: string,
+  parsed: DatasetUri,
+  options: OpenDatasetOptions,
+): Promise<{ ctx: LoadContext; roots: DataRoots }> {
+  const maxFileBytes = options?.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
+  if (!Number.isSafeInteger(maxFileBytes) || maxFileBytes < 1) {
+    throw invalidArgument('maxFileBytes', maxFileBytes, 'a positive integer');
+  }
+  datasetPaths(parsed);
+  const roots = await DataRoots.create(options?.dataRoots ?? []);
+  return { ctx: { uri, roots, maxFileBytes }, roots };
+}
+
+/**
+ * The two JSON files and image folders a `coco:` or `coco-keypoints:` URI names, resolved under
+ * the data roots; image folders default to the folder holding each JSON. The dataset is named
+ * after the training JSON.
+ */
+export async function cocoSplits(
+  uri: string,
+  parsed: DatasetUri,
+  roots: DataRoots,
+): Promise<{ name: string; train: CocoSplit; test: CocoSplit }> {
+  const resolved = new Map<string, string>();
+  for (const p of datasetPaths(parsed)) {
+    resolved.set(
+      p.field,
+      p.kind === 'file' ? await roots.resolveFile(uri, p.path) : await roots.resolveDirectory(uri, p.path),
+    );
+  }
+  const json = resolved.get('path') as string;
+  const testJson = resolved.get('test') as string;
+  return {
+    name: path.basename(json, '.json'),
+    train: { json, images: resolved.get('images') ?? path.dirname(json) },
+    test: { json: testJson, images: resolved.get('test_images') ?? path.dirname(testJson) },
+  };
 }

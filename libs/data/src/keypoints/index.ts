@@ -1,0 +1,24 @@
+export {
+  type KeypointPair,
+  type PersonInstance,
+  type KeypointDataset,
+  COCO_KEYPOINT_NAMES,
+  COCO_SKELETON,
+  COCO_FLIP_PAIRS,
+  COCO_OKS_SIGMAS,
+  DEFAULT_OKS_SIGMA,
+  defaultOksSigmas,
+  flipPairsFromNames,
+} from './types';
+export { openKeypointDataset } from './open';
+export { loadCocoKeypoints, MAX_DATASET_KEYPOINTS, type LoadedKeypoints } from './coco';
+export {
+  type Affine,
+  PIXEL_STD,
+  boxCenterScale,
+  cropAffine,
+  affineFromPoints,
+  applyAffine,
+  invertAffine,
+  warpAffine,
+} from './affine';
