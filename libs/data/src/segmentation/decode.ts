@@ -129,7 +129,7 @@ export async function decodeSegmentationSample(
   maxPixels: number = DEFAULT_MAX_DETECTION_PIXELS,
 ): Promise<SegmentationSample> {
   checkInt('maxPixels', maxPixels, 1, Number.MAX_SAFE_INTEGER);
-  const { pixels, width, height } = await decodeDetectionImage({ ...image, objects: [] }, maxPixels);
+  const { pixels, width, height } = await decodeDetectionImage(image, maxPixels);
   if (dataset.format === 'cityscapes') {
     const { data } = await readMask(image, 1, maxPixels);
     return { pixels, mask: cityscapesLabels(image, data, width), width, height };
