@@ -9,3 +9,5 @@ export {
 } from './types';
 export { openSegmentationDataset } from './open';
 export { decodeSegmentationSample } from './decode';
+export { augmentSegmentation, resizeSegmentation, type SegmentationAugmentOptions } from './augment';
+export { writeSegmentationShapes, SEGMENTATION_SHAPES, type SegmentationShapesOptions } from './synthetic';
