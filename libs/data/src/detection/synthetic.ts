@@ -32,7 +32,7 @@ export interface DetectionShapesOptions {
 }
 
 /** Bright, saturated colours shared by every class, against backgrounds kept dark. */
-const PALETTE: readonly (readonly [number, number, number])[] = [
+export const PALETTE: readonly (readonly [number, number, number])[] = [
   [235, 70, 60],
   [70, 205, 90],
   [80, 130, 245],
@@ -85,20 +85,11 @@ function insideShape(k: number, u: number, v: number): boolean {
 const MIN_VISIBLE = 0.5;
 
 /**
- * One RGB image (HWC, `size` square) of 1 to `maxObjects` shapes over a textured background, plus
- * now and then (when `tiny`) a tiny difficult one. Shared with the segmentation shapes, which
- * take their masks from `owner`.
+ * A dark textured background, size x size RGB floats (not clamped): a base colour, two slow waves
+ * and per-pixel noise; every channel stays under about 130, below the bright palette drawn on it.
  */
-export function drawImage(
-  rng: Rng,
-  size: number,
-  classes: number,
-  maxObjects: number,
-  tiny = true,
-): DrawnImage {
-  const n = size * size;
-  const canvas = new Float32Array(n * 3);
-  // Background: a dark base colour, two slow waves and per-pixel noise.
+export function texturedBackground(rng: Rng, size: number): Float32Array {
+  const canvas = new Float32Array(size * size * 3);
   const base = [0, 1, 2].map(() => 25 + 70 * rng.nextFloat());
   const waves = [0, 1].map(() => ({
     fx: (rng.nextFloat() - 0.5) * 0.4,
@@ -114,6 +105,23 @@ export function drawImage(
       for (let c = 0; c < 3; c++) canvas[o + c] = base[c] + t + (rng.nextFloat() - 0.5) * 30;
     }
   }
+  return canvas;
+}
+
+/**
+ * One RGB image (HWC, `size` square) of 1 to `maxObjects` shapes over a textured background, plus
+ * now and then (when `tiny`) a tiny difficult one. Shared with the segmentation shapes, which
+ * take their masks from `owner`.
+ */
+export function drawImage(
+  rng: Rng,
+  size: number,
+  classes: number,
+  maxObjects: number,
+  tiny = true,
+): DrawnImage {
+  const n = size * size;
+  const canvas = texturedBackground(rng, size);
   const owner = new Int16Array(n).fill(-1);
   const total: number[] = [];
   const visible: number[] = [];
@@ -188,7 +196,7 @@ interface Split {
   draw: () => DrawnImage;
 }
 
-/** The JPEG every synthetic VOC or COCO image is written as (4:4:4, so colours stay put at edges). */
+/** The JPEG settings of every synthetic set: high quality, no chroma subsampling (thin coloured edges survive). */
 export function jpeg(pixels: Uint8Array, size: number): ReturnType<typeof sharp> {
   return sharp(pixels, { raw: { width: size, height: size, channels: 3 } }).jpeg({
     quality: 92,

@@ -22,3 +22,18 @@ export {
   invertAffine,
   warpAffine,
 } from './affine';
+export {
+  decodePersonImage,
+  keypointSample,
+  ROTATION_PROBABILITY,
+  FLIP_PROBABILITY,
+  type KeypointSample,
+  type KeypointSampleOptions,
+} from './crop';
+export {
+  writeKeypointFigures,
+  FIGURE_KEYPOINT_NAMES,
+  FIGURE_SKELETON,
+  FIGURE_OKS_SIGMAS,
+  type KeypointFiguresOptions,
+} from './synthetic';
