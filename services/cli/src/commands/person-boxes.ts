@@ -14,12 +14,14 @@ export type Box = [number, number, number, number];
 
 export const toBoundingBox = ([xMin, yMin, xMax, yMax]: Box): BoundingBox => ({ xMin, yMin, xMax, yMax });
 
-/** Why four numbers are not a box (corners x0 < x1 and y0 < y1, none negative), or undefined. */
+/** How far a box may reach past its image: the inference service's tolerance (it clips such boxes). */
+export const BOX_TOLERANCE_PX = 1;
+
+/** Why four numbers are not a box (corners x0 < x1 and y0 < y1), or undefined. */
 function boxProblem(box: readonly number[]): string | undefined {
   if (box.length !== 4) return `expected 4 numbers x0,y0,x1,y1, got ${box.length}`;
   if (!box.every(Number.isFinite)) return 'expected finite numbers';
   const [x0, y0, x1, y1] = box;
-  if (x0 < 0 || y0 < 0) return 'a corner is left of or above the image (negative coordinate)';
   if (!(x1 > x0 && y1 > y0)) return 'expected x1 > x0 and y1 > y0 (a box of positive area)';
   return undefined;
 }
@@ -103,14 +105,18 @@ export async function readBoxesFile(file: string, files: readonly string[]): Pro
   return boxes;
 }
 
-/** Refuses a box that reaches past its image, naming where the box came from and the image. */
+/**
+ * Refuses a box that reaches past its image by more than BOX_TOLERANCE_PX, naming where the box
+ * came from and the image.
+ */
 export function checkBoxesInside(
   boxes: readonly Box[],
   image: { file: string; width: number; height: number },
   source: string,
 ): void {
   boxes.forEach(([x0, y0, x1, y1], i) => {
-    if (x1 > image.width || y1 > image.height)
+    const t = BOX_TOLERANCE_PX;
+    if (x0 < -t || y0 < -t || x1 > image.width + t || y1 > image.height + t)
       throw new Error(
         `${source}: box ${i + 1} (${x0},${y0},${x1},${y1}) reaches outside ${image.file} (${image.width}x${image.height})`,
       );

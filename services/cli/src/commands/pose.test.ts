@@ -92,6 +92,12 @@ describe('rnas pose', () => {
     ]);
   });
 
+  it('passes boxes up to the service tolerance past the edge (it clips them)', async () => {
+    requests.length = 0;
+    expect((await poseCli('--boxes', '-0.5,0,65,49', file('a.png'))).code).toBe(0);
+    expect(requests[0].boxes).toEqual([{ boxes: [{ xMin: -0.5, yMin: 0, xMax: 65, yMax: 49 }] }]);
+  });
+
   it('sends --boxes for every image, a batch at a time', async () => {
     requests.length = 0;
     const { code, out } = await poseCli(
@@ -187,12 +193,16 @@ describe('rnas pose', () => {
     const f = (name: string): string => `--boxes-file ${file(name)}`;
     const cases: [string[], string][] = [
       [
-        ['--boxes', '0,0,65,10', file('a.png')],
-        `--boxes 0,0,65,10: box 1 (0,0,65,10) reaches outside ${file('a.png')} (64x48)`,
+        ['--boxes', '0,0,65.5,10', file('a.png')],
+        `--boxes 0,0,65.5,10: box 1 (0,0,65.5,10) reaches outside ${file('a.png')} (64x48)`,
       ],
       [
-        ['--boxes', '0,0,5,5;1,1,2,49', file('a.png')],
-        `--boxes 0,0,5,5;1,1,2,49: box 2 (1,1,2,49) reaches outside ${file('a.png')} (64x48)`,
+        ['--boxes', '-2,0,10,10', file('a.png')],
+        `--boxes -2,0,10,10: box 1 (-2,0,10,10) reaches outside ${file('a.png')} (64x48)`,
+      ],
+      [
+        ['--boxes', '0,0,5,5;1,1,2,49.5', file('a.png')],
+        `--boxes 0,0,5,5;1,1,2,49.5: box 2 (1,1,2,49.5) reaches outside ${file('a.png')} (64x48)`,
       ],
       [
         ['--boxes', '1,1,2,2', '--boxes-file', 'x.json', file('a.png')],
@@ -278,7 +288,6 @@ describe('rnas pose', () => {
     ['', 'box 1 "": empty'],
     ['0,0,,10', 'box 1 "0,0,,10": expected finite numbers'],
     ['0,0,1e999,10', 'box 1 "0,0,1e999,10": expected finite numbers'],
-    ['-1,0,10,10', 'box 1 "-1,0,10,10": a corner is left of or above the image (negative coordinate)'],
     ['10,0,5,10', 'box 1 "10,0,5,10": expected x1 > x0 and y1 > y0 (a box of positive area)'],
     ['0,3,10,3', 'box 1 "0,3,10,3": expected x1 > x0 and y1 > y0 (a box of positive area)'],
   ])('refuses --boxes %j', async (value, message) => {
