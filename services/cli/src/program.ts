@@ -9,6 +9,8 @@ import { serveCommand } from './commands/serve';
 import { modelsCommand } from './commands/models';
 import { classifyCommand } from './commands/classify';
 import { detectCommand } from './commands/detect';
+import { segmentCommand } from './commands/segment';
+import { poseCommand } from './commands/pose';
 import { demoCommand } from './commands/demo';
 import { trainStepCommand } from './commands/train-step';
 import { synthCommand } from './commands/synth';
@@ -28,6 +30,8 @@ export function buildProgram(io: CliIo = processIo): Command {
     .addCommand(classifyCommand(io))
     .addCommand(synthCommand(io))
     .addCommand(detectCommand(io))
+    .addCommand(segmentCommand(io))
+    .addCommand(poseCommand(io))
     .addCommand(demoCommand(io));
 }
 

@@ -1,8 +1,7 @@
 // `rnas detect --model NAME FILE...`: sends image files to an inference service's Detect and
 // prints the objects found in each (or one JSON object per file with --json); with --draw DIR also
 // writes each image with its boxes drawn to DIR/<name>.png.
-import { access, constants, mkdir, writeFile } from 'node:fs/promises';
-import path from 'node:path';
+import { writeFile } from 'node:fs/promises';
 import { Command, InvalidArgumentError } from 'commander';
 import type { DetectRequest, DetectResponse, Detection, ImageDetections } from '@rnas/proto';
 import { decimal, positiveInt } from '../args';
@@ -15,6 +14,7 @@ import {
   type InferenceClient,
 } from './image-batches';
 import { drawDetections } from './draw-detections';
+import { DRAW, outputPaths, prepareOutputDir } from './out-files';
 
 /** What DetectRequest allows. */
 const MAX_DETECTIONS = 200;
@@ -52,41 +52,9 @@ export function formatDetections(file: string, image: ImageDetections, drawn?: s
   return `${lines.join('\n')}\n`;
 }
 
-/**
- * Where each file is drawn, DIR/<name without extension>.png; refused when two files would share a
- * drawing or a drawing would overwrite an input.
- */
+/** Where each file is drawn, DIR/<name without extension>.png (see outputPaths). */
 export function drawPaths(files: readonly string[], dir: string): string[] {
-  const outputs = files.map((file) => path.join(dir, `${path.parse(file).name}.png`));
-  const inputs = new Set(files.map((f) => path.resolve(f)));
-  const seen = new Map<string, string>();
-  outputs.forEach((out, i) => {
-    const resolved = path.resolve(out);
-    const other = seen.get(resolved);
-    if (other !== undefined)
-      throw new Error(`--draw ${dir}: ${other} and ${files[i]} would both be drawn to ${out}`);
-    if (inputs.has(resolved))
-      throw new Error(`--draw ${dir}: drawing ${files[i]} would overwrite input ${out}`);
-    seen.set(resolved, files[i]);
-  });
-  return outputs;
-}
-
-/** Creates the drawing folder (and its parents) and checks that it can be written, before any call. */
-async function prepareDrawDir(dir: string): Promise<void> {
-  try {
-    await mkdir(dir, { recursive: true });
-    await access(dir, constants.W_OK | constants.X_OK);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    const why =
-      code === 'EACCES'
-        ? 'permission denied'
-        : code === 'EEXIST' || code === 'ENOTDIR'
-          ? 'not a directory'
-          : (error as Error).message;
-    throw new Error(`--draw ${dir}: cannot write there: ${why}`);
-  }
+  return outputPaths(files, dir, DRAW);
 }
 
 export async function runDetectCommand(
@@ -95,7 +63,7 @@ export async function runDetectCommand(
   io: CliIo,
 ): Promise<number> {
   const drawn = options.draw === undefined ? undefined : drawPaths(files, options.draw);
-  if (options.draw !== undefined) await prepareDrawDir(options.draw);
+  if (options.draw !== undefined) await prepareOutputDir(options.draw, '--draw');
   const send = (client: InferenceClient, images: Buffer[]): Promise<DetectResponse> => {
     const request: DetectRequest = {
       modelName: options.model,

@@ -77,7 +77,11 @@ export function sendImageBatches<R extends { modelName: string; version: number 
   files: readonly string[],
   options: ImageBatchOptions,
   io: CliIo,
-  send: (client: InferenceClient, images: Buffer[]) => Promise<R>,
+  send: (
+    client: InferenceClient,
+    images: Buffer[],
+    batch: { files: readonly string[]; start: number },
+  ) => Promise<R>,
   receive: (response: R, batch: ImageBatch) => Promise<FileResult[]> | FileResult[],
 ): Promise<number> {
   const size = options.batch ?? DEFAULT_BATCH;
@@ -86,7 +90,7 @@ export function sendImageBatches<R extends { modelName: string; version: number 
     for (let start = 0; start < files.length; start += size) {
       const chunk = files.slice(start, start + size);
       const images = await Promise.all(chunk.map(readImage));
-      const response = await send(client, images).catch((error: unknown) => {
+      const response = await send(client, images, { files: chunk, start }).catch((error: unknown) => {
         throw isServiceError(error) ? imageCallError(verb, error, chunk, address) : error;
       });
       const results = await receive(response, { files: chunk, images, start, address });

@@ -1,7 +1,13 @@
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { openDataset, openDetectionDataset } from '@rnas/data';
+import {
+  decodeSegmentationSample,
+  openDataset,
+  openDetectionDataset,
+  openKeypointDataset,
+  openSegmentationDataset,
+} from '@rnas/data';
 import { rnas } from '../test-util';
 
 let dir: string;
@@ -94,6 +100,73 @@ describe('rnas synth', () => {
     expect(ds.train[0].width).toBe(64);
   });
 
+  it('writes segmentation shapes in VOC segmentation layout and prints the voc-seg: URI', async () => {
+    const out = path.join(dir, 'seg');
+    const r = await rnas([
+      'synth',
+      '--task',
+      'segmentation',
+      '--out',
+      out,
+      '--train',
+      '3',
+      '--test',
+      '2',
+      '--size',
+      '64',
+      '--max-objects',
+      '2',
+    ]);
+    expect(r.code).toBe(0);
+    expect(r.out).toBe(
+      `wrote 3 training and 2 test images of 64x64 with label maps (voc-seg) to ${out}\nvoc-seg:${out}\n`,
+    );
+    expect((await readdir(out)).sort()).toEqual([
+      'ImageSets',
+      'JPEGImages',
+      'SegmentationClass',
+      'labels.txt',
+    ]);
+    const ds = await openSegmentationDataset(lastLine(r.out), { dataRoots: [dir] });
+    expect([ds.format, ds.train.length, ds.test.length, ds.classNames]).toEqual([
+      'voc-seg',
+      3,
+      2,
+      ['background', 'circle', 'square', 'triangle'],
+    ]);
+    const sample = await decodeSegmentationSample(ds.train[0], ds);
+    expect([sample.width, sample.height]).toEqual([64, 64]);
+    expect(sample.mask.some((v) => v >= 1 && v <= 3)).toBe(true);
+  });
+
+  it('writes stick figures as COCO person keypoints and prints the coco-keypoints: URI', async () => {
+    const out = path.join(dir, 'kp');
+    const r = await rnas([
+      'synth',
+      '--task',
+      'keypoints',
+      '--out',
+      out,
+      '--train',
+      '3',
+      '--test',
+      '2',
+      '--size',
+      '64',
+    ]);
+    expect(r.code).toBe(0);
+    expect(r.out.split('\n')[0]).toBe(
+      `wrote 3 training and 2 test images of 64x64 with stick figures (coco-keypoints) to ${out}`,
+    );
+    expect(lastLine(r.out)).toMatch(/^coco-keypoints:/);
+    const ds = await openKeypointDataset(lastLine(r.out), { dataRoots: [dir] });
+    expect(ds.format).toBe('coco-keypoints');
+    expect(ds.keypointNames.length).toBeGreaterThan(1);
+    expect(ds.train.length).toBeGreaterThanOrEqual(3);
+    expect(new Set(ds.test.map((p) => p.imageId)).size).toBe(2);
+    expect(ds.train[0].width).toBe(64);
+  });
+
   it('writes VOC for detection by default', async () => {
     const out = path.join(dir, 'det-default');
     const r = await rnas(['synth', '--task', 'detection', '--out', out, '--train', '2', '--test', '1']);
@@ -111,7 +184,27 @@ describe('rnas synth', () => {
       ['--format', 'voc'],
       /--format: expected one of idx, idx-raw, cifar10, cifar100, imagefolder for --task classification, got "voc"/,
     ],
-    [['--max-objects', '3'], /--max-objects: expected no value without --task detection, got 3/],
+    [['--max-objects', '3'], /--max-objects: expected no value with --task classification, got 3/],
+    [
+      ['--task', 'segmentation', '--format', 'voc'],
+      /--format: expected voc-seg \(the only one\) for --task segmentation, got "voc"/,
+    ],
+    [
+      ['--task', 'keypoints', '--format', 'coco'],
+      /--format: expected coco-keypoints \(the only one\) for --task keypoints, got "coco"/,
+    ],
+    [
+      ['--task', 'segmentation', '--classes', '2'],
+      /--classes: expected no value with --task segmentation \(its classes are fixed\), got 2/,
+    ],
+    [['--task', 'keypoints', '--classes', '2'], /--classes: expected no value with --task keypoints/],
+    [['--task', 'segmentation', '--size', '16'], /size: expected an integer in \[32, 1024\], got 16/],
+    [['--task', 'keypoints', '--size', '4096'], /size: expected an integer in \[32, 1024\], got 4096/],
+    [['--task', 'keypoints', '--max-objects', '9'], /maxFigures: expected an integer in \[1, 4\], got 9/],
+    [
+      ['--task', 'segmentation', '--max-objects', '99'],
+      /maxObjects: expected an integer in \[1, 16\], got 99/,
+    ],
     [['--format', 'cifar10', '--size', '8'], /--size: expected no value with --format cifar10/],
     [['--task', 'detection', '--size', '8'], /size: expected an integer in \[32, 1024\], got 8/],
     [['--task', 'detection', '--classes', '9'], /classes: expected an integer in \[1, 6\], got 9/],
@@ -123,9 +216,9 @@ describe('rnas synth', () => {
   });
 
   it('refuses an unknown task and a bad count as usage errors', async () => {
-    const task = await rnas(['synth', '--out', dir, '--task', 'segmentation']);
+    const task = await rnas(['synth', '--out', dir, '--task', 'pose']);
     expect(task.code).not.toBe(0);
-    expect(task.err).toMatch(/Allowed choices are classification, detection/);
+    expect(task.err).toMatch(/Allowed choices are classification, detection, segmentation, keypoints/);
     const count = await rnas(['synth', '--out', dir, '--train', '0']);
     expect(count.code).not.toBe(0);
     expect(count.err).toMatch(/expected a positive integer, got "0"/);

@@ -2,7 +2,7 @@
 // over the epochs on a terminal and print one line per epoch otherwise; logs go to stderr,
 // results (ids, JSON, the published model) to stdout.
 import { Task } from '@rnas/proto';
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { genotypeToProto, parseGenotypeArg } from '@rnas/nas';
 import {
   DetectionAugmentation,
@@ -36,13 +36,20 @@ function percent(x: number): string {
 
 /**
  * The epoch's headline metric: test accuracy for a classifier, AP50 (VOC all-point, IoU 0.5) for
- * a detector; `-` when the epoch evaluated nothing.
+ * a detector, mIoU for a segmenter, OKS AP (COCO's keypoint AP) for a keypoint model.
  */
 function headline(r: { evalAccuracy: number; evalMetrics: { [name: string]: number } }): string {
-  const ap = r.evalMetrics.AP50;
-  if (ap !== undefined) return `AP50 ${ap.toFixed(3)}`;
+  const m = r.evalMetrics;
+  if (m.mIoU !== undefined) return `mIoU ${m.mIoU.toFixed(3)}`;
+  // Keypoint metrics carry PCK next to AP; detection's AP50 is its headline.
+  if (m.PCK !== undefined && m.AP !== undefined) return `AP ${m.AP.toFixed(3)}`;
+  if (m.AP50 !== undefined) return `AP50 ${m.AP50.toFixed(3)}`;
   return `accuracy ${percent(r.evalAccuracy)}`;
 }
+
+/** Dense tasks report no training accuracy. */
+const hasAccuracy = (r: { evalMetrics: { [name: string]: number } }): boolean =>
+  r.evalMetrics.AP50 === undefined && r.evalMetrics.mIoU === undefined && r.evalMetrics.PCK === undefined;
 
 /** A few lines a person reads; `--json` gives the whole message instead. */
 export function formatTraining(t: Training): string {
@@ -98,10 +105,9 @@ class TrainingProgressView extends WatchView<WatchTrainingResponse> {
       });
       return;
     }
-    const detector = r.evalMetrics.AP50 !== undefined;
     this.io.stderr.write(
       `epoch ${r.epoch}/${r.epochs}: train loss ${r.trainLoss.toFixed(4)}` +
-        `${detector ? '' : `, accuracy ${percent(r.trainAccuracy)}`}; ` +
+        `${hasAccuracy(r) ? `, accuracy ${percent(r.trainAccuracy)}` : ''}; ` +
         `test loss ${r.evalLoss.toFixed(4)}, ${headline(r)}; lr ${r.learningRate.toPrecision(3)}, ` +
         `${r.imagesPerSecond.toFixed(0)} img/s, ETA ${duration(r.etaMs)}\n`,
     );
@@ -137,7 +143,7 @@ export interface StartOptions extends ClientFlags {
   batchSize?: number;
   learningRate?: number;
   learningRateMin?: number;
-  schedule?: 'cosine' | 'constant';
+  schedule?: 'cosine' | 'constant' | 'poly';
   momentum?: number;
   weightDecay?: number;
   auxiliaryWeight?: number;
@@ -151,58 +157,158 @@ export interface StartOptions extends ClientFlags {
   evalImages?: number;
   seed?: number;
   watch?: boolean;
-  task?: 'classification' | 'detection';
-  inputSize?: number;
+  task?: TaskName;
+  /** `N` or `HxW`. */
+  inputSize?: InputSize;
   backboneModel?: string;
   freezeBackboneEpochs?: number;
   backboneLrScale?: number;
   matchIou?: number;
   augmentation?: 'ssd' | 'mirror';
+  scales?: number[];
+  headLrScale?: number;
+  auxWeight?: number;
+  heatmapSigma?: number;
+  /** Commander sets it true unless --no-flip-test is given. */
+  flipTest?: boolean;
+  scaleFactor?: number;
+  rotationFactor?: number;
 }
 
-const DETECTION_FLAGS = [
-  ['inputSize', '--input-size'],
-  ['backboneModel', '--backbone-model'],
-  ['freezeBackboneEpochs', '--freeze-backbone-epochs'],
-  ['backboneLrScale', '--backbone-lr-scale'],
-  ['matchIou', '--match-iou'],
-  ['augmentation', '--augmentation'],
-] as const;
+export const TASKS = ['classification', 'detection', 'segmentation', 'keypoints'] as const;
+export type TaskName = (typeof TASKS)[number];
+
+/** An input size flag: one side (a square) or height and width. */
+export interface InputSize {
+  height: number;
+  width: number;
+  /** The flag's text, for messages. */
+  text: string;
+}
+
+/** Commander parser of `--input-size`: `N` (a square) or `HxW`, positive integers. */
+export function inputSize(value: string): InputSize {
+  const m = /^\s*(\d{1,5})\s*(?:[xX]\s*(\d{1,5})\s*)?$/.exec(value);
+  if (m === null || Number(m[1]) < 1 || (m[2] !== undefined && Number(m[2]) < 1))
+    throw new InvalidArgumentError(`expected N or HxW (positive integers, height first), got "${value}"`);
+  const height = Number(m[1]);
+  return { height, width: m[2] === undefined ? height : Number(m[2]), text: value.trim() };
+}
+
+/** Commander parser of `--scales`: positive numbers separated by commas. */
+export function scaleList(value: string): number[] {
+  const parts = value.split(',').map((s) => s.trim());
+  const scales = parts.map((s) => (s === '' ? NaN : Number(s)));
+  if (parts.length > 32 || !scales.every((v) => Number.isFinite(v) && v > 0))
+    throw new InvalidArgumentError(`expected up to 32 positive numbers separated by commas, got "${value}"`);
+  return scales;
+}
+
+/** Each task flag, the tasks that take it. */
+const TASK_FLAGS: readonly (readonly [keyof StartOptions, string, readonly TaskName[]])[] = [
+  ['inputSize', '--input-size', ['detection', 'segmentation', 'keypoints']],
+  ['backboneModel', '--backbone-model', ['detection', 'segmentation', 'keypoints']],
+  ['freezeBackboneEpochs', '--freeze-backbone-epochs', ['detection']],
+  ['backboneLrScale', '--backbone-lr-scale', ['detection']],
+  ['matchIou', '--match-iou', ['detection']],
+  ['augmentation', '--augmentation', ['detection']],
+  ['scales', '--scales', ['segmentation']],
+  ['headLrScale', '--head-lr-scale', ['segmentation']],
+  ['auxWeight', '--aux-weight', ['segmentation']],
+  ['heatmapSigma', '--heatmap-sigma', ['keypoints']],
+  ['flipTest', '--no-flip-test', ['keypoints']],
+  ['scaleFactor', '--scale-factor', ['keypoints']],
+  ['rotationFactor', '--rotation-factor', ['keypoints']],
+];
+
+/** Whether a task flag was given (--no-flip-test: only when it turned flip testing off). */
+const given = (options: StartOptions, key: keyof StartOptions): boolean =>
+  key === 'flipTest' ? options.flipTest === false : options[key] !== undefined;
+
+/** Refuses a flag of another task than the one trained, naming both. */
+function checkTaskFlags(options: StartOptions): void {
+  const task = options.task ?? 'classification';
+  for (const [key, flag, tasks] of TASK_FLAGS) {
+    if (!given(options, key) || tasks.includes(task)) continue;
+    const which =
+      tasks.length === 1
+        ? `a ${tasks[0]} flag`
+        : `a flag of ${tasks.slice(0, -1).join(', ')} and ${tasks.at(-1)}`;
+    const add = tasks.length === 1 ? `--task ${tasks[0]}` : `--task ${tasks.join('|')}`;
+    throw new Error(
+      `${flag} is ${which}${options.task === undefined ? '' : `, not ${task}`}: ${options.task === undefined ? 'add' : 'use'} ${add}`,
+    );
+  }
+  if (
+    task === 'detection' &&
+    options.inputSize !== undefined &&
+    options.inputSize.height !== options.inputSize.width
+  )
+    throw new Error(`--input-size ${options.inputSize.text}: detection takes one side N (a square input)`);
+}
+
+const TASK_ENUM: Record<TaskName, Task> = {
+  classification: Task.TASK_CLASSIFICATION,
+  detection: Task.TASK_DETECTION,
+  segmentation: Task.TASK_SEGMENTATION,
+  keypoints: Task.TASK_KEYPOINTS,
+};
 
 /** The StartTraining request of the flags; absent flags stay absent (the service's defaults apply). */
 export function startTrainingRequest(options: StartOptions): StartTrainingRequest {
   if ((options.genotype === undefined) === (options.search === undefined)) {
     throw new Error('give exactly one of --genotype NAME|FILE and --search ID');
   }
-  const detecting = options.task === 'detection';
-  if (!detecting) {
-    const stray = DETECTION_FLAGS.find(([key]) => options[key] !== undefined);
-    if (stray !== undefined) throw new Error(`${stray[1]} is a detection flag: add --task detection`);
-  }
+  checkTaskFlags(options);
+  const task = options.task;
   return {
-    task:
-      options.task === undefined
-        ? Task.TASK_UNSPECIFIED
-        : detecting
-          ? Task.TASK_DETECTION
-          : Task.TASK_CLASSIFICATION,
-    detection: detecting
-      ? {
-          inputSize: options.inputSize,
-          boxSizes: [],
-          aspectRatios: [],
-          matchIou: options.matchIou,
-          backboneModel: options.backboneModel ?? '',
-          freezeBackboneEpochs: options.freezeBackboneEpochs,
-          backboneLrScale: options.backboneLrScale,
-          augmentation:
-            options.augmentation === 'mirror'
-              ? DetectionAugmentation.DETECTION_AUGMENTATION_MIRROR
-              : options.augmentation === 'ssd'
-                ? DetectionAugmentation.DETECTION_AUGMENTATION_SSD
-                : DetectionAugmentation.DETECTION_AUGMENTATION_UNSPECIFIED,
-        }
-      : undefined,
+    task: task === undefined ? Task.TASK_UNSPECIFIED : TASK_ENUM[task],
+    detection:
+      task === 'detection'
+        ? {
+            inputSize: options.inputSize?.height,
+            boxSizes: [],
+            aspectRatios: [],
+            matchIou: options.matchIou,
+            backboneModel: options.backboneModel ?? '',
+            freezeBackboneEpochs: options.freezeBackboneEpochs,
+            backboneLrScale: options.backboneLrScale,
+            augmentation:
+              options.augmentation === 'mirror'
+                ? DetectionAugmentation.DETECTION_AUGMENTATION_MIRROR
+                : options.augmentation === 'ssd'
+                  ? DetectionAugmentation.DETECTION_AUGMENTATION_SSD
+                  : DetectionAugmentation.DETECTION_AUGMENTATION_UNSPECIFIED,
+          }
+        : undefined,
+    segmentation:
+      task === 'segmentation'
+        ? {
+            inputHeight: options.inputSize?.height,
+            inputWidth: options.inputSize?.width,
+            scales: options.scales ?? [],
+            backboneModel: options.backboneModel ?? '',
+            headLrScale: options.headLrScale,
+            auxiliaryWeight: options.auxWeight,
+          }
+        : undefined,
+    keypoints:
+      task === 'keypoints'
+        ? {
+            inputHeight: options.inputSize?.height,
+            inputWidth: options.inputSize?.width,
+            heatmapSigma: options.heatmapSigma,
+            // Absent unless turned off: the service's default (on) applies.
+            flipTest: options.flipTest === false ? false : undefined,
+            scaleFactor: options.scaleFactor,
+            rotationFactor: options.rotationFactor,
+            backboneModel: options.backboneModel ?? '',
+            keypointNames: [],
+            skeleton: [],
+            flipPairs: [],
+            oksSigmas: [],
+          }
+        : undefined,
     architecture:
       options.genotype !== undefined
         ? { $case: 'genotype', value: genotypeToProto(parseGenotypeArg(options.genotype)) }
@@ -232,7 +338,9 @@ export function startTrainingRequest(options: StartOptions): StartTrainingReques
           ? LearningRateSchedule.LEARNING_RATE_SCHEDULE_CONSTANT
           : options.schedule === 'cosine'
             ? LearningRateSchedule.LEARNING_RATE_SCHEDULE_COSINE
-            : LearningRateSchedule.LEARNING_RATE_SCHEDULE_UNSPECIFIED,
+            : options.schedule === 'poly'
+              ? LearningRateSchedule.LEARNING_RATE_SCHEDULE_POLY
+              : LearningRateSchedule.LEARNING_RATE_SCHEDULE_UNSPECIFIED,
       learningRateMin: options.learningRateMin,
       momentum: options.momentum,
       weightDecay: options.weightDecay,
@@ -296,13 +404,20 @@ export function trainClientCommand(io: CliIo = processIo): Command {
     .addOption(
       new Option(
         '--task <name>',
-        'what to train: classification, or detection (SSDLite on the ImageNet backbone; a voc: or coco: dataset)',
-      ).choices(['classification', 'detection']),
+        'what to train: classification; detection (SSDLite, a voc: or coco: dataset); segmentation ' +
+          '(BiSeNet, a voc-seg: or cityscapes: dataset); keypoints (SimpleBaseline, a coco-keypoints: dataset); ' +
+          'the dense tasks on the ImageNet backbone',
+      ).choices([...TASKS]),
     )
-    .option('--input-size <n>', 'detection: square input side, a multiple of 32 (default 320)', integer)
+    .option(
+      '--input-size <N|HxW>',
+      'detection: square side N (default 320); segmentation: N or HxW (default 1024x1024); keypoints: ' +
+        'crop HxW (default 256x192); multiples of 32',
+      inputSize,
+    )
     .option(
       '--backbone-model <name[:version]>',
-      'detection: a classification model whose backbone seeds the detector',
+      'detection, segmentation, keypoints: a classification model whose backbone seeds the network',
     )
     .option('--freeze-backbone-epochs <n>', 'detection: epochs that train the head only (default 0)', integer)
     .option(
@@ -317,6 +432,29 @@ export function trainClientCommand(io: CliIo = processIo): Command {
         "detection: ssd (the reference's photometric, zoom out, crop, mirror; default) or mirror (flips only, for short schedules)",
       ).choices(['ssd', 'mirror']),
     )
+    .option(
+      '--scales <a,b,...>',
+      'segmentation: scale factors of the training augmentation (default 0.75,1,1.25,1.5,1.75,2)',
+      scaleList,
+    )
+    .option(
+      '--head-lr-scale <x>',
+      'segmentation: learning-rate multiplier of the fusion module and heads (default 10)',
+      decimal,
+    )
+    .option('--aux-weight <x>', 'segmentation: weight of each auxiliary loss (default 1)', decimal)
+    .option(
+      '--heatmap-sigma <x>',
+      'keypoints: sigma of the Gaussian targets, heatmap pixels (default 2)',
+      decimal,
+    )
+    .option('--no-flip-test', 'keypoints: no averaging with the mirror image at inference')
+    .option(
+      '--scale-factor <x>',
+      'keypoints: scale augmentation s, factors in [1-s, 1+s] (default 0.3)',
+      decimal,
+    )
+    .option('--rotation-factor <x>', 'keypoints: rotation augmentation in degrees (default 40)', decimal)
     .addOption(
       new Option('--variant <name>', 'network family (default cifar)').choices(['cifar', 'imagenet']),
     )
@@ -328,10 +466,10 @@ export function trainClientCommand(io: CliIo = processIo): Command {
     .option('--learning-rate <x>', 'initial learning rate (default 0.025)', decimal)
     .option('--learning-rate-min <x>', 'final learning rate of the cosine schedule (default 0)', decimal)
     .addOption(
-      new Option('--schedule <name>', 'learning-rate schedule (default cosine)').choices([
-        'cosine',
-        'constant',
-      ]),
+      new Option(
+        '--schedule <name>',
+        'learning-rate schedule (default cosine; poly: (1 - epoch/epochs)^0.9, BiSeNet’s)',
+      ).choices(['cosine', 'constant', 'poly']),
     )
     .option('--momentum <x>', 'SGD momentum (default 0.9)', decimal)
     .option('--weight-decay <x>', 'SGD weight decay (default 3e-4)', decimal)
