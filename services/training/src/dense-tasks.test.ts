@@ -153,7 +153,15 @@ describe('segmentation training through TrainingService', () => {
     await publishModel(
       repo,
       'seed-cls',
-      syntheticArtifact({ variant: 'imagenet', channels: 4, layers: 3, classes: 5, inputSize: 64, genotype: 'DARTS_V2' }),
+      syntheticArtifact({
+        variant: 'imagenet',
+        channels: 4,
+        layers: 3,
+        classes: 5,
+        inChannels: 3,
+        inputSize: 224,
+        genotype: 'DARTS_V2',
+      }),
     );
     const seeded = await finish(
       segmentationRequest({
@@ -172,7 +180,15 @@ describe('segmentation training through TrainingService', () => {
     await publishModel(
       repo,
       'other-cls',
-      syntheticArtifact({ variant: 'imagenet', channels: 6, layers: 3, classes: 5, inputSize: 64, genotype: 'DARTS_V2' }),
+      syntheticArtifact({
+        variant: 'imagenet',
+        channels: 6,
+        layers: 3,
+        classes: 5,
+        inChannels: 3,
+        inputSize: 224,
+        genotype: 'DARTS_V2',
+      }),
     );
     const other = await finish(
       segmentationRequest({
@@ -185,7 +201,9 @@ describe('segmentation training through TrainingService', () => {
       }),
     );
     expect(other.state).toBe(TrainingState.TRAINING_STATE_FAILED);
-    expect(other.error).toMatch(/segmentation\.backbone_model "other-cls": channels is 6, the backbone has 4/);
+    expect(other.error).toMatch(
+      /segmentation\.backbone_model "other-cls": channels is 6, the backbone has 4/,
+    );
   }, 300_000);
 });
 
@@ -195,7 +213,12 @@ describe('keypoint training through TrainingService', () => {
     expect(done.error).toBe('');
     expect(done.state).toBe(TrainingState.TRAINING_STATE_SUCCEEDED);
     expect(done.task).toBe(Task.TASK_KEYPOINTS);
-    expect(done.keypoints).toMatchObject({ inputHeight: 64, inputWidth: 32, heatmapSigma: 2, flipTest: true });
+    expect(done.keypoints).toMatchObject({
+      inputHeight: 64,
+      inputWidth: 32,
+      heatmapSigma: 2,
+      flipTest: true,
+    });
     const metrics = done.lastEpoch?.evalMetrics ?? {};
     expect(Object.keys(metrics)).toEqual(expect.arrayContaining(['AP', 'PCK']));
     const model = await loadPublishedModel(path.join(dir, 'models'), 'pose');
@@ -211,7 +234,10 @@ describe('keypoint training through TrainingService', () => {
 
 describe('dense-task requests refused at the door', () => {
   it('names the field and the value', async () => {
-    await refused(segmentationRequest({ datasetUri: classificationUri }), /dataset_uri.*a segmentation dataset/);
+    await refused(
+      segmentationRequest({ datasetUri: classificationUri }),
+      /dataset_uri.*a segmentation dataset/,
+    );
     await refused(segmentationRequest({ datasetUri: poseUri }), /dataset_uri.*set task TASK_KEYPOINTS/);
     await refused(keypointRequest({ datasetUri: segUri }), /dataset_uri.*set task TASK_SEGMENTATION/);
     await refused(

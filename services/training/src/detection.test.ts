@@ -195,9 +195,7 @@ describe('detection training through TrainingService', () => {
       }),
     );
     expect(other.state).toBe(TrainingState.TRAINING_STATE_FAILED);
-    expect(other.error).toMatch(
-      /detection\.backbone_model "other": channels is 6, the backbone has 4/,
-    );
+    expect(other.error).toMatch(/detection\.backbone_model "other": channels is 6, the backbone has 4/);
   });
 
   it('refuses detection mistakes at the door with INVALID_ARGUMENT naming the field', async () => {
@@ -263,7 +261,10 @@ describe('detection training through TrainingService', () => {
       detectionRequest({ spec: { ...TINY_SPEC, variant: NetworkVariant.NETWORK_VARIANT_CIFAR } }),
       /spec\.variant.*ImageNet variant/,
     );
-    await refused(detectionRequest({ task: 7 as Task }), /task.*TASK_CLASSIFICATION, TASK_DETECTION, TASK_SEGMENTATION or TASK_KEYPOINTS/);
+    await refused(
+      detectionRequest({ task: 7 as Task }),
+      /task.*TASK_CLASSIFICATION, TASK_DETECTION, TASK_SEGMENTATION or TASK_KEYPOINTS/,
+    );
     await refused(
       detectionRequest({
         detection: DetectionConfig.fromPartial({ augmentation: 9 as DetectionConfig['augmentation'] }),

@@ -3,15 +3,18 @@
 import { LearningRateSchedule, type EpochReport as EpochReportProto, type TrainingRecipe } from '@rnas/proto';
 import type { EpochReport, Recipe } from '@rnas/train';
 
+const SCHEDULE_PROTO = {
+  cosine: LearningRateSchedule.LEARNING_RATE_SCHEDULE_COSINE,
+  constant: LearningRateSchedule.LEARNING_RATE_SCHEDULE_CONSTANT,
+  poly: LearningRateSchedule.LEARNING_RATE_SCHEDULE_POLY,
+} as const;
+
 export function recipeToProto(recipe: Recipe): TrainingRecipe {
   return {
     epochs: recipe.epochs,
     batchSize: recipe.batchSize,
     learningRate: recipe.learningRate,
-    learningRateSchedule:
-      recipe.learningRateSchedule === 'constant'
-        ? LearningRateSchedule.LEARNING_RATE_SCHEDULE_CONSTANT
-        : LearningRateSchedule.LEARNING_RATE_SCHEDULE_COSINE,
+    learningRateSchedule: SCHEDULE_PROTO[recipe.learningRateSchedule],
     learningRateMin: recipe.learningRateMin,
     momentum: recipe.momentum,
     weightDecay: recipe.weightDecay,

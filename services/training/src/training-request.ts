@@ -4,12 +4,7 @@
 // opens the dataset. Errors name the protobuf field and the value.
 import { randomInt } from 'node:crypto';
 import { InvalidArgumentError } from '@rnas/grpc';
-import {
-  checkDatasetUri,
-  DATASET_SCHEMES,
-  parseDatasetUri,
-  schemeTask,
-} from '@rnas/data';
+import { checkDatasetUri, DATASET_SCHEMES, parseDatasetUri, schemeTask } from '@rnas/data';
 import { InvalidRequestError } from '@rnas/jobs';
 import {
   countParams,
@@ -215,7 +210,11 @@ function resolveTask(request: StartTrainingRequest): { task: TaskName; configs: 
     const task = taskFromProto(request.task, 'task');
     for (const other of DENSE_TASKS) {
       if (other !== task && request[other] !== undefined) {
-        throw new InvalidArgumentError(other, `(a ${other} config)`, `only with task ${taskProtoName(other)}`);
+        throw new InvalidArgumentError(
+          other,
+          `(a ${other} config)`,
+          `only with task ${taskProtoName(other)}`,
+        );
       }
     }
     if (task === 'classification') return { task, configs: {} };

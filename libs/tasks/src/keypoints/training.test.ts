@@ -177,7 +177,7 @@ describe('keypointTraining', () => {
         ...options(dataset, spec(k)),
         spec: { ...spec(k), task: 'detection', detection: undefined },
       }),
-    ).toThrow(/a keypoint dataset, the task is detection/);
+    ).toThrow(/a keypoints dataset, the task is detection/);
     expect(() => keypointTraining(options(dataset, spec(k, { inputHeight: 48 })))).toThrow(
       /keypoints.inputHeight: expected a multiple of 32/,
     );
