@@ -51,7 +51,7 @@ export const SEGMENT_DEFAULTS = {
   testImages: 100,
   epochs: 8,
   batchSize: 16,
-  learningRate: 0.05,
+  learningRate: 0.02,
   concurrency: 4,
   requestImages: 4,
   draw: 4,
