@@ -92,6 +92,12 @@ function inferenceHandlers(classify: { current: UnaryHandler<ClassifyRequest, Cl
     detect: () => {
       throw new UnimplementedError('detect');
     },
+    segment: () => {
+      throw new UnimplementedError('segment');
+    },
+    estimatePose: () => {
+      throw new UnimplementedError('estimatePose');
+    },
     getModel: (request): GetModelResponse => {
       const colon = request.modelName.indexOf(':');
       const kind = colon === -1 ? request.modelName : request.modelName.slice(0, colon);
@@ -689,6 +695,12 @@ describe('handlers written as a class', () => {
       }
       detect(): never {
         throw new UnimplementedError('detect');
+      }
+      segment(): never {
+        throw new UnimplementedError('segment');
+      }
+      estimatePose(): never {
+        throw new UnimplementedError('estimatePose');
       }
     }
     const { logger } = captureLogger();

@@ -75,7 +75,7 @@ describe('resolveRecipe', () => {
     [{ learningRate: NaN }, 'recipe.learningRate: expected a number in (0, 10], got NaN'],
     [
       { learningRateSchedule: 'step' },
-      'recipe.learningRateSchedule: expected one of cosine, constant, got "step"',
+      'recipe.learningRateSchedule: expected one of cosine, constant, poly, got "step"',
     ],
     [
       { learningRateMin: 0.1 },

@@ -345,38 +345,41 @@ describe('EstimatePose', () => {
 
 describe('tasks and resources', () => {
   it('refuses a model of another task with FAILED_PRECONDITION naming its task and RPC', async () => {
-    const cases: [Promise<unknown>, string][] = [
+    const cases: [() => Promise<unknown>, string][] = [
       [
-        segment({ modelName: 'classifier', input: images(wide) }),
+        () => segment({ modelName: 'classifier', input: images(wide) }),
         'model classifier version 1 is a classification model: call Classify',
       ],
       [
-        segment({ modelName: 'pose', input: images(wide) }),
+        () => segment({ modelName: 'pose', input: images(wide) }),
         'model pose version 1 is a keypoints model: call EstimatePose',
       ],
       [
-        estimatePose({ modelName: 'seg', images: batch(wide) }),
+        () => estimatePose({ modelName: 'seg', images: batch(wide) }),
         'model seg version 1 is a segmentation model: call Segment',
       ],
       [
-        estimatePose({ modelName: 'classifier', images: batch(wide) }),
+        () => estimatePose({ modelName: 'classifier', images: batch(wide) }),
         'model classifier version 1 is a classification model: call Classify',
       ],
       [
-        client.classify({ modelName: 'seg', input: images(wide), topK: 1 } as Parameters<
-          Client['classify']
-        >[0]),
+        () =>
+          client.classify({ modelName: 'seg', input: images(wide), topK: 1 } as Parameters<
+            Client['classify']
+          >[0]),
         'model seg version 1 is a segmentation model: call Segment',
       ],
       [
-        client.detect({ modelName: 'pose', input: images(wide), classes: [] } as Parameters<
-          Client['detect']
-        >[0]),
+        () =>
+          client.detect({ modelName: 'pose', input: images(wide), classes: [] } as Parameters<
+            Client['detect']
+          >[0]),
         'model pose version 1 is a keypoints model: call EstimatePose',
       ],
     ];
+    // Each call starts when its turn comes: a rejection nobody awaits yet fails the test run.
     for (const [call, details] of cases) {
-      const error = await failure(call);
+      const error = await failure(call());
       expect([error.code, error.details]).toEqual([status.FAILED_PRECONDITION, details]);
     }
   });
