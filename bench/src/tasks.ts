@@ -202,7 +202,12 @@ async function bench(argv: readonly string[]): Promise<number> {
     });
     const seg = await openSegmentationDataset(segUri, { dataRoots: [path.join(root, 'data')] });
     const segment = await trainingThroughput({
-      spec: { ...dense, channels: SEGMENTER.channels, layers: SEGMENTER.layers, classes: seg.classNames.length },
+      spec: {
+        ...dense,
+        channels: SEGMENTER.channels,
+        layers: SEGMENTER.layers,
+        classes: seg.classNames.length,
+      },
       genotype,
       task: 'segmentation',
       segmentation: resolveSegmentationConfig({
@@ -390,7 +395,7 @@ async function bench(argv: readonly string[]): Promise<number> {
         `to the priors; ${SEGMENTER.imageSize}x${SEGMENTER.imageSize} VOC segmentation images, scaled, cropped and flipped with their label maps; the people of ` +
         `${POSE.imageSize}x${POSE.imageSize} stick-figure images, cropped at ${POSE.inputHeight}x${POSE.inputWidth} with scale, rotation and flip, Gaussian heatmap targets; ` +
         `${options.trainImages * 4} ${fashionName} images for classification), images (keypoints: person crops) per second of the steps (the epoch report's ` +
-        '`images_per_second`: forward, the task\'s loss, backward, SGD; data loading and evaluation excluded). ' +
+        "`images_per_second`: forward, the task's loss, backward, SGD; data loading and evaluation excluded). " +
         'Serving: the inference service in its own process (`--max-batch-size 16`, dynamic batching on), freshly initialised models ' +
         'of those networks, each client sending one image per call (Detect: a JPEG, decoded, stretched to the input, NMS per class, boxes ' +
         'mapped back; Segment: a JPEG, stretched to the input, the label map resized back and PNG-encoded; EstimatePose: a JPEG and one ' +

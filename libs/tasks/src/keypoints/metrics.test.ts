@@ -40,7 +40,7 @@ describe('objectKeypointSimilarity', () => {
 
   it('averages over labelled keypoints only', () => {
     const partial = truth('a', [2, 3, 2, 5, 5, 0, 8, 9, 1]);
-    const det = moved(partial, 2, 0).keypoints;
+    const det = Float32Array.from(moved(partial, 2, 0).keypoints);
     det[3] = 1000;
     expect(objectKeypointSimilarity(det, partial, SIGMAS)).toBeCloseTo(Math.exp(-0.5), 12);
   });

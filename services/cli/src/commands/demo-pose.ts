@@ -164,7 +164,12 @@ export async function runPoseDemo(config: DenseDemoConfig, io: CliIo): Promise<n
               version: model.version,
               images: { images: await Promise.all(chunk.map((image) => readFile(image.file))) },
               boxes: chunk.map((image) => ({
-                boxes: image.people.map(({ box: [x, y, w, h] }) => ({ xMin: x, yMin: y, xMax: x + w, yMax: y + h })),
+                boxes: image.people.map(({ box: [x, y, w, h] }) => ({
+                  xMin: x,
+                  yMin: y,
+                  xMax: x + w,
+                  yMax: y + h,
+                })),
               })),
             },
             { deadlineMs: 120_000 },
@@ -188,7 +193,12 @@ export async function runPoseDemo(config: DenseDemoConfig, io: CliIo): Promise<n
         const keypoints = new Float32Array(pose.keypoints.flatMap((k) => [k.x, k.y, k.score]));
         detections.push({ imageId: person.imageId, keypoints, score: pose.score });
         predicted.push(keypoints);
-        truths.push({ imageId: person.imageId, keypoints: person.keypoints, box: person.box, area: person.area });
+        truths.push({
+          imageId: person.imageId,
+          keypoints: person.keypoints,
+          box: person.box,
+          area: person.area,
+        });
       });
     });
     const { AP, AP50, AP75 } = keypointEvaluate(detections, truths, { sigmas: dataset.oksSigmas });

@@ -387,7 +387,9 @@ export function demoCommand(io: CliIo = processIo): Command {
       }
       const stray = DENSE_ONLY.find(([key]) => options[key] !== undefined);
       if (stray !== undefined)
-        throw new Error(`${stray[1]} is a flag of the dense-task demos: add --task detection (or segmentation, keypoints)`);
+        throw new Error(
+          `${stray[1]} is a flag of the dense-task demos: add --task detection (or segmentation, keypoints)`,
+        );
       const config = resolveDemoConfig(options, new Date());
       process.exitCode = await runDemo(config, io);
     });
