@@ -8,25 +8,24 @@ import { tf, type Tensor, type Tensor4D } from '@rnas/engine';
 import {
   augmentDetection,
   decodeDetectionImage,
-  deriveSeed,
   detectionSample,
   resizeDetection,
-  Rng,
   trainingObjects,
   type DetectionDataset,
   type DetectionImage,
-  type RngState,
+  type Rng,
 } from '@rnas/data';
-import { gradientStep, type BatchStats, type ParamMap, type Sgd } from '@rnas/nas';
-import { checkAborted, nextTick } from '../classification/training';
-import type {
-  EpochContext,
-  EpochTraining,
-  TaskEvaluation,
-  TaskModelSpec,
-  TaskRecipe,
-  TaskTraining,
-} from '../task';
+import type { BatchStats, ParamMap, Sgd } from '@rnas/nas';
+import {
+  DecodedImageCache,
+  definedMetrics,
+  evaluateInBatches,
+  evaluationItems,
+  taskRng,
+  trainDenseEpoch,
+  type DenseTrainingOptions,
+} from '../dense-training';
+import type { EpochContext, EpochTraining, TaskEvaluation, TaskTraining } from '../task';
 import type { Detection } from './record';
 import { multiboxLoss } from './loss';
 import { matchPriors, type PriorTargets } from './matching';
@@ -36,33 +35,8 @@ import { DetectionNetwork, isBackboneParam } from './network';
 /** The reference's `image_mean` and `image_std`: (v - 127) / 128 on the 0..255 scale. */
 export const DETECTION_MEAN = 127;
 export const DETECTION_STD = 128;
-/** Decoded images kept in memory across epochs, at most (beyond it, images decode every time). */
-const CACHE_BYTES = 1024 * 1024 * 1024;
 
-export interface DetectionTrainingOptions {
-  readonly spec: TaskModelSpec;
-  readonly dataset: DetectionDataset;
-  readonly recipe: TaskRecipe;
-  readonly randomState?: RngState;
-  readonly runStep: <T>(epoch: number, batch: number, step: () => T) => T;
-  readonly checkLoss: (loss: number, epoch: number, batch: number) => void;
-}
-
-/** Decoded images by file, within a byte budget. */
-class ImageCache {
-  private readonly images = new Map<string, { pixels: Uint8Array; width: number; height: number }>();
-  private bytes = 0;
-  async get(image: DetectionImage): Promise<{ pixels: Uint8Array; width: number; height: number }> {
-    const hit = this.images.get(image.file);
-    if (hit !== undefined) return hit;
-    const decoded = await decodeDetectionImage(image);
-    if (this.bytes + decoded.pixels.length <= CACHE_BYTES) {
-      this.images.set(image.file, decoded);
-      this.bytes += decoded.pixels.length;
-    }
-    return decoded;
-  }
-}
+export type DetectionTrainingOptions = DenseTrainingOptions<DetectionDataset>;
 
 /** A batch on the host: normalised NHWC input and each image's prior targets. */
 interface HostDetectionBatch {
@@ -93,15 +67,9 @@ export function detectionTraining(options: DetectionTrainingOptions): TaskTraini
   const config = network.config;
   const size = config.inputSize;
   const priors = network.priors();
-  const cache = new ImageCache();
-  const rng =
-    options.randomState === undefined
-      ? Rng.fromSeed(deriveSeed(recipe.seed, 1))
-      : Rng.fromState(options.randomState);
-  const evalImages =
-    recipe.evalImages === 0 || recipe.evalImages >= dataset.test.length
-      ? dataset.test
-      : dataset.test.slice(0, recipe.evalImages);
+  const cache = new DecodedImageCache(decodeDetectionImage, (decoded) => decoded.pixels.length);
+  const rng = taskRng(recipe, options.randomState);
+  const evalImages = evaluationItems(recipe, dataset.test);
   const weights = network.params.filter((p) => p.kind === 'weight').map((p) => p.name);
   const headWeights = weights.filter((name) => !isBackboneParam(name));
 
@@ -157,102 +125,60 @@ export function detectionTraining(options: DetectionTrainingOptions): TaskTraini
       std: [DETECTION_STD / 255, DETECTION_STD / 255, DETECTION_STD / 255],
     },
     randomState: () => rng.getState(),
-    async trainEpoch(params: ParamMap, optimizer: Sgd, context: EpochContext): Promise<EpochTraining> {
-      const { epoch, signal, cancelled, learningRate } = context;
-      const order = Rng.fromSeed(deriveSeed(recipe.seed, 2, epoch)).permutation(dataset.train.length);
-      const count = recipe.trainImages === 0 ? order.length : Math.min(recipe.trainImages, order.length);
-      const frozen = epoch < config.freezeBackboneEpochs;
-      let loss = 0;
-      let images = 0;
-      let stepMs = 0;
-      const batches = Math.ceil(count / recipe.batchSize);
-      for (let b = 0; b < batches; b++) {
-        const start = b * recipe.batchSize;
-        const n = Math.min(recipe.batchSize, count - start);
-        // A batch of one image would make batch norm's unbiased variance divide by zero.
-        if (n < 2) break;
-        await nextTick();
-        checkAborted(signal, cancelled);
-        const picked = Array.from(order.subarray(start, start + n), (i) => dataset.train[i]);
-        const batch = await hostBatch(picked, (i) =>
-          Rng.fromSeed(deriveSeed(recipe.seed, 3, epoch, start + i)),
-        );
-        const started = performance.now();
-        const x = tf.tensor4d(batch.input, [batch.size, size, size, 3]);
-        let step: { loss: number };
-        try {
-          step = runStep(epoch, b, () =>
-            gradientStep(
-              params,
-              frozen ? headWeights : weights,
-              (onBatchStats) => batchLoss(params, x, batch, true, onBatchStats),
-              (grads) => {
-                const backbone = new Map([...grads].filter(([name]) => isBackboneParam(name)));
-                const head = new Map([...grads].filter(([name]) => !isBackboneParam(name)));
-                let norm = 0;
-                if (backbone.size > 0 && config.backboneLrScale > 0) {
-                  optimizer.lr = learningRate * config.backboneLrScale;
-                  norm += optimizer.step(params, backbone) ** 2;
-                }
-                optimizer.lr = learningRate;
-                norm += optimizer.step(params, head) ** 2;
-                return Math.sqrt(norm);
-              },
-            ),
-          );
-        } finally {
-          x.dispose();
-        }
-        stepMs += performance.now() - started;
-        checkLoss(step.loss, epoch, b);
-        loss += step.loss * n;
-        images += n;
-      }
-      return { loss: images > 0 ? loss / images : 0, accuracy: null, images, stepMs };
+    trainEpoch(params: ParamMap, optimizer: Sgd, context: EpochContext): Promise<EpochTraining> {
+      return trainDenseEpoch(params, optimizer, context, {
+        train: dataset.train,
+        recipe,
+        runStep,
+        checkLoss,
+        inputSize: [size, size],
+        hostBatch,
+        loss: (x, batch, onBatchStats) => batchLoss(params, x, batch, true, onBatchStats),
+        // The backbone frozen for the first epochs, then at its own scale of the learning rate.
+        trainable: context.epoch < config.freezeBackboneEpochs ? headWeights : weights,
+        lrGroups: [{ includes: isBackboneParam, lrScale: config.backboneLrScale }, { lrScale: 1 }],
+      });
     },
     async evaluate(params: ParamMap, context): Promise<TaskEvaluation> {
       if (evalImages.length === 0) return { loss: null, metrics: {}, images: 0 };
       const detections: EvalDetection[] = [];
       const truths: EvalGroundTruth[] = [];
-      let loss = 0;
-      for (let start = 0; start < evalImages.length; start += recipe.batchSize) {
-        await nextTick();
-        checkAborted(context.signal, context.cancelled);
-        const picked = evalImages.slice(start, start + recipe.batchSize);
-        const batch = await hostBatch(picked, null);
-        const x = tf.tensor4d(batch.input, [batch.size, size, size, 3]);
-        let found: Detection[][];
-        try {
+      const loss = await evaluateInBatches(evalImages, context, {
+        batchSize: recipe.batchSize,
+        inputSize: [size, size],
+        hostBatch,
+        evaluateBatch: (x, batch, picked) => {
           const out = network.forward(params, x);
+          let batchLoss: number;
+          let found: Detection[][];
           try {
-            loss +=
-              tf.tidy(() => multiboxLoss(out.locations, out.confidences, batch.targets).loss.dataSync()[0]) *
-              batch.size;
+            batchLoss = tf.tidy(
+              () => multiboxLoss(out.locations, out.confidences, batch.targets).loss.dataSync()[0],
+            );
             found = network.detections(out);
           } finally {
             out.locations.dispose();
             out.confidences.dispose();
           }
-        } finally {
-          x.dispose();
-        }
-        picked.forEach((image, i) => {
-          for (const d of found[i]) {
-            detections.push({
-              imageId: image.id,
-              classIndex: d.classIndex,
-              score: d.score,
-              box: [
-                d.box[0] * image.width,
-                d.box[1] * image.height,
-                d.box[2] * image.width,
-                d.box[3] * image.height,
-              ],
-            });
-          }
-          truths.push(...groundTruths(image));
-        });
-      }
+          picked.forEach((image, i) => {
+            for (const d of found[i]) {
+              detections.push({
+                imageId: image.id,
+                classIndex: d.classIndex,
+                score: d.score,
+                box: [
+                  d.box[0] * image.width,
+                  d.box[1] * image.height,
+                  d.box[2] * image.width,
+                  d.box[3] * image.height,
+                ],
+              });
+            }
+            truths.push(...groundTruths(image));
+          });
+          return batchLoss;
+        },
+      });
       const classes = dataset.classNames.length;
       const voc = vocEvaluate(detections, truths, { classes, use07Metric: false });
       const voc07 = vocEvaluate(detections, truths, { classes, use07Metric: true });
@@ -267,12 +193,7 @@ export function detectionTraining(options: DetectionTrainingOptions): TaskTraini
         APl: coco.APl,
         AR100: coco.AR100,
       };
-      return {
-        loss: loss / evalImages.length,
-        // Undefined metrics (no ground truth of any class, no object of a size range) are left out.
-        metrics: Object.fromEntries(Object.entries(metrics).filter(([, v]) => Number.isFinite(v) && v >= 0)),
-        images: evalImages.length,
-      };
+      return { loss, metrics: definedMetrics(metrics), images: evalImages.length };
     },
   };
 }

@@ -1,8 +1,8 @@
 // Keypoint metrics: COCO's object keypoint similarity and the keypoint AP pycocotools' COCOeval
 // computes from it (iouType 'keypoints': OKS thresholds .50:.05:.95, 101 recall points, 20
 // detections per image; DENSE.md section 4, "Eval"), and PCK at a fraction of the box size.
-import { EvalInputError } from '../detection/metrics/types';
-import { byScore } from '../detection/metrics/types';
+import { accumulateCoco, cocoMean, evaluateCocoImage, type CocoImage } from '../detection/metrics/cocoeval';
+import { byScore, EvalInputError } from '../detection/metrics/types';
 
 /** A person's annotation in image pixels. */
 export interface KeypointGroundTruth {
@@ -47,10 +47,6 @@ export interface KeypointEvalResult {
   readonly AR: number;
 }
 
-/** np.linspace(.5, .95, 10), to the last bit. */
-const OKS_THRESHOLDS = Array.from({ length: 10 }, (_, i) => (i === 9 ? 0.95 : i * ((0.95 - 0.5) / 9) + 0.5));
-/** np.linspace(0, 1, 101). */
-const RECALL_THRESHOLDS = Array.from({ length: 101 }, (_, i) => (i === 100 ? 1 : i * 0.01));
 /** all, medium, large (COCOeval's keypoint ranges). */
 const AREA_RANGES = [
   [0, 1e10],
@@ -168,99 +164,6 @@ function detectionArea(keypoints: ArrayLike<number>): number {
   return (x1 - x0) * (y1 - y0);
 }
 
-interface ImageEval {
-  readonly dets: { readonly score: number; readonly area: number }[];
-  /** COCOeval ignores crowds and persons without a labelled keypoint. */
-  readonly gts: { readonly ignore: boolean; readonly crowd: boolean; readonly area: number }[];
-  /** [detection][ground truth] */
-  readonly oks: number[][];
-}
-
-interface ImageResult {
-  readonly scores: number[];
-  readonly matched: boolean[][];
-  readonly ignored: boolean[][];
-  readonly positives: number;
-}
-
-/** COCOeval.evaluateImg for one image in one area range; null without persons. */
-function evaluateImage(im: ImageEval, [low, high]: readonly [number, number]): ImageResult | null {
-  if (im.dets.length === 0 && im.gts.length === 0) return null;
-  const out = (area: number) => area < low || area > high;
-  const isIgnored = (j: number) => im.gts[j].ignore || out(im.gts[j].area);
-  const order = im.gts.map((_, j) => j).sort((a, b) => +isIgnored(a) - +isIgnored(b));
-  const gtIgnored = order.map(isIgnored);
-  const crowd = order.map((j) => im.gts[j].crowd);
-  const matched = OKS_THRESHOLDS.map(() => new Array<boolean>(im.dets.length).fill(false));
-  const ignored = OKS_THRESHOLDS.map(() => new Array<boolean>(im.dets.length).fill(false));
-  OKS_THRESHOLDS.forEach((t, ti) => {
-    const taken = new Array<boolean>(order.length).fill(false);
-    im.dets.forEach((_, di) => {
-      let best = Math.min(t, 1 - 1e-10);
-      let m = -1;
-      for (let gi = 0; gi < order.length; gi++) {
-        if (taken[gi] && !crowd[gi]) continue;
-        if (m > -1 && !gtIgnored[m] && gtIgnored[gi]) break;
-        const v = im.oks[di][order[gi]];
-        if (v < best) continue;
-        best = v;
-        m = gi;
-      }
-      if (m === -1) return;
-      ignored[ti][di] = gtIgnored[m];
-      matched[ti][di] = true;
-      taken[m] = true;
-    });
-  });
-  im.dets.forEach((d, di) => {
-    if (out(d.area))
-      for (let ti = 0; ti < OKS_THRESHOLDS.length; ti++) if (!matched[ti][di]) ignored[ti][di] = true;
-  });
-  return {
-    scores: im.dets.map((d) => d.score),
-    matched,
-    ignored,
-    positives: gtIgnored.filter((g) => !g).length,
-  };
-}
-
-/** COCOeval.accumulate: precision [threshold][recall point] and recall per threshold; null without positives. */
-function accumulate(results: readonly ImageResult[]): { precision: number[][]; recall: number[] } | null {
-  const positives = results.reduce((s, r) => s + r.positives, 0);
-  if (positives === 0) return null;
-  const kept = results.flatMap((r) => r.scores.map((score, di) => ({ score, r, di })));
-  const sorted = byScore(kept).map((i) => kept[i]);
-  const precision: number[][] = [];
-  const recall: number[] = [];
-  OKS_THRESHOLDS.forEach((_, ti) => {
-    const pr: number[] = [];
-    const rc: number[] = [];
-    let tp = 0;
-    let fp = 0;
-    for (const { r, di } of sorted) {
-      if (!r.ignored[ti][di]) {
-        if (r.matched[ti][di]) tp++;
-        else fp++;
-      }
-      rc.push(tp / positives);
-      pr.push(tp / (fp + tp + Number.EPSILON));
-    }
-    recall.push(rc.length > 0 ? rc[rc.length - 1] : 0);
-    for (let i = pr.length - 1; i > 0; i--) if (pr[i] > pr[i - 1]) pr[i - 1] = pr[i];
-    let at = 0;
-    precision.push(
-      RECALL_THRESHOLDS.map((r) => {
-        while (at < rc.length && rc[at] < r) at++;
-        return at < rc.length ? pr[at] : 0;
-      }),
-    );
-  });
-  return { precision, recall };
-}
-
-const mean = (values: readonly number[]): number =>
-  values.length === 0 ? -1 : values.reduce((s, v) => s + v, 0) / values.length;
-
 /**
  * COCO keypoint AP (one category, person): images are those named by a ground truth or a
  * detection, in sorted id order as COCOeval takes them; each image's best `maxDets` detections.
@@ -289,7 +192,7 @@ export function keypointEvaluate(
   const images = [...new Set([...gtsByImage.keys(), ...detsByImage.keys()])].sort((a, b) =>
     a < b ? -1 : a > b ? 1 : 0,
   );
-  const evals = images.map((id): ImageEval => {
+  const evals = images.map((id): CocoImage => {
     const gts = gtsByImage.get(id) ?? [];
     const all = detsByImage.get(id) ?? [];
     const dets = byScore(all)
@@ -302,21 +205,21 @@ export function keypointEvaluate(
         for (let o = 2; o < g.keypoints.length; o += 3) if (g.keypoints[o] > 0) labelled++;
         return { ignore: g.crowd === true || labelled === 0, crowd: g.crowd === true, area: g.area };
       }),
-      oks: dets.map((d) => gts.map((g) => objectKeypointSimilarity(d.keypoints, g, sigmas))),
+      similarity: dets.map((d) => gts.map((g) => objectKeypointSimilarity(d.keypoints, g, sigmas))),
     };
   });
   const [all, medium, large] = AREA_RANGES.map((range) =>
-    accumulate(evals.map((im) => evaluateImage(im, range)).filter((r) => r !== null)),
+    accumulateCoco(evals.map((im) => evaluateCocoImage(im, range)).filter((r) => r !== null)),
   );
-  const ap = (a: ReturnType<typeof accumulate>, threshold?: number) =>
-    a === null ? -1 : mean(threshold === undefined ? a.precision.flat() : a.precision[threshold]);
+  const ap = (a: ReturnType<typeof accumulateCoco>, threshold?: number) =>
+    a === null ? -1 : cocoMean(threshold === undefined ? a.precision.flat() : a.precision[threshold]);
   return {
     AP: ap(all),
     AP50: ap(all, 0),
     AP75: ap(all, 5),
     APm: ap(medium),
     APl: ap(large),
-    AR: all === null ? -1 : mean(all.recall),
+    AR: all === null ? -1 : cocoMean(all.recall),
   };
 }
 

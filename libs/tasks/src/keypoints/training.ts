@@ -12,24 +12,25 @@
 import { tf, type Tensor, type Tensor2D, type Tensor4D } from '@rnas/engine';
 import {
   decodePersonImage,
-  deriveSeed,
   invertAffine,
   keypointSample,
-  Rng,
   type KeypointDataset,
   type PersonInstance,
-  type RngState,
+  type Rng,
 } from '@rnas/data';
-import { gradientStep, type BatchStats, type ParamMap, type Sgd } from '@rnas/nas';
-import { checkAborted, nextTick } from '../classification/training';
-import type {
-  EpochContext,
-  EpochTraining,
-  TaskEvaluation,
-  TaskModelSpec,
-  TaskRecipe,
-  TaskTraining,
-} from '../task';
+import type { BatchStats, ParamMap, Sgd } from '@rnas/nas';
+import {
+  DecodedImageCache,
+  definedMetrics,
+  evaluateInBatches,
+  evaluationItems,
+  IMAGENET_MEAN,
+  IMAGENET_STD,
+  taskRng,
+  trainDenseEpoch,
+  type DenseTrainingOptions,
+} from '../dense-training';
+import type { EpochContext, EpochTraining, TaskEvaluation, TaskTraining } from '../task';
 import { HEATMAP_STRIDE, resolveKeypointConfig, withDatasetKeypoints } from './config';
 import { KEYPOINT_VALUES, keypointsToImage } from './decode';
 import { keypointLoss } from './loss';
@@ -43,41 +44,14 @@ import { KeypointNetwork } from './network';
 import { keypointTargets } from './targets';
 
 /** ImageNet's RGB mean and std (on the 0..1 scale), what the backbones were trained with. */
-export const KEYPOINT_MEAN: readonly number[] = [0.485, 0.456, 0.406];
-export const KEYPOINT_STD: readonly number[] = [0.229, 0.224, 0.225];
+export const KEYPOINT_MEAN = IMAGENET_MEAN;
+export const KEYPOINT_STD = IMAGENET_STD;
 /** The reference's in_vis_thre: keypoints scoring above it make a person's score. */
 export const KEYPOINT_SCORE_THRESHOLD = 0.2;
 /** PCK's radius as a fraction of the ground-truth box's larger side. */
 export const PCK_FRACTION = 0.2;
-/** Decoded images kept in memory across epochs, at most (beyond it, images decode every time). */
-const CACHE_BYTES = 1024 * 1024 * 1024;
 
-export interface KeypointTrainingOptions {
-  readonly spec: TaskModelSpec;
-  readonly dataset: KeypointDataset;
-  readonly recipe: TaskRecipe;
-  readonly randomState?: RngState;
-  readonly runStep: <T>(epoch: number, batch: number, step: () => T) => T;
-  readonly checkLoss: (loss: number, epoch: number, batch: number) => void;
-}
-
-type Decoded = { pixels: Uint8Array; width: number; height: number };
-
-/** Decoded images by file, within a byte budget: an image's persons share one decode. */
-class ImageCache {
-  private readonly images = new Map<string, Decoded>();
-  private bytes = 0;
-  async get(instance: PersonInstance): Promise<Decoded> {
-    const hit = this.images.get(instance.file);
-    if (hit !== undefined) return hit;
-    const decoded = await decodePersonImage(instance);
-    if (this.bytes + decoded.pixels.length <= CACHE_BYTES) {
-      this.images.set(instance.file, decoded);
-      this.bytes += decoded.pixels.length;
-    }
-    return decoded;
-  }
-}
+export type KeypointTrainingOptions = DenseTrainingOptions<KeypointDataset>;
 
 /** A batch on the host: normalised NHWC crops, heatmap targets, joint weights and each crop's affine. */
 interface HostKeypointBatch {
@@ -123,15 +97,10 @@ export function keypointTraining(options: KeypointTrainingOptions): TaskTraining
   const network = new KeypointNetwork({ ...options.spec, keypoints: config });
   const { inputHeight: height, inputWidth: width } = config;
   const [mapHeight, mapWidth] = network.heatmapShape;
-  const cache = new ImageCache();
-  const rng =
-    options.randomState === undefined
-      ? Rng.fromSeed(deriveSeed(recipe.seed, 1))
-      : Rng.fromState(options.randomState);
-  const evalInstances =
-    recipe.evalImages === 0 || recipe.evalImages >= dataset.test.length
-      ? dataset.test
-      : dataset.test.slice(0, recipe.evalImages);
+  // Decoded images by file: an image's persons share one decode.
+  const cache = new DecodedImageCache(decodePersonImage, (decoded) => decoded.pixels.length);
+  const rng = taskRng(recipe, options.randomState);
+  const evalInstances = evaluationItems(recipe, dataset.test);
   const weights = network.params.filter((p) => p.kind === 'weight').map((p) => p.name);
   const sampleOptions = {
     inputWidth: width,
@@ -210,75 +179,40 @@ export function keypointTraining(options: KeypointTrainingOptions): TaskTraining
       std: KEYPOINT_STD,
     },
     randomState: () => rng.getState(),
-    async trainEpoch(params: ParamMap, optimizer: Sgd, context: EpochContext): Promise<EpochTraining> {
-      const { epoch, signal, cancelled, learningRate } = context;
-      const order = Rng.fromSeed(deriveSeed(recipe.seed, 2, epoch)).permutation(dataset.train.length);
-      const count = recipe.trainImages === 0 ? order.length : Math.min(recipe.trainImages, order.length);
-      let loss = 0;
-      let images = 0;
-      let stepMs = 0;
-      const batches = Math.ceil(count / recipe.batchSize);
-      for (let b = 0; b < batches; b++) {
-        const start = b * recipe.batchSize;
-        const n = Math.min(recipe.batchSize, count - start);
-        // A batch of one crop would make batch norm's unbiased variance divide by zero.
-        if (n < 2) break;
-        await nextTick();
-        checkAborted(signal, cancelled);
-        const picked = Array.from(order.subarray(start, start + n), (i) => dataset.train[i]);
-        const batch = await hostBatch(picked, (i) =>
-          Rng.fromSeed(deriveSeed(recipe.seed, 3, epoch, start + i)),
-        );
-        const started = performance.now();
-        const x = tf.tensor4d(batch.input, [n, height, width, 3]);
-        let step: { loss: number };
-        try {
-          step = runStep(epoch, b, () =>
-            gradientStep(
-              params,
-              weights,
-              (onBatchStats) => batchLoss(params, x, batch, true, onBatchStats),
-              (grads) => {
-                optimizer.lr = learningRate;
-                return optimizer.step(params, grads);
-              },
-            ),
-          );
-        } finally {
-          x.dispose();
-        }
-        stepMs += performance.now() - started;
-        checkLoss(step.loss, epoch, b);
-        loss += step.loss * n;
-        images += n;
-      }
-      return { loss: images > 0 ? loss / images : 0, accuracy: null, images, stepMs };
+    trainEpoch(params: ParamMap, optimizer: Sgd, context: EpochContext): Promise<EpochTraining> {
+      return trainDenseEpoch(params, optimizer, context, {
+        train: dataset.train,
+        recipe,
+        runStep,
+        checkLoss,
+        inputSize: [height, width],
+        hostBatch,
+        loss: (x, batch, onBatchStats) => batchLoss(params, x, batch, true, onBatchStats),
+        trainable: weights,
+        // One learning rate for the backbone and the head.
+        lrGroups: [{ lrScale: 1 }],
+      });
     },
     async evaluate(params: ParamMap, context): Promise<TaskEvaluation> {
       if (evalInstances.length === 0) return { loss: null, metrics: {}, images: 0 };
       const detections: KeypointDetection[] = [];
       const predictions: Float32Array[] = [];
-      let loss = 0;
-      for (let start = 0; start < evalInstances.length; start += recipe.batchSize) {
-        await nextTick();
-        checkAborted(context.signal, context.cancelled);
-        const picked = evalInstances.slice(start, start + recipe.batchSize);
-        const batch = await hostBatch(picked, null);
-        const x = tf.tensor4d(batch.input, [batch.size, height, width, 3]);
-        let records: Float32Array;
-        try {
-          loss += tf.tidy(() => batchLoss(params, x, batch, false).dataSync()[0]) * batch.size;
-          records = network.infer(params, x);
-        } finally {
-          x.dispose();
-        }
-        picked.forEach((instance, i) => {
-          const crop = records.subarray(i * network.outputSize, (i + 1) * network.outputSize);
-          const keypoints = keypointsToImage(crop, batch.inverse[i]);
-          predictions.push(keypoints);
-          detections.push({ imageId: instance.imageId, keypoints, score: personScore(keypoints) });
-        });
-      }
+      const loss = await evaluateInBatches(evalInstances, context, {
+        batchSize: recipe.batchSize,
+        inputSize: [height, width],
+        hostBatch,
+        evaluateBatch: (x, batch, picked) => {
+          const batchMean = tf.tidy(() => batchLoss(params, x, batch, false).dataSync()[0]);
+          const records = network.infer(params, x);
+          picked.forEach((instance, i) => {
+            const crop = records.subarray(i * network.outputSize, (i + 1) * network.outputSize);
+            const keypoints = keypointsToImage(crop, batch.inverse[i]);
+            predictions.push(keypoints);
+            detections.push({ imageId: instance.imageId, keypoints, score: personScore(keypoints) });
+          });
+          return batchMean;
+        },
+      });
       const truths = evalInstances.map(personGroundTruth);
       const coco = keypointEvaluate(detections, truths, { sigmas: config.oksSigmas });
       const metrics = {
@@ -287,12 +221,8 @@ export function keypointTraining(options: KeypointTrainingOptions): TaskTraining
         AP75: coco.AP75,
         PCK: percentCorrectKeypoints(predictions, truths, PCK_FRACTION),
       };
-      return {
-        loss: loss / evalInstances.length,
-        // Undefined metrics (no labelled keypoint among the persons) are left out.
-        metrics: Object.fromEntries(Object.entries(metrics).filter(([, v]) => Number.isFinite(v) && v >= 0)),
-        images: evalInstances.length,
-      };
+      // Undefined metrics (no labelled keypoint among the persons) are left out.
+      return { loss, metrics: definedMetrics(metrics), images: evalInstances.length };
     },
   };
 }

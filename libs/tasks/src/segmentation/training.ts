@@ -10,60 +10,34 @@ import { tf, type Tensor, type Tensor4D } from '@rnas/engine';
 import {
   augmentSegmentation,
   decodeSegmentationSample,
-  deriveSeed,
   resizeSegmentation,
-  Rng,
-  type RngState,
+  type Rng,
   type SegmentationDataset,
   type SegmentationImage,
   type SegmentationSample,
 } from '@rnas/data';
-import { gradientStep, type BatchStats, type ParamMap, type Sgd } from '@rnas/nas';
-import { checkAborted, nextTick } from '../classification/training';
-import type {
-  EpochContext,
-  EpochTraining,
-  TaskEvaluation,
-  TaskModelSpec,
-  TaskRecipe,
-  TaskTraining,
-} from '../task';
+import type { BatchStats, ParamMap, Sgd } from '@rnas/nas';
+import {
+  DecodedImageCache,
+  definedMetrics,
+  evaluateInBatches,
+  evaluationItems,
+  IMAGENET_MEAN,
+  IMAGENET_STD,
+  taskRng,
+  trainDenseEpoch,
+  type DenseTrainingOptions,
+} from '../dense-training';
+import type { EpochContext, EpochTraining, TaskEvaluation, TaskTraining } from '../task';
 import { pixelCrossEntropy, pixelLabels, segmentationLoss, type PixelLabels } from './loss';
 import { ConfusionMatrix } from './metrics';
 import { isBackboneParam, labelMap, SegmentationNetwork } from './network';
 
 /** ImageNet's RGB mean and std on the 0..1 scale (the reference's `transform.py`). */
-export const SEGMENTATION_MEAN: readonly number[] = [0.485, 0.456, 0.406];
-export const SEGMENTATION_STD: readonly number[] = [0.229, 0.224, 0.225];
-/** Decoded samples kept in memory across epochs, at most (beyond it, images decode every time). */
-const CACHE_BYTES = 1024 * 1024 * 1024;
+export const SEGMENTATION_MEAN = IMAGENET_MEAN;
+export const SEGMENTATION_STD = IMAGENET_STD;
 
-export interface SegmentationTrainingOptions {
-  readonly spec: TaskModelSpec;
-  readonly dataset: SegmentationDataset;
-  readonly recipe: TaskRecipe;
-  readonly randomState?: RngState;
-  readonly runStep: <T>(epoch: number, batch: number, step: () => T) => T;
-  readonly checkLoss: (loss: number, epoch: number, batch: number) => void;
-}
-
-/** Decoded samples by image file, within a byte budget. */
-class SampleCache {
-  private readonly samples = new Map<string, SegmentationSample>();
-  private bytes = 0;
-  constructor(private readonly dataset: SegmentationDataset) {}
-  async get(image: SegmentationImage): Promise<SegmentationSample> {
-    const hit = this.samples.get(image.file);
-    if (hit !== undefined) return hit;
-    const sample = await decodeSegmentationSample(image, this.dataset);
-    const size = sample.pixels.length + sample.mask.length;
-    if (this.bytes + size <= CACHE_BYTES) {
-      this.samples.set(image.file, sample);
-      this.bytes += size;
-    }
-    return sample;
-  }
-}
+export type SegmentationTrainingOptions = DenseTrainingOptions<SegmentationDataset>;
 
 /** A batch on the host: normalised NHWC input and its labels, checked. */
 interface HostSegmentationBatch {
@@ -99,15 +73,13 @@ export function segmentationTraining(options: SegmentationTrainingOptions): Task
   const height = config.inputHeight;
   const width = config.inputWidth;
   const classes = network.classes;
-  const cache = new SampleCache(dataset);
-  const rng =
-    options.randomState === undefined
-      ? Rng.fromSeed(deriveSeed(recipe.seed, 1))
-      : Rng.fromState(options.randomState);
-  const evalImages =
-    recipe.evalImages === 0 || recipe.evalImages >= dataset.test.length
-      ? dataset.test
-      : dataset.test.slice(0, recipe.evalImages);
+  // Decoded samples: the image and its label map.
+  const cache = new DecodedImageCache(
+    (image: SegmentationImage) => decodeSegmentationSample(image, dataset),
+    (sample: SegmentationSample) => sample.pixels.length + sample.mask.length,
+  );
+  const rng = taskRng(recipe, options.randomState);
+  const evalImages = evaluationItems(recipe, dataset.test);
   const weights = network.params.filter((p) => p.kind === 'weight').map((p) => p.name);
 
   /** Decodes, augments (training) or resizes (evaluation), normalises, and checks the labels. */
@@ -163,76 +135,35 @@ export function segmentationTraining(options: SegmentationTrainingOptions): Task
       std: SEGMENTATION_STD,
     },
     randomState: () => rng.getState(),
-    async trainEpoch(params: ParamMap, optimizer: Sgd, context: EpochContext): Promise<EpochTraining> {
-      const { epoch, signal, cancelled, learningRate } = context;
-      const order = Rng.fromSeed(deriveSeed(recipe.seed, 2, epoch)).permutation(dataset.train.length);
-      const count = recipe.trainImages === 0 ? order.length : Math.min(recipe.trainImages, order.length);
-      let loss = 0;
-      let images = 0;
-      let stepMs = 0;
-      const batches = Math.ceil(count / recipe.batchSize);
-      for (let b = 0; b < batches; b++) {
-        const start = b * recipe.batchSize;
-        const n = Math.min(recipe.batchSize, count - start);
-        // A batch of one image would leave the 1x1 attention maps' batch norms one value per
-        // channel (no unbiased variance).
-        if (n < 2) break;
-        await nextTick();
-        checkAborted(signal, cancelled);
-        const picked = Array.from(order.subarray(start, start + n), (i) => dataset.train[i]);
-        const batch = await hostBatch(picked, (i) =>
-          Rng.fromSeed(deriveSeed(recipe.seed, 3, epoch, start + i)),
-        );
-        const started = performance.now();
-        const x = tf.tensor4d(batch.input, [batch.size, height, width, 3]);
-        let step: { loss: number };
-        try {
-          step = runStep(epoch, b, () =>
-            gradientStep(
-              params,
-              weights,
-              (onBatchStats) => trainingLoss(params, x, batch, onBatchStats),
-              (grads) => {
-                const backbone = new Map([...grads].filter(([name]) => isBackboneParam(name)));
-                const head = new Map([...grads].filter(([name]) => !isBackboneParam(name)));
-                let norm = 0;
-                optimizer.lr = learningRate;
-                norm += optimizer.step(params, backbone) ** 2;
-                if (head.size > 0 && config.headLrScale > 0) {
-                  optimizer.lr = learningRate * config.headLrScale;
-                  norm += optimizer.step(params, head) ** 2;
-                  optimizer.lr = learningRate;
-                }
-                return Math.sqrt(norm);
-              },
-            ),
-          );
-        } finally {
-          x.dispose();
-        }
-        stepMs += performance.now() - started;
-        checkLoss(step.loss, epoch, b);
-        loss += step.loss * n;
-        images += n;
-      }
-      return { loss: images > 0 ? loss / images : 0, accuracy: null, images, stepMs };
+    trainEpoch(params: ParamMap, optimizer: Sgd, context: EpochContext): Promise<EpochTraining> {
+      // A batch of one image would also leave the 1x1 attention maps' batch norms one value per
+      // channel: the shared loop leaves a last batch of one out.
+      return trainDenseEpoch(params, optimizer, context, {
+        train: dataset.train,
+        recipe,
+        runStep,
+        checkLoss,
+        inputSize: [height, width],
+        hostBatch,
+        loss: (x, batch, onBatchStats) => trainingLoss(params, x, batch, onBatchStats),
+        trainable: weights,
+        // The head (everything outside the backbone) at headLrScale times the backbone's rate.
+        lrGroups: [{ includes: isBackboneParam, lrScale: 1 }, { lrScale: config.headLrScale }],
+      });
     },
     async evaluate(params: ParamMap, context): Promise<TaskEvaluation> {
       if (evalImages.length === 0) return { loss: null, metrics: {}, images: 0 };
       const confusion = new ConfusionMatrix(classes);
-      let loss = 0;
-      for (let start = 0; start < evalImages.length; start += recipe.batchSize) {
-        await nextTick();
-        checkAborted(context.signal, context.cancelled);
-        const picked = evalImages.slice(start, start + recipe.batchSize);
-        const batch = await hostBatch(picked, null);
-        const x = tf.tensor4d(batch.input, [batch.size, height, width, 3]);
-        try {
+      const pixels = height * width;
+      const loss = await evaluateInBatches(evalImages, context, {
+        batchSize: recipe.batchSize,
+        inputSize: [height, width],
+        hostBatch,
+        evaluateBatch: (x, batch, picked) => {
           const { main } = network.forward(params, x);
           try {
-            loss += tf.tidy(() => pixelCrossEntropy(main, batch.target).dataSync()[0]) * batch.size;
+            const batchLoss = tf.tidy(() => pixelCrossEntropy(main, batch.target).dataSync()[0]);
             const predicted = labelMap(main);
-            const pixels = height * width;
             picked.forEach((image, i) => {
               const range = [i * pixels, (i + 1) * pixels] as const;
               confusion.add(
@@ -241,13 +172,12 @@ export function segmentationTraining(options: SegmentationTrainingOptions): Task
                 image.maskFile,
               );
             });
+            return batchLoss;
           } finally {
             main.dispose();
           }
-        } finally {
-          x.dispose();
-        }
-      }
+        },
+      });
       const result = confusion.metrics();
       const metrics: Record<string, number> = {
         mIoU: result.mIoU,
@@ -256,12 +186,8 @@ export function segmentationTraining(options: SegmentationTrainingOptions): Task
       result.iou.forEach((v, c) => {
         if (v !== null) metrics[`IoU/${dataset.classNames[c]}`] = v;
       });
-      return {
-        loss: loss / evalImages.length,
-        // Undefined metrics (no labelled pixel in the whole split) are left out.
-        metrics: Object.fromEntries(Object.entries(metrics).filter(([, v]) => Number.isFinite(v))),
-        images: evalImages.length,
-      };
+      // Undefined metrics (no labelled pixel in the whole split) are left out.
+      return { loss, metrics: definedMetrics(metrics), images: evalImages.length };
     },
   };
 }

@@ -1,5 +1,6 @@
 // COCO box AP/AR as pycocotools' COCOeval computes them (iouType 'bbox', useCats 1): evaluate,
 // accumulate and summarize, step for step, so that its numbers can be compared with published ones.
+import { accumulateCoco, cocoMean, evaluateCocoImage, type CocoImage } from './cocoeval';
 import { byClassAndImage, byScore, checkEvalInputs, type EvalDetection, type EvalGroundTruth } from './types';
 
 export interface CocoOptions {
@@ -26,10 +27,6 @@ export interface CocoResult {
   AR100: number;
 }
 
-/** np.linspace(.5, .95, 10): i * step + start with the last set to stop, to the last bit. */
-const IOU_THRESHOLDS = Array.from({ length: 10 }, (_, i) => (i === 9 ? 0.95 : i * ((0.95 - 0.5) / 9) + 0.5));
-/** np.linspace(0, 1, 101). */
-const RECALL_THRESHOLDS = Array.from({ length: 101 }, (_, i) => (i === 100 ? 1 : i * 0.01));
 /** all, small, medium, large: a box is out of a range when area < low or area > high. */
 const AREA_RANGES = [
   [0, 1e10],
@@ -55,114 +52,6 @@ export function cocoIou(d: Xywh, g: Xywh, crowd: boolean): number {
   const da = d[2] * d[3];
   return i / (crowd ? da : da + g[2] * g[3] - i);
 }
-
-interface ImageClass {
-  /** Detections, best score first, at most the last maxDets. */
-  dets: { score: number; area: number }[];
-  gts: { crowd: boolean; area: number }[];
-  /** [detection][ground truth] */
-  ious: number[][];
-}
-
-/** One image and class in one area range (COCOeval.evaluateImg), or null without boxes. */
-interface ImageResult {
-  scores: number[];
-  /** [threshold][detection]: matched to a ground truth */
-  matched: boolean[][];
-  /** [threshold][detection]: matched to an ignored ground truth, or unmatched and out of the range */
-  ignored: boolean[][];
-  /** Ground truths not ignored. */
-  positives: number;
-}
-
-function evaluateImage(ic: ImageClass, [low, high]: readonly [number, number]): ImageResult | null {
-  if (ic.dets.length === 0 && ic.gts.length === 0) return null;
-  const out = (area: number): boolean => area < low || area > high;
-  const isIgnored = (j: number): boolean => ic.gts[j].crowd || out(ic.gts[j].area);
-  // Ignored ground truths (crowds, out of range) last, so a match to a real one is preferred.
-  const order = ic.gts.map((_, j) => j).sort((a, b) => +isIgnored(a) - +isIgnored(b));
-  const gtIgnored = order.map(isIgnored);
-  const crowd = order.map((j) => ic.gts[j].crowd);
-  const matched = IOU_THRESHOLDS.map(() => new Array<boolean>(ic.dets.length).fill(false));
-  const ignored = IOU_THRESHOLDS.map(() => new Array<boolean>(ic.dets.length).fill(false));
-  IOU_THRESHOLDS.forEach((t, ti) => {
-    const gtTaken = new Array<boolean>(order.length).fill(false);
-    ic.dets.forEach((_, di) => {
-      let iou = Math.min(t, 1 - 1e-10);
-      let m = -1;
-      for (let gi = 0; gi < order.length; gi++) {
-        if (gtTaken[gi] && !crowd[gi]) continue;
-        // Matched to a real ground truth already: the ignored ones after it cannot replace it.
-        if (m > -1 && !gtIgnored[m] && gtIgnored[gi]) break;
-        const v = ic.ious[di][order[gi]];
-        if (v < iou) continue;
-        iou = v;
-        m = gi;
-      }
-      if (m === -1) return;
-      ignored[ti][di] = gtIgnored[m];
-      matched[ti][di] = true;
-      gtTaken[m] = true;
-    });
-  });
-  ic.dets.forEach((d, di) => {
-    if (out(d.area))
-      for (let ti = 0; ti < IOU_THRESHOLDS.length; ti++) if (!matched[ti][di]) ignored[ti][di] = true;
-  });
-  return {
-    scores: ic.dets.map((d) => d.score),
-    matched,
-    ignored,
-    positives: gtIgnored.filter((g) => !g).length,
-  };
-}
-
-/**
- * COCOeval.accumulate for one class, area range and maxDet: the 101-point interpolated precision
- * per IoU threshold ([threshold][recall point]) and the recall reached, or null without a
- * ground truth in range.
- */
-function accumulate(
-  results: readonly ImageResult[],
-  maxDet: number,
-): { precision: number[][]; recall: number[] } | null {
-  const positives = results.reduce((s, r) => s + r.positives, 0);
-  if (positives === 0) return null;
-  const kept = results.flatMap((r) =>
-    r.scores.slice(0, maxDet).map((score, di) => ({ score, result: r, di })),
-  );
-  const sorted = byScore(kept).map((i) => kept[i]);
-  const precision: number[][] = [];
-  const recall: number[] = [];
-  IOU_THRESHOLDS.forEach((_, ti) => {
-    const pr: number[] = [];
-    const rc: number[] = [];
-    let tp = 0;
-    let fp = 0;
-    for (const { result, di } of sorted) {
-      if (!result.ignored[ti][di]) {
-        if (result.matched[ti][di]) tp++;
-        else fp++;
-      }
-      rc.push(tp / positives);
-      pr.push(tp / (fp + tp + Number.EPSILON));
-    }
-    recall.push(rc.length > 0 ? rc[rc.length - 1] : 0);
-    for (let i = pr.length - 1; i > 0; i--) if (pr[i] > pr[i - 1]) pr[i - 1] = pr[i];
-    // Precision at the first point reaching each recall threshold; 0 beyond the last recall.
-    let at = 0;
-    precision.push(
-      RECALL_THRESHOLDS.map((r) => {
-        while (at < rc.length && rc[at] < r) at++;
-        return at < rc.length ? pr[at] : 0;
-      }),
-    );
-  });
-  return { precision, recall };
-}
-
-const mean = (values: readonly number[]): number =>
-  values.length === 0 ? -1 : values.reduce((s, v) => s + v, 0) / values.length;
 
 /**
  * COCO's summary. Images are those named by a ground truth or a detection (a detection on an image
@@ -192,9 +81,9 @@ export function cocoEvaluate(
   const gtsByClass = byClassAndImage(groundTruths, classes);
   const detsByClass = byClassAndImage(detections, classes);
   // [area][maxDets index] -> per class: precision [threshold][recall point] and recall [threshold], or null
-  const perClass = AREA_RANGES.map(() => maxDets.map(() => [] as ReturnType<typeof accumulate>[]));
+  const perClass = AREA_RANGES.map(() => maxDets.map(() => [] as ReturnType<typeof accumulateCoco>[]));
   for (let c = 0; c < classes; c++) {
-    const imageClasses = images.map((id): ImageClass => {
+    const imageClasses = images.map((id): CocoImage => {
       const gts = gtsByClass[c].get(id) ?? [];
       const allDets = detsByClass[c].get(id) ?? [];
       const dets = byScore(allDets)
@@ -206,22 +95,26 @@ export function cocoEvaluate(
           const [, , w, h] = toXywh(d.box);
           return { score: d.score, area: w * h };
         }),
-        gts: gts.map((g, j) => ({ crowd: g.crowd === true, area: g.area ?? gtBoxes[j][2] * gtBoxes[j][3] })),
-        ious: dets.map((d) => gtBoxes.map((g, j) => cocoIou(toXywh(d.box), g, gts[j].crowd === true))),
+        gts: gts.map((g, j) => ({
+          ignore: g.crowd === true,
+          crowd: g.crowd === true,
+          area: g.area ?? gtBoxes[j][2] * gtBoxes[j][3],
+        })),
+        similarity: dets.map((d) => gtBoxes.map((g, j) => cocoIou(toXywh(d.box), g, gts[j].crowd === true))),
       };
     });
     AREA_RANGES.forEach((range, a) => {
-      const results = imageClasses.map((ic) => evaluateImage(ic, range)).filter((r) => r !== null);
-      maxDets.forEach((m, mi) => perClass[a][mi].push(accumulate(results, m)));
+      const results = imageClasses.map((ic) => evaluateCocoImage(ic, range)).filter((r) => r !== null);
+      maxDets.forEach((m, mi) => perClass[a][mi].push(accumulateCoco(results, m)));
     });
   }
   const ap = (a: number, threshold?: number): number =>
-    mean(
+    cocoMean(
       perClass[a][2].flatMap((k) =>
         k === null ? [] : (threshold === undefined ? k.precision : [k.precision[threshold]]).flat(),
       ),
     );
-  const ar = (mi: number): number => mean(perClass[0][mi].flatMap((k) => (k === null ? [] : k.recall)));
+  const ar = (mi: number): number => cocoMean(perClass[0][mi].flatMap((k) => (k === null ? [] : k.recall)));
   return {
     AP: ap(0),
     AP50: ap(0, 0),
