@@ -31,9 +31,9 @@ import { benchmarkMain, startServer, stopServer } from './inference-process';
 
 /** The detection demo's network and input (services/cli/src/commands/demo-detect.ts). */
 const DETECTOR = { channels: 16, layers: 5, inputSize: 128, imageSize: 160, batch: 16 };
-/** The segmentation demo's (demo-segment.ts) and the keypoint demo's (demo-pose.ts: 64x32 crops). */
+/** The segmentation demo's (demo-segment.ts) and the keypoint demo's (demo-pose.ts: 96x64 crops). */
 const SEGMENTER = { channels: 16, layers: 5, inputSize: 64, imageSize: 64, batch: 16 };
-const POSE = { channels: 16, layers: 5, inputHeight: 64, inputWidth: 32, imageSize: 96, batch: 16 };
+const POSE = { channels: 16, layers: 5, inputHeight: 96, inputWidth: 64, imageSize: 96, batch: 16 };
 /** The classification demo's trained network (services/cli/src/commands/demo-config.ts). */
 const CLASSIFIER = { channels: 8, layers: 3, batch: 64 };
 const CLIENTS = [1, 16];
