@@ -203,7 +203,7 @@ export interface SegmentationConfig {
 /**
  * The keypoint head (SimpleBaseline, DENSE.md section 4) and its training. In a request an absent
  * field takes the default in brackets; the dataset fields (names, skeleton, flip pairs, sigmas)
- * are ignored in a request and set from the dataset in a returned Training or model.
+ * are ignored in a request and set from the dataset in a published model (GetModel).
  */
 export interface KeypointConfig {
   /** Height of a person crop in pixels, a multiple of 32 in [64, 1024] [256]. */

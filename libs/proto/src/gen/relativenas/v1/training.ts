@@ -298,7 +298,10 @@ export interface Training {
   segmentation?:
     | SegmentationConfig
     | undefined;
-  /** Keypoints only: the head in training, every field set (the dataset's keypoints included). */
+  /**
+   * Keypoints only: the head in training, every field set but the dataset's (keypoint names,
+   * skeleton, flip pairs, sigmas), which the published model's KeypointConfig carries.
+   */
   keypoints?: KeypointConfig | undefined;
 }
 
