@@ -1,6 +1,7 @@
 import type {
   Metadata,
   MethodDefinition,
+  ServerDuplexStream,
   ServerUnaryCall,
   ServerWritableStream,
   ServiceDefinition,
@@ -42,19 +43,33 @@ export type UnaryHandler<Req, Res> = (request: Req, context: CallContext) => Pro
  */
 export type ServerStreamHandler<Req, Res> = (request: Req, context: CallContext) => AsyncIterable<Res>;
 
+/**
+ * A bidirectional-streaming handler: the requests as they arrive (a message that does not decode
+ * comes as an UndecodableMessageError, so the handler can answer it and go on), the responses as
+ * an async iterable; throwing ends the stream with the mapped status. Like a server stream, it
+ * must stop when `context.signal` aborts.
+ */
+export type BidiStreamHandler<Req, Res> = (
+  requests: AsyncIterable<Req | UndecodableMessageError>,
+  context: CallContext,
+) => AsyncIterable<Res>;
+
 type HandlerFor<M> =
   M extends MethodDefinition<infer Req, infer Res>
     ? M extends { requestStream: false; responseStream: false }
       ? UnaryHandler<Req, Res>
       : M extends { requestStream: false; responseStream: true }
         ? ServerStreamHandler<Req, Res>
-        : never
+        : M extends { requestStream: true; responseStream: true }
+          ? BidiStreamHandler<Req, Res>
+          : never
     : never;
 
 /**
  * The handlers of a service, typed from its generated definition (`InferenceServiceService` of
- * @rnas/proto): unary methods get a UnaryHandler, server-streaming ones a ServerStreamHandler.
- * Client-streaming and bidirectional methods are not supported (the contract has none).
+ * @rnas/proto): unary methods get a UnaryHandler, server-streaming ones a ServerStreamHandler,
+ * bidirectional ones a BidiStreamHandler. Client-streaming methods are not supported (no contract
+ * has one).
  */
 export type ServiceHandlers<S extends ServiceDefinition> = { [K in keyof S]: HandlerFor<S[K]> };
 
@@ -65,6 +80,9 @@ class UndecodableRequest {
     readonly reason: string,
   ) {}
 }
+
+/** A message of a request stream that did not decode (INVALID_ARGUMENT when thrown). */
+export class UndecodableMessageError extends InvalidArgumentError {}
 
 /** The calls in flight, so that shutdown can end server streams instead of waiting for them. */
 export class CallTracker {
@@ -113,13 +131,15 @@ export function wrapService<S extends ServiceDefinition>(
     }
     // Handlers may be methods of a class instance that use `this`.
     const handler: unknown = found.bind(handlers);
-    if (method.requestStream) {
+    if (method.requestStream && !method.responseStream) {
       throw new Error(`${method.path}: client-streaming methods are not supported`);
     }
     wrappedDefinition[name] = { ...method, requestDeserialize: safeDeserializer(method.requestDeserialize) };
-    implementation[name] = method.responseStream
-      ? serverStream(method.path, handler as ServerStreamHandler<unknown, unknown>, logger, tracker)
-      : unary(method.path, handler as UnaryHandler<unknown, unknown>, logger, tracker);
+    implementation[name] = method.requestStream
+      ? bidiStream(method.path, handler as BidiStreamHandler<unknown, unknown>, logger, tracker)
+      : method.responseStream
+        ? serverStream(method.path, handler as ServerStreamHandler<unknown, unknown>, logger, tracker)
+        : unary(method.path, handler as UnaryHandler<unknown, unknown>, logger, tracker);
   }
   return { definition: wrappedDefinition, implementation };
 }
@@ -151,7 +171,10 @@ interface CallScope {
   close(): void;
 }
 
-type SurfaceCall = ServerUnaryCall<unknown, unknown> | ServerWritableStream<unknown, unknown>;
+type SurfaceCall =
+  | ServerUnaryCall<unknown, unknown>
+  | ServerWritableStream<unknown, unknown>
+  | ServerDuplexStream<unknown, unknown>;
 
 /**
  * A cancellation this close to the deadline counts as the deadline: the client's own deadline
@@ -188,7 +211,9 @@ function openCall(
       cancelledByDeadline(deadline, openedAt) ? new DeadlineExceededError() : new CancelledError(),
     );
   };
-  call.on('cancelled', onCancelled);
+  // Every kind of call is an EventEmitter that emits 'cancelled'; the union's overloads don't unify.
+  const events = call as unknown as NodeJS.EventEmitter;
+  events.on('cancelled', onCancelled);
   // grpc-js ends the call at the deadline on its own; this timer makes the handler's signal fire
   // then too, even when the 'cancelled' event comes later.
   const timer = Number.isFinite(deadline)
@@ -209,7 +234,7 @@ function openCall(
     controller,
     close() {
       clearTimeout(timer);
-      call.off('cancelled', onCancelled);
+      events.off('cancelled', onCancelled);
       untrack();
     },
   };
@@ -251,33 +276,71 @@ function serverStream(
 ): (call: ServerWritableStream<unknown, unknown>) => void {
   return (call) => {
     const scope = openCall(call, method, logger, tracker, true);
-    const { signal } = scope.context;
-    let iterator: AsyncIterator<unknown> | undefined;
-    const run = async (): Promise<void> => {
-      iterator = handler(decoded(call.request, method), scope.context)[Symbol.asyncIterator]();
-      for (;;) {
-        const next = await untilAborted(iterator.next(), signal);
-        if (next.done) break;
-        if (!call.write(next.value)) await untilAborted(drained(call), signal);
-      }
-      // A handler that returns after the signal fired did not finish its stream: the client must
-      // learn why (UNAVAILABLE on shutdown), not see a clean end.
-      if (signal.aborted) throw signal.reason;
-      call.end();
-    };
-    run()
-      .catch((error: unknown) => {
-        if (!call.cancelled) call.emit('error', Object.assign(new Error(), statusOf(error, scope.context)));
-      })
-      .finally(() => {
-        scope.close();
-        // Lets a generator run its finally blocks (unsubscribe from live events) even when it
-        // was abandoned while waiting.
-        iterator
-          ?.return?.()
-          .catch((error: unknown) => scope.context.logger.warn({ err: error }, 'stream cleanup failed'));
-      });
+    respond(call, scope, () => handler(decoded(call.request, method), scope.context));
   };
+}
+
+function bidiStream(
+  method: string,
+  handler: BidiStreamHandler<unknown, unknown>,
+  logger: Logger,
+  tracker: CallTracker,
+): (call: ServerDuplexStream<unknown, unknown>) => void {
+  return (call) => {
+    const scope = openCall(call, method, logger, tracker, true);
+    async function* requests(): AsyncGenerator<unknown> {
+      // Not `for await (... of call)`: that destroys the whole duplex when the requests end,
+      // and the responses still to come would never be sent.
+      for await (const message of call.iterator({ destroyOnReturn: false }) as AsyncIterable<unknown>) {
+        yield message instanceof UndecodableRequest
+          ? new UndecodableMessageError(
+              'request',
+              message.bytes,
+              `not a valid ${method} request: ${message.reason}`,
+            )
+          : message;
+      }
+    }
+    respond(call, scope, () => handler(requests(), scope.context));
+  };
+}
+
+/**
+ * Writes a handler's responses to a response stream, waiting for the client to drain, until the
+ * handler is done (the stream ends OK), throws (it ends with the mapped status) or the call's
+ * signal aborts.
+ */
+function respond(
+  call: ServerWritableStream<unknown, unknown> | ServerDuplexStream<unknown, unknown>,
+  scope: CallScope,
+  start: () => AsyncIterable<unknown>,
+): void {
+  const { signal } = scope.context;
+  let iterator: AsyncIterator<unknown> | undefined;
+  const run = async (): Promise<void> => {
+    iterator = start()[Symbol.asyncIterator]();
+    for (;;) {
+      const next = await untilAborted(iterator.next(), signal);
+      if (next.done) break;
+      if (!call.write(next.value)) await untilAborted(drained(call), signal);
+    }
+    // A handler that returns after the signal fired did not finish its stream: the client must
+    // learn why (UNAVAILABLE on shutdown), not see a clean end.
+    if (signal.aborted) throw signal.reason;
+    call.end();
+  };
+  run()
+    .catch((error: unknown) => {
+      if (!call.cancelled) call.emit('error', Object.assign(new Error(), statusOf(error, scope.context)));
+    })
+    .finally(() => {
+      scope.close();
+      // Lets a generator run its finally blocks (unsubscribe from live events) even when it
+      // was abandoned while waiting.
+      iterator
+        ?.return?.()
+        .catch((error: unknown) => scope.context.logger.warn({ err: error }, 'stream cleanup failed'));
+    });
 }
 
 /** Resolves with `promise`, or rejects with the signal's reason as soon as it aborts. */
@@ -299,6 +362,8 @@ function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
   });
 }
 
-function drained(call: ServerWritableStream<unknown, unknown>): Promise<void> {
+function drained(
+  call: ServerWritableStream<unknown, unknown> | ServerDuplexStream<unknown, unknown>,
+): Promise<void> {
   return new Promise((resolve) => call.once('drain', () => resolve()));
 }

@@ -1,6 +1,13 @@
 export * from './config';
 export * from './errors';
-export type { CallContext, ServerStreamHandler, ServiceHandlers, UnaryHandler } from './handlers';
+export type {
+  BidiStreamHandler,
+  CallContext,
+  ServerStreamHandler,
+  ServiceHandlers,
+  UnaryHandler,
+} from './handlers';
+export { UndecodableMessageError } from './handlers';
 export * from './logger';
 export { Metrics, type MetricsOptions, type TfjsMemory } from './metrics';
 export { HEALTH_SERVICE, PROTO_ROOT } from './reflection';

@@ -173,6 +173,11 @@ export class GrpcServer {
     return this.ports;
   }
 
+  /** Whether it serves: started, and not draining or stopped. */
+  get running(): boolean {
+    return this.phase === 'running';
+  }
+
   /** Calls in flight right now. */
   get callsInFlight(): number {
     return this.tracker.size;

@@ -26,8 +26,17 @@ export interface BatcherObserver {
   batch(size: number, computeSeconds: number): void;
 }
 
+/** Where a request's time went in the batcher, filled in when its batch has run (milliseconds). */
+export interface BatchTiming {
+  /** From submit to the start of its batch's forward pass. */
+  queueMs: number;
+  /** Its batch's forward pass (shared by every request in the batch). */
+  computeMs: number;
+}
+
 interface Entry {
   readonly input: Float32Array;
+  readonly timing: BatchTiming | undefined;
   readonly n: number;
   readonly enqueuedAt: number;
   readonly signal: AbortSignal;
@@ -42,7 +51,7 @@ interface Entry {
  * the place back when preprocessing failed.
  */
 export interface Slot {
-  submit(input: Float32Array, n: number): Promise<Float32Array>;
+  submit(input: Float32Array, n: number, timing?: BatchTiming): Promise<Float32Array>;
   release(): void;
 }
 
@@ -96,9 +105,9 @@ export class Batcher {
       used = true;
     };
     return {
-      submit: (input, n) => {
+      submit: (input, n, timing) => {
         take();
-        return this.enqueue(input, n, signal);
+        return this.enqueue(input, n, signal, timing);
       },
       release: () => {
         take();
@@ -131,7 +140,12 @@ export class Batcher {
     for (const entry of this.queue.splice(0)) this.fail(entry, reason);
   }
 
-  private enqueue(input: Float32Array, n: number, signal: AbortSignal): Promise<Float32Array> {
+  private enqueue(
+    input: Float32Array,
+    n: number,
+    signal: AbortSignal,
+    timing: BatchTiming | undefined,
+  ): Promise<Float32Array> {
     return new Promise<Float32Array>((resolve, reject) => {
       if (this.closedWith || signal.aborted) {
         this.setAdmitted(this.admitted - 1);
@@ -145,6 +159,7 @@ export class Batcher {
       }
       const entry: Entry = {
         input,
+        timing,
         n,
         enqueuedAt: performance.now(),
         signal,
@@ -254,9 +269,14 @@ export class Batcher {
       for (const entry of batch) entry.reject(error);
       return;
     }
-    this.options.observer?.batch(images, (performance.now() - started) / 1000);
+    const computeMs = performance.now() - started;
+    this.options.observer?.batch(images, computeMs / 1000);
     let row = 0;
     for (const entry of batch) {
+      if (entry.timing) {
+        entry.timing.queueMs = started - entry.enqueuedAt;
+        entry.timing.computeMs = computeMs;
+      }
       entry.resolve(output.slice(row * outputSize, (row + entry.n) * outputSize));
       row += entry.n;
     }

@@ -79,9 +79,10 @@ describe('tensorInput', () => {
 });
 
 describe('topClasses', () => {
-  it('orders each row by score, ties by class index, and keeps k', () => {
-    const probabilities = Float32Array.from([0.1, 0.6, 0.3, 0.25, 0.25, 0.5]);
-    const rows = topClasses(probabilities, 2, ['a', 'b', 'c'], 2);
+  it('orders each row by probability (not logit), ties by class index, and keeps k', () => {
+    // Each record: three logits (ordered differently on purpose), then three probabilities.
+    const records = Float32Array.from([9, 0, 0, 0.1, 0.6, 0.3, 0, 9, 0, 0.25, 0.25, 0.5]);
+    const rows = topClasses(records, 2, ['a', 'b', 'c'], 2);
     expect(rows[0].scores.map((s) => [s.classIndex, s.label])).toEqual([
       [1, 'b'],
       [2, 'c'],

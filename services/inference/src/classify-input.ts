@@ -2,6 +2,7 @@
 // INVALID_ARGUMENT and names the field by its protobuf path (`images.images[2]`, `tensor.values[7]`).
 import { InvalidArgumentError } from '@rnas/grpc';
 import type { Classification, Tensor } from '@rnas/proto';
+import { classificationRecord } from '@rnas/tasks';
 import type { InputShape } from './preprocess';
 
 /** Classes returned per image when top_k is 0. */
@@ -92,27 +93,30 @@ export function tensorInput(
   return { values, n };
 }
 
-/** The k best classes of each row of `probabilities` (n x labels.length), best first. */
+/** The k best classes of each image's probabilities in `records` (classification records), best first. */
 export function topClasses(
-  probabilities: Float32Array,
+  records: Float32Array,
   n: number,
   labels: readonly string[],
   k: number,
 ): Classification[] {
-  const classes = labels.length;
   const out: Classification[] = [];
   for (let row = 0; row < n; row++) {
-    const base = row * classes;
-    const order = Array.from({ length: classes }, (_, i) => i);
-    // Ties keep class order, so equal scores answer the same way every time.
-    order.sort((a, b) => probabilities[base + b] - probabilities[base + a] || a - b);
+    const { probabilities } = classificationRecord(records, row, labels.length);
     out.push({
-      scores: order.slice(0, k).map((index) => ({
+      scores: topIndices(probabilities, k).map((index) => ({
         classIndex: index,
         label: labels[index],
-        score: probabilities[base + index],
+        score: probabilities[index],
       })),
     });
   }
   return out;
+}
+
+/** The indices of the k largest values, largest first; ties keep index order, so answers repeat. */
+export function topIndices(values: Float32Array, k: number): number[] {
+  const order = Array.from({ length: values.length }, (_, i) => i);
+  order.sort((a, b) => values[b] - values[a] || a - b);
+  return order.slice(0, k);
 }

@@ -64,6 +64,16 @@ export const INFERENCE_OPTIONS = {
     schema: integerOption(1, 268_402_689),
     default: String(25_000_000),
   } satisfies OptionSpec<number>,
+  modelControlMode: {
+    flag: '--model-control-mode',
+    env: 'RNAS_MODEL_CONTROL_MODE',
+    description:
+      'poll: the repository folder is watched and every version in it served; explicit: the models ' +
+      'found at start are served and then only RepositoryModelLoad/Unload (inference.GRPCInferenceService) ' +
+      "load and unload models and versions, as Triton's --model-control-mode=explicit --load-model=*",
+    schema: z.enum(['poll', 'explicit'], { error: 'expected poll or explicit' }),
+    default: 'poll',
+  } satisfies OptionSpec<'poll' | 'explicit'>,
   repoPollMs: {
     flag: '--repo-poll-ms',
     env: 'RNAS_REPO_POLL_MS',
@@ -94,7 +104,9 @@ export function loadInferenceConfig(
 export function inferenceHelp(): string {
   return serviceHelp({
     name: 'inference',
-    about: 'Serves every model of the model repository over gRPC (relativenas.v1.InferenceService).',
+    about:
+      'Serves every model of the model repository over gRPC: relativenas.v1.InferenceService and, on the ' +
+      "same port, the Open Inference Protocol (inference.GRPCInferenceService, KServe v2 with Triton's extensions).",
     ports: SERVICE_PORTS.inference,
     options: INFERENCE_OPTIONS,
   });

@@ -30,6 +30,7 @@ import {
   tensorInput,
   topClasses,
 } from './classify-input';
+import type { BatchTiming } from './batcher';
 import type { InferenceMetrics } from './metrics';
 import { modelToProto } from './model-proto';
 import { decodeFullImage, decodeImage, imageSize, type ImageFit } from './preprocess';
@@ -39,6 +40,28 @@ import { checkPersonBoxes, imagePeople, imagePoses, personCrop, type PersonSlot 
 import type { KeypointConfig, TaskName } from '@rnas/tasks';
 import type { ModelRepository } from './repository';
 import type { ServedModel } from './served-model';
+
+/** An image's width and height in pixels. */
+export interface ImageSize {
+  width: number;
+  height: number;
+}
+
+/** Where a request's time went: its input's preparation (decoding), then the batcher's part. */
+export interface RequestTiming extends BatchTiming {
+  inputMs: number;
+}
+
+/** Input checked against the model and the batch size, ready for the batcher. */
+export type CheckedInput =
+  | {
+      kind: 'images';
+      /** Encoded images, decoded and preprocessed as Classify's. */
+      images: readonly Buffer[];
+      /** How errors name image i (`images.images[2]`). */
+      field: (i: number) => string;
+    }
+  | { kind: 'tensor'; values: Float32Array; n: number };
 
 export interface HandlerOptions {
   maxBatchSize: number;
@@ -63,10 +86,10 @@ export class InferenceHandlers implements ServiceHandlers<typeof InferenceServic
   ) {}
 
   classify(request: ClassifyRequest, context: CallContext): Promise<ClassifyResponse> {
-    return this.measured(request.modelName, request.version, async (served) => {
+    return this.measured(this.version(request.modelName, request.version), async (served, timing) => {
       requireTask(served, 'classification');
       const k = resolveTopK(request.topK, served.classes);
-      const { output, n } = await this.infer(served, request.input, context, 'cover');
+      const { output, n } = await this.infer(served, request.input, context, 'cover', timing);
       return {
         images: n,
         response: {
@@ -79,10 +102,10 @@ export class InferenceHandlers implements ServiceHandlers<typeof InferenceServic
   }
 
   detect(request: DetectRequest, context: CallContext): Promise<DetectResponse> {
-    return this.measured(request.modelName, request.version, async (served) => {
+    return this.measured(this.version(request.modelName, request.version), async (served, timing) => {
       requireTask(served, 'detection');
       const options = resolveDetectOptions(request, served.labels);
-      const { output, n, sizes } = await this.infer(served, request.input, context, 'fill');
+      const { output, n, sizes } = await this.infer(served, request.input, context, 'fill', timing);
       return {
         images: n,
         response: {
@@ -95,10 +118,10 @@ export class InferenceHandlers implements ServiceHandlers<typeof InferenceServic
   }
 
   segment(request: SegmentRequest, context: CallContext): Promise<SegmentResponse> {
-    return this.measured(request.modelName, request.version, async (served) => {
+    return this.measured(this.version(request.modelName, request.version), async (served, timing) => {
       requireTask(served, 'segmentation');
       const format = resolveLabelMapEncoding(request.encoding);
-      const { output, n, sizes } = await this.infer(served, request.input, context, 'fill');
+      const { output, n, sizes } = await this.infer(served, request.input, context, 'fill', timing);
       return {
         images: n,
         response: {
@@ -111,7 +134,7 @@ export class InferenceHandlers implements ServiceHandlers<typeof InferenceServic
   }
 
   estimatePose(request: EstimatePoseRequest, context: CallContext): Promise<EstimatePoseResponse> {
-    return this.measured(request.modelName, request.version, async (served) => {
+    return this.measured(this.version(request.modelName, request.version), async (served, timing) => {
       requireTask(served, 'keypoints');
       const config = keypointConfig(served);
       const images = request.images?.images ?? [];
@@ -121,14 +144,16 @@ export class InferenceHandlers implements ServiceHandlers<typeof InferenceServic
       const slot = served.batcher.admit(context.signal);
       let crops: Awaited<ReturnType<InferenceHandlers['cropPeople']>>;
       try {
+        const started = performance.now();
         crops = await this.cropPeople(served, images, request.boxes, people);
+        timing.inputMs = performance.now() - started;
         if (context.signal.aborted) throw context.signal.reason;
       } catch (error) {
         slot.release();
         throw error;
       }
       // Every person of the request in one batch: the crops are already the network's input.
-      const output = await slot.submit(crops.values, crops.people.length);
+      const output = await slot.submit(crops.values, crops.people.length, timing);
       return {
         images: images.length,
         response: {
@@ -151,77 +176,108 @@ export class InferenceHandlers implements ServiceHandlers<typeof InferenceServic
     return { model: modelToProto(model, { labels: true }) };
   }
 
-  /** Resolves the model version and runs `work` on it, counting the request and its images. */
-  private async measured<T>(
-    modelName: string,
-    version: number | undefined,
-    work: (served: ServedModel) => Promise<{ response: T; images: number }>,
+  /**
+   * Runs `work` on the model version `resolve` names, counting the request, its images and where
+   * its time went (ours and Triton's series, and the version's statistics). A request that names
+   * no servable version is not counted against any.
+   */
+  async measured<T>(
+    resolve: () => ServedModel,
+    work: (served: ServedModel, timing: RequestTiming) => Promise<{ response: T; images: number }>,
   ): Promise<T> {
     const started = performance.now();
-    const served = this.repository.resolve(checkModelName(modelName), checkVersion(version));
+    const served = resolve();
     const labels = { model: served.name, version: String(served.version) };
+    const timing: RequestTiming = { inputMs: 0, queueMs: 0, computeMs: 0 };
     try {
-      const { response, images } = await work(served);
+      const { response, images } = await work(served, timing);
+      const totalMs = performance.now() - started;
       this.metrics?.requests.inc({ ...labels, code: 'OK' });
-      this.metrics?.requestSeconds.observe(labels, (performance.now() - started) / 1000);
+      this.metrics?.requestSeconds.observe(labels, totalMs / 1000);
       this.metrics?.images.inc(labels, images);
+      this.metrics?.requestSucceeded(served.name, served.version, images, totalMs, timing);
       return response;
     } catch (error) {
       this.metrics?.requests.inc({ ...labels, code: codeOf(error) });
+      this.metrics?.requestFailed(served.name, served.version, codeOf(error), performance.now() - started);
       throw error;
     }
   }
 
+  /** Resolves the version a relativenas.v1 request names (a number, or unset for the serving one). */
+  private version(modelName: string, version: number | undefined): () => ServedModel {
+    return () => this.repository.resolve(checkModelName(modelName), checkVersion(version));
+  }
+
   /**
-   * The model's serving records for the request's images or tensor: checked, admitted to the
-   * batcher before any image is decoded, decoded to the input size (`fit`), batched and run.
-   * `sizes` are the images' own sizes (the input size for a tensor).
+   * The model's serving records for a Classify-style input (images or an NHWC tensor), checked
+   * against the model and the batch size: see `run`.
    */
   private async infer(
     served: ServedModel,
     input: ClassifyRequest['input'],
     context: CallContext,
     fit: ImageFit,
-  ): Promise<{ output: Float32Array; n: number; sizes: { width: number; height: number }[] }> {
+    timing: RequestTiming,
+  ): Promise<{ output: Float32Array; n: number; sizes: ImageSize[] }> {
     const { maxBatchSize } = this.options;
-    let n: number;
-    let tensor: Float32Array | undefined;
     if (input === undefined) {
       throw new InvalidArgumentError(
         'input',
         input,
         'set images (encoded JPEG, PNG or WebP) or tensor (preprocessed NHWC floats)',
       );
-    } else if (input.$case === 'images') {
-      n = input.value.images.length;
-      checkImageCount(n, maxBatchSize);
-    } else {
-      ({ values: tensor, n } = tensorInput(input.value, served.inputShape, maxBatchSize));
     }
+    if (input.$case === 'images') {
+      checkImageCount(input.value.images.length, maxBatchSize);
+      return this.run(
+        served,
+        { kind: 'images', images: input.value.images, field: (i) => `images.images[${i}]` },
+        context,
+        fit,
+        timing,
+      );
+    }
+    const { values, n } = tensorInput(input.value, served.inputShape, maxBatchSize);
+    return this.run(served, { kind: 'tensor', values, n }, context, fit, timing);
+  }
+
+  /**
+   * The model's serving records for checked input: admitted to the batcher before any image is
+   * decoded, decoded to the input size (`fit`), batched and run. `sizes` are the images' own
+   * sizes (the input size for a tensor). Every protocol's inference goes through here, so that
+   * its requests share the model's queue and forward passes.
+   */
+  async run(
+    served: ServedModel,
+    input: CheckedInput,
+    context: CallContext,
+    fit: ImageFit,
+    timing: RequestTiming,
+  ): Promise<{ output: Float32Array; n: number; sizes: ImageSize[] }> {
+    const n = input.kind === 'images' ? input.images.length : input.n;
     // The place in the queue comes before decoding: a full queue refuses without spending CPU.
     const slot = served.batcher.admit(context.signal);
     let values: Float32Array;
-    let sizes: { width: number; height: number }[];
+    let sizes: ImageSize[];
     try {
-      if (tensor !== undefined) {
-        values = tensor;
+      if (input.kind === 'tensor') {
+        values = input.values;
         sizes = Array.from({ length: n }, () => ({
           width: served.inputShape.width,
           height: served.inputShape.height,
         }));
       } else {
-        ({ values, sizes } = await this.decode(
-          served,
-          input.$case === 'images' ? input.value.images : [],
-          fit,
-        ));
+        const started = performance.now();
+        ({ values, sizes } = await this.decode(served, input.images, input.field, fit));
+        timing.inputMs = performance.now() - started;
       }
       if (context.signal.aborted) throw context.signal.reason;
     } catch (error) {
       slot.release();
       throw error;
     }
-    return { output: await slot.submit(values, n), n, sizes };
+    return { output: await slot.submit(values, n, timing), n, sizes };
   }
 
   /**
@@ -278,8 +334,9 @@ export class InferenceHandlers implements ServiceHandlers<typeof InferenceServic
   private async decode(
     served: ServedModel,
     images: readonly Buffer[],
+    field: (i: number) => string,
     fit: ImageFit,
-  ): Promise<{ values: Float32Array; sizes: { width: number; height: number }[] }> {
+  ): Promise<{ values: Float32Array; sizes: ImageSize[] }> {
     const started = performance.now();
     const { height, width, channels } = served.inputShape;
     const size = height * width * channels;
@@ -287,13 +344,12 @@ export class InferenceHandlers implements ServiceHandlers<typeof InferenceServic
     const sizes = images.map(() => ({ width, height }));
     const results = await Promise.allSettled(
       images.map(async (bytes, i) => {
-        const field = `images.images[${i}]`;
         pixels.set(
-          await decodeImage(bytes, field, served.inputShape, this.options.maxImagePixels, fit),
+          await decodeImage(bytes, field(i), served.inputShape, this.options.maxImagePixels, fit),
           i * size,
         );
         // Boxes come back in the image's own pixels; the header was valid, the decode just read it.
-        if (fit === 'fill') sizes[i] = await imageSize(bytes, field);
+        if (fit === 'fill') sizes[i] = await imageSize(bytes, field(i));
       }),
     );
     const failed = results.find((result) => result.status === 'rejected');

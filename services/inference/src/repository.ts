@@ -46,9 +46,26 @@ export interface ModelRecord {
   readonly versions: Map<number, VersionRecord>;
 }
 
+/**
+ * poll: the folder is watched and everything in it served. explicit: what is found at start is
+ * served, then only `loadModel`/`unloadModel` change what is (Triton's explicit model control).
+ */
+export type ModelControlMode = 'poll' | 'explicit';
+
+/** A version on disk and what the service made of it, as Triton's RepositoryIndex lists it. */
+export interface IndexEntry {
+  model: string;
+  version: number;
+  /** READY, LOADING, or UNAVAILABLE (failed, or not loaded under explicit control). */
+  state: 'READY' | 'LOADING' | 'UNAVAILABLE';
+  reason: string;
+}
+
 export interface RepositoryOptions {
   /** The repository folder `<root>/<model>/<version>/`. */
   root: string;
+  /** [poll] */
+  controlMode?: ModelControlMode;
   batching: BatchingOptions;
   /** The worker that holds the models and runs their forward passes. */
   engine: ModelEngine;
@@ -84,13 +101,33 @@ export class ModelRepository {
   private closed = false;
   private loads = 0;
   private readonly logger: Logger;
+  /** Explicit control: the versions to serve, by model. */
+  private readonly wanted = new Map<string, Set<number>>();
 
   constructor(private readonly options: RepositoryOptions) {
     this.logger = options.logger.child({ component: 'model-repository' });
   }
 
-  /** Loads every version found now (resolves when each is READY or FAILED), then starts watching. */
+  get controlMode(): ModelControlMode {
+    return this.options.controlMode ?? 'poll';
+  }
+
+  /**
+   * Loads every version found now (resolves when each is READY or FAILED), then starts watching
+   * (poll mode only: under explicit control nothing changes until loadModel or unloadModel).
+   */
   async start(): Promise<void> {
+    if (this.controlMode === 'explicit') {
+      try {
+        for (const entry of await listModels(this.options.root)) {
+          this.wanted.set(entry.name, new Set(entry.versions));
+        }
+      } catch (error) {
+        this.logger.warn({ err: error, root: this.options.root }, 'cannot list the model repository');
+      }
+      await this.rescan();
+      return;
+    }
     await this.rescan();
     if (this.closed) return;
     await this.updateWatches();
@@ -159,6 +196,100 @@ export class ModelRepository {
     return this.scanning;
   }
 
+  /**
+   * Explicit control: serves the model (every version in its folder, or only `version`), loading
+   * what is not loaded yet and what was published since; resolves once those versions are READY.
+   * NOT_FOUND when the folder has no such model or version; FAILED_PRECONDITION when a version
+   * fails to load (with why) or when the service is not under explicit control.
+   */
+  async loadModel(name: string, version: number | undefined): Promise<void> {
+    this.requireExplicit('RepositoryModelLoad');
+    const onDisk = await this.versionsOnDisk(name);
+    if (onDisk.length === 0) throw new NotFoundError('model', name);
+    if (version !== undefined && !onDisk.includes(version)) {
+      throw new NotFoundError('model version', `${name}/${version}`);
+    }
+    const wanted = this.wanted.get(name) ?? new Set<number>();
+    for (const v of version === undefined ? onDisk : [version]) wanted.add(v);
+    this.wanted.set(name, wanted);
+    // A failed version is tried again on an explicit load, changed files or not.
+    for (const record of this.models.get(name)?.versions.values() ?? []) {
+      if (record.state === 'failed' && (version === undefined || record.version === version)) {
+        this.models.get(name)?.versions.delete(record.version);
+      }
+    }
+    await this.rescan();
+    const failed = [...(this.models.get(name)?.versions.values() ?? [])].filter(
+      (record) => record.state === 'failed' && (version === undefined || record.version === version),
+    );
+    if (failed.length > 0) {
+      throw new FailedPreconditionError(
+        failed.map((r) => `model ${name} version ${r.version} failed to load: ${r.error}`).join('; '),
+      );
+    }
+  }
+
+  /**
+   * Explicit control: stops serving the model (every version, or only `version`); each version's
+   * admitted requests finish first. NOT_FOUND when it is not served.
+   */
+  async unloadModel(name: string, version: number | undefined): Promise<void> {
+    this.requireExplicit('RepositoryModelUnload');
+    const model = this.models.get(name);
+    if (!model || !this.wanted.has(name)) throw new NotFoundError('loaded model', name);
+    if (version === undefined) {
+      this.wanted.delete(name);
+    } else {
+      if (!model.versions.has(version)) throw new NotFoundError('loaded model version', `${name}/${version}`);
+      const wanted = this.wanted.get(name);
+      wanted?.delete(version);
+      if (wanted?.size === 0) this.wanted.delete(name);
+    }
+    await this.rescan();
+  }
+
+  /** Every version on disk with its state (Triton's RepositoryIndex), by model then version. */
+  async index(): Promise<IndexEntry[]> {
+    const entries: IndexEntry[] = [];
+    const seen = new Set<string>();
+    const add = (model: string, version: number): void => {
+      const key = `${model}/${version}`;
+      if (seen.has(key)) return;
+      seen.add(key);
+      const record = this.models.get(model)?.versions.get(version);
+      if (record?.state === 'ready') entries.push({ model, version, state: 'READY', reason: '' });
+      else if (record?.state === 'loading') entries.push({ model, version, state: 'LOADING', reason: '' });
+      else if (record?.state === 'failed')
+        entries.push({ model, version, state: 'UNAVAILABLE', reason: record.error });
+      else entries.push({ model, version, state: 'UNAVAILABLE', reason: 'unloaded' });
+    };
+    for (const entry of await listModels(this.options.root)) {
+      for (const version of entry.versions) add(entry.name, version);
+    }
+    for (const model of this.models.values())
+      for (const version of model.versions.keys()) add(model.name, version);
+    return entries.sort((a, b) => (a.model < b.model ? -1 : a.model > b.model ? 1 : a.version - b.version));
+  }
+
+  private requireExplicit(rpc: string): void {
+    if (this.controlMode !== 'explicit') {
+      throw new FailedPreconditionError(
+        `${rpc} needs explicit model control: start the service with --model-control-mode explicit ` +
+          '(the repository folder is being watched instead)',
+      );
+    }
+  }
+
+  private async versionsOnDisk(name: string): Promise<readonly number[]> {
+    return (await listModels(this.options.root)).find((entry) => entry.name === name)?.versions ?? [];
+  }
+
+  /** Whether a version on disk is to be served: all of them under poll, the wanted ones under explicit. */
+  private serves(name: string, version: number): boolean {
+    if (this.controlMode === 'poll') return true;
+    return this.wanted.get(name)?.has(version) ?? false;
+  }
+
   /** Stops watching; queued requests fail with UNAVAILABLE; every model is freed. */
   async close(): Promise<void> {
     this.closed = true;
@@ -204,13 +335,15 @@ export class ModelRepository {
     const present = new Set<string>();
     const toLoad: VersionRecord[] = [];
     for (const entry of entries) {
+      const served = entry.versions.filter((version) => this.serves(entry.name, version));
+      if (served.length === 0) continue;
       let model = this.models.get(entry.name);
       if (!model) {
         model = { name: entry.name, versions: new Map() };
         this.models.set(entry.name, model);
       }
       // Newest first: the version Classify defaults to is ready soonest.
-      for (const version of [...entry.versions].reverse()) {
+      for (const version of [...served].reverse()) {
         present.add(`${entry.name}/${version}`);
         const dir = path.join(root, entry.name, String(version));
         const signature = await filesSignature(dir);
@@ -262,7 +395,9 @@ export class ModelRepository {
         model.versions.delete(record.version);
         this.logger.info(
           { model: model.name, version: record.version },
-          'version removed from the repository: unloading',
+          this.serves(model.name, record.version)
+            ? 'version removed from the repository: unloading'
+            : 'version unloaded on request',
         );
         const served = record.served;
         record.served = undefined;

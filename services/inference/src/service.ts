@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import sharp from 'sharp';
 import type { BackendInfo, BackendName } from '@rnas/engine';
 import {
@@ -10,15 +12,22 @@ import {
   type GrpcServer,
   type Logger,
 } from '@rnas/grpc';
-import { InferenceServiceService } from '@rnas/proto';
+import { GRPCInferenceServiceService, InferenceServiceService } from '@rnas/proto';
 import { ComputeEngine } from './compute';
 import { inferenceHelp, loadInferenceConfig, type InferenceConfig } from './config';
 import { InferenceHandlers } from './handlers';
 import { InferenceMetrics } from './metrics';
+import { OipHandlers } from './oip/handlers';
 import { ModelRepository } from './repository';
 
 /** `relativenas.v1.InferenceService`, the name health reports it under. */
 export const INFERENCE_SERVICE = serviceName(InferenceServiceService);
+/** `inference.GRPCInferenceService`: the Open Inference Protocol on the same port. */
+export const OIP_SERVICE = serviceName(GRPCInferenceServiceService);
+/** What ServerMetadata reports as the server's version. */
+const SERVER_VERSION = (
+  JSON.parse(readFileSync(path.resolve(__dirname, '../package.json'), 'utf8')) as { version: string }
+).version;
 
 export interface StartOptions {
   /** Where JSON log lines go [a pino logger on stdout at config.logLevel]. */
@@ -73,6 +82,7 @@ export async function startInferenceService(
   const metrics = new InferenceMetrics(server.metrics.registry);
   const repository = new ModelRepository({
     root: ensureDirectory(config.modelRepo),
+    controlMode: config.modelControlMode,
     pollMs: config.repoPollMs,
     batching: {
       maxBatchSize: config.maxBatchSize,
@@ -89,7 +99,23 @@ export async function startInferenceService(
     { maxBatchSize: config.maxBatchSize, maxImagePixels: config.maxImagePixels },
     metrics,
   );
+  let loaded = false;
+  const oip = new OipHandlers(
+    repository,
+    handlers,
+    {
+      maxBatchSize: config.maxBatchSize,
+      maxQueueDelayMs: config.maxQueueDelayMs,
+      maxQueueSize: config.maxQueueSize,
+      dynamicBatching: config.dynamicBatching,
+      serverVersion: SERVER_VERSION,
+      ready: () => loaded && server.running,
+      gpu: backend.name === 'tensorflow-gpu',
+    },
+    metrics,
+  );
   server.addService(InferenceServiceService, handlers, { ready: false });
+  server.addService(GRPCInferenceServiceService, oip, { ready: false });
   let stoppedResolve: () => void = () => undefined;
   const stopped = new Promise<void>((resolve) => {
     stoppedResolve = resolve;
@@ -105,6 +131,7 @@ export async function startInferenceService(
   logger.info(
     {
       modelRepo: config.modelRepo,
+      modelControlMode: config.modelControlMode,
       maxBatchSize: config.maxBatchSize,
       maxQueueDelayMs: config.maxQueueDelayMs,
       maxQueueSize: config.maxQueueSize,
@@ -116,7 +143,9 @@ export async function startInferenceService(
     () => {
       const models = repository.list();
       logger.info({ models: models.map((m) => m.name) }, 'initial model load done: serving');
+      loaded = true;
       server.setServing(INFERENCE_SERVICE, true);
+      server.setServing(OIP_SERVICE, true);
     },
     (error: unknown) => {
       // Loading reports per-version failures itself; reaching this is a bug: stay NOT_SERVING.

@@ -1,4 +1,4 @@
-// Classification as a task: the libs/nas network of the spec, answering softmax probabilities.
+// Classification as a task: the libs/nas network of the spec, answering logits and softmax probabilities.
 import { tf, type Tensor4D } from '@rnas/engine';
 import { Network, type ForwardOptions, type ForwardResult, type ParamInfo, type ParamMap } from '@rnas/nas';
 import type { TaskModelSpec, TaskNetwork } from '../task';
@@ -6,7 +6,7 @@ import type { TaskModelSpec, TaskNetwork } from '../task';
 export class ClassificationNetwork implements TaskNetwork {
   readonly network: Network;
   readonly params: readonly ParamInfo[];
-  /** One probability per class. */
+  /** Per image: the logits of every class, then their softmax probabilities (`classificationRecord`). */
   readonly outputSize: number;
 
   constructor(readonly spec: TaskModelSpec) {
@@ -20,7 +20,7 @@ export class ClassificationNetwork implements TaskNetwork {
     }
     this.network = new Network(spec.network);
     this.params = this.network.params;
-    this.outputSize = spec.network.classes;
+    this.outputSize = 2 * spec.network.classes;
   }
 
   /** Trainable parameters of the inference network (without the auxiliary head). */
@@ -36,14 +36,30 @@ export class ClassificationNetwork implements TaskNetwork {
     return this.network.forward(params, input, options);
   }
 
-  /** Softmax probabilities, `classes` per image. */
+  /** Per image, the `classes` logits then their softmax probabilities (`classificationRecord`). */
   infer(params: ParamMap, input: Tensor4D): Float32Array {
     const { logits } = this.network.forward(params, input);
     try {
       // A copy: some backends hand out their own storage, which the tidy frees.
-      return tf.tidy(() => Float32Array.from(tf.softmax(logits).dataSync()));
+      return tf.tidy(() => Float32Array.from(tf.concat([logits, tf.softmax(logits)], 1).dataSync()));
     } finally {
       logits.dispose();
     }
   }
+}
+
+/**
+ * One image's logits and probabilities in a batch of classification records (`classes` logits
+ * then `classes` probabilities per image), as views.
+ */
+export function classificationRecord(
+  records: Float32Array,
+  image: number,
+  classes: number,
+): { logits: Float32Array; probabilities: Float32Array } {
+  const base = image * 2 * classes;
+  return {
+    logits: records.subarray(base, base + classes),
+    probabilities: records.subarray(base + classes, base + 2 * classes),
+  };
 }
