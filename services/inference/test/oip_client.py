@@ -12,7 +12,7 @@ Usage: /usr/bin/python3 oip_client.py --address HOST:PORT --model NAME --stubs D
   --module NAME  the messages' module: inference.grpc_service_pb2 for ours, open_inference_grpc_pb2
                  for KServe's; the service stub is NAME + '_grpc'
   --tensor FILE  little-endian float32 values, NHWC, a whole number of the model's inputs
-  IMAGE          encoded images (JPEG, PNG, WebP), sent as one batch
+  IMAGE          encoded images (JPEG, PNG, WebP), sent as one batch (shape [N] raw, [N, 1] typed)
 Needs Debian's python3-grpcio and python3-grpc-tools (run it with /usr/bin/python3).
 
 Prints one JSON object: the readiness flags, the model's metadata, and for each of the four ways
@@ -124,6 +124,7 @@ def main():
         Input = pb.ModelInferRequest.InferInputTensor
         # BYTES in raw_input_contents: every element preceded by its 4-byte little-endian length.
         length_prefixed = b''.join(struct.pack('<I', len(image)) + image for image in images)
+        # The images go once as [N] and once as [N, 1], the two shapes the protocol's clients use.
         requests = {
             'images_raw': pb.ModelInferRequest(
                 inputs=[Input(name='images', datatype='BYTES', shape=[len(images)])],
@@ -134,7 +135,7 @@ def main():
                     Input(
                         name='images',
                         datatype='BYTES',
-                        shape=[len(images)],
+                        shape=[len(images), 1],
                         contents=pb.InferTensorContents(bytes_contents=images),
                     )
                 ],
