@@ -65,12 +65,25 @@ export {
 } from './search/search-config';
 export {
   InProcessEvaluator,
+  pairJobs,
+  validationJobs,
   type Evaluator,
   type EvaluatorSetup,
   type PairContext,
   type ValidationContext,
 } from './search/evaluator';
 export { WorkerPoolEvaluator, type WorkerPoolOptions } from './search/worker-pool';
+export {
+  candidateJobFromProto,
+  candidateJobToProto,
+  candidateResultFromProto,
+  candidateResultToProto,
+  EvaluationMessageError,
+  evaluationSetupFromProto,
+  evaluationSetupToProto,
+  searchDataCrc32,
+  type RemoteSetup,
+} from './search/candidate-proto';
 export { WeightSet, weightSetLayout, type HostParams, type TrainedCandidate } from './search/weight-set';
 export {
   evaluateCandidate,

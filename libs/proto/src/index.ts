@@ -1,4 +1,5 @@
 export * from './gen/relativenas/v1/genotype';
+export * from './gen/relativenas/v1/evaluation';
 export * from './gen/relativenas/v1/task';
 export * from './gen/relativenas/v1/search';
 export * from './gen/relativenas/v1/training';

@@ -24,6 +24,15 @@ export const TRAINING_OPTIONS = {
     schema: integerOption(1, 64),
     default: '1',
   } satisfies OptionSpec<number>,
+  evaluatorThreads: {
+    flag: '--evaluator-threads',
+    env: 'RNAS_EVALUATOR_THREADS',
+    description:
+      "threads evaluating a search's candidates for search services (EvaluatePair), per search; " +
+      'a replica serves its trainings beside them',
+    schema: integerOption(1, 64),
+    default: '1',
+  } satisfies OptionSpec<number>,
   searchStateDir: {
     flag: '--search-state-dir',
     env: 'RNAS_SEARCH_STATE_DIR',

@@ -10,6 +10,7 @@ export class TrainingMetrics {
   readonly epochs: Counter;
   readonly images: Counter;
   readonly imagesPerSecond: Gauge<'training_id'>;
+  readonly evaluations: Counter<'outcome'>;
 
   constructor(
     registry: Registry,
@@ -24,6 +25,12 @@ export class TrainingMetrics {
     this.images = new Counter({
       name: 'rnas_training_images_total',
       help: 'Images trained on.',
+      registers,
+    });
+    this.evaluations = new Counter({
+      name: 'rnas_training_search_evaluations_total',
+      help: "Search candidates evaluated for a search service (EvaluatePair), by outcome ('ok' or 'error').",
+      labelNames: ['outcome'],
       registers,
     });
     this.imagesPerSecond = new Gauge({

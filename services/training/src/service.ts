@@ -41,6 +41,7 @@ function handlers(
     cancelTraining: (request) => call.unary(() => ({ training: trainings.cancel(request.trainingId) })),
     watchTraining: (request, context) =>
       call.stream(() => trainings.watch(request.trainingId, request.afterSequence, context.signal)),
+    evaluatePair: (request) => call.unary(() => trainings.evaluations.evaluate(request)),
   };
 }
 
@@ -67,6 +68,7 @@ const TRAINING_SERVICE: JobServiceSpec<
       workerScript,
       metrics: new TrainingMetrics(registry, workerMemory),
       logger,
+      evaluatorThreads: config.evaluatorThreads,
     }),
   handlers,
 };

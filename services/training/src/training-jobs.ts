@@ -5,7 +5,7 @@
 // worker's input and events.
 import { randomUUID } from 'node:crypto';
 import * as path from 'node:path';
-import type { BackendInfo } from '@rnas/engine';
+import type { BackendInfo, BackendName } from '@rnas/engine';
 import type { Logger } from '@rnas/grpc';
 import {
   DurableJobs,
@@ -36,6 +36,7 @@ import {
   type TaskName,
 } from '@rnas/tasks';
 import type { TrainingMetrics } from './metrics';
+import { CandidateEvaluations } from './evaluations';
 import { epochReportToProto, recipeToProto } from './training-proto';
 import type { HeadConfigs, RequestedSpec, ResolvedTraining } from './training-request';
 import type { TrainingWorkerEvent, TrainingWorkerInput, TrainingWorkerResult } from './worker-messages';
@@ -83,6 +84,9 @@ const STATES = new ProtoStates<TrainingState>(
   'TrainingState',
 );
 
+/** A search setup unused for this long frees its evaluator threads and data. */
+const EVALUATOR_IDLE_MS = 10 * 60_000;
+
 export interface TrainingJobsOptions {
   store: JobStore;
   stateDir: string;
@@ -93,9 +97,13 @@ export interface TrainingJobsOptions {
   workerScript: string;
   metrics: TrainingMetrics;
   logger: Logger;
+  /** Evaluator threads per search setup for EvaluatePair. */
+  evaluatorThreads: number;
 }
 
 export class TrainingJobs {
+  /** The candidate evaluations this replica does for search services (EvaluatePair). */
+  readonly evaluations: CandidateEvaluations;
   private readonly jobs: JobKind<StoredConfig, StoredProgress, StoredResult, unknown>;
   private readonly durable: DurableJobs<
     StoredConfig,
@@ -107,6 +115,14 @@ export class TrainingJobs {
   >;
 
   constructor(private readonly options: TrainingJobsOptions) {
+    this.evaluations = new CandidateEvaluations({
+      dataRoots: options.dataRoots,
+      threads: options.evaluatorThreads,
+      backend: options.backend.name as BackendName,
+      idleMs: EVALUATOR_IDLE_MS,
+      logger: options.logger.child({ component: 'evaluations' }),
+      observe: (candidates, outcome) => options.metrics.evaluations.inc({ outcome }, candidates),
+    });
     this.jobs = options.store.kind('training');
     this.durable = new DurableJobs({
       jobs: this.jobs,
@@ -217,8 +233,8 @@ export class TrainingJobs {
     return watchMessages(this.durable.watch(id, afterSequence, signal), WatchTrainingResponse);
   }
 
-  close(): Promise<void> {
-    return this.durable.close();
+  async close(): Promise<void> {
+    await Promise.all([this.durable.close(), this.evaluations.close()]);
   }
 
   private toProto(job: TrainingJob): Training {

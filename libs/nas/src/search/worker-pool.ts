@@ -146,7 +146,8 @@ export class WorkerPoolEvaluator implements Evaluator {
     await Promise.all(this.slots.map((s) => s.thread.terminate()));
   }
 
-  private submit(job: CandidateJob): Promise<CandidateResult> {
+  /** Evaluates one job on the next free worker (jobs run in the order submitted). */
+  submit(job: CandidateJob): Promise<CandidateResult> {
     if (this.failure !== null) return Promise.reject(this.failure);
     return new Promise((resolve, reject) => {
       this.queue.push({ job, resolve, reject });

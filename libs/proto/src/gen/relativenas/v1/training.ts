@@ -20,6 +20,7 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
+import { EvaluatePairRequest, EvaluatePairResponse } from "./evaluation";
 import { Genotype, NetworkSpec } from "./genotype";
 import { DetectionConfig, KeypointConfig, SegmentationConfig, Task, taskFromJSON, taskToJSON } from "./task";
 
@@ -3188,6 +3189,21 @@ export const TrainingServiceService = {
       Buffer.from(CancelTrainingResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): CancelTrainingResponse => CancelTrainingResponse.decode(value),
   },
+  /**
+   * Evaluates candidates of a search for the search service (its --evaluators): trains each from
+   * the tensors given and answers its losses and trained tensors. Stateless; a training replica
+   * serves it beside its trainings.
+   */
+  evaluatePair: {
+    path: "/relativenas.v1.TrainingService/EvaluatePair" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: EvaluatePairRequest): Buffer => Buffer.from(EvaluatePairRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): EvaluatePairRequest => EvaluatePairRequest.decode(value),
+    responseSerialize: (value: EvaluatePairResponse): Buffer =>
+      Buffer.from(EvaluatePairResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): EvaluatePairResponse => EvaluatePairResponse.decode(value),
+  },
 } as const;
 
 export interface TrainingServiceServer extends UntypedServiceImplementation {
@@ -3212,6 +3228,12 @@ export interface TrainingServiceServer extends UntypedServiceImplementation {
    * training returns it unchanged; cancelling a succeeded or failed one is FAILED_PRECONDITION.
    */
   cancelTraining: handleUnaryCall<CancelTrainingRequest, CancelTrainingResponse>;
+  /**
+   * Evaluates candidates of a search for the search service (its --evaluators): trains each from
+   * the tensors given and answers its losses and trained tensors. Stateless; a training replica
+   * serves it beside its trainings.
+   */
+  evaluatePair: handleUnaryCall<EvaluatePairRequest, EvaluatePairResponse>;
 }
 
 export interface TrainingServiceClient extends Client {
@@ -3299,6 +3321,26 @@ export interface TrainingServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: CancelTrainingResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Evaluates candidates of a search for the search service (its --evaluators): trains each from
+   * the tensors given and answers its losses and trained tensors. Stateless; a training replica
+   * serves it beside its trainings.
+   */
+  evaluatePair(
+    request: EvaluatePairRequest,
+    callback: (error: ServiceError | null, response: EvaluatePairResponse) => void,
+  ): ClientUnaryCall;
+  evaluatePair(
+    request: EvaluatePairRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: EvaluatePairResponse) => void,
+  ): ClientUnaryCall;
+  evaluatePair(
+    request: EvaluatePairRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: EvaluatePairResponse) => void,
   ): ClientUnaryCall;
 }
 
