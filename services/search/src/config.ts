@@ -1,4 +1,5 @@
 import { availableParallelism } from 'node:os';
+import { z } from 'zod';
 import {
   integerOption,
   loadServiceConfig,
@@ -31,7 +32,40 @@ export const SEARCH_OPTIONS = {
     schema: integerOption(1, 256),
     default: String(availableParallelism()),
   } satisfies OptionSpec<number>,
+  evaluators: {
+    flag: '--evaluators',
+    env: 'RNAS_EVALUATORS',
+    description:
+      "who evaluates a search's candidates: local (threads of this service, up to --max-search-workers), " +
+      'dns:///name:port (every address of a name, e.g. a headless Service of training replicas), ' +
+      'or a comma-separated list of host:port of training services (their EvaluatePair)',
+    schema: evaluatorsOption(),
+    default: 'local',
+  } satisfies OptionSpec<'local' | string[]>,
+  evaluatorDeadlineMs: {
+    flag: '--evaluator-deadline-ms',
+    env: 'RNAS_EVALUATOR_DEADLINE_MS',
+    description:
+      'deadline of one remote candidate evaluation; past it the candidate is sent to another evaluator',
+    schema: integerOption(1000, 86_400_000),
+    default: String(30 * 60_000),
+  } satisfies OptionSpec<number>,
 };
+
+/** `local`, or evaluator targets: `dns:///name:port` or `host:port`, comma-separated. */
+function evaluatorsOption(): z.ZodType<'local' | string[]> {
+  const target = z
+    .string()
+    .regex(
+      /^(?:dns:(?:\/\/[^/]*\/)?[A-Za-z0-9.-]+:\d{1,5}|(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5})$/,
+      'expected dns:///name:port or host:port',
+    );
+  return z
+    .string()
+    .trim()
+    .transform((text) => (text === 'local' ? 'local' : text.split(',').map((t) => t.trim())))
+    .pipe(z.union([z.literal('local'), z.array(target).min(1).max(256)]));
+}
 
 export type SearchServiceConfig = ServiceConfig & OptionValues<typeof SEARCH_OPTIONS>;
 

@@ -11,6 +11,9 @@ export class SearchMetrics {
   readonly evaluations: Counter;
   readonly bestValidationLoss: Gauge<'search_id'>;
   readonly imagesPerSecond: Gauge<'search_id'>;
+  readonly evaluatorInFlight: Gauge<'evaluator'>;
+  readonly evaluatorBytesSent: Counter<'evaluator'>;
+  readonly evaluatorRetries: Counter<'evaluator'>;
 
   constructor(
     registry: Registry,
@@ -31,6 +34,24 @@ export class SearchMetrics {
       name: 'rnas_search_best_validation_loss',
       help: 'Lowest validation loss found so far by each running search.',
       labelNames: ['search_id'],
+      registers,
+    });
+    this.evaluatorInFlight = new Gauge({
+      name: 'rnas_search_evaluator_calls_in_flight',
+      help: 'Candidate evaluations in flight on each remote evaluator target (--evaluators).',
+      labelNames: ['evaluator'],
+      registers,
+    });
+    this.evaluatorBytesSent = new Counter({
+      name: 'rnas_search_evaluator_bytes_sent_total',
+      help: 'Bytes of EvaluatePair requests sent to each remote evaluator target.',
+      labelNames: ['evaluator'],
+      registers,
+    });
+    this.evaluatorRetries = new Counter({
+      name: 'rnas_search_evaluator_retries_total',
+      help: 'Candidate evaluations sent again because an evaluator failed, by the target that failed.',
+      labelNames: ['evaluator'],
       registers,
     });
     this.imagesPerSecond = new Gauge({

@@ -81,6 +81,10 @@ export interface SearchJobsOptions {
   workerScript: string;
   metrics: SearchMetrics;
   logger: Logger;
+  /** 'local' (threads) or the remote evaluators (--evaluators). */
+  evaluators: 'local' | readonly string[];
+  evaluatorDeadlineMs: number;
+  maxMessageBytes: number;
 }
 
 /** Timing of one run of a search (since it started or resumed), for throughput and ETA. */
@@ -121,6 +125,9 @@ export class SearchJobs {
           outDir: this.directoryOf(job.id),
           workers: job.config.workers,
           backend: options.backend.name,
+          evaluators: options.evaluators,
+          evaluatorDeadlineMs: options.evaluatorDeadlineMs,
+          maxMessageBytes: options.maxMessageBytes,
         };
         return { script: options.workerScript, input };
       },
@@ -263,6 +270,14 @@ export class SearchJobs {
     const counters = job.progress.counters;
     const { metrics } = this.options;
     switch (event.type) {
+      case 'evaluator':
+        metrics.evaluatorInFlight.set({ evaluator: event.target }, event.inFlight);
+        if (event.bytesSent > 0) metrics.evaluatorBytesSent.inc({ evaluator: event.target }, event.bytesSent);
+        if (event.retries > 0) metrics.evaluatorRetries.inc({ evaluator: event.target }, event.retries);
+        return;
+      case 'log':
+        this.options.logger.warn({ search_id: id }, event.message);
+        return;
       case 'start': {
         this.jobs.update(id, {
           progress: {

@@ -77,6 +77,7 @@ const ConfigSchema = z.object({
   workers: int(0, 256),
   valAugment: z.boolean({ error: 'expected true or false' }).optional(),
   pairedData: z.boolean({ error: 'expected true or false' }).optional(),
+  pairsPerWave: int(1, 500),
 });
 
 function first(error: z.ZodError): { path: PropertyKey[]; message: string } {
@@ -142,7 +143,7 @@ export async function resolveStartSearch(
       trainPortion: c.trainPortion,
       primitives: c.primitives.length === 0 ? undefined : c.primitives,
       seed: request.seed ?? randomInt(0, 2 ** 32 - 1),
-      pairsPerWave: 1,
+      pairsPerWave: c.pairsPerWave,
       valAugment: c.valAugment,
       pairedData: c.pairedData,
     });
@@ -183,5 +184,6 @@ export function searchConfigToProto(config: SearchConfig, workers: number): Sear
     workers,
     valAugment: config.valAugment,
     pairedData: config.pairedData,
+    pairsPerWave: config.pairsPerWave,
   };
 }

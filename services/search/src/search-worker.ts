@@ -7,17 +7,32 @@ import { openDataset } from '@rnas/data';
 import { serveWorkerTask } from '@rnas/jobs';
 import { workerMemory } from '@rnas/workers';
 import { resolveSearchConfig, searchFromDataset } from '@rnas/nas';
+import { RemoteEvaluator } from './remote-evaluator';
 import type { SearchWorkerEvent, SearchWorkerInput, SearchWorkerResult } from './worker-messages';
 
 serveWorkerTask<SearchWorkerInput, SearchWorkerEvent, SearchWorkerResult>(async (input, { signal, emit }) => {
   const backend = await initBackend(input.backend);
   const config = resolveSearchConfig(input.config);
   const dataset = await openDataset(input.datasetUri, { dataRoots: input.dataRoots });
+  const remote = input.evaluators === 'local' ? undefined : input.evaluators;
   const result = await searchFromDataset({
     config,
     dataset,
     workers: input.workers,
     backend: backend.name,
+    startEvaluator:
+      remote === undefined
+        ? undefined
+        : (setup) =>
+            RemoteEvaluator.start({
+              targets: remote,
+              setup: { ...setup, datasetUri: input.datasetUri, config },
+              searchId: input.searchId,
+              maxMessageBytes: input.maxMessageBytes,
+              deadlineMs: input.evaluatorDeadlineMs,
+              onStats: (stats) => emit({ type: 'evaluator', ...stats }),
+              onRetry: (message) => emit({ type: 'log', message }),
+            }),
     outDir: input.outDir,
     resume: true,
     signal,

@@ -65,6 +65,9 @@ const SEARCH_SERVICE: JobServiceSpec<
       workerScript,
       metrics: new SearchMetrics(registry, workerMemory),
       logger,
+      evaluators: config.evaluators,
+      evaluatorDeadlineMs: config.evaluatorDeadlineMs,
+      maxMessageBytes: config.maxMessageBytes,
     }),
   handlers,
 };

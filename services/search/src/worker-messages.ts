@@ -8,6 +8,7 @@ import type {
   SearchStartEvent,
 } from '@rnas/nas';
 import type { WorkerMemory } from '@rnas/workers';
+import type { EvaluatorStats } from './remote-evaluator';
 
 export interface SearchWorkerInput {
   readonly searchId: string;
@@ -18,6 +19,11 @@ export interface SearchWorkerInput {
   readonly outDir: string;
   /** Evaluator threads: 1 evaluates in the search's own worker thread. */
   readonly workers: number;
+  /** Remote evaluators (training services' EvaluatePair) instead of threads; 'local': threads. */
+  readonly evaluators: 'local' | readonly string[];
+  readonly evaluatorDeadlineMs: number;
+  /** The largest gRPC message of the remote evaluations (--max-message-bytes). */
+  readonly maxMessageBytes: number;
   /** Engine backend for the search's threads; undefined: RNAS_BACKEND, else 'auto'. */
   readonly backend: BackendName | undefined;
 }
@@ -25,6 +31,8 @@ export interface SearchWorkerInput {
 /** libs/nas' search events as the worker sends them: with its backend or its engine's memory. */
 export type SearchWorkerEvent =
   | (Omit<SearchStartEvent, 'config'> & { backend: string })
+  | ({ type: 'evaluator' } & EvaluatorStats)
+  | { type: 'log'; message: string }
   | (SearchPairEvent & { memory: WorkerMemory })
   | (SearchGenerationEvent & { memory: WorkerMemory });
 

@@ -25,6 +25,8 @@ export interface SearchFromDatasetOptions {
   /** Stops the search between pairs; the last checkpoint stays. */
   signal?: AbortSignal;
   onEvent?: (event: SearchEvent) => void;
+  /** Starts the evaluator instead of threads (e.g. remote evaluators); `workers` is then unused. */
+  startEvaluator?: (setup: EvaluatorSetup) => Promise<Evaluator>;
   /** Once the search splits are cut, before the evaluator starts (for a log line). */
   onSplits?: (data: SearchData) => void;
 }
@@ -44,7 +46,8 @@ export async function searchFromDataset(options: SearchFromDatasetOptions): Prom
   const { config, dataset } = options;
   const data = searchSplits(dataset.train, config);
   options.onSplits?.(data);
-  const evaluator = await startEvaluator(evaluatorSetup(config, data), options);
+  const setup = evaluatorSetup(config, data);
+  const evaluator = await (options.startEvaluator?.(setup) ?? startEvaluator(setup, options));
   try {
     return await runSearch({
       config,

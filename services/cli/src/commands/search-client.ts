@@ -162,6 +162,7 @@ export interface StartOptions extends ClientFlags {
   workers?: number;
   valAugment?: boolean;
   pairedData?: boolean;
+  pairsPerWave?: number;
   watch?: boolean;
 }
 
@@ -193,6 +194,7 @@ export function searchConfigOf(options: StartOptions): SearchConfig {
     workers: options.workers,
     valAugment: options.valAugment,
     pairedData: options.pairedData,
+    pairsPerWave: options.pairsPerWave,
   };
 }
 
@@ -320,6 +322,12 @@ export function searchClientCommand(io: CliIo = processIo): Command {
     .option('--workers <n>', 'evaluator threads, 0: one per core (default 1)', integer)
     .option('--val-augment <on|off>', 'augmented validation images, as the reference (default on)', onOff)
     .option('--paired-data', 'members of a pair share images and augmentation (default: each its own)')
+    .option(
+      '--pairs-per-wave <n>',
+      'pairs evaluated at once from one snapshot, to keep more evaluators busy; > 1 departs from the ' +
+        'paper: each pair misses the weight-set updates of the others of its wave (default 1)',
+      integer,
+    )
     .option('--watch', 'follow the search until it ends')
     .option('--json', 'print the stored search as JSON')
     .action((options: StartOptions) => exitWith(() => runSearchStart(options, io)));

@@ -245,7 +245,17 @@ export interface SearchConfig {
    * Whether both members of a pair train and validate on the same images in the same order with
    * the same augmentation (common random numbers); the reference gives each member its own [false].
    */
-  pairedData?: boolean | undefined;
+  pairedData?:
+    | boolean
+    | undefined;
+  /**
+   * Pairs evaluated at once, all from the same weight-set snapshot, their updates then written in
+   * pair order; 1 is the paper's sequential search [1]. More keeps more evaluator threads or
+   * remote evaluators (--evaluators) busy (a pair's two members run at once anyway), but departs
+   * from the paper: each pair misses the weight-set updates of the others of its wave. At most
+   * population / 2.
+   */
+  pairsPerWave?: number | undefined;
 }
 
 /**
@@ -536,6 +546,7 @@ function createBaseSearchConfig(): SearchConfig {
     workers: undefined,
     valAugment: undefined,
     pairedData: undefined,
+    pairsPerWave: undefined,
   };
 }
 
@@ -600,6 +611,9 @@ export const SearchConfig: MessageFns<SearchConfig> = {
     }
     if (message.pairedData !== undefined) {
       writer.uint32(160).bool(message.pairedData);
+    }
+    if (message.pairsPerWave !== undefined) {
+      writer.uint32(168).uint32(message.pairsPerWave);
     }
     return writer;
   },
@@ -777,6 +791,14 @@ export const SearchConfig: MessageFns<SearchConfig> = {
             message.pairedData = reader.bool();
             continue;
           }
+          case 21: {
+            if (tag !== 168) {
+              break;
+            }
+
+            message.pairsPerWave = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -857,6 +879,11 @@ export const SearchConfig: MessageFns<SearchConfig> = {
         : isSet(object.paired_data)
         ? globalThis.Boolean(object.paired_data)
         : undefined,
+      pairsPerWave: isSet(object.pairsPerWave)
+        ? globalThis.Number(object.pairsPerWave)
+        : isSet(object.pairs_per_wave)
+        ? globalThis.Number(object.pairs_per_wave)
+        : undefined,
     };
   },
 
@@ -922,6 +949,9 @@ export const SearchConfig: MessageFns<SearchConfig> = {
     if (message.pairedData !== undefined) {
       obj.pairedData = message.pairedData;
     }
+    if (message.pairsPerWave !== undefined) {
+      obj.pairsPerWave = Math.round(message.pairsPerWave);
+    }
     return obj;
   },
 
@@ -950,6 +980,7 @@ export const SearchConfig: MessageFns<SearchConfig> = {
     message.workers = object.workers ?? undefined;
     message.valAugment = object.valAugment ?? undefined;
     message.pairedData = object.pairedData ?? undefined;
+    message.pairsPerWave = object.pairsPerWave ?? undefined;
     return message;
   },
 };
