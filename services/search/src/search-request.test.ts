@@ -52,13 +52,14 @@ describe('resolveStartSearch', () => {
       workers: 8,
       valAugment: false,
       pairedData: true,
+      pairsPerWave: 3,
     };
     const resolved = await resolveStartSearch({ datasetUri: 'synthetic:shapes', seed: 9, config }, limits());
     expect(resolved.config).toMatchObject({
       strategy: 'random',
       seed: 9,
       steps: 4,
-      pairsPerWave: 1,
+      pairsPerWave: 3,
       valAugment: false,
       pairedData: true,
     });
@@ -95,5 +96,21 @@ describe('resolveStartSearch', () => {
         limits(),
       ),
     ).rejects.toThrow('config.primitives[0]');
+    // More pairs per wave than a generation has pairs, and none.
+    await expect(
+      resolveStartSearch(
+        {
+          datasetUri: 'synthetic:shapes',
+          config: { strategy: 0, primitives: [], population: 4, pairsPerWave: 3 },
+        },
+        limits(),
+      ),
+    ).rejects.toThrow('invalid config.pairs_per_wave=3');
+    await expect(
+      resolveStartSearch(
+        { datasetUri: 'synthetic:shapes', config: { strategy: 0, primitives: [], pairsPerWave: 0 } },
+        limits(),
+      ),
+    ).rejects.toThrow('invalid config.pairs_per_wave=0: expected an integer in [1, 500]');
   });
 });
