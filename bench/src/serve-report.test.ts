@@ -13,6 +13,7 @@ describe('bench report', () => {
   it('puts each run beside the in-process throughput measured with it', () => {
     const table = resultsTable([
       {
+        rpc: 'Classify',
         clients: 16,
         batching: true,
         throughput: 90,
@@ -26,6 +27,7 @@ describe('bench report', () => {
         clientCpuMs: 0.5,
       },
       {
+        rpc: 'ModelInfer FP32',
         clients: 16,
         batching: false,
         throughput: 30,
@@ -39,6 +41,7 @@ describe('bench report', () => {
         clientCpuMs: 0.5,
       },
       {
+        rpc: 'ModelInfer BYTES',
         clients: 3,
         batching: true,
         throughput: 10,
@@ -54,12 +57,14 @@ describe('bench report', () => {
     ]);
     const lines = table.split('\n');
     expect(lines[2]).toBe(
-      '| on | 16 | 90.0 | 150.0 | 200.0 | 250.0 | 15.5 | 0 | 1.23 | 0.50 | 100.0 | 90% |',
+      '| Classify | on | 16 | 90.0 | 150.0 | 200.0 | 250.0 | 15.5 | 0 | 1.23 | 0.50 | 100.0 | 90% |',
     );
     expect(lines[3]).toBe(
-      '| off | 16 | 30.0 | 500.0 | 600.0 | 700.0 | 1.0 | 2 | 1.23 | 0.50 | 100.0 | 30% |',
+      '| ModelInfer FP32 | off | 16 | 30.0 | 500.0 | 600.0 | 700.0 | 1.0 | 2 | 1.23 | 0.50 | 100.0 | 30% |',
     );
-    expect(lines[4]).toBe('| on | 3 | 10.0 | 1.0 | 2.0 | 3.0 | 3.0 | 0 | 1.00 | 1.00 | - | -% |');
+    expect(lines[4]).toBe(
+      '| ModelInfer BYTES | on | 3 | 10.0 | 1.0 | 2.0 | 3.0 | 3.0 | 0 | 1.00 | 1.00 | - | -% |',
+    );
     expect(ratio(1, 0)).toBeNaN();
   });
 });

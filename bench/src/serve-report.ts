@@ -8,6 +8,8 @@ export function percentile(sorted: readonly number[], p: number): number {
 }
 
 export interface LoadResult {
+  /** What the clients call: `Classify` (PNG), `ModelInfer BYTES` (PNG) or `ModelInfer FP32` (raw tensor). */
+  rpc: string;
   clients: number;
   batching: boolean;
   /** Classify calls answered OK per second. */
@@ -42,13 +44,13 @@ function fixed(value: number, digits: number): string {
  */
 export function resultsTable(results: readonly LoadResult[]): string {
   const rows = [
-    '| dynamic batching | clients | images/s | p50 ms | p95 ms | p99 ms | mean batch | errors | service CPU ms/call | client CPU ms/call | in-process images/s (same batch) | service / in-process |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| RPC | dynamic batching | clients | images/s | p50 ms | p95 ms | p99 ms | mean batch | errors | service CPU ms/call | client CPU ms/call | in-process images/s (same batch) | service / in-process |',
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
   for (const r of results) {
     const local = r.inProcess;
     rows.push(
-      `| ${r.batching ? 'on' : 'off'} | ${r.clients} | ${fixed(r.throughput, 1)} | ${fixed(r.p50, 1)} | ` +
+      `| ${r.rpc} | ${r.batching ? 'on' : 'off'} | ${r.clients} | ${fixed(r.throughput, 1)} | ${fixed(r.p50, 1)} | ` +
         `${fixed(r.p95, 1)} | ${fixed(r.p99, 1)} | ${fixed(r.meanBatch, 1)} | ${r.errors} | ` +
         `${fixed(r.serverCpuMs, 2)} | ${fixed(r.clientCpuMs, 2)} | ${fixed(local, 1)} | ` +
         `${fixed(100 * ratio(r.throughput, local), 0)}% |`,

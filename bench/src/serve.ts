@@ -1,6 +1,8 @@
-// Load benchmark of Classify: the service runs in its own process (as deployed) and this process
-// drives it with 1, 4, 16 and 64 concurrent clients, with dynamic batching on and then off, and
-// measures the in-process throughput of the same model at the same batch sizes for comparison.
+// Load benchmark of Classify and of the Open Inference Protocol's ModelInfer: the service runs in
+// its own process (as deployed) and this process drives it with 1, 4, 16 and 64 concurrent Classify
+// clients, with dynamic batching on and then off, and with 1, 16 and 64 ModelInfer clients (PNG as
+// BYTES, and the preprocessed FP32 tensor) with batching on, and measures the in-process throughput
+// of the same model at the same batch sizes for comparison.
 // Writes the "Serving" section of docs/benchmarks.md.
 // Run: `npx tsc -b && node bench/dist/serve.js [--seconds S] [--quick] [--no-write]`.
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -10,19 +12,23 @@ import sharp from 'sharp';
 import { initBackend } from '@rnas/engine';
 import {
   loadModel,
+  normalizePixels,
   publishModel,
   syntheticArtifact,
   type Model,
+  type Preprocessing,
   type SyntheticModelOptions,
 } from '@rnas/model';
-import { createClient, sampleValue, scrapeLocalMetrics, type PromiseClient } from '@rnas/grpc';
-import { forwardProbabilities } from '@rnas/inference';
-import { InferenceServiceService } from '@rnas/proto';
+import { createClient, sampleValue, scrapeLocalMetrics } from '@rnas/grpc';
+import { decodeImage, forwardProbabilities } from '@rnas/inference';
+import { GRPCInferenceServiceService, InferenceServiceService, type ModelInferRequest } from '@rnas/proto';
 import { BENCHMARKS_DOC, writeDocSection } from './docs-section';
 import { benchmarkMain, startServer, stopServer, type RunningServer } from './inference-process';
 import { percentile, ratio, resultsTable, type LoadResult } from './serve-report';
 
 const CLIENTS = [1, 4, 16, 64];
+/** ModelInfer rows: with dynamic batching (the default) only. */
+const OIP_CLIENTS = [1, 16, 64];
 const MAX_BATCH = 64;
 const MODEL = 'bench';
 /**
@@ -90,6 +96,14 @@ function inProcessSlice(model: Model, batch: number, seconds: number): { images:
   return { images, elapsed: (performance.now() - started) / 1000 };
 }
 
+/** The images decoded and normalised as the service does: what a client sends as FP32 tensors. */
+async function benchTensors(images: readonly Buffer[], pre: Preprocessing): Promise<Float32Array[]> {
+  const shape = { height: pre.inputHeight, width: pre.inputWidth, channels: pre.channels };
+  return Promise.all(
+    images.map(async (bytes) => normalizePixels(pre, await decodeImage(bytes, 'image', shape, 1e9), 1)),
+  );
+}
+
 /** Distinct PNGs of the model's size, as a client would send them. */
 async function benchImages(count: number, side: number): Promise<Buffer[]> {
   const images: Buffer[] = [];
@@ -109,12 +123,14 @@ async function benchImages(count: number, side: number): Promise<Buffer[]> {
   return images;
 }
 
-/** `clients` loops, each sending one image at a time, for `seconds`; latencies of the OK calls. */
+/** One call of one image (the i-th of the benchmark's), as a client makes it. */
+type Call = (i: number) => Promise<unknown>;
+
+/** `clients` loops, each making one call at a time, for `seconds`; latencies of the OK calls. */
 async function drive(
-  client: PromiseClient<typeof InferenceServiceService>,
+  call: Call,
   clients: number,
   seconds: number,
-  images: readonly Buffer[],
 ): Promise<{ ok: number; errors: number; latencies: number[]; elapsed: number; lastError?: string }> {
   const latencies: number[] = [];
   let errors = 0;
@@ -126,14 +142,7 @@ async function drive(
       for (let i = worker; performance.now() < end; i += clients) {
         const sent = performance.now();
         try {
-          await client.classify(
-            {
-              modelName: MODEL,
-              topK: 1,
-              input: { $case: 'images', value: { images: [images[i % images.length]] } },
-            },
-            { deadlineMs: 60_000 },
-          );
+          await call(i);
           latencies.push(performance.now() - sent);
         } catch (error) {
           errors++;
@@ -151,6 +160,91 @@ async function drive(
   };
 }
 
+/** The RPCs the benchmark drives: Classify, and the Open Inference Protocol's ModelInfer two ways. */
+function calls(
+  port: number,
+  images: readonly Buffer[],
+  tensors: readonly Float32Array[],
+): {
+  rpcs: { rpc: string; call: Call; clients: readonly number[]; batchingOff: boolean }[];
+  close(): void;
+} {
+  const classic = createClient(InferenceServiceService, `127.0.0.1:${port}`);
+  const oip = createClient(GRPCInferenceServiceService, `127.0.0.1:${port}`);
+  const options = { deadlineMs: 60_000 };
+  const infer = (input: ModelInferRequest['inputs'][number], raw: Buffer): Promise<unknown> =>
+    oip.modelInfer(
+      {
+        modelName: MODEL,
+        modelVersion: '',
+        id: '',
+        parameters: {},
+        inputs: [input],
+        outputs: [],
+        rawInputContents: [raw],
+      },
+      options,
+    );
+  const { inputSize = 28, inChannels = 1 } = BENCH_MODEL;
+  return {
+    rpcs: [
+      {
+        rpc: 'Classify',
+        clients: CLIENTS,
+        batchingOff: true,
+        call: (i) =>
+          classic.classify(
+            {
+              modelName: MODEL,
+              topK: 1,
+              input: { $case: 'images', value: { images: [images[i % images.length]] } },
+            },
+            options,
+          ),
+      },
+      {
+        rpc: 'ModelInfer BYTES',
+        clients: OIP_CLIENTS,
+        batchingOff: false,
+        call: (i) =>
+          infer(
+            { name: 'images', datatype: 'BYTES', shape: [1], parameters: {}, contents: undefined },
+            rawBytesElement(images[i % images.length]),
+          ),
+      },
+      {
+        rpc: 'ModelInfer FP32',
+        clients: OIP_CLIENTS,
+        batchingOff: false,
+        call: (i) => {
+          const t = tensors[i % tensors.length];
+          return infer(
+            {
+              name: 'input',
+              datatype: 'FP32',
+              shape: [1, inputSize, inputSize, inChannels],
+              parameters: {},
+              contents: undefined,
+            },
+            Buffer.from(t.buffer, t.byteOffset, t.byteLength),
+          );
+        },
+      },
+    ],
+    close: () => {
+      classic.close();
+      oip.close();
+    },
+  };
+}
+
+/** A BYTES tensor's one element in raw_input_contents: its 4-byte little-endian length, then it. */
+function rawBytesElement(bytes: Buffer): Buffer {
+  const length = Buffer.alloc(4);
+  length.writeUInt32LE(bytes.length);
+  return Buffer.concat([length, bytes]);
+}
+
 /**
  * The service under 1, 4, 16 and 64 clients. The machine may be shared, so each measurement is
  * cut in one-second slices that alternate with slices of in-process forward passes at the same
@@ -161,74 +255,79 @@ async function measureService(
   batching: boolean,
   seconds: number,
   images: readonly Buffer[],
+  tensors: readonly Float32Array[],
   model: Model,
 ): Promise<LoadResult[]> {
-  const client = createClient(InferenceServiceService, `127.0.0.1:${server.port}`);
+  const { rpcs, close } = calls(server.port, images, tensors);
   const results: LoadResult[] = [];
   const count = `rnas_inference_batch_size_count{model="${MODEL}",version="1"}`;
   const sum = `rnas_inference_batch_size_sum{model="${MODEL}",version="1"}`;
   const slices = Math.max(1, Math.round(seconds));
   try {
-    for (const clients of CLIENTS) {
-      await drive(client, clients, seconds / 5, images);
-      inProcessSlice(model, clients, seconds / 5);
-      const before = await scrapeLocalMetrics(server.metricsPort);
-      const latencies: number[] = [];
-      let ok = 0;
-      let errors = 0;
-      let elapsed = 0;
-      let lastError: string | undefined;
-      let local = { images: 0, elapsed: 0 };
-      let clientCpu = 0;
-      let serverCpu = 0;
-      for (let slice = 0; slice < slices; slice++) {
-        const forward = inProcessSlice(model, clients, seconds / slices);
-        local = { images: local.images + forward.images, elapsed: local.elapsed + forward.elapsed };
-        const cpuBefore = process.cpuUsage();
-        const serverBefore = sampleValue(
-          await scrapeLocalMetrics(server.metricsPort),
-          'process_cpu_seconds_total',
+    for (const { rpc, call, clients: counts, batchingOff } of rpcs) {
+      if (!batching && !batchingOff) continue;
+      for (const clients of counts) {
+        await drive(call, clients, seconds / 5);
+        inProcessSlice(model, clients, seconds / 5);
+        const before = await scrapeLocalMetrics(server.metricsPort);
+        const latencies: number[] = [];
+        let ok = 0;
+        let errors = 0;
+        let elapsed = 0;
+        let lastError: string | undefined;
+        let local = { images: 0, elapsed: 0 };
+        let clientCpu = 0;
+        let serverCpu = 0;
+        for (let slice = 0; slice < slices; slice++) {
+          const forward = inProcessSlice(model, clients, seconds / slices);
+          local = { images: local.images + forward.images, elapsed: local.elapsed + forward.elapsed };
+          const cpuBefore = process.cpuUsage();
+          const serverBefore = sampleValue(
+            await scrapeLocalMetrics(server.metricsPort),
+            'process_cpu_seconds_total',
+          );
+          const run = await drive(call, clients, seconds / slices);
+          const cpu = process.cpuUsage(cpuBefore);
+          clientCpu += (cpu.user + cpu.system) / 1000;
+          serverCpu +=
+            1000 *
+            (sampleValue(await scrapeLocalMetrics(server.metricsPort), 'process_cpu_seconds_total') -
+              serverBefore);
+          latencies.push(...run.latencies);
+          ok += run.ok;
+          errors += run.errors;
+          elapsed += run.elapsed;
+          lastError = run.lastError ?? lastError;
+        }
+        const after = await scrapeLocalMetrics(server.metricsPort);
+        const sorted = latencies.sort((a, b) => a - b);
+        const result: LoadResult = {
+          rpc,
+          clients,
+          batching,
+          throughput: ok / elapsed,
+          p50: percentile(sorted, 50),
+          p95: percentile(sorted, 95),
+          p99: percentile(sorted, 99),
+          errors,
+          meanBatch:
+            (sampleValue(after, sum) - sampleValue(before, sum)) /
+            (sampleValue(after, count) - sampleValue(before, count)),
+          inProcess: local.images / local.elapsed,
+          serverCpuMs: serverCpu / ok,
+          clientCpuMs: clientCpu / ok,
+        };
+        results.push(result);
+        process.stdout.write(
+          `${rpc}, batching ${batching ? 'on ' : 'off'}, ${String(clients).padStart(2)} clients: ` +
+            `${result.throughput.toFixed(1)} images/s (in process at batch ${clients}: ${result.inProcess.toFixed(1)}), ` +
+            `p50 ${result.p50.toFixed(1)} ms, p99 ${result.p99.toFixed(1)} ms, mean batch ${result.meanBatch.toFixed(1)}` +
+            `${errors > 0 ? `, ${errors} errors (${lastError})` : ''}\n`,
         );
-        const run = await drive(client, clients, seconds / slices, images);
-        const cpu = process.cpuUsage(cpuBefore);
-        clientCpu += (cpu.user + cpu.system) / 1000;
-        serverCpu +=
-          1000 *
-          (sampleValue(await scrapeLocalMetrics(server.metricsPort), 'process_cpu_seconds_total') -
-            serverBefore);
-        latencies.push(...run.latencies);
-        ok += run.ok;
-        errors += run.errors;
-        elapsed += run.elapsed;
-        lastError = run.lastError ?? lastError;
       }
-      const after = await scrapeLocalMetrics(server.metricsPort);
-      const sorted = latencies.sort((a, b) => a - b);
-      const result: LoadResult = {
-        clients,
-        batching,
-        throughput: ok / elapsed,
-        p50: percentile(sorted, 50),
-        p95: percentile(sorted, 95),
-        p99: percentile(sorted, 99),
-        errors,
-        meanBatch:
-          (sampleValue(after, sum) - sampleValue(before, sum)) /
-          (sampleValue(after, count) - sampleValue(before, count)),
-        inProcess: local.images / local.elapsed,
-        serverCpuMs: serverCpu / ok,
-        clientCpuMs: clientCpu / ok,
-      };
-      results.push(result);
-      process.stdout.write(
-        `batching ${batching ? 'on ' : 'off'}, ${String(clients).padStart(2)} clients: ` +
-          `${result.throughput.toFixed(1)} images/s (in process at batch ${clients}: ${result.inProcess.toFixed(1)}), ` +
-          `p50 ${result.p50.toFixed(1)} ms, p99 ${result.p99.toFixed(1)} ms, mean batch ${result.meanBatch.toFixed(1)}` +
-          `${errors > 0 ? `, ${errors} errors (${lastError})` : ''}\n`,
-      );
     }
   } finally {
-    client.close();
+    close();
   }
   return results;
 }
@@ -244,6 +343,7 @@ async function bench(argv: readonly string[]): Promise<number> {
     const repo = path.join(root, 'models');
     await publishModel(repo, MODEL, artifact);
     const images = await benchImages(16, BENCH_MODEL.inputSize ?? 28);
+    const tensors = await benchTensors(images, artifact.preprocessing);
 
     const model = loadModel(artifact);
     const results: LoadResult[] = [];
@@ -256,7 +356,7 @@ async function bench(argv: readonly string[]): Promise<number> {
       ];
       const server = await startServer(__filename, flags, backend);
       try {
-        results.push(...(await measureService(server, batching, options.seconds, images, model)));
+        results.push(...(await measureService(server, batching, options.seconds, images, tensors, model)));
       } finally {
         await stopServer(server);
       }
@@ -280,6 +380,10 @@ async function bench(argv: readonly string[]): Promise<number> {
         'The service runs in its own process (`--max-batch-size 64`, `--max-queue-delay-ms 0`, the default); one client process ' +
         'drives it over one HTTP/2 connection, each client sending one 28x28 PNG per Classify call (decoded, resized and normalised by ' +
         `the service) and the next as soon as the answer arrives, for ${options.seconds} s after a warm-up of ${options.seconds / 5} s. ` +
+        'The ModelInfer rows do the same through the Open Inference Protocol (`inference.GRPCInferenceService` on the same port and ' +
+        'batcher), raw inputs: `ModelInfer BYTES` sends the PNG as the `images` input (one length-prefixed element), `ModelInfer FP32` ' +
+        'the preprocessed image as the `input` tensor, 28x28x1 little-endian floats (no decoding on the server); both answer ' +
+        'logits and probabilities as raw outputs. ' +
         '"In-process" is forward passes (and softmax) of the same model in the benchmark\'s own thread at a batch size equal to ' +
         "the client count, without gRPC or image decoding, measured in one-second slices that alternate with the service's " +
         '(the machine is shared: both see the same conditions); "mean batch" is images per forward pass from the service\'s ' +
