@@ -75,6 +75,14 @@ export const hostOption: z.ZodType<string> = z
     error: 'expected a host name or IP address (letters, digits, . - : only)',
   });
 
+/** A gRPC target a service calls: `host:port`, `[v6]:port` or `dns:///name:port`, as grpc-js takes it. */
+export const addressOption: z.ZodType<string> = z
+  .string()
+  .trim()
+  .regex(/^(?:dns:(?:\/\/[^/]*\/)?)?(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, {
+    error: 'expected host:port (or dns:///name:port)',
+  });
+
 /** A directory that must already exist (an input, such as a data root); the value is absolute. */
 export const existingDirectoryOption: z.ZodType<string> = pathText.transform((dir, ctx) => {
   const problem = directoryProblem(dir);

@@ -1,7 +1,8 @@
 import {
   integerOption,
   loadServiceConfig,
-  ownedDirectoryOption,
+  addressOption,
+  defaultAddress,
   SERVICE_ENDPOINTS,
   serviceHelp,
   STORAGE_OPTIONS,
@@ -9,7 +10,6 @@ import {
   type OptionValues,
   type ServiceConfig,
 } from '@rnas/grpc';
-import { z } from 'zod';
 
 /** The training service's well-known ports (gRPC, metrics), as README.md lists them. */
 export const TRAINING_PORTS = SERVICE_ENDPOINTS.training;
@@ -33,13 +33,12 @@ export const TRAINING_OPTIONS = {
     schema: integerOption(1, 64),
     default: '1',
   } satisfies OptionSpec<number>,
-  searchStateDir: {
-    flag: '--search-state-dir',
-    env: 'RNAS_SEARCH_STATE_DIR',
-    description:
-      "the search service's state directory, where StartTraining finds a search by id (default: --state-dir)",
-    schema: z.union([z.literal(''), ownedDirectoryOption]),
-    default: '',
+  searchAddr: {
+    flag: '--search-addr',
+    env: 'RNAS_SEARCH_ADDR',
+    description: 'the search service, asked (GetSearch) for the genotype of a search StartTraining names',
+    schema: addressOption,
+    default: defaultAddress('search'),
   } satisfies OptionSpec<string>,
 };
 
@@ -50,14 +49,10 @@ export function loadTrainingServiceConfig(
   argv: readonly string[],
   env: Readonly<Record<string, string | undefined>>,
 ): TrainingServiceConfig {
-  const config = loadServiceConfig(argv, env, {
+  return loadServiceConfig(argv, env, {
     defaults: { port: String(TRAINING_PORTS.port), metricsPort: String(TRAINING_PORTS.metricsPort) },
     extra: TRAINING_OPTIONS,
   });
-  return {
-    ...config,
-    searchStateDir: config.searchStateDir === '' ? config.stateDir : config.searchStateDir,
-  };
 }
 
 /** The `--help` text of `rnas serve training`. */

@@ -19,4 +19,4 @@ export {
   type RequestedSpec,
   type TrainingLimits,
 } from './training-request';
-export { searchGenotype, SEARCH_DATABASE, SEARCHES_DIRECTORY } from './search-lookup';
+export { SearchLookup, SEARCH_LOOKUP_DEADLINE_MS } from './search-lookup';

@@ -1,65 +1,75 @@
-// StartTraining with a search id: the genotype a succeeded search found. The search service keeps
-// its jobs in `<state dir>/search.db` and each search's artefacts in `<state dir>/searches/<id>/`
-// (genotype.json is its result); this reads both, never writes, and so works while the search
-// service runs. Without the database (a search directory copied from elsewhere) genotype.json
-// alone is taken as the result.
-import { existsSync } from 'node:fs';
-import { lstat, readFile } from 'node:fs/promises';
-import * as path from 'node:path';
-import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from '@rnas/grpc';
-import { jobDatabaseName, JobStore } from '@rnas/jobs';
-import { genotypeFromJson, type Genotype } from '@rnas/nas';
+// StartTraining with a search id: the genotype a succeeded search found, asked of the search
+// service that owns it (SearchService.GetSearch at --search-addr): in a cluster the services share
+// no disk, and the search service's database and files are its own.
+import { status } from '@grpc/grpc-js';
+import {
+  createClient,
+  FailedPreconditionError,
+  InvalidArgumentError,
+  isServiceError,
+  NotFoundError,
+  UnavailableError,
+  type PromiseClient,
+} from '@rnas/grpc';
+import { genotypeFromProto, type Genotype } from '@rnas/nas';
+import { SearchServiceService, SearchState, type Search } from '@rnas/proto';
 
-/** The search service's job database and artefacts folder in its state directory. */
-export const SEARCH_DATABASE = jobDatabaseName('search');
-export const SEARCHES_DIRECTORY = 'searches';
+/** How long StartTraining waits for the search service. */
+export const SEARCH_LOOKUP_DEADLINE_MS = 10_000;
 
-/** Search ids are UUIDs; this also keeps any id from naming a path outside the searches folder. */
-const SEARCH_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
-/** A genotype file is a few hundred bytes; anything far larger is not one. */
-const MAX_GENOTYPE_BYTES = 1024 * 1024;
+/** The genotypes of succeeded searches, from the search service; one channel, opened on first use. */
+export class SearchLookup {
+  private client: PromiseClient<typeof SearchServiceService> | undefined;
 
-/** The genotype of a succeeded search; NOT_FOUND, FAILED_PRECONDITION otherwise. */
-export async function searchGenotype(searchStateDir: string, searchId: string): Promise<Genotype> {
-  if (searchId === '') throw new InvalidArgumentError('search_id', searchId, 'a search id is required');
-  if (!SEARCH_ID.test(searchId)) throw new NotFoundError('search', searchId);
-  const database = path.join(searchStateDir, SEARCH_DATABASE);
-  if (existsSync(database)) {
-    const store = JobStore.open(database, { readonly: true });
+  constructor(
+    /** The search service's address (--search-addr). */
+    readonly address: string,
+    private readonly deadlineMs = SEARCH_LOOKUP_DEADLINE_MS,
+  ) {}
+
+  /**
+   * The result of search `searchId`: INVALID_ARGUMENT without an id, NOT_FOUND for a search the
+   * search service does not know, FAILED_PRECONDITION for one that has not succeeded, UNAVAILABLE
+   * naming the address when the search service cannot be asked.
+   */
+  async genotype(searchId: string): Promise<Genotype> {
+    if (searchId === '') throw new InvalidArgumentError('search_id', searchId, 'a search id is required');
+    this.client ??= createClient(SearchServiceService, this.address);
+    let search: Search | undefined;
     try {
-      const job = store.kind('search').find(searchId);
-      if (job === undefined) throw new NotFoundError('search', searchId);
-      if (job.state !== 'succeeded') {
-        throw new FailedPreconditionError(
-          `search ${JSON.stringify(searchId)} is ${job.state}; only a succeeded search can be trained`,
-        );
+      search = (await this.client.getSearch({ searchId }, { deadlineMs: this.deadlineMs })).search;
+    } catch (error) {
+      if (!isServiceError(error)) throw error;
+      // The search service refuses ids that cannot be one: no such search either way.
+      if (error.code === status.NOT_FOUND || error.code === status.INVALID_ARGUMENT) {
+        throw new NotFoundError('search', searchId);
       }
-    } finally {
-      store.close();
+      throw new UnavailableError(
+        `cannot ask the search service at ${this.address} (--search-addr) for search ` +
+          `${JSON.stringify(searchId)}: ${status[error.code]} ${error.details}`,
+      );
+    }
+    if (search === undefined) throw new NotFoundError('search', searchId);
+    if (search.state !== SearchState.SEARCH_STATE_SUCCEEDED) {
+      const state = (SearchState[search.state] ?? String(search.state))
+        .replace('SEARCH_STATE_', '')
+        .toLowerCase();
+      throw new FailedPreconditionError(
+        `search ${JSON.stringify(searchId)} is ${state}; only a succeeded search can be trained`,
+      );
+    }
+    if (search.best?.genotype === undefined) {
+      throw new FailedPreconditionError(`search ${JSON.stringify(searchId)} succeeded without a genotype`);
+    }
+    try {
+      return genotypeFromProto(search.best.genotype, `search ${searchId} result`);
+    } catch (error) {
+      throw new FailedPreconditionError(`search ${JSON.stringify(searchId)}: ${(error as Error).message}`);
     }
   }
-  const file = path.join(searchStateDir, SEARCHES_DIRECTORY, searchId, 'genotype.json');
-  let text: string;
-  try {
-    const info = await lstat(file);
-    if (!info.isFile() || info.size > MAX_GENOTYPE_BYTES) {
-      throw new FailedPreconditionError(`search ${JSON.stringify(searchId)}: ${file} is not a genotype file`);
-    }
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-      if (existsSync(database)) {
-        throw new FailedPreconditionError(
-          `search ${JSON.stringify(searchId)} succeeded but ${file} is missing`,
-        );
-      }
-      throw new NotFoundError('search', searchId);
-    }
-    throw err;
-  }
-  try {
-    return genotypeFromJson(JSON.parse(text) as unknown, `search ${searchId} result ${file}`);
-  } catch (err) {
-    throw new FailedPreconditionError(`search ${JSON.stringify(searchId)}: ${(err as Error).message}`);
+
+  close(): void {
+    this.client?.close();
+    this.client = undefined;
   }
 }

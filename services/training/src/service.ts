@@ -15,6 +15,7 @@ import { workerScript } from '@rnas/workers';
 import { TrainingServiceService } from '@rnas/proto';
 import type { TrainingServiceConfig } from './config';
 import { TrainingMetrics } from './metrics';
+import { SearchLookup } from './search-lookup';
 import { TrainingJobs } from './training-jobs';
 import { resolveStartTraining } from './training-request';
 
@@ -31,7 +32,10 @@ function handlers(
   trainings: TrainingJobs,
   config: TrainingServiceConfig,
 ): ServiceHandlers<typeof TrainingServiceService> {
-  const limits = { dataRoots: config.dataRoots, searchStateDir: config.searchStateDir };
+  const limits = {
+    dataRoots: config.dataRoots,
+    searchGenotype: (searchId: string) => trainings.searches.genotype(searchId),
+  };
   const call = jobCalls('training');
   return {
     startTraining: (request) =>
@@ -69,6 +73,7 @@ const TRAINING_SERVICE: JobServiceSpec<
       metrics: new TrainingMetrics(registry, workerMemory),
       logger,
       evaluatorThreads: config.evaluatorThreads,
+      searches: new SearchLookup(config.searchAddr),
     }),
   handlers,
 };

@@ -85,12 +85,15 @@ export function tinyRequest(
   };
 }
 
-/** The flags of a test's service: ephemeral ports, state, models and search state under `dir`. */
-export function serviceArgs(dir: string, dataRoot: string): string[] {
+/**
+ * The flags of a test's service: ephemeral ports, state and models under `dir`, and the search
+ * service to ask for searches (a fake one, or none: a port nobody listens on).
+ */
+export function serviceArgs(dir: string, dataRoot: string, searchAddr = '127.0.0.1:1'): string[] {
   return [
     ...['--port', '0', '--metrics-port', '0'],
     ...['--state-dir', path.join(dir, 'state'), '--model-repo', path.join(dir, 'models')],
-    ...['--search-state-dir', path.join(dir, 'search-state'), '--data-root', dataRoot],
+    ...['--search-addr', searchAddr, '--data-root', dataRoot],
   ];
 }
 

@@ -37,6 +37,7 @@ import {
 } from '@rnas/tasks';
 import type { TrainingMetrics } from './metrics';
 import { CandidateEvaluations } from './evaluations';
+import type { SearchLookup } from './search-lookup';
 import { epochReportToProto, recipeToProto } from './training-proto';
 import type { HeadConfigs, RequestedSpec, ResolvedTraining } from './training-request';
 import type { TrainingWorkerEvent, TrainingWorkerInput, TrainingWorkerResult } from './worker-messages';
@@ -99,11 +100,15 @@ export interface TrainingJobsOptions {
   logger: Logger;
   /** Evaluator threads per search setup for EvaluatePair. */
   evaluatorThreads: number;
+  /** Where StartTraining finds a search's genotype (the search service). */
+  searches: SearchLookup;
 }
 
 export class TrainingJobs {
   /** The candidate evaluations this replica does for search services (EvaluatePair). */
   readonly evaluations: CandidateEvaluations;
+  /** The search service, asked for the genotype of a search StartTraining names. */
+  readonly searches: SearchLookup;
   private readonly jobs: JobKind<StoredConfig, StoredProgress, StoredResult, unknown>;
   private readonly durable: DurableJobs<
     StoredConfig,
@@ -115,6 +120,7 @@ export class TrainingJobs {
   >;
 
   constructor(private readonly options: TrainingJobsOptions) {
+    this.searches = options.searches;
     this.evaluations = new CandidateEvaluations({
       dataRoots: options.dataRoots,
       threads: options.evaluatorThreads,
@@ -234,6 +240,7 @@ export class TrainingJobs {
   }
 
   async close(): Promise<void> {
+    this.searches.close();
     await Promise.all([this.durable.close(), this.evaluations.close()]);
   }
 

@@ -1,10 +1,11 @@
-import { Task } from '@rnas/proto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { InvalidArgumentError, NotFoundError, startFakeService, type FakeService } from '@rnas/grpc';
+import { Search, SearchServiceService, SearchState, Task } from '@rnas/proto';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { CIFAR_RECIPE } from '@rnas/train';
-import { searchGenotype } from './search-lookup';
+import { SearchLookup } from './search-lookup';
 import { resolveStartTraining } from './training-request';
 import { TINY_GENOTYPE } from './test-util';
 
@@ -27,7 +28,7 @@ describe('resolveStartTraining', () => {
         modelName: 'm',
         task: Task.TASK_UNSPECIFIED,
       },
-      { dataRoots: [], searchStateDir: dir },
+      { dataRoots: [], searchGenotype: () => Promise.reject(new Error('no search was named')) },
     );
     expect(resolved.spec).toEqual({
       variant: 'cifar',
@@ -44,37 +45,85 @@ describe('resolveStartTraining', () => {
   });
 });
 
-describe('searchGenotype', () => {
-  it('reads genotype.json of a search directory when there is no search database', async () => {
-    const stateDir = path.join(dir, 'copied');
-    mkdirSync(path.join(stateDir, 'searches', 's1'), { recursive: true });
-    const genotype = {
-      normal: TINY_GENOTYPE.normal.map((e) => [e.op, e.input]),
-      normalConcat: [2, 3],
-      reduce: TINY_GENOTYPE.reduce.map((e) => [e.op, e.input]),
-      reduceConcat: [2, 3],
+describe('SearchLookup', () => {
+  let searchService: FakeService;
+  const genotype = {
+    normal: TINY_GENOTYPE.normal.map((e) => [e.op, e.input]),
+    normalConcat: [2, 3],
+    reduce: TINY_GENOTYPE.reduce.map((e) => [e.op, e.input]),
+    reduceConcat: [2, 3],
+  };
+
+  beforeAll(async () => {
+    const searches: Record<string, Partial<Search>> = {
+      done: {
+        state: SearchState.SEARCH_STATE_SUCCEEDED,
+        best: { genotype: TINY_GENOTYPE, valLoss: 1, valAccuracy: 0.5, generation: 1, member: 0 },
+      },
+      failed: { state: SearchState.SEARCH_STATE_FAILED },
+      empty: { state: SearchState.SEARCH_STATE_SUCCEEDED },
+      broken: {
+        state: SearchState.SEARCH_STATE_SUCCEEDED,
+        best: {
+          genotype: { ...TINY_GENOTYPE, normal: [] },
+          valLoss: 1,
+          valAccuracy: 0,
+          generation: 0,
+          member: 0,
+        },
+      },
     };
-    writeFileSync(path.join(stateDir, 'searches', 's1', 'genotype.json'), JSON.stringify(genotype));
-    expect(await searchGenotype(stateDir, 's1')).toEqual(genotype);
-    await expect(searchGenotype(stateDir, 's2')).rejects.toMatchObject({ code: status.NOT_FOUND });
-    await expect(searchGenotype(stateDir, '')).rejects.toMatchObject({ code: status.INVALID_ARGUMENT });
+    searchService = await startFakeService(SearchServiceService, {
+      getSearch: ({ searchId }) => {
+        if (searchId.length > 128) throw new InvalidArgumentError('search_id', searchId, 'too long');
+        const search = searches[searchId];
+        if (search === undefined) throw new NotFoundError('search', searchId);
+        return { search: Search.fromPartial({ ...search, id: searchId }) };
+      },
+    });
   });
 
-  it('refuses a damaged or oversized genotype file as FAILED_PRECONDITION, naming the file', async () => {
-    const stateDir = path.join(dir, 'damaged');
-    for (const [id, contents] of [
-      ['bad-json', '{"normal": ['],
-      ['bad-genotype', '{"normal": [], "normalConcat": [], "reduce": [], "reduceConcat": []}'],
-      ['huge', ' '.repeat(2 * 1024 * 1024)],
-    ]) {
-      mkdirSync(path.join(stateDir, 'searches', id), { recursive: true });
-      writeFileSync(path.join(stateDir, 'searches', id, 'genotype.json'), contents);
-      const error = (await searchGenotype(stateDir, id).catch((e: unknown) => e)) as {
+  afterAll(async () => {
+    await searchService.server.shutdown();
+  });
+
+  it('asks the search service: the genotype of a succeeded search, NOT_FOUND for one it does not know', async () => {
+    const lookup = new SearchLookup(searchService.address);
+    try {
+      expect(await lookup.genotype('done')).toEqual(genotype);
+      await expect(lookup.genotype('nope')).rejects.toMatchObject({ code: status.NOT_FOUND });
+      await expect(lookup.genotype('x'.repeat(300))).rejects.toMatchObject({ code: status.NOT_FOUND });
+      await expect(lookup.genotype('')).rejects.toMatchObject({ code: status.INVALID_ARGUMENT });
+    } finally {
+      lookup.close();
+    }
+  });
+
+  it('refuses a search that has not succeeded or has no usable result, saying why', async () => {
+    const lookup = new SearchLookup(searchService.address);
+    try {
+      await expect(lookup.genotype('failed')).rejects.toMatchObject({
+        code: status.FAILED_PRECONDITION,
+        message: 'search "failed" is failed; only a succeeded search can be trained',
+      });
+      await expect(lookup.genotype('empty')).rejects.toMatchObject({ code: status.FAILED_PRECONDITION });
+      await expect(lookup.genotype('broken')).rejects.toMatchObject({ code: status.FAILED_PRECONDITION });
+    } finally {
+      lookup.close();
+    }
+  });
+
+  it('is UNAVAILABLE, naming the address and the flag, when the search service cannot be reached', async () => {
+    const lookup = new SearchLookup('127.0.0.1:1', 2000);
+    try {
+      const error = (await lookup.genotype('done').catch((e: unknown) => e)) as {
         code: number;
         message: string;
       };
-      expect(error.code).toBe(status.FAILED_PRECONDITION);
-      expect(error.message).toContain(id);
+      expect(error.code).toBe(status.UNAVAILABLE);
+      expect(error.message).toContain('cannot ask the search service at 127.0.0.1:1 (--search-addr)');
+    } finally {
+      lookup.close();
     }
   });
 });

@@ -32,7 +32,6 @@ import {
   type TaskModelSpec,
   type TaskName,
 } from '@rnas/tasks';
-import { searchGenotype } from './search-lookup';
 
 /** The network the request asks for; 0 for a size the dataset decides. */
 export type RequestedSpec = Omit<NetworkSpecFields, 'genotype'>;
@@ -70,7 +69,8 @@ export function denseInputSize(task: DenseTask, configs: HeadConfigs): { height:
 export interface TrainingLimits {
   readonly dataRoots: readonly string[];
   /** The search service's state directory (for a search id). */
-  readonly searchStateDir: string;
+  /** The genotype of a succeeded search, by id (SearchService.GetSearch). */
+  searchGenotype(searchId: string): Promise<Genotype>;
 }
 
 /** The paper's CIFAR network: 36 channels, 20 cells (RELATIVENAS.md section 7). */
@@ -269,7 +269,7 @@ export async function resolveStartTraining(
       break;
     case 'searchId':
       searchId = architecture.value;
-      genotype = await searchGenotype(limits.searchStateDir, searchId);
+      genotype = await limits.searchGenotype(searchId);
       break;
     default:
       throw new InvalidArgumentError(

@@ -1,15 +1,26 @@
 // The training service over gRPC on an ephemeral port: a training that publishes a model, one
 // from a succeeded search's id, cancellation within a batch, an interrupted training resumed by a
 // new service on the same state directory, and bad input answered with the right code.
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import * as path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { status } from '@grpc/grpc-js';
-import { firstMessage, pollUntil, spawnServiceProcess, type ServiceProcess } from '@rnas/grpc';
-import { JobStore } from '@rnas/jobs';
+import {
+  firstMessage,
+  NotFoundError,
+  pollUntil,
+  spawnServiceProcess,
+  startFakeService,
+  type FakeService,
+  type ServiceProcess,
+} from '@rnas/grpc';
+import { genotypeToProto, type Genotype } from '@rnas/nas';
 import {
   LearningRateSchedule,
   NetworkVariant,
+  Search,
+  SearchServiceService,
+  SearchState,
   TrainingState,
   type StartTrainingRequest,
   type Training,
@@ -41,7 +52,10 @@ let client: TrainingClient;
 let lines: Record<string, unknown>[];
 
 function serviceConfig(): TrainingServiceConfig {
-  return loadTrainingServiceConfig([...serviceArgs(dir, dataRoot), '--max-message-bytes', '65536'], {});
+  return loadTrainingServiceConfig(
+    [...serviceArgs(dir, dataRoot, searchService.address), '--max-message-bytes', '65536'],
+    {},
+  );
 }
 
 async function startService(): Promise<void> {
@@ -69,28 +83,38 @@ const SEARCH_GENOTYPE = {
   reduceConcat: [2, 3],
 };
 
-/** A search service's state directory as the search service leaves it, with searches in given states. */
-function fakeSearches(searches: { id: string; state: 'succeeded' | 'running' }[]): void {
-  const stateDir = path.join(dir, 'search-state');
-  const store = JobStore.open(path.join(stateDir, 'search.db'));
-  const jobs = store.kind('search');
-  for (const { id, state } of searches) {
-    jobs.create(id, { config: {}, progress: {} }, { payload: {} });
-    jobs.update(id, { state: 'running' });
-    if (state === 'succeeded') jobs.update(id, { state: 'succeeded' });
-    mkdirSync(path.join(stateDir, 'searches', id), { recursive: true });
-    writeFileSync(path.join(stateDir, 'searches', id, 'genotype.json'), JSON.stringify(SEARCH_GENOTYPE));
-  }
-  store.close();
+/** A search service that knows two searches: one succeeded with SEARCH_GENOTYPE, one running. */
+async function fakeSearches(): Promise<FakeService> {
+  const searches: Record<string, SearchState> = {
+    'search-done': SearchState.SEARCH_STATE_SUCCEEDED,
+    'search-busy': SearchState.SEARCH_STATE_RUNNING,
+  };
+  return startFakeService(SearchServiceService, {
+    getSearch: ({ searchId }) => {
+      const state = searches[searchId];
+      if (state === undefined) throw new NotFoundError('search', searchId);
+      askedFor.push(searchId);
+      return {
+        search: Search.fromPartial({
+          id: searchId,
+          state,
+          best:
+            state === SearchState.SEARCH_STATE_SUCCEEDED
+              ? { genotype: genotypeToProto(SEARCH_GENOTYPE as Genotype), valLoss: 1 }
+              : undefined,
+        }),
+      };
+    },
+  });
 }
+
+const askedFor: string[] = [];
+let searchService: FakeService;
 
 beforeAll(async () => {
   buildService();
   ({ dir, dataRoot, datasetUri } = await tinyDataRoot());
-  fakeSearches([
-    { id: 'search-done', state: 'succeeded' },
-    { id: 'search-busy', state: 'running' },
-  ]);
+  searchService = await fakeSearches();
   await startService();
 }, 300_000);
 
@@ -99,6 +123,7 @@ afterAll(async () => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   client?.close();
   await service?.close();
+  await searchService?.server.shutdown();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -203,6 +228,8 @@ describe('TrainingService', () => {
       );
       expect(unknown.code).toBe(status.NOT_FOUND);
     }
+    // The genotype came from the search service (GetSearch), asked with the ids as given.
+    expect(askedFor).toEqual(['search-done', 'search-busy']);
   });
 
   it('cancels a running training within one batch and publishes nothing', async () => {
@@ -372,8 +399,8 @@ async function spawnService(stateDir: string, extra: string[] = []): Promise<Ser
     stateDir,
     '--model-repo',
     path.join(dir, 'process-models'),
-    '--search-state-dir',
-    path.join(dir, 'search-state'),
+    '--search-addr',
+    searchService.address,
     '--data-root',
     dataRoot,
     '--shutdown-grace-ms',

@@ -111,20 +111,26 @@ async function explain(error: Error, services: DemoServices | undefined): Promis
 /** Starts the services; if one fails the others are stopped before the error is thrown. */
 async function startServices(options: DemoRunOptions, io: CliIo): Promise<DemoServices> {
   const dirs = {
-    state: `${options.outDir}/state`,
+    searchState: `${options.outDir}/state/search`,
+    trainingState: `${options.outDir}/state/training`,
     models: `${options.outDir}/models`,
     logs: `${options.outDir}/logs`,
   };
   for (const dir of Object.values(dirs)) mkdirSync(dir, { recursive: true });
-  // Each service takes only the storage it uses.
-  const extra: Record<ServiceName, string[]> = {
-    search: ['--state-dir', dirs.state, '--data-root', options.dataRoot],
-    training: ['--state-dir', dirs.state, '--model-repo', dirs.models, '--data-root', options.dataRoot],
-    inference: ['--model-repo', dirs.models, '--repo-poll-ms', '1000'],
-  };
   const names = options.services;
   // Ports chosen here, so that the demo knows where to call without reading the services' logs.
   const ports = await freePorts(2 * names.length);
+  const searchAt = names.indexOf('search');
+  // Each service owns its state and takes only the storage it uses; training asks the search
+  // service for a search's genotype.
+  const extra: Record<ServiceName, string[]> = {
+    search: ['--state-dir', dirs.searchState, '--data-root', options.dataRoot],
+    training: [
+      ...['--state-dir', dirs.trainingState, '--model-repo', dirs.models, '--data-root', options.dataRoot],
+      ...(searchAt === -1 ? [] : ['--search-addr', `127.0.0.1:${ports[2 * searchAt]}`]),
+    ],
+    inference: ['--model-repo', dirs.models, '--repo-poll-ms', '1000'],
+  };
   const started = await Promise.allSettled(
     names.map((name, i) =>
       startService(name, {

@@ -29,9 +29,17 @@ describe('rnas serve', () => {
   });
 
   it.each([
-    ['search', ['--state-dir', '--data-root', '--max-running-searches'], ['--model-repo']],
-    ['training', ['--state-dir', '--model-repo', '--data-root', '--search-state-dir'], []],
-    ['inference', ['--model-repo', '--max-batch-size'], ['--state-dir', '--data-root']],
+    ['search', ['--state-dir', '--data-root', '--max-running-searches', '--evaluators'], ['--model-repo']],
+    [
+      'training',
+      ['--state-dir', '--model-repo', '--data-root', '--search-addr', '--evaluator-threads'],
+      ['--search-state-dir'],
+    ],
+    [
+      'inference',
+      ['--model-repo', '--max-batch-size', '--model-control-mode'],
+      ['--state-dir', '--data-root'],
+    ],
   ])('lists in `serve %s --help` only the flags that service uses', async (name, listed, absent) => {
     const io = capture();
     expect(await runServeCommand(name, ['--help'], io)).toBe(0);
