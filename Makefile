@@ -2,7 +2,7 @@
 NPM ?= npm
 NODE_MODULES_STAMP := node_modules/.package-lock.json
 
-.PHONY: install build test lint proto check demo demo-detect demo-segment demo-pose bench bench-engine bench-data bench-networks bench-search bench-serve bench-tasks clean
+.PHONY: install build test lint proto check deploy-check image demo demo-detect demo-segment demo-pose bench bench-engine bench-data bench-networks bench-search bench-serve bench-tasks clean
 
 # Install the workspace exactly as locked (skipped when the lock has not changed).
 install: $(NODE_MODULES_STAMP)
@@ -32,6 +32,18 @@ check: proto lint
 	npx tsc -p tsconfig.tests.json
 	git diff --exit-code -- libs/proto/src/gen || (echo "check: generated code is stale; run 'make proto' and commit" >&2; exit 1)
 	@test -z "$$(git status --porcelain -- libs/proto/src/gen)" || (echo "check: untracked generated files; run 'make proto' and commit" >&2; exit 1)
+
+# The Kubernetes manifests: every overlay of deploy/ rendered with `kubectl kustomize` and checked
+# (probes, ports and flags against the services' own config, images, non-root, GPUs, policies).
+deploy-check: build
+	npx jest --ci deploy
+
+# The CPU image (deploy/Dockerfile), where a container builder with a running engine exists.
+IMAGE ?= rnas:$(shell node -p "require('./package.json').version")
+image:
+	@if command -v podman >/dev/null 2>&1; then podman build -f deploy/Dockerfile -t $(IMAGE) .; \
+	elif command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then docker build -f deploy/Dockerfile -t $(IMAGE) .; \
+	else echo "make image: no container builder here (podman, or docker with a running engine); build deploy/Dockerfile where one is" >&2; exit 1; fi
 
 # The whole path on real data (~5-10 min on 2 cores): starts the three services on free localhost
 # ports (state, models and logs in runs/demo-<time>/), searches Fashion-MNIST with RelativeNAS,
