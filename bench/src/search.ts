@@ -14,6 +14,7 @@
 import { execFile } from 'node:child_process';
 import { mkdir, rm } from 'node:fs/promises';
 import { promisify } from 'node:util';
+import { cpus, loadavg } from 'node:os';
 import * as path from 'node:path';
 import { initBackend, tf, type BackendInfo } from '@rnas/engine';
 import {
@@ -44,6 +45,7 @@ import {
   type SearchResult,
 } from '@rnas/nas';
 import { BENCHMARKS_DOC, REPO_ROOT, writeDocSection } from './docs-section';
+import { remoteSearch, remoteTable, type RemoteRun } from './search-remote';
 
 interface Budget {
   name: string;
@@ -133,6 +135,8 @@ const QUICK: Budget = {
 };
 
 interface Args {
+  /** Only the search on 1, 2 and 3 evaluator processes (its own section of the doc). */
+  evaluatorsOnly: boolean;
   quick: boolean;
   write: boolean;
   dataset: string;
@@ -143,6 +147,7 @@ interface Args {
 function parseArgs(argv: readonly string[]): Args {
   const args: Args = {
     quick: false,
+    evaluatorsOnly: false,
     write: false,
     dataset: 'fashion-mnist:/usr/share/datasets/fashion-mnist',
     out: path.join(REPO_ROOT, '.bench', 'search'),
@@ -156,6 +161,7 @@ function parseArgs(argv: readonly string[]): Args {
       return v;
     };
     if (a === '--quick') args.quick = true;
+    else if (a === '--evaluators-only') args.evaluatorsOnly = true;
     else if (a === '--write') args.write = true;
     else if (a === '--dataset') args.dataset = value();
     else if (a === '--out') args.out = path.resolve(value());
@@ -165,7 +171,7 @@ function parseArgs(argv: readonly string[]): Args {
       args.seed = Number(v);
     } else
       throw new Error(
-        `unknown argument ${JSON.stringify(a)} (expected --quick, --write, --dataset URI, --out DIR, --seed N)`,
+        `unknown argument ${JSON.stringify(a)} (expected --quick, --write, --evaluators-only, --dataset URI, --out DIR, --seed N)`,
       );
   }
   return args;
@@ -372,6 +378,10 @@ async function main(): Promise<void> {
   const dataset = await openDataset(args.dataset, { dataRoots: dataRootsFromEnv() });
   await mkdir(args.out, { recursive: true });
   const started = performance.now();
+  if (args.evaluatorsOnly) {
+    await evaluatorsSection(args, budget, backend);
+    return;
+  }
 
   const strategies = ['relativenas', 'random'] as const;
   const searches: Record<string, { result: SearchResult; seconds: number; imagesPerSecond: number }> = {};
@@ -483,6 +493,58 @@ async function main(): Promise<void> {
   if (args.write) {
     await writeDocSection('Search', body);
     console.error(`wrote the Search section of ${BENCHMARKS_DOC}`);
+  }
+  await evaluatorsSection(args, budget, backend);
+}
+
+/**
+ * The search on 1, 2 and 3 evaluator processes (training services, `--evaluators`), each with
+ * every pair of a generation at once; its own section of the doc.
+ */
+async function evaluatorsSection(args: Args, budget: Budget, backend: BackendInfo): Promise<void> {
+  const t = budget.throughput;
+  const size = {
+    population: t.population ?? 4,
+    generations: t.generations ?? 2,
+    layers: t.layers ?? 3,
+    channels: t.channels ?? 4,
+    batchSize: t.batchSize ?? 32,
+    trainImages: t.trainImages ?? 64,
+    valImages: t.valImages ?? 64,
+    cutout: t.cutout ?? 8,
+  };
+  const load = loadavg()[0];
+  const started = performance.now();
+  const runs: RemoteRun[] = [];
+  for (const evaluators of [1, 2, 3]) {
+    const run = await remoteSearch(evaluators, size, {
+      datasetUri: args.dataset,
+      dataRoots: dataRootsFromEnv(),
+      seed: args.seed,
+    });
+    console.error(`  ${evaluators} evaluator process(es): ${run.imagesPerSecond.toFixed(1)} images/s`);
+    runs.push(run);
+  }
+  const body = [
+    `Produced by \`node bench/dist/search.js${args.quick ? ' --quick' : ''} --evaluators-only\` (also part of \`make bench-search\`) on ` +
+      `${new Date().toISOString().slice(0, 10)}, backend ${backend.name}, ${cpus().length} cores (${cpus()[0]?.model.trim() ?? 'unknown CPU'}), ` +
+      `load average ${load.toFixed(1)} at the start; ${((performance.now() - started) / 60000).toFixed(1)} min.`,
+    '',
+    `The search service (its own process) with \`--evaluators\` naming N training services (each its own process, ` +
+      `\`EvaluatePair\`) on loopback; a search of population ${size.population}, ${size.generations} generations, ` +
+      `${size.layers} cells x ${size.channels} channels, batch ${size.batchSize}, ${size.trainImages} + ${size.valImages} ` +
+      `images per comparison, \`pairs_per_wave\` ${size.population / 2} (every pair of a generation at once, so up to ` +
+      `${size.population} evaluations in flight); images per second of candidate evaluation over generations 2 to ` +
+      `${size.generations}. Bytes per pair: the EvaluatePair requests of both members (the tensors each loads from the ` +
+      `weight set as raw float32, its image indices, the setup); the answers carry the trained tensors, about as many bytes. ` +
+      `On this machine the evaluators share its ${cpus().length} cores: past that the rows show the ceiling, not the scaling.`,
+    '',
+    ...remoteTable(runs),
+  ].join('\n');
+  console.log(`## Search on evaluator processes\n\n${body}`);
+  if (args.write) {
+    await writeDocSection('Search on evaluator processes', body);
+    console.error(`wrote the Search on evaluator processes section of ${BENCHMARKS_DOC}`);
   }
 }
 
