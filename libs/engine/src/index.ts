@@ -26,3 +26,4 @@ export {
   type SafetensorsDType,
   type SafetensorsFile,
 } from './safetensors';
+export { float32FromLittleEndian, littleEndianBytes } from './little-endian';

@@ -2,7 +2,7 @@
 // process (a training replica) can evaluate a search's candidates: tensors and index lists travel
 // as raw little-endian bytes, and what comes from the wire is checked before any of it is used.
 import { crc32 } from 'node:zlib';
-import type { HostTensor } from '@rnas/engine';
+import { float32FromLittleEndian, littleEndianBytes, type HostTensor } from '@rnas/engine';
 import type {
   CandidateJob as CandidateJobProto,
   CandidateResult as CandidateResultProto,
@@ -129,17 +129,6 @@ export function evaluationSetupFromProto(
   };
 }
 
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-
-function bytesOf(values: Float32Array | Int32Array): Buffer {
-  if (LITTLE_ENDIAN) return Buffer.from(values.buffer, values.byteOffset, values.byteLength);
-  const out = Buffer.alloc(values.byteLength);
-  values.forEach((v, i) =>
-    values instanceof Float32Array ? out.writeFloatLE(v, i * 4) : out.writeInt32LE(v, i * 4),
-  );
-  return out;
-}
-
 function float32Of(bytes: Uint8Array, field: string): Float32Array {
   if (bytes.byteLength % 4 !== 0) {
     throw new EvaluationMessageError(
@@ -148,13 +137,7 @@ function float32Of(bytes: Uint8Array, field: string): Float32Array {
       'expected little-endian float32s (a multiple of 4 bytes)',
     );
   }
-  const out = new Float32Array(bytes.byteLength / 4);
-  if (LITTLE_ENDIAN) new Uint8Array(out.buffer).set(bytes);
-  else {
-    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    for (let i = 0; i < out.length; i++) out[i] = view.getFloat32(i * 4, true);
-  }
-  return out;
+  return float32FromLittleEndian(bytes);
 }
 
 function int32Of(bytes: Uint8Array, field: string, size: number): Int32Array {
@@ -182,7 +165,7 @@ export function paramsToProto(params: HostParams): HostTensorProto[] {
     if (!(tensor.data instanceof Float32Array)) {
       throw new Error(`tensor ${name}: only float32 tensors travel (got ${tensor.dtype})`);
     }
-    return { name, shape: [...tensor.shape], data: bytesOf(tensor.data) };
+    return { name, shape: [...tensor.shape], data: littleEndianBytes(tensor.data) };
   });
 }
 
@@ -221,8 +204,8 @@ export function candidateJobToProto(job: CandidateJob): CandidateJobProto {
     params: paramsToProto(job.params),
     lr: job.lr,
     dropPath: job.dropPath,
-    trainIndices: bytesOf(job.trainIndices),
-    valIndices: bytesOf(job.valIndices),
+    trainIndices: littleEndianBytes(job.trainIndices),
+    valIndices: littleEndianBytes(job.valIndices),
     augmentSeed: job.augmentSeed,
     valAugmentSeed: job.valAugmentSeed ?? undefined,
     dropPathSeed: job.dropPathSeed,

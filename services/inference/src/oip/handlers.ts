@@ -272,24 +272,20 @@ export class OipHandlers implements ServiceHandlers<typeof GRPCInferenceServiceS
         wake?.();
       }
     })();
-    try {
-      for (;;) {
-        const next = pending.shift();
-        if (next) {
-          yield await next;
-          continue;
-        }
-        if (finished) break;
-        await new Promise<void>((resolve) => {
-          wake = resolve;
-        });
-        wake = undefined;
+    for (;;) {
+      const next = pending.shift();
+      if (next) {
+        yield await next;
+        continue;
       }
-      if (readError !== undefined) throw readError;
-    } finally {
-      // Answers nobody will read still settle (they never reject); the reader ends with the call.
-      void reading;
+      if (finished) break;
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+      });
+      wake = undefined;
     }
+    await reading;
+    if (readError !== undefined) throw readError;
   }
 
   private async streamOne(

@@ -2,6 +2,7 @@
 // model (names, datatypes, shapes, byte sizes; typed `contents` or `raw_input_contents`) and the
 // outputs encoded the way the request came (raw when its inputs were raw). Every error is
 // INVALID_ARGUMENT naming the tensor by its protobuf path and saying what was expected.
+import { float32FromLittleEndian, littleEndianBytes } from '@rnas/engine';
 import { InvalidArgumentError } from '@rnas/grpc';
 import type { InferTensorContents, ModelInferRequest, ModelInferResponse } from '@rnas/proto';
 import type { CheckedInput } from '../handlers';
@@ -193,14 +194,8 @@ function rawFloats(bytes: Buffer, count: number, dims: readonly number[]): Float
       `FP32 shape [${dims.join(', ')}] needs ${count * 4} bytes (${count} little-endian floats)`,
     );
   }
-  const values = new Float32Array(count);
   // A copy, aligned whatever the message's offset; the batcher may keep it.
-  new Uint8Array(values.buffer).set(bytes);
-  if (!LITTLE_ENDIAN) {
-    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    for (let i = 0; i < count; i++) values[i] = view.getFloat32(i * 4, true);
-  }
-  return values;
+  return float32FromLittleEndian(bytes);
 }
 
 function typedFloats(
@@ -227,8 +222,6 @@ function typedFloats(
   }
   return Float32Array.from(given);
 }
-
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /** BYTES elements of a raw buffer: each a 4-byte little-endian length, then that many bytes. */
 export function splitBytesElements(bytes: Buffer, field: string): Buffer[] {
@@ -285,7 +278,7 @@ export function encodeOutputs(
       rawOutputContents.push(
         Array.isArray(values)
           ? joinBytesElements(values as readonly Buffer[])
-          : rawBytes(values as Float32Array | Int32Array),
+          : littleEndianBytes(values as Float32Array | Int32Array),
       );
       continue;
     }
@@ -302,13 +295,4 @@ export function encodeOutputs(
     outputs.push({ ...head, contents });
   }
   return { outputs, rawOutputContents };
-}
-
-function rawBytes(values: Float32Array | Int32Array): Buffer {
-  if (LITTLE_ENDIAN) return Buffer.from(values.buffer, values.byteOffset, values.byteLength);
-  const out = Buffer.alloc(values.byteLength);
-  values.forEach((v, i) =>
-    values instanceof Float32Array ? out.writeFloatLE(v, i * 4) : out.writeInt32LE(v, i * 4),
-  );
-  return out;
 }
