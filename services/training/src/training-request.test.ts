@@ -54,6 +54,9 @@ describe('SearchLookup', () => {
     reduceConcat: [2, 3],
   };
 
+  /** The ids the fake search service was asked for, in order. */
+  const askedFor: string[] = [];
+
   beforeAll(async () => {
     const searches: Record<string, Partial<Search>> = {
       done: {
@@ -75,6 +78,7 @@ describe('SearchLookup', () => {
     };
     searchService = await startFakeService(SearchServiceService, {
       getSearch: ({ searchId }) => {
+        askedFor.push(searchId);
         if (searchId.length > 128) throw new InvalidArgumentError('search_id', searchId, 'too long');
         const search = searches[searchId];
         if (search === undefined) throw new NotFoundError('search', searchId);
@@ -94,6 +98,8 @@ describe('SearchLookup', () => {
       await expect(lookup.genotype('nope')).rejects.toMatchObject({ code: status.NOT_FOUND });
       await expect(lookup.genotype('x'.repeat(300))).rejects.toMatchObject({ code: status.NOT_FOUND });
       await expect(lookup.genotype('')).rejects.toMatchObject({ code: status.INVALID_ARGUMENT });
+      // Each id reached the search service as given; an empty one never left.
+      expect(askedFor).toEqual(['done', 'nope', 'x'.repeat(300)]);
     } finally {
       lookup.close();
     }
@@ -110,6 +116,29 @@ describe('SearchLookup', () => {
       await expect(lookup.genotype('broken')).rejects.toMatchObject({ code: status.FAILED_PRECONDITION });
     } finally {
       lookup.close();
+    }
+  });
+
+  it('is UNAVAILABLE, naming the address, when the search service does not answer before the deadline', async () => {
+    const silent = await startFakeService(SearchServiceService, {
+      // Answers only when the call is over (the client's deadline passed).
+      getSearch: (_request, context) =>
+        new Promise((_resolve, reject) =>
+          context.signal.addEventListener('abort', () => reject(context.signal.reason as Error)),
+        ),
+    });
+    const lookup = new SearchLookup(silent.address, 200);
+    try {
+      const error = (await lookup.genotype('done').catch((e: unknown) => e)) as {
+        code: number;
+        message: string;
+      };
+      expect(error.code).toBe(status.UNAVAILABLE);
+      expect(error.message).toContain(`cannot ask the search service at ${silent.address} (--search-addr)`);
+      expect(error.message).toContain('DEADLINE_EXCEEDED');
+    } finally {
+      lookup.close();
+      await silent.server.shutdown();
     }
   });
 
