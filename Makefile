@@ -35,8 +35,10 @@ check: proto lint
 
 # The Kubernetes manifests: every overlay of deploy/ rendered with `kubectl kustomize` and checked
 # (probes, ports and flags against the services' own config, images, non-root, GPUs, policies).
+# Only deploy/'s tests: a path pattern such as `deploy` would match every test of a checkout whose
+# own path says deploy.
 deploy-check: build
-	npx jest --ci deploy
+	npx jest --ci --roots '<rootDir>/deploy'
 
 # The CPU image (deploy/Dockerfile), where a container builder with a running engine exists.
 IMAGE ?= rnas:$(shell node -p "require('./package.json').version")
