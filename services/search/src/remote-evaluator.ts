@@ -70,6 +70,8 @@ export interface RemoteEvaluatorOptions {
 
 interface Target {
   name: string;
+  /** A dns: target's addresses as last looked up (sorted, comma-joined). */
+  addresses?: string;
   client: PromiseClient<typeof TrainingServiceService>;
   slots: number;
   inFlight: number;
@@ -93,6 +95,8 @@ export class RemoteEvaluator implements Evaluator {
   private readonly resolveTimer: NodeJS.Timeout | undefined;
   private wakeTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** Channels replaced after a name's addresses changed: closed with the evaluator (calls on them finish). */
+  private readonly retired: PromiseClient<typeof TrainingServiceService>[] = [];
 
   private constructor(
     private readonly options: RemoteEvaluatorOptions,
@@ -110,14 +114,7 @@ export class RemoteEvaluator implements Evaluator {
     if (options.targets.length === 0) throw new Error('remote evaluator: no evaluator targets');
     const targets = options.targets.map((name): Target => ({
       name,
-      client: createClient(TrainingServiceService, name, {
-        channelOptions: {
-          'grpc.max_send_message_length': options.maxMessageBytes,
-          'grpc.max_receive_message_length': options.maxMessageBytes,
-          // A headless Service's name resolves to every pod: spread the calls over them.
-          'grpc.service_config': JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] }),
-        },
-      }),
+      client: RemoteEvaluator.channel(name, options.maxMessageBytes),
       slots: 1,
       inFlight: 0,
       failures: 0,
@@ -126,6 +123,20 @@ export class RemoteEvaluator implements Evaluator {
     const evaluator = new RemoteEvaluator(options, targets);
     await evaluator.resolveSlots();
     return evaluator;
+  }
+
+  private static channel(
+    name: string,
+    maxMessageBytes: number,
+  ): PromiseClient<typeof TrainingServiceService> {
+    return createClient(TrainingServiceService, name, {
+      channelOptions: {
+        'grpc.max_send_message_length': maxMessageBytes,
+        'grpc.max_receive_message_length': maxMessageBytes,
+        // A headless Service's name resolves to every pod: spread the calls over them.
+        'grpc.service_config': JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] }),
+      },
+    });
   }
 
   /** Calls the targets can take at once: one per address. */
@@ -160,6 +171,7 @@ export class RemoteEvaluator implements Evaluator {
     clearTimeout(this.wakeTimer);
     for (const queued of this.queue.splice(0)) queued.reject(new Error('remote evaluator: closed'));
     for (const target of this.targets) target.client.close();
+    for (const client of this.retired.splice(0)) client.close();
   }
 
   private submit(job: CandidateJob, generation: number, pair: number): Promise<CandidateResult> {
@@ -264,17 +276,34 @@ export class RemoteEvaluator implements Evaluator {
     this.options.onStats?.({ target: target.name, inFlight: target.inFlight, bytesSent, retries });
   }
 
-  /** A dns:/// target takes as many calls at once as its name has addresses (at least one). */
+  /**
+   * A dns:/// target takes as many calls at once as its name has addresses (at least one). When
+   * the addresses change (evaluators scaled up or down), new calls go through a new channel: a
+   * grpc-js channel resolves the name again only when one of its connections drops, so pods added
+   * while every connection stays up would otherwise get no calls.
+   */
   private async resolveSlots(): Promise<void> {
     await Promise.all(
       this.targets.map(async (target) => {
         const match = /^dns:(?:\/\/[^/]*\/)?([^:/]+)(?::\d+)?$/.exec(target.name);
         if (!match) return;
+        let addresses: string;
         try {
-          target.slots = Math.max(1, (await lookup(match[1], { all: true })).length);
+          const found = await lookup(match[1], { all: true });
+          target.slots = Math.max(1, found.length);
+          addresses = found
+            .map((a) => a.address)
+            .sort()
+            .join(',');
         } catch {
           target.slots = 1;
+          return;
         }
+        if (target.addresses !== undefined && target.addresses !== addresses && !this.closed) {
+          this.retired.push(target.client);
+          target.client = RemoteEvaluator.channel(target.name, this.options.maxMessageBytes);
+        }
+        target.addresses = addresses;
       }),
     );
     this.dispatch();
