@@ -20,7 +20,7 @@ import {
   type SyntheticModelOptions,
 } from '@rnas/model';
 import { createClient, sampleValue, scrapeLocalMetrics } from '@rnas/grpc';
-import { decodeImage, forwardProbabilities } from '@rnas/inference';
+import { decodeImage, forwardProbabilities, joinBytesElements } from '@rnas/inference';
 import { GRPCInferenceServiceService, InferenceServiceService, type ModelInferRequest } from '@rnas/proto';
 import { BENCHMARKS_DOC, writeDocSection } from './docs-section';
 import { benchmarkMain, startServer, stopServer, type RunningServer } from './inference-process';
@@ -209,7 +209,7 @@ function calls(
         call: (i) =>
           infer(
             { name: 'images', datatype: 'BYTES', shape: [1], parameters: {}, contents: undefined },
-            rawBytesElement(images[i % images.length]),
+            joinBytesElements([images[i % images.length]]),
           ),
       },
       {
@@ -236,13 +236,6 @@ function calls(
       oip.close();
     },
   };
-}
-
-/** A BYTES tensor's one element in raw_input_contents: its 4-byte little-endian length, then it. */
-function rawBytesElement(bytes: Buffer): Buffer {
-  const length = Buffer.alloc(4);
-  length.writeUInt32LE(bytes.length);
-  return Buffer.concat([length, bytes]);
 }
 
 /**

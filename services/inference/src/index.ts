@@ -16,6 +16,7 @@ export { InferenceHandlers, type HandlerOptions } from './handlers';
 export { InferenceMetrics } from './metrics';
 export { modelToProto, versionToProto } from './model-proto';
 export { decodeImage, type InputShape } from './preprocess';
+export { joinBytesElements, splitBytesElements } from './oip/tensors';
 export {
   ModelRepository,
   servingVersion,
