@@ -75,7 +75,13 @@ describe('initBackend', () => {
   it('reads RNAS_BACKEND when no backend is passed', async () => {
     process.env.RNAS_BACKEND = 'cpu';
     const info = await initBackend(undefined, { loadModule: nothingInstalled });
-    expect(info).toEqual({ name: 'cpu', tfBackend: 'cpu', requested: 'cpu', detail: 'cpu requested' });
+    expect(info).toEqual({
+      name: 'cpu',
+      tfBackend: 'cpu',
+      requested: 'cpu',
+      detail: 'cpu requested',
+      threads: 1,
+    });
     expect(tf.getBackend()).toBe('cpu');
     expect(registerKernels).not.toHaveBeenCalled();
   });
@@ -135,6 +141,7 @@ describe('initBackend', () => {
       tfBackend: 'tensorflow',
       requested: 'auto',
       detail: '@tensorflow/tfjs-node-gpu not installed; @tensorflow/tfjs-node loaded',
+      threads: 1,
     });
     expect(loader.mock.calls.map((c) => c[0])).toEqual([
       '@tensorflow/tfjs-node-gpu',
@@ -158,6 +165,7 @@ describe('initBackend', () => {
       tfBackend: 'tensorflow',
       requested: 'tensorflow-gpu',
       detail: '@tensorflow/tfjs-node-gpu loaded',
+      threads: 1,
     });
   });
 

@@ -6,6 +6,7 @@ import { tf } from './tf';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { registerWasmTrainingKernels } from './kernels';
+import { defaultWasmThreads, parseWasmThreads, prepareWasmThreads, wasmThreadsInUse } from './wasm-threads';
 
 export const BACKEND_NAMES = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKEND_NAMES)[number];
@@ -19,6 +20,8 @@ export interface BackendInfo {
   requested: BackendName;
   /** Why this backend: for 'auto', what happened to each candidate tried before it. */
   detail: string;
+  /** wasm: the threads one operation runs on (RNAS_WASM_THREADS, `wasmThreads`); 1 elsewhere. */
+  threads: number;
 }
 
 /** Loads a package by name; injectable so tests can play "installed" and "not installed". */
@@ -26,6 +29,12 @@ export type ModuleLoader = (packageName: string) => unknown;
 
 export interface InitBackendOptions {
   loadModule?: ModuleLoader;
+  /**
+   * Threads of the wasm engine (1-8), used when wasm is initialised by this call; default
+   * RNAS_WASM_THREADS, else the cores this process may use. Processes or workers that run several
+   * engines side by side give each a share (see `wasmThreadsPerEngine`).
+   */
+  wasmThreads?: number;
 }
 
 interface NativeBackend {
@@ -94,11 +103,12 @@ async function tryNative(native: NativeBackend, loadModule: ModuleLoader): Promi
   }
 }
 
-async function trySetBackend(tfName: 'wasm' | 'cpu'): Promise<void> {
+async function trySetBackend(tfName: 'wasm' | 'cpu', wasmThreads?: number): Promise<void> {
   if (tfName === 'wasm') {
     // Before `setBackend`: tfjs runs kernel setup functions when a backend initialises, so a
     // kernel registered first is ready whatever it needs.
     registerWasmTrainingKernels();
+    prepareWasmThreads(wasmThreads ?? defaultWasmThreads());
   }
   let ok: boolean;
   try {
@@ -109,15 +119,23 @@ async function trySetBackend(tfName: 'wasm' | 'cpu'): Promise<void> {
   if (!ok) throw new Error(`${tfName} backend failed to initialise`);
 }
 
-async function select(requested: BackendName, loadModule: ModuleLoader): Promise<BackendInfo> {
-  const info = (name: BackendName, detail: string): BackendInfo => ({
-    name,
-    tfBackend: tf.getBackend(),
-    requested,
-    detail,
-  });
+async function select(
+  requested: BackendName,
+  loadModule: ModuleLoader,
+  wasmThreads: number | undefined,
+): Promise<BackendInfo> {
+  const info = (name: BackendName, detail: string): BackendInfo => {
+    const threads = name === 'wasm' ? wasmThreadsInUse() : 1;
+    return {
+      name,
+      tfBackend: tf.getBackend(),
+      requested,
+      detail: name === 'wasm' ? `${detail} (${threads} thread${threads === 1 ? '' : 's'})` : detail,
+      threads,
+    };
+  };
   if (requested === 'wasm' || requested === 'cpu') {
-    await trySetBackend(requested);
+    await trySetBackend(requested, wasmThreads);
     return info(requested, `${requested} requested`);
   }
   if (requested !== 'auto') {
@@ -143,7 +161,7 @@ async function select(requested: BackendName, loadModule: ModuleLoader): Promise
     }
   }
   try {
-    await trySetBackend('wasm');
+    await trySetBackend('wasm', wasmThreads);
     return info('wasm', [...skipped, 'wasm initialised'].join('; '));
   } catch (err) {
     skipped.push((err as Error).message);
@@ -165,7 +183,8 @@ export async function initBackend(
   if (current && current.requested === name && tf.getBackend() === current.tfBackend) {
     return { ...current };
   }
-  current = await select(name, options.loadModule ?? requireAtRunTime);
+  if (options.wasmThreads !== undefined) parseWasmThreads(String(options.wasmThreads), 'wasmThreads');
+  current = await select(name, options.loadModule ?? requireAtRunTime, options.wasmThreads);
   await tf.ready();
   return { ...current };
 }

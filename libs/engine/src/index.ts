@@ -13,6 +13,12 @@ export type {
   NamedTensorMap,
 } from '@tensorflow/tfjs-core';
 export { initBackend, type BackendName, type BackendInfo } from './backend';
+export {
+  defaultWasmThreads,
+  MAX_WASM_THREADS,
+  parseWasmThreads,
+  wasmThreadsPerEngine,
+} from './wasm-threads';
 export { registerWasmTrainingKernels } from './kernels';
 export { dilatedDepthwiseConv2d } from './ops/dilated-depthwise-conv2d';
 export { gradients, type GradientsResult } from './gradients';

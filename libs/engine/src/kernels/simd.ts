@@ -420,15 +420,24 @@ function affine2Body(): number[] {
   return [...uleb(body.length), ...body];
 }
 
-function moduleBytes(): Uint8Array {
+/**
+ * The memory import: `(memory 1)`, or for the threaded backend's shared memory
+ * `(memory 1 65536 shared)` (an import of a shared memory must say so and give a maximum, here the
+ * 4 GiB that the backend's own memory declares).
+ */
+function memoryImport(shared: boolean): number[] {
+  return shared ? [0x03, ...uleb(1), ...uleb(65536)] : [0x00, ...uleb(1)];
+}
+
+function moduleBytes(shared: boolean): Uint8Array {
   const type = [0x60, ...vec(new Array<number[]>(7).fill([I32])), ...vec([])];
   const routeType = [0x60, ...vec(new Array<number[]>(8).fill([I32])), ...vec([])];
   const affineType = [0x60, ...vec(new Array<number[]>(9).fill([I32])), ...vec([])];
   return Uint8Array.from([
     ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
     ...section(1, vec([type, routeType, affineType])),
-    // (import "env" "memory" (memory 1))
-    ...section(2, vec([[...name('env'), ...name('memory'), 0x02, 0x00, 0x01]])),
+    // (import "env" "memory" (memory ...))
+    ...section(2, vec([[...name('env'), ...name('memory'), 0x02, ...memoryImport(shared)]])),
     ...section(3, vec([[0], [0], [0], [1], [1], [2]])),
     ...section(
       7,
@@ -454,23 +463,34 @@ interface WebAssemblyApi {
 }
 const wasm = (globalThis as unknown as { WebAssembly: WebAssemblyApi }).WebAssembly;
 
-let bytes: Uint8Array | null | undefined;
+/** The module for unshared and for shared memory; null where the runtime rejects it. */
+const bytes = new Map<boolean, Uint8Array | null>();
 const instances = new WeakMap<object, SimdKernels>();
+
+/** The backend's memory: exported by the one-thread build, imported (shared) by the threaded one. */
+function backendMemory(backend: BackendWasm): { buffer: ArrayBufferLike } | undefined {
+  const module = backend.wasm as unknown as { asm?: { memory?: unknown }; wasmMemory?: unknown };
+  const memory = module.asm?.memory ?? module.wasmMemory;
+  return memory instanceof wasm.Memory ? (memory as { buffer: ArrayBufferLike }) : undefined;
+}
 
 /**
  * The kernels on the backend's heap, or null where they cannot run (a runtime without WebAssembly
  * SIMD, or a backend build that does not expose its memory); callers then use composed kernels.
  */
 export function simdKernels(backend: BackendWasm): SimdKernels | null {
-  if (bytes === undefined) {
-    const candidate = moduleBytes();
-    bytes = wasm.validate(candidate) ? candidate : null;
+  const memory = backendMemory(backend);
+  if (memory === undefined) return null;
+  const shared = memory.buffer instanceof SharedArrayBuffer;
+  if (!bytes.has(shared)) {
+    const candidate = moduleBytes(shared);
+    bytes.set(shared, wasm.validate(candidate) ? candidate : null);
   }
-  const memory = (backend.wasm as unknown as { asm?: { memory?: unknown } }).asm?.memory;
-  if (bytes === null || !(memory instanceof wasm.Memory)) return null;
+  const code = bytes.get(shared);
+  if (code === null || code === undefined) return null;
   let kernels = instances.get(memory);
   if (kernels === undefined) {
-    const { exports } = new wasm.Instance(new wasm.Module(bytes), { env: { memory } });
+    const { exports } = new wasm.Instance(new wasm.Module(code), { env: { memory } });
     kernels = {
       mac: exports.mac as Kernel,
       gemmTN: exports.gemmTN as Kernel,

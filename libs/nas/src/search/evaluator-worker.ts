@@ -5,8 +5,8 @@ import { serveRequests } from '@rnas/workers';
 import { evaluateCandidate, type CandidateJob, type CandidateResult } from './candidate';
 import { transferList, type WorkerInit } from './worker-pool';
 
-serveRequests('evaluator-worker', async ({ setup, backend }: WorkerInit) => ({
-  ready: await initBackend(backend),
+serveRequests('evaluator-worker', async ({ setup, backend, wasmThreads }: WorkerInit) => ({
+  ready: await initBackend(backend, { wasmThreads }),
   handle: (job: CandidateJob): CandidateResult => evaluateCandidate(job, setup.data),
   transfer: (result: CandidateResult) => transferList(result.params),
 }));

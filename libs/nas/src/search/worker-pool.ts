@@ -7,7 +7,7 @@
 // Workers run compiled JavaScript: `libs/nas/dist/search/evaluator-worker.js`, made by `npx tsc -b`.
 // Code running from the TypeScript sources (jest) uses that same file, so build before running
 // tests that start workers (their test does it, see worker-pool.test.ts).
-import type { BackendInfo, BackendName } from '@rnas/engine';
+import { wasmThreadsPerEngine, type BackendInfo, type BackendName } from '@rnas/engine';
 import { RequestThread, workerScript } from '@rnas/workers';
 import type { Split } from '@rnas/data';
 import type { Genotype } from '../genotype';
@@ -29,12 +29,19 @@ export interface WorkerPoolOptions {
   backend?: BackendName;
   /** The compiled worker script; default: evaluator-worker.js of this package's dist/. */
   script?: string;
+  /**
+   * Threads of each worker's wasm engine; default: this machine's cores divided among the workers
+   * (at least 1). Candidates in parallel scale better than threads within one small step, so a
+   * pool as large as the cores gives each worker one thread.
+   */
+  wasmThreads?: number;
 }
 
 /** What a worker receives at start. */
 export interface WorkerInit {
   setup: EvaluatorSetup;
   backend: BackendName | undefined;
+  wasmThreads: number;
 }
 
 /** An evaluator thread: ready with its engine backend, one candidate job per request. */
@@ -108,7 +115,11 @@ export class WorkerPoolEvaluator implements Evaluator {
       throw new Error(`workers: expected an integer in [1, 256], got ${String(count)}`);
     }
     const shared: EvaluatorSetup = { ...setup, data: shareData(setup.data) };
-    const init: WorkerInit = { setup: shared, backend: options.backend };
+    const init: WorkerInit = {
+      setup: shared,
+      backend: options.backend,
+      wasmThreads: options.wasmThreads ?? wasmThreadsPerEngine(count),
+    };
     const threads = await RequestThread.startMany<BackendInfo, CandidateJob, CandidateResult>(count, {
       script: options.script ?? workerScript(__filename, 'evaluator-worker.js'),
       label: 'evaluator worker',

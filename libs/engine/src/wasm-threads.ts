@@ -1,0 +1,160 @@
+// The wasm backend on several cores. tfjs-backend-wasm ships a threaded SIMD build (XNNPACK with a
+// pthreadpool of WebAssembly threads over one shared memory) but never uses it in Node.js: its
+// WASM_HAS_MULTITHREAD_SUPPORT flag is false there (tfjs issue 3830, from when Node's workers
+// could not run Emscripten's pthreads). What stands in the way in Node 20 is the loader, not the
+// runtime:
+//
+// - tfjs hands Emscripten the pthread worker script and the main script as Blob URLs, which
+//   Node's `Worker` and the worker's `importScripts` (fs.readFileSync) cannot open. Here the
+//   worker is wasm-pthread-worker.js of this package, which evaluates the package's own worker
+//   code, and the main script is the package's threaded-simd.js file.
+// - The C++ side caps the pool at emscripten_num_logical_cores() / 2 ("x86 has two hyperthreads
+//   per core"), read once while the module's constructors run: 1 on a 2-core machine. The module
+//   reads that count from `require('os').cpus()`, so while it initialises, os.cpus reports twice
+//   the threads asked for; it is restored as soon as the module is ready.
+// - Running pthreads keep a Node worker referenced: the pool's threads are unreferenced once
+//   started, so that a process exits when its own work is done.
+//
+// XNNPACK splits each operator's output among the threads; every output element is still summed
+// by one thread in the one-thread order, so results equal the one-thread build's (tested).
+import { createRequire } from 'node:module';
+import * as path from 'node:path';
+import type { CpuInfo } from 'node:os';
+import { availableParallelism } from 'node:os';
+import { BackendWasm, setThreadsCount } from '@tensorflow/tfjs-backend-wasm';
+import { tf } from './tf';
+
+/** tfjs's build creates 8 pthread workers up front and caps its pool at 8. */
+export const MAX_WASM_THREADS = 8;
+
+const requireHere = createRequire(__filename);
+
+/** Parses a thread count (RNAS_WASM_THREADS or an option) with an error naming the source and value. */
+export function parseWasmThreads(value: string, source = 'RNAS_WASM_THREADS'): number {
+  const text = value.trim();
+  const n = /^\d+$/.test(text) ? Number(text) : NaN;
+  if (!Number.isInteger(n) || n < 1 || n > MAX_WASM_THREADS) {
+    throw new Error(
+      `${source}: expected an integer in [1, ${MAX_WASM_THREADS}] (threads per wasm engine), got ${JSON.stringify(value)}`,
+    );
+  }
+  return n;
+}
+
+/**
+ * Threads for each of `engines` wasm engines that share this machine (evaluator workers, say):
+ * RNAS_WASM_THREADS when set, else the cores this process may use divided among them (at least 1,
+ * at most 8). One engine gets them all.
+ */
+export function wasmThreadsPerEngine(
+  engines = 1,
+  env: NodeJS.ProcessEnv = process.env,
+  cores = availableParallelism(),
+): number {
+  const set = env.RNAS_WASM_THREADS;
+  if (set !== undefined && set.trim() !== '') return parseWasmThreads(set);
+  return Math.max(1, Math.min(MAX_WASM_THREADS, Math.floor(cores / Math.max(1, engines))));
+}
+
+/** Threads for one wasm engine: RNAS_WASM_THREADS, else the cores this process may use (at most 8). */
+export function defaultWasmThreads(env: NodeJS.ProcessEnv = process.env): number {
+  return wasmThreadsPerEngine(1, env);
+}
+
+/** The compiled pthread entry (dist/), also when this module runs from its TypeScript source. */
+function pthreadWorkerScript(): string {
+  const file = 'wasm-pthread-worker.js';
+  if (__filename.endsWith('.js')) return path.join(__dirname, file);
+  return path.join(__dirname, '..', 'dist', file);
+}
+
+interface EmscriptenWorker {
+  unref(): void;
+}
+
+interface ThreadedModule {
+  cwrap(name: string, returns: string | null, args: string[]): (...args: number[]) => number;
+  PThread: { runningWorkers: EmscriptenWorker[] };
+  tfjs?: unknown;
+}
+
+type Factory = (config: Record<string, unknown>) => Promise<ThreadedModule>;
+
+/** Runs `init` while os.cpus() reports `count` CPUs (see the note at the top). */
+async function withReportedCpus<T>(count: number, init: () => Promise<T>): Promise<T> {
+  const os = requireHere('os') as { cpus: () => CpuInfo[] };
+  const cpus = os.cpus;
+  const model = cpus()[0];
+  os.cpus = () => Array.from({ length: count }, () => model as CpuInfo);
+  try {
+    return await init();
+  } finally {
+    os.cpus = cpus;
+  }
+}
+
+async function createThreadedBackend(threads: number): Promise<BackendWasm> {
+  const dir = path.dirname(requireHere.resolve('@tensorflow/tfjs-backend-wasm/package.json'));
+  const mainScript = path.join(dir, 'wasm-out', 'tfjs-backend-wasm-threaded-simd.js');
+  const binary = path.join(dir, 'wasm-out', 'tfjs-backend-wasm-threaded-simd.wasm');
+  const worker = pthreadWorkerScript();
+  const factory = requireHere(mainScript) as Factory;
+  const module = await withReportedCpus(2 * threads, () =>
+    factory({
+      locateFile: (file: string, prefix: string) =>
+        file.endsWith('.worker.js') ? worker : file.endsWith('.wasm') ? binary : prefix + file,
+      mainScriptUrlOrBlob: mainScript,
+    }),
+  );
+  const wrap = (name: string, returns: string | null, args: string[]) => module.cwrap(name, returns, args);
+  module.tfjs = {
+    init: wrap('init', null, []),
+    initWithThreadsCount: wrap('init_with_threads_count', null, ['number']),
+    getThreadsCount: wrap('get_threads_count', 'number', []),
+    registerTensor: wrap('register_tensor', null, ['number', 'number', 'number']),
+    disposeData: wrap('dispose_data', null, ['number']),
+    dispose: wrap('dispose', null, []),
+  };
+  setThreadsCount(threads);
+  const backend = new BackendWasm(module as unknown as ConstructorParameters<typeof BackendWasm>[0]);
+  for (const w of module.PThread.runningWorkers) w.unref();
+  return backend;
+}
+
+/** The wasm engine's thread count once initialised (tfjs's own count, 1 for the one-thread build). */
+export function wasmThreadsInUse(): number {
+  const backend = tf.findBackend('wasm') as BackendWasm | null;
+  if (backend === null) return 0;
+  const tfjs = (backend.wasm as unknown as { tfjs: { getThreadsCount(): number } }).tfjs;
+  return Math.max(1, tfjs.getThreadsCount());
+}
+
+type BackendFactory = NonNullable<ReturnType<typeof tf.findBackendFactory>>;
+
+// The package registers its factory at priority 2; the replacement keeps it.
+const WASM_PRIORITY = 2;
+let packagedFactory: BackendFactory | undefined;
+let registered: number | undefined;
+
+/**
+ * Makes the next initialisation of the 'wasm' backend use `threads` threads (the threaded SIMD
+ * build for more than one, the package's own one-thread factory for one). Has no effect once the
+ * backend is initialised in this thread: a thread's engine keeps the threads it started with.
+ */
+export function prepareWasmThreads(threads: number): void {
+  parseWasmThreads(String(threads), 'wasm threads');
+  if (tf.findBackend('wasm') !== null || registered === threads) return;
+  if (packagedFactory === undefined) {
+    const factory = tf.findBackendFactory('wasm');
+    if (factory === null)
+      throw new Error('wasm backend: @tensorflow/tfjs-backend-wasm registered no factory');
+    packagedFactory = factory;
+  }
+  tf.removeBackend('wasm');
+  tf.registerBackend(
+    'wasm',
+    threads === 1 ? packagedFactory : () => createThreadedBackend(threads),
+    WASM_PRIORITY,
+  );
+  registered = threads;
+}
