@@ -1,9 +1,10 @@
 // Network benchmark: inference-forward and training-step images per second of the search network
 // (8 cells, 16 channels) and the evaluation network (20 cells, 36 channels) on 32x32x3 images, per
-// backend. Prints a table and writes the "Networks" section of docs/benchmarks.md.
+// backend, next to the PyTorch reference on the same machine in the same run (torch-reference.ts)
+// with the ratio per row. Prints a table and writes the "Networks" section of docs/benchmarks.md.
 //
-//   npx tsc -b && node bench/dist/networks.js [--backends wasm,cpu] [--seconds 20] [--no-write]
-import { cpus, loadavg, totalmem } from 'node:os';
+//   npx tsc -b && node bench/dist/networks.js [--backends wasm,cpu] [--seconds 20] [--no-torch] [--no-write]
+import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 import { initBackend, tf, type BackendName, type Tensor1D, type Tensor4D } from '@rnas/engine';
 import {
   defaultRecompute,
@@ -16,24 +17,31 @@ import {
   trainStep,
 } from '@rnas/nas';
 import { BENCHMARKS_DOC, writeDocSection } from './docs-section';
+import { torchLocations, torchMissing, torchReference, type TorchFigures } from './torch-reference';
 
 interface Row {
   readonly network: 'search' | 'evaluation';
   readonly backend: BackendName;
   readonly mode: 'forward' | 'train step';
   readonly batch: number;
+  /** The auxiliary head (the paper's evaluation recipe); the PyTorch script times none. */
+  readonly auxiliary?: boolean;
+  /** Timed next to the PyTorch reference. */
+  readonly torch?: boolean;
 }
 
 /**
- * What runs where. The evaluation network trains at batch 16 on wasm, whose training step holds
- * about 1.6 GiB of activations (32 images would recompute, to stay within the 4 GiB wasm heap).
+ * What runs where. The wasm rows are the ones compared with PyTorch: the training step at batch 64,
+ * and at 96 for the evaluation network (the paper's batch); then the paper's evaluation recipe
+ * itself (auxiliary head, weight 0.4), which recomputes edge ops to stay within the 4 GiB wasm heap.
  * The cpu backend is only timed on the small network, and trains at batch 8 (minutes per step).
  */
 const ROWS: readonly Row[] = [
-  { network: 'search', backend: 'wasm', mode: 'forward', batch: 64 },
-  { network: 'search', backend: 'wasm', mode: 'train step', batch: 64 },
-  { network: 'evaluation', backend: 'wasm', mode: 'forward', batch: 64 },
-  { network: 'evaluation', backend: 'wasm', mode: 'train step', batch: 16 },
+  { network: 'search', backend: 'wasm', mode: 'forward', batch: 64, torch: true },
+  { network: 'search', backend: 'wasm', mode: 'train step', batch: 64, torch: true },
+  { network: 'evaluation', backend: 'wasm', mode: 'forward', batch: 64, torch: true },
+  { network: 'evaluation', backend: 'wasm', mode: 'train step', batch: 96, torch: true },
+  { network: 'evaluation', backend: 'wasm', mode: 'train step', batch: 96, auxiliary: true },
   { network: 'search', backend: 'cpu', mode: 'forward', batch: 64 },
   { network: 'search', backend: 'cpu', mode: 'train step', batch: 8 },
 ];
@@ -44,28 +52,45 @@ interface Result {
   readonly row: Row;
   /** Train steps: whether the step recomputed edge ops in its backward pass (its default). */
   readonly recompute: boolean | null;
+  /** Threads of the engine (wasm: RNAS_WASM_THREADS, default the cores). */
+  readonly threads: number;
   readonly imagesPerSecond: number;
   readonly msPerBatch: number;
   readonly iterations: number;
+  /** The PyTorch reference's images/s for the same network, pass and batch; undefined if not timed. */
+  readonly torch?: number;
 }
 
-function parseArgs(argv: readonly string[]): { backends: BackendName[]; seconds: number; write: boolean } {
+interface Args {
+  backends: BackendName[];
+  seconds: number;
+  write: boolean;
+  torch: boolean;
+}
+
+function parseArgs(argv: readonly string[]): Args {
   let backends: BackendName[] = ['wasm', 'cpu'];
   let seconds = 20;
   let write = true;
+  let torch = true;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--backends') backends = (argv[++i] ?? '').split(',') as BackendName[];
     else if (a === '--seconds') seconds = Number(argv[++i]);
     else if (a === '--no-write') write = false;
+    else if (a === '--no-torch') torch = false;
     else throw new Error(`network-bench: unknown argument '${a}'`);
   }
   if (!(seconds > 0)) throw new Error(`network-bench: --seconds must be positive, got ${seconds}`);
-  return { backends, seconds, write };
+  return { backends, seconds, write, torch };
 }
 
-/** Times `step` after one warm-up run: repeats until `seconds` have passed (at least once). */
+/**
+ * Times `step` after two warm-up runs (as the PyTorch script does): repeats until `seconds` have
+ * passed (at least once).
+ */
 function time(step: () => void, seconds: number): { ms: number; iterations: number } {
+  step();
   step();
   const start = performance.now();
   let iterations = 0;
@@ -77,14 +102,14 @@ function time(step: () => void, seconds: number): { ms: number; iterations: numb
 }
 
 async function measure(row: Row, seconds: number): Promise<Result> {
-  await initBackend(row.backend);
+  const backend = await initBackend(row.backend);
   const network = new Network({
     variant: 'cifar',
     genotype: getPublishedGenotype('DARTS_V2'),
     ...SHAPES[row.network],
     classes: 10,
     inChannels: 3,
-    auxiliary: false,
+    auxiliary: row.auxiliary === true,
   });
   const params = initParams(network.params, 0);
   const images = tf.randomNormal([row.batch, 32, 32, 3], 0, 1, 'float32', 1) as Tensor4D;
@@ -100,7 +125,14 @@ async function measure(row: Row, seconds: number): Promise<Result> {
         ? () => tf.tidy(() => void network.forward(params, images).logits.dataSync())
         : () => trainStep(network, params, images, labels, sgd).logits.dispose();
     const { ms, iterations } = time(step, seconds);
-    return { row, recompute, imagesPerSecond: (1000 * row.batch) / ms, msPerBatch: ms, iterations };
+    return {
+      row,
+      recompute,
+      threads: backend.threads,
+      imagesPerSecond: (1000 * row.batch) / ms,
+      msPerBatch: ms,
+      iterations,
+    };
   } finally {
     tf.dispose([images, labels]);
     sgd.dispose();
@@ -108,17 +140,27 @@ async function measure(row: Row, seconds: number): Promise<Result> {
   }
 }
 
-function table(results: readonly Result[]): string {
+function rowName(row: Row): string {
+  const { channels, layers } = SHAPES[row.network];
+  return `${row.network} (${layers} cells, ${channels} channels${row.auxiliary ? ', auxiliary head' : ''})`;
+}
+
+function table(results: readonly Result[], torchThreads: number | null): string {
+  const torch = torchThreads !== null;
   const lines = [
-    '| network | backend | pass | batch | recompute | images/s | ms/batch | timed batches |',
-    '| --- | --- | --- | ---: | --- | ---: | ---: | ---: |',
+    '| network | backend | threads | pass | batch | recompute | images/s | ms/batch | timed batches |' +
+      (torch ? ` PyTorch, ${torchThreads} threads, images/s | ratio |` : ''),
+    '| --- | --- | ---: | --- | ---: | --- | ---: | ---: | ---: |' + (torch ? ' ---: | ---: |' : ''),
   ];
-  for (const { row, recompute, imagesPerSecond, msPerBatch, iterations } of results) {
-    const { channels, layers } = SHAPES[row.network];
+  for (const r of results) {
+    const { row, recompute, threads, imagesPerSecond, msPerBatch, iterations } = r;
     const rec = recompute === null ? '-' : recompute ? 'yes' : 'no';
+    const reference =
+      r.torch === undefined ? ' - | - |' : ` ${r.torch.toFixed(1)} | ${(imagesPerSecond / r.torch).toFixed(2)} |`;
     lines.push(
-      `| ${row.network} (${layers} cells, ${channels} channels) | ${row.backend} | ${row.mode} | ${row.batch} | ` +
-        `${rec} | ${imagesPerSecond.toFixed(1)} | ${msPerBatch.toFixed(0)} | ${iterations} |`,
+      `| ${rowName(row)} | ${row.backend} | ${threads} | ${row.mode} | ${row.batch} | ` +
+        `${rec} | ${imagesPerSecond.toFixed(1)} | ${msPerBatch.toFixed(0)} | ${iterations} |` +
+        (torch ? reference : ''),
     );
   }
   return lines.join('\n');
@@ -126,42 +168,104 @@ function table(results: readonly Result[]): string {
 
 const SECTION = 'Networks';
 
-function section(results: readonly Result[], command: string, load: number[]): string {
+interface TorchColumn {
+  /** Threads PyTorch ran with, or null when the column is left out. */
+  readonly threads: number | null;
+  /** What was timed, or why the column is left out. */
+  readonly note: string;
+}
+
+function section(results: readonly Result[], command: string, load: number[], torch: TorchColumn): string {
   const cpu = cpus();
   return [
-    `Command: \`${command}\`. Machine: ${cpu[0]?.model ?? 'unknown CPU'}, ${cpu.length} cores, ` +
-      `${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}; ${new Date().toISOString().slice(0, 10)}; ` +
-      `load average at the start ${load.map((l) => l.toFixed(1)).join(' / ')} (the machine was shared).`,
+    `Command: \`${command}\` (what \`make bench-networks\` runs). Machine: ${cpu[0]?.model ?? 'unknown CPU'}, ` +
+      `${cpu.length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}; ` +
+      `${new Date().toISOString().slice(0, 10)}; load average at the start ` +
+      `${load.map((l) => l.toFixed(1)).join(' / ')} (the machine was shared).`,
     '',
-    'DARTS_V2 cells, CIFAR network, 32x32x3 images, 10 classes, no auxiliary head. "forward" is the ' +
-      'inference pass (running statistics), "train step" is `trainStep`: training-mode forward, ' +
-      'cross-entropy, gradients, running-statistics update and SGD (momentum 0.9, weight decay 3e-4, ' +
-      'clip 5), with its default gradient checkpointing: edge ops are recomputed in the backward pass ' +
-      "only when the batch's activations would take more than `RECOMPUTE_ABOVE_BYTES` (2.25 GiB, to stay " +
-      'within the 4 GiB wasm heap; the "recompute" column). The wasm backend runs one thread. One ' +
-      'untimed warm-up batch precedes the timed ones.',
+    'DARTS_V2 cells, CIFAR network, 32x32x3 images, 10 classes. "forward" is the inference pass ' +
+      '(running statistics), "train step" is `trainStep`: training-mode forward, cross-entropy, ' +
+      'gradients, running-statistics update and SGD (momentum 0.9, weight decay 3e-4, clip 5), with ' +
+      'its default gradient checkpointing: edge ops are recomputed in the backward pass only when ' +
+      "the batch's activations would take more than `RECOMPUTE_ABOVE_BYTES` (2.25 GiB, to stay within " +
+      'the 4 GiB wasm heap; the "recompute" column). "threads": the wasm engine\'s threads ' +
+      '(`RNAS_WASM_THREADS`, default the cores). Two untimed warm-up batches precede the timed ones, ' +
+      'as in the PyTorch script.',
     '',
-    table(results),
+    torch.note,
+    '',
+    table(results, torch.threads),
     '',
   ].join('\n');
+}
+
+/** The PyTorch figures for each (network, batch) the rows need, or why there are none. */
+async function torchFigures(
+  rows: readonly Row[],
+  seconds: number,
+  threads: number,
+): Promise<{ figures: Map<string, TorchFigures>; note: string; ok: boolean }> {
+  const setup = torchLocations({});
+  const missing = await torchMissing(setup);
+  const figures = new Map<string, TorchFigures>();
+  if (missing !== null) {
+    return { figures, ok: false, note: `PyTorch reference column left out: ${missing}.` };
+  }
+  let version = '';
+  for (const row of rows.filter((r) => r.torch === true)) {
+    const key = `${row.network}/${row.batch}`;
+    if (figures.has(key)) continue;
+    const figure = await torchReference(setup, { ...SHAPES[row.network], batch: row.batch, threads, seconds });
+    figures.set(key, figure);
+    version = figure.torchVersion;
+    console.log(
+      `PyTorch ${row.network} batch ${row.batch}: train ${figure.trainImagesPerSecond} images/s, ` +
+        `forward ${figure.forwardImagesPerSecond} images/s`,
+    );
+  }
+  return {
+    figures,
+    ok: true,
+    note:
+      `PyTorch reference: \`${setup.python} ${setup.script} --ref ${setup.ref} --threads ${threads} ` +
+      `--seconds ${seconds}\` with the layers, channels and batch of each row (torch ${version}, the authors' ` +
+      '`model.NetworkCIFAR`, no auxiliary head, drop path 0), run in the same benchmark run; ratio = ' +
+      'images/s here / images/s of PyTorch (>= 1 is at least as fast).',
+  };
 }
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const load = loadavg();
+  const rows = ROWS.filter((r) => args.backends.includes(r.backend));
+  const torchThreads = availableParallelism();
+  const torch = args.torch
+    ? await torchFigures(rows, args.seconds, torchThreads)
+    : { figures: new Map<string, TorchFigures>(), ok: false, note: 'PyTorch reference column left out: --no-torch.' };
+  if (!torch.ok) console.log(torch.note);
   const results: Result[] = [];
-  for (const row of ROWS.filter((r) => args.backends.includes(r.backend))) {
-    const r = await measure(row, args.seconds);
+  for (const row of rows) {
+    const measured = await measure(row, args.seconds);
+    const figure = row.torch === true ? torch.figures.get(`${row.network}/${row.batch}`) : undefined;
+    const reference =
+      figure === undefined
+        ? undefined
+        : row.mode === 'forward'
+          ? figure.forwardImagesPerSecond
+          : figure.trainImagesPerSecond;
+    const r: Result = reference === undefined ? measured : { ...measured, torch: reference };
     results.push(r);
     console.log(
-      `${row.network} ${row.backend} ${row.mode} batch ${row.batch}: ${r.imagesPerSecond.toFixed(1)} images/s ` +
-        `(${r.msPerBatch.toFixed(0)} ms/batch, ${r.iterations} timed)`,
+      `${rowName(row)} ${row.backend} (${r.threads} threads) ${row.mode} batch ${row.batch}: ` +
+        `${r.imagesPerSecond.toFixed(1)} images/s (${r.msPerBatch.toFixed(0)} ms/batch, ${r.iterations} timed)` +
+        (reference === undefined ? '' : `; PyTorch ${reference.toFixed(1)}, ratio ${(r.imagesPerSecond / reference).toFixed(2)}`),
     );
   }
-  console.log(`\n${table(results)}`);
+  const column: TorchColumn = { threads: torch.ok ? torchThreads : null, note: torch.note };
+  console.log(`\n${table(results, column.threads)}`);
   if (args.write) {
     const command = `npx tsc -b && node bench/dist/networks.js ${process.argv.slice(2).join(' ')}`.trim();
-    await writeDocSection(SECTION, section(results, command, load));
+    await writeDocSection(SECTION, section(results, command, load, column));
     console.log(`\nwritten to ${BENCHMARKS_DOC}`);
   }
 }
