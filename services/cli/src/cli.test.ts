@@ -3,10 +3,11 @@ import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { readSafetensors, writeSafetensors, type BackendName, type HostTensor } from '@rnas/engine';
+import { readSafetensors, tf, writeSafetensors, type BackendName, type HostTensor } from '@rnas/engine';
 import { getPublishedGenotype } from '@rnas/nas';
 import type { CliIo } from './io';
 import { runCli } from './program';
+import { runTrainStepCommand } from './commands/train-step';
 import { parityFixture } from '@rnas/fixtures';
 
 const ROOT = resolve(__dirname, '../../..');
@@ -163,35 +164,105 @@ describe('rnas forward and train-step against the parity fixtures', () => {
     expect(relError(got.tensors.logits, ref.tensors.logits)).toBeLessThan(1e-4);
   });
 
+  const STEP = 'trainstep_darts_v2_cifar_c8_l5';
+  const trainStepArgs = (out: string, ...extra: string[]) => [
+    'train-step',
+    '--spec',
+    fx(`${STEP}.spec.json`),
+    '--weights',
+    fx(`${STEP}.weights.safetensors`),
+    '--batch',
+    fx(`${STEP}.batch.safetensors`),
+    '--out',
+    out,
+    ...extra,
+  ];
+
+  /** Checks `out` against a reference `after` file at the fixtures' tolerances; logs the worst errors. */
+  async function expectStepParity(out: string, fixture: string, label: string): Promise<void> {
+    const ref = (await readSafetensors(fx(fixture))).tensors;
+    const got = (await readSafetensors(out)).tensors;
+    expect(Object.keys(got).sort()).toEqual(Object.keys(ref).sort());
+    const lossErr = relError(got.loss, ref.loss);
+    const normErr = relError(got.grad_norm, ref.grad_norm);
+    let worst = 0;
+    let worstName = '';
+    for (const name of Object.keys(ref)) {
+      const e = relError(got[name], ref[name]);
+      expect([name, e < 1e-3]).toEqual([name, true]);
+      if (e > worst) [worst, worstName] = [e, name];
+    }
+    console.log(
+      `${label} against ${fixture}: loss ${lossErr.toExponential(2)}, grad_norm ${normErr.toExponential(2)}, ` +
+        `logits ${relError(got.logits, ref.logits).toExponential(2)}, worst tensor ${worst.toExponential(2)} (${worstName})`,
+    );
+    expect(lossErr).toBeLessThan(1e-4);
+    expect(normErr).toBeLessThan(1e-4);
+  }
+
+  it.each(['cpu', 'wasm'] as const)(`train-step reproduces ${STEP} on %s`, async (backend) => {
+    const out = join(tmp, `step-${backend}.safetensors`);
+    const r = await rnas(trainStepArgs(out), backend);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    await expectStepParity(out, `${STEP}.after.safetensors`, `train-step on ${backend}`);
+  });
+
   it.each(['cpu', 'wasm'] as const)(
-    'train-step reproduces trainstep_darts_v2_cifar_c8_l5 on %s',
+    'train-step --steps 3 reproduces three reference steps (trainstep3_darts_v2_cifar_c8_l5) on %s, leaking no tensor',
     async (backend) => {
-      const out = join(tmp, `step-${backend}.safetensors`);
-      const r = await rnas(
-        [
-          'train-step',
-          '--spec',
-          fx('trainstep_darts_v2_cifar_c8_l5.spec.json'),
-          '--weights',
-          fx('trainstep_darts_v2_cifar_c8_l5.weights.safetensors'),
-          '--batch',
-          fx('trainstep_darts_v2_cifar_c8_l5.batch.safetensors'),
-          '--out',
-          out,
-        ],
-        backend,
-      );
+      const out = join(tmp, `step3-${backend}.safetensors`);
+      const before = tf.memory().numTensors;
+      const r = await rnas(trainStepArgs(out, '--steps', '3'), backend);
       expect(r.err).toBe('');
       expect(r.code).toBe(0);
-      const ref = (await readSafetensors(fx('trainstep_darts_v2_cifar_c8_l5.after.safetensors'))).tensors;
-      const got = (await readSafetensors(out)).tensors;
-      expect(Object.keys(got).sort()).toEqual(Object.keys(ref).sort());
-      expect(relError(got.loss, ref.loss)).toBeLessThan(1e-4);
-      expect(relError(got.grad_norm, ref.grad_norm)).toBeLessThan(1e-4);
-      for (const name of Object.keys(ref))
-        expect([name, relError(got[name], ref[name]) < 1e-3]).toEqual([name, true]);
+      expect(tf.memory().numTensors).toBe(before);
+      expect(lastLine(r.out)).toMatch(/^3 steps; last step: loss /);
+      await expectStepParity(
+        out,
+        'trainstep3_darts_v2_cifar_c8_l5.after.safetensors',
+        `train-step --steps 3 on ${backend}`,
+      );
     },
   );
+
+  it('train-step --steps 1 is the one-step fixture, leaking no tensor', async () => {
+    const out = join(tmp, 'step1.safetensors');
+    const before = tf.memory().numTensors;
+    const r = await rnas(trainStepArgs(out, '--steps', '1'));
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(tf.memory().numTensors).toBe(before);
+    await expectStepParity(out, `${STEP}.after.safetensors`, 'train-step --steps 1 on wasm');
+  });
+
+  it.each(['0', '-1', '1.5', 'abc', '', '1e9', '10001'])(
+    'train-step refuses --steps %j, naming the flag and the value',
+    async (value) => {
+      const out = join(tmp, 'bad-steps.safetensors');
+      const r = await rnas(trainStepArgs(out, '--steps', value));
+      expect(r.code).toBe(1);
+      expect(r.err).toContain(
+        `option '--steps <n>' argument '${value}' is invalid. expected an integer in [1, 10000], got "${value}"`,
+      );
+      expect(existsSync(out)).toBe(false);
+    },
+  );
+
+  it('runTrainStepCommand checks steps given without the flag parser', async () => {
+    const io: CliIo = { stdout: { write: () => {} }, stderr: { write: () => {} }, env: {} };
+    const options = {
+      spec: fx(`${STEP}.spec.json`),
+      weights: fx(`${STEP}.weights.safetensors`),
+      batch: fx(`${STEP}.batch.safetensors`),
+      out: join(tmp, 'never-steps.safetensors'),
+    };
+    for (const steps of [0, 1.5, 10001, NaN])
+      await expect(runTrainStepCommand({ ...options, steps }, io)).rejects.toThrow(
+        `--steps: expected an integer in [1, 10000], got ${steps}`,
+      );
+    expect(existsSync(options.out)).toBe(false);
+  });
 
   describe('failures', () => {
     const forwardArgs = (overrides: Record<string, string>) => {
