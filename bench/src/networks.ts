@@ -156,7 +156,9 @@ function table(results: readonly Result[], torchThreads: number | null): string 
     const { row, recompute, threads, imagesPerSecond, msPerBatch, iterations } = r;
     const rec = recompute === null ? '-' : recompute ? 'yes' : 'no';
     const reference =
-      r.torch === undefined ? ' - | - |' : ` ${r.torch.toFixed(1)} | ${(imagesPerSecond / r.torch).toFixed(2)} |`;
+      r.torch === undefined
+        ? ' - | - |'
+        : ` ${r.torch.toFixed(1)} | ${(imagesPerSecond / r.torch).toFixed(2)} |`;
     lines.push(
       `| ${rowName(row)} | ${row.backend} | ${threads} | ${row.mode} | ${row.batch} | ` +
         `${rec} | ${imagesPerSecond.toFixed(1)} | ${msPerBatch.toFixed(0)} | ${iterations} |` +
@@ -215,7 +217,12 @@ async function torchFigures(
   for (const row of rows.filter((r) => r.torch === true)) {
     const key = `${row.network}/${row.batch}`;
     if (figures.has(key)) continue;
-    const figure = await torchReference(setup, { ...SHAPES[row.network], batch: row.batch, threads, seconds });
+    const figure = await torchReference(setup, {
+      ...SHAPES[row.network],
+      batch: row.batch,
+      threads,
+      seconds,
+    });
     figures.set(key, figure);
     version = figure.torchVersion;
     console.log(
@@ -241,7 +248,11 @@ async function main(): Promise<void> {
   const torchThreads = availableParallelism();
   const torch = args.torch
     ? await torchFigures(rows, args.seconds, torchThreads)
-    : { figures: new Map<string, TorchFigures>(), ok: false, note: 'PyTorch reference column left out: --no-torch.' };
+    : {
+        figures: new Map<string, TorchFigures>(),
+        ok: false,
+        note: 'PyTorch reference column left out: --no-torch.',
+      };
   if (!torch.ok) console.log(torch.note);
   const results: Result[] = [];
   for (const row of rows) {
@@ -258,7 +269,9 @@ async function main(): Promise<void> {
     console.log(
       `${rowName(row)} ${row.backend} (${r.threads} threads) ${row.mode} batch ${row.batch}: ` +
         `${r.imagesPerSecond.toFixed(1)} images/s (${r.msPerBatch.toFixed(0)} ms/batch, ${r.iterations} timed)` +
-        (reference === undefined ? '' : `; PyTorch ${reference.toFixed(1)}, ratio ${(r.imagesPerSecond / reference).toFixed(2)}`),
+        (reference === undefined
+          ? ''
+          : `; PyTorch ${reference.toFixed(1)}, ratio ${(r.imagesPerSecond / reference).toFixed(2)}`),
     );
   }
   const column: TorchColumn = { threads: torch.ok ? torchThreads : null, note: torch.note };
