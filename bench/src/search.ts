@@ -16,7 +16,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { cpus, loadavg } from 'node:os';
 import * as path from 'node:path';
-import { initBackend, tf, type BackendInfo } from '@rnas/engine';
+import { initBackend, tf, wasmThreadsPerEngine, type BackendInfo } from '@rnas/engine';
 import {
   dataRootsFromEnv,
   deriveSeed,
@@ -138,6 +138,8 @@ interface Args {
   /** Only the search on 1, 2 and 3 evaluator processes (its own section of the doc). */
   evaluatorsOnly: boolean;
   quick: boolean;
+  /** Only the search-throughput rows (1 and 2 evaluator workers), printed. */
+  throughputOnly: boolean;
   write: boolean;
   dataset: string;
   out: string;
@@ -147,6 +149,7 @@ interface Args {
 function parseArgs(argv: readonly string[]): Args {
   const args: Args = {
     quick: false,
+    throughputOnly: false,
     evaluatorsOnly: false,
     write: false,
     dataset: 'fashion-mnist:/usr/share/datasets/fashion-mnist',
@@ -162,6 +165,7 @@ function parseArgs(argv: readonly string[]): Args {
     };
     if (a === '--quick') args.quick = true;
     else if (a === '--evaluators-only') args.evaluatorsOnly = true;
+    else if (a === '--throughput-only') args.throughputOnly = true;
     else if (a === '--write') args.write = true;
     else if (a === '--dataset') args.dataset = value();
     else if (a === '--out') args.out = path.resolve(value());
@@ -171,7 +175,7 @@ function parseArgs(argv: readonly string[]): Args {
       args.seed = Number(v);
     } else
       throw new Error(
-        `unknown argument ${JSON.stringify(a)} (expected --quick, --write, --evaluators-only, --dataset URI, --out DIR, --seed N)`,
+        `unknown argument ${JSON.stringify(a)} (expected --quick, --write, --evaluators-only, --throughput-only, --dataset URI, --out DIR, --seed N)`,
       );
   }
   return args;
@@ -358,6 +362,42 @@ function std(xs: readonly number[]): number {
   return Math.sqrt(xs.reduce((a, b) => a + (b - m) ** 2, 0) / Math.max(1, xs.length - 1));
 }
 
+/** Images/s of candidate evaluation of the throughput search with 1 and 2 evaluator workers. */
+async function measureThroughput(
+  dataset: Awaited<ReturnType<typeof openDataset>>,
+  budget: Budget,
+  args: Args,
+  backend: BackendInfo,
+): Promise<Record<number, number>> {
+  const throughput: Record<number, number> = {};
+  for (const workers of [1, 2]) {
+    const config = resolveSearchConfig({ ...budget.throughput, seed: args.seed });
+    throughput[workers] = (await search(dataset, config, workers, backend, undefined)).imagesPerSecond;
+    console.error(`  throughput with ${workers} worker(s): ${throughput[workers].toFixed(1)} images/s`);
+  }
+  return throughput;
+}
+
+function throughputCaption(budget: Budget): string {
+  const t = budget.throughput;
+  return (
+    `Search throughput (training + validation images per second of a search of population ${t.population}, ` +
+    `${t.layers} cells x ${t.channels} channels, batch ${t.batchSize}, ${t.trainImages} + ${t.valImages} images per ` +
+    `comparison, over generations 2 to ${t.generations}; the first one warms the workers up)`
+  );
+}
+
+/** The rows, with the wasm threads of each engine (the in-process one; each worker's share). */
+function throughputTable(throughput: Record<number, number>, backend: BackendInfo): string[] {
+  const workerThreads = backend.name === 'wasm' ? wasmThreadsPerEngine(2) : 1;
+  return [
+    '| evaluator workers | threads per engine | images/s | speed-up |',
+    '| --- | ---: | --- | --- |',
+    `| 1 (in process) | ${backend.threads} | ${throughput[1].toFixed(1)} | 1.00x |`,
+    `| 2 (worker threads) | ${workerThreads} | ${throughput[2].toFixed(1)} | ${(throughput[2] / throughput[1]).toFixed(2)}x |`,
+  ];
+}
+
 function pct(x: number): string {
   return `${(100 * x).toFixed(2)}%`;
 }
@@ -380,6 +420,11 @@ async function main(): Promise<void> {
   const started = performance.now();
   if (args.evaluatorsOnly) {
     await evaluatorsSection(args, budget, backend);
+    return;
+  }
+  if (args.throughputOnly) {
+    const rows = throughputTable(await measureThroughput(dataset, budget, args, backend), backend);
+    console.log(`${throughputCaption(budget)}\n\n${rows.join('\n')}`);
     return;
   }
 
@@ -420,17 +465,11 @@ async function main(): Promise<void> {
   );
   const decision = verdict(differences, ['relativenas', 'random']);
 
-  const throughput: Record<number, number> = {};
-  for (const workers of [1, 2]) {
-    const config = resolveSearchConfig({ ...budget.throughput, seed: args.seed });
-    throughput[workers] = (await search(dataset, config, workers, backend, undefined)).imagesPerSecond;
-    console.error(`  throughput with ${workers} worker(s): ${throughput[workers].toFixed(1)} images/s`);
-  }
+  const throughput = await measureThroughput(dataset, budget, args, backend);
   const totalMinutes = (performance.now() - started) / 60000;
 
   const s = budget.search;
   const r = budget.retrain;
-  const t = budget.throughput;
   const lines = [
     `Produced by \`node bench/dist/search.js${args.quick ? ' --quick' : ''}\` on ${new Date().toISOString().slice(0, 10)}, ` +
       `backend ${backend.name}, dataset \`${dataset.uri}\`, search seed ${args.seed}; whole run ${totalMinutes.toFixed(1)} min.`,
@@ -473,14 +512,9 @@ async function main(): Promise<void> {
     '',
     `**Verdict** (paired differences relativenas − random): ${decision.text}.`,
     '',
-    `Search throughput (training + validation images per second of a search of population ${t.population}, ` +
-      `${t.layers} cells x ${t.channels} channels, batch ${t.batchSize}, ${t.trainImages} + ${t.valImages} images per ` +
-      `comparison, over generations 2 to ${t.generations}; the first one warms the workers up):`,
+    `${throughputCaption(budget)}:`,
     '',
-    '| evaluator workers | images/s | speed-up |',
-    '| --- | --- | --- |',
-    `| 1 (in process) | ${throughput[1].toFixed(1)} | 1.00x |`,
-    `| 2 (worker threads) | ${throughput[2].toFixed(1)} | ${(throughput[2] / throughput[1]).toFixed(2)}x |`,
+    ...throughputTable(throughput, backend),
     '',
     'Chosen genotypes:',
     '',

@@ -61,7 +61,7 @@ it('says which piece is missing, naming the path and the variable', async () => 
     /reference definition is not in .*ref \(model\.py missing; .*RNAS_TORCH_REF/,
   );
   expect(await torchMissing({ ...fakeSetup('{}'), python: path.join(dir, 'no-python') })).toMatch(
-    /no-python cannot import torch .*python3-torch/,
+    /no-python cannot import torch and torchvision .*python3-torch python3-torchvision/,
   );
 });
 

@@ -56,10 +56,10 @@ export async function torchMissing(setup: TorchSetup): Promise<string | null> {
     );
   }
   try {
-    await run(setup.python, ['-c', 'import torch'], { timeout: 120_000 });
+    await run(setup.python, ['-c', 'import torch, torchvision'], { timeout: 120_000 });
   } catch (err) {
     const detail = ((err as { stderr?: string }).stderr ?? (err as Error).message).trim().split('\n').pop();
-    return `${setup.python} cannot import torch (${detail}; apt-get install python3-torch, or set RNAS_TORCH_PYTHON)`;
+    return `${setup.python} cannot import torch and torchvision (${detail}; apt-get install python3-torch python3-torchvision, or set RNAS_TORCH_PYTHON)`;
   }
   return null;
 }
