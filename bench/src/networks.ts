@@ -4,7 +4,11 @@
 // with the ratio per row. Prints a table and writes the "Networks" section of docs/benchmarks.md.
 //
 //   npx tsc -b && node bench/dist/networks.js [--backends wasm,cpu] [--seconds 20] [--no-torch] [--no-write]
-import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { availableParallelism, cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
 import { initBackend, tf, type BackendName, type Tensor1D, type Tensor4D } from '@rnas/engine';
 import {
   defaultRecompute,
@@ -16,7 +20,7 @@ import {
   Sgd,
   trainStep,
 } from '@rnas/nas';
-import { BENCHMARKS_DOC, writeDocSection } from './docs-section';
+import { BENCHMARKS_DOC, REPO_ROOT, writeDocSection } from './docs-section';
 import { torchLocations, torchMissing, torchReference, type TorchFigures } from './torch-reference';
 
 interface Row {
@@ -170,6 +174,8 @@ function table(results: readonly Result[], torchThreads: number | null): string 
 
 const SECTION = 'Networks';
 
+const run = promisify(execFile);
+
 interface TorchColumn {
   /** Threads PyTorch ran with, or null when the column is left out. */
   readonly threads: number | null;
@@ -241,6 +247,73 @@ async function torchFigures(
   };
 }
 
+/**
+ * The cold start of a process: a fresh process (its own engine) times the first three training
+ * steps of the search network at batch 64 and reports the wasm heap it grew to, then how long
+ * writing that much fresh memory takes, once and again. On a machine where the first write to a
+ * page is expensive (a sandboxed kernel), that first touch is most of a first step's extra time.
+ */
+const COLD = `
+const { initBackend, tf } = require('@rnas/engine');
+const nas = require('@rnas/nas');
+(async () => {
+  await initBackend('wasm');
+  const network = new nas.Network({ variant: 'cifar', genotype: nas.getPublishedGenotype('DARTS_V2'),
+    channels: 16, layers: 8, classes: 10, inChannels: 3, auxiliary: false });
+  const params = nas.initParams(network.params, 0);
+  const images = tf.randomNormal([64, 32, 32, 3], 0, 1, 'float32', 1);
+  const labels = nas.labelsTensor(Array.from({ length: 64 }, (_, i) => i % 10), 10);
+  const sgd = new nas.Sgd({ lr: 0.025, momentum: 0.9, weightDecay: 3e-4, gradClip: 5 });
+  const steps = [];
+  for (let i = 0; i < 3; i++) {
+    const t = performance.now();
+    nas.trainStep(network, params, images, labels, sgd).logits.dispose();
+    steps.push(performance.now() - t);
+  }
+  const heap = tf.backend().wasm.HEAPU8.buffer.byteLength;
+  const memory = new WebAssembly.Memory({ initial: 1, maximum: 65536 });
+  memory.grow(Math.ceil(heap / 65536));
+  const bytes = new Float32Array(memory.buffer);
+  let t = performance.now();
+  bytes.fill(1);
+  const firstTouch = performance.now() - t;
+  t = performance.now();
+  bytes.fill(2);
+  const again = performance.now() - t;
+  require('fs').writeFileSync(process.env.COLD_OUT, JSON.stringify({ steps, heap, firstTouch, again }));
+  process.exit(0);
+})();
+`;
+
+interface Cold {
+  steps: number[];
+  heap: number;
+  firstTouch: number;
+  again: number;
+}
+
+async function coldStart(): Promise<Cold> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'rnas-cold-'));
+  try {
+    const out = path.join(dir, 'cold.json');
+    await run(process.execPath, ['-e', COLD], { cwd: REPO_ROOT, env: { ...process.env, COLD_OUT: out } });
+    return JSON.parse(await readFile(out, 'utf8')) as Cold;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+function coldLine(c: Cold): string {
+  const [first, second, third] = c.steps;
+  const warm = Math.min(second, third);
+  return (
+    `Cold start (a fresh process, search network train step at batch 64): first step ${first.toFixed(0)} ms, ` +
+    `then ${second.toFixed(0)} and ${third.toFixed(0)} ms (first = ${(first / warm).toFixed(1)}x warm); the wasm heap grew ` +
+    `to ${(c.heap / 2 ** 20).toFixed(0)} MiB, and writing that much fresh memory takes ${c.firstTouch.toFixed(0)} ms here ` +
+    `the first time, ${c.again.toFixed(0)} ms the second (the first write to each page is what a first step pays extra).`
+  );
+}
+
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const load = loadavg();
@@ -274,11 +347,16 @@ async function main(): Promise<void> {
           : `; PyTorch ${reference.toFixed(1)}, ratio ${(r.imagesPerSecond / reference).toFixed(2)}`),
     );
   }
+  const cold = args.backends.includes('wasm') ? coldLine(await coldStart()) : null;
+  if (cold !== null) console.log(cold);
   const column: TorchColumn = { threads: torch.ok ? torchThreads : null, note: torch.note };
   console.log(`\n${table(results, column.threads)}`);
   if (args.write) {
     const command = `npx tsc -b && node bench/dist/networks.js ${process.argv.slice(2).join(' ')}`.trim();
-    await writeDocSection(SECTION, section(results, command, load, column));
+    await writeDocSection(
+      SECTION,
+      section(results, command, load, column) + (cold === null ? '' : `\n${cold}\n`),
+    );
     console.log(`\nwritten to ${BENCHMARKS_DOC}`);
   }
 }
