@@ -92,9 +92,10 @@ describe('initBackend', () => {
     expect(info.requested).toBe('auto');
     expect(info.name).toBe('wasm');
     expect(info.tfBackend).toBe('wasm');
-    expect(info.detail).toBe(
-      '@tensorflow/tfjs-node-gpu not installed; @tensorflow/tfjs-node not installed; wasm initialised',
+    expect(info.detail).toMatch(
+      /^@tensorflow\/tfjs-node-gpu not installed; @tensorflow\/tfjs-node not installed; wasm initialised \(\d threads?\)$/,
     );
+    expect(info.detail).toContain(`(${info.threads} thread`);
     expect(registerKernels).toHaveBeenCalledTimes(1);
     const before = tf.memory().numTensors;
     const sum = tf.tidy(() => tf.add(tf.tensor1d([1, 2]), tf.tensor1d([3, 4])));

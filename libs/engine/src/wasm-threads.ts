@@ -14,11 +14,17 @@
 //   the threads asked for; it is restored as soon as the module is ready.
 // - Running pthreads keep a Node worker referenced: the pool's threads are unreferenced once
 //   started, so that a process exits when its own work is done.
+// - Emscripten starts 8 pthread workers up front (PTHREAD_POOL_SIZE, written into the script),
+//   each a Node worker with its own instance of the module: ~70 MB and ~0.5 s per engine. The
+//   script is loaded with that count set to what the pool will use (threads - 1: the calling
+//   thread is one of them); where the text is not found (another package version), as shipped.
 //
 // XNNPACK splits each operator's output among the threads; every output element is still summed
 // by one thread in the one-thread order, so results equal the one-thread build's (tested).
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
+import { runInThisContext } from 'node:vm';
 import type { CpuInfo } from 'node:os';
 import { availableParallelism } from 'node:os';
 import { BackendWasm, setThreadsCount } from '@tensorflow/tfjs-backend-wasm';
@@ -93,12 +99,29 @@ async function withReportedCpus<T>(count: number, init: () => Promise<T>): Promi
   }
 }
 
+const POOL_SIZE = 'var pthreadPoolSize=8;';
+
+/** The threaded build's factory, with Emscripten's pthread pool sized to `workers`. */
+export function threadedFactory(mainScript: string, workers: number): Factory {
+  const source = readFileSync(mainScript, 'utf8');
+  if (source.split(POOL_SIZE).length !== 2) return requireHere(mainScript) as Factory;
+  const sized = source.replace(POOL_SIZE, `var pthreadPoolSize=${workers};`);
+  // As Node loads a CommonJS file: the script assigns its factory to module.exports.
+  const wrapper = runInThisContext(
+    `(function (exports, require, module, __filename, __dirname) {${sized}\n})`,
+    { filename: mainScript },
+  ) as (e: object, r: NodeJS.Require, m: { exports: unknown }, f: string, d: string) => void;
+  const module = { exports: {} as unknown };
+  wrapper(module.exports as object, createRequire(mainScript), module, mainScript, path.dirname(mainScript));
+  return module.exports as Factory;
+}
+
 async function createThreadedBackend(threads: number): Promise<BackendWasm> {
   const dir = path.dirname(requireHere.resolve('@tensorflow/tfjs-backend-wasm/package.json'));
   const mainScript = path.join(dir, 'wasm-out', 'tfjs-backend-wasm-threaded-simd.js');
   const binary = path.join(dir, 'wasm-out', 'tfjs-backend-wasm-threaded-simd.wasm');
   const worker = pthreadWorkerScript();
-  const factory = requireHere(mainScript) as Factory;
+  const factory = threadedFactory(mainScript, threads - 1);
   const module = await withReportedCpus(2 * threads, () =>
     factory({
       locateFile: (file: string, prefix: string) =>
