@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { loadAll } from 'js-yaml';
+import { availableCores, wasmThreadsPerEngine } from '@rnas/engine';
 import { SERVICE_ENDPOINTS, SERVICE_OPTIONS, type OptionSpecs } from '@rnas/grpc';
 import { INFERENCE_OPTIONS, loadInferenceConfig } from '@rnas/inference';
 import { loadSearchServiceConfig, SEARCH_OPTIONS } from '@rnas/search-service';
@@ -30,10 +31,15 @@ const SERVICES = {
   inference: { load: (env: Env) => loadInferenceConfig([], env), options: INFERENCE_OPTIONS },
 } satisfies Record<Kind, { load: (env: Env) => object; options: OptionSpecs }>;
 
-/** The variables a service reads: its options', and the engine's backend (libs/engine backend.ts). */
+/**
+ * The variables a service reads: its options', and the engine's (libs/engine: the backend, and
+ * the cores and threads of its wasm engines).
+ */
 const variablesOf = (kind: Kind): string[] => [
   ...Object.values({ ...SERVICE_OPTIONS, ...SERVICES[kind].options }).map((spec) => spec.env),
   'RNAS_BACKEND',
+  'RNAS_CPUS',
+  'RNAS_WASM_THREADS',
 ];
 
 function render(overlay: string): Manifest[] {
@@ -101,13 +107,33 @@ function selected(all: Manifest[], selector: Manifest): string[] {
     .map((w) => w.metadata.name as string);
 }
 
+/** A Kubernetes CPU quantity ('2', '500m', 1.5) in cores. */
+function cpuCores(quantity: unknown): number {
+  const text = String(quantity);
+  const n = text.endsWith('m') ? Number(text.slice(0, -1)) / 1000 : Number(text);
+  if (!(n > 0)) throw new Error(`not a CPU quantity: ${JSON.stringify(quantity)}`);
+  return n;
+}
+
 /** A container's environment as the kubelet gives it: the ConfigMaps of envFrom, then env. */
 function environment(all: Manifest[], container: Manifest): Env {
   const env: Env = {};
   for (const from of (container.envFrom ?? []) as Manifest[]) {
     Object.assign(env, named(all, 'ConfigMap', from.configMapRef.name).data);
   }
-  for (const { name, value } of (container.env ?? []) as Manifest[]) env[name] = value;
+  for (const { name, value, valueFrom } of (container.env ?? []) as Manifest[]) {
+    // The downward API's CPU limit, as the kubelet resolves it with divisor 1 (rounded up).
+    const cpu = valueFrom?.resourceFieldRef;
+    env[name] =
+      cpu === undefined
+        ? value
+        : String(
+            Math.ceil(
+              cpuCores(container.resources?.limits?.[String(cpu.resource).replace('limits.', '')]) /
+                cpuCores(cpu.divisor ?? '1'),
+            ),
+          );
+  }
   return env;
 }
 
@@ -206,6 +232,18 @@ describe.each(OVERLAYS)('deploy/overlays/%s', (overlay) => {
       expect(training.searchAddr).toBe(`rnas-search:${SERVICE_ENDPOINTS.search.port}`);
     }
     expect(named(all, 'Service', 'rnas-search').spec.ports[0].port).toBe(SERVICE_ENDPOINTS.search.port);
+  });
+
+  it('tells every container its CPU limit (RNAS_CPUS), so that its wasm engines divide those cores', () => {
+    for (const workload of workloads(all)) {
+      for (const container of workload.spec.template.spec.containers as Manifest[]) {
+        const env = environment(all, container);
+        const limit = Math.ceil(cpuCores(container.resources.limits.cpu));
+        expect(env.RNAS_CPUS).toBe(String(limit));
+        expect(availableCores(env)).toBe(limit);
+        expect(wasmThreadsPerEngine(1, env)).toBe(Math.min(8, limit));
+      }
+    }
   });
 
   it('keeps every directory a service writes on a volume, and shares only the model repository', () => {

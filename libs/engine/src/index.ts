@@ -14,6 +14,7 @@ export type {
 } from '@tensorflow/tfjs-core';
 export { initBackend, type BackendName, type BackendInfo } from './backend';
 export {
+  availableCores,
   defaultWasmThreads,
   MAX_WASM_THREADS,
   parseWasmThreads,

@@ -1,6 +1,12 @@
 // Thread counts of the wasm engine: parsing, the default, and dividing the cores among engines.
 // (Training on 1 and 2 threads is compared in libs/nas/src/wasm-threads.test.ts, one process each.)
-import { defaultWasmThreads, MAX_WASM_THREADS, parseWasmThreads, wasmThreadsPerEngine } from './wasm-threads';
+import {
+  availableCores,
+  defaultWasmThreads,
+  MAX_WASM_THREADS,
+  parseWasmThreads,
+  wasmThreadsPerEngine,
+} from './wasm-threads';
 
 it('parses 1 to 8 and refuses anything else, naming the source and the value', () => {
   expect(parseWasmThreads('1')).toBe(1);
@@ -25,4 +31,16 @@ it('divides the cores among engines unless RNAS_WASM_THREADS says otherwise', ()
   expect(() => wasmThreadsPerEngine(1, { RNAS_WASM_THREADS: 'all' }, 2)).toThrow(/RNAS_WASM_THREADS.*"all"/);
   expect(defaultWasmThreads({ RNAS_WASM_THREADS: '1' })).toBe(1);
   expect(defaultWasmThreads({})).toBeGreaterThanOrEqual(1);
+});
+
+it('takes the cores from RNAS_CPUS (a container limit) when set', () => {
+  expect(availableCores({ RNAS_CPUS: '4' })).toBe(4);
+  expect(availableCores({})).toBeGreaterThanOrEqual(1);
+  expect(wasmThreadsPerEngine(2, { RNAS_CPUS: '6' })).toBe(3);
+  expect(wasmThreadsPerEngine(1, { RNAS_CPUS: '64' })).toBe(MAX_WASM_THREADS);
+  for (const bad of ['0', '-2', '1.5', '500m', 'lots']) {
+    expect(() => availableCores({ RNAS_CPUS: bad })).toThrow(
+      `RNAS_CPUS: expected a whole number of cores >= 1, got ${JSON.stringify(bad)}`,
+    );
+  }
 });

@@ -48,18 +48,34 @@ export function parseWasmThreads(value: string, source = 'RNAS_WASM_THREADS'): n
 }
 
 /**
- * Threads for each of `engines` wasm engines that share this machine (evaluator workers, say):
- * RNAS_WASM_THREADS when set, else the cores this process may use divided among them (at least 1,
- * at most 8). One engine gets them all.
+ * The cores this process may use: RNAS_CPUS (a container's CPU limit, which Node cannot see: in
+ * Kubernetes the downward API's `limits.cpu`), else the CPUs Node reports as available.
+ */
+export function availableCores(env: NodeJS.ProcessEnv = process.env): number {
+  const set = env.RNAS_CPUS;
+  if (set === undefined || set.trim() === '') return availableParallelism();
+  const text = set.trim();
+  const n = /^\d+$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(n) || n < 1) {
+    throw new Error(`RNAS_CPUS: expected a whole number of cores >= 1, got ${JSON.stringify(set)}`);
+  }
+  return n;
+}
+
+/**
+ * Threads for each of `engines` wasm engines that share this process's cores (evaluator workers,
+ * say): RNAS_WASM_THREADS when set, else the cores (`availableCores`) divided among them (at least
+ * 1, at most 8). One engine gets them all.
  */
 export function wasmThreadsPerEngine(
   engines = 1,
   env: NodeJS.ProcessEnv = process.env,
-  cores = availableParallelism(),
+  cores?: number,
 ): number {
   const set = env.RNAS_WASM_THREADS;
   if (set !== undefined && set.trim() !== '') return parseWasmThreads(set);
-  return Math.max(1, Math.min(MAX_WASM_THREADS, Math.floor(cores / Math.max(1, engines))));
+  const total = cores ?? availableCores(env);
+  return Math.max(1, Math.min(MAX_WASM_THREADS, Math.floor(total / Math.max(1, engines))));
 }
 
 /** Threads for one wasm engine: RNAS_WASM_THREADS, else the cores this process may use (at most 8). */
