@@ -195,6 +195,20 @@ describe.each(OVERLAYS)('deploy/overlays/%s', (overlay) => {
     }
   });
 
+  it("runs node from the image's entrypoint as the container's process, so SIGTERM drains it", () => {
+    for (const workload of workloads(all)) {
+      for (const container of workload.spec.template.spec.containers as Manifest[]) {
+        // No command of its own: the image's exec-form ENTRYPOINT (node .../rnas.js, checked
+        // below) is PID 1. A shell, npm or npx in between would not pass the kubelet's SIGTERM on.
+        expect({ container: container.name, command: container.command }).toEqual({
+          container: container.name,
+          command: undefined,
+        });
+        expect(container.args).toEqual(['serve', kindOf(container)]);
+      }
+    }
+  });
+
   it('configures the services with values they accept, and points them at each other', () => {
     const config = named(all, 'ConfigMap', 'rnas-config').data as Env;
     // Every variable of the ConfigMap is one some service reads, and every one a container gets
@@ -475,8 +489,14 @@ describe.each(['Dockerfile', 'Dockerfile.gpu'])('deploy/%s', (file) => {
     const entrypoint = image.filter((s) => s.op === 'ENTRYPOINT').map((s) => JSON.parse(s.args));
     expect(entrypoint).toEqual([['node', path.posix.join('/app/services/cli', bin)]]);
     const [command] = image.filter((s) => s.op === 'CMD').map((s) => JSON.parse(s.args) as string[]);
-    expect(command[0]).toBe('serve');
+    expect(command).toEqual(['serve', command[1]]);
     expect(Object.keys(SERVICE_ENDPOINTS)).toContain(command[1]);
+    // Nothing else can become PID 1 or stand between the runtime and node: no shell form, no npm.
+    for (const step of image.filter((s) => s.op === 'ENTRYPOINT' || s.op === 'CMD')) {
+      expect(step.args.startsWith('[')).toBe(true);
+      expect(step.args).not.toMatch(/\b(npx|npm|sh|bash)\b/);
+    }
+    expect(image.some((s) => s.op === 'SHELL')).toBe(false);
     const user = image
       .filter((s) => s.op === 'USER')
       .at(-1)

@@ -1,4 +1,5 @@
-// The dataset URI of a job request, checked when the job is accepted: well formed, and its paths
+// The dataset URI of a job request, checked when the job is accepted: well formed, every query
+// parameter of its scheme known, given once and in range (parseDatasetUri), and its paths
 // under the service's data roots (synthetic datasets have none; a coco: URI names JSON files and
 // image folders). A bad URI is a DatasetUriError
 // that says, structured, what the field must be and what it got.

@@ -7,7 +7,18 @@ import { loadImageFolder } from './image-folder';
 import { DataRoots } from './sandbox';
 import { channelStats, imageBytes, type ImageShape, type LabelledImages, type Split } from './split';
 import { generateShapes } from './synthetic';
-import { choiceParam, intParam, parseDatasetUri, schemeTask, sizeParam, type DatasetUri } from './uri';
+import {
+  CHANNEL_CHOICES,
+  choiceParam,
+  CIFAR100_LABELS,
+  IMAGE_FOLDER_SIZE,
+  intParam,
+  parseDatasetUri,
+  schemeTask,
+  sizeParam,
+  SYNTHETIC_INT_PARAMS,
+  type DatasetUri,
+} from './uri';
 
 /**
  * A classification dataset held compactly: uint8 images (NHWC) and int32 labels per split. The
@@ -117,19 +128,18 @@ export function datasetFromImages(
 }
 
 function syntheticDataset(parsed: DatasetUri, maxBytes: number): Dataset {
-  if (parsed.path !== 'shapes') {
-    throw new DataError(
-      'INVALID_ARGUMENT',
-      `dataset URI ${JSON.stringify(parsed.uri)}: unknown synthetic generator ${JSON.stringify(parsed.path)}; expected "shapes"`,
-    );
-  }
+  // The generator's name and every parameter were checked when the URI was parsed.
+  const int = (key: keyof typeof SYNTHETIC_INT_PARAMS): number => {
+    const spec = SYNTHETIC_INT_PARAMS[key];
+    return intParam(parsed, key, spec.min, spec.max, spec.fallback);
+  };
   const options = {
-    classes: intParam(parsed, 'classes', 2, 1000, 10),
-    size: intParam(parsed, 'size', 8, 512, 32),
-    channels: choiceParam(parsed, 'channels', ['1', '3'], '3') === '1' ? (1 as const) : (3 as const),
-    train: intParam(parsed, 'train', 1, 1_000_000, 1000),
-    test: intParam(parsed, 'test', 0, 1_000_000, 200),
-    seed: intParam(parsed, 'seed', 0, Number.MAX_SAFE_INTEGER, 0),
+    classes: int('classes'),
+    size: int('size'),
+    channels: choiceParam(parsed, 'channels', CHANNEL_CHOICES, '3') === '1' ? (1 as const) : (3 as const),
+    train: int('train'),
+    test: int('test'),
+    seed: int('seed'),
   };
   const bytes = (options.train + options.test) * options.size * options.size * options.channels;
   if (bytes > maxBytes) {
@@ -161,9 +171,10 @@ export async function openDataset(uri: string, options: OpenDatasetOptions = {})
   }
   if (parsed.scheme === 'synthetic') return syntheticDataset(parsed, maxFileBytes);
   // Every query parameter is checked before the file system is touched.
-  const cifarLabel = choiceParam(parsed, 'label', ['fine', 'coarse'], 'fine');
-  const [height, width] = sizeParam(parsed, 'size', 1, 4096, 32);
-  const channels = choiceParam(parsed, 'channels', ['1', '3'], '3') === '1' ? 1 : 3;
+  const cifarLabel = choiceParam(parsed, 'label', CIFAR100_LABELS, 'fine');
+  const size = IMAGE_FOLDER_SIZE;
+  const [height, width] = sizeParam(parsed, 'size', size.min, size.max, size.fallback);
+  const channels = choiceParam(parsed, 'channels', CHANNEL_CHOICES, '3') === '1' ? 1 : 3;
   const roots = await DataRoots.create(options.dataRoots ?? []);
   const dir = await roots.resolveDirectory(uri, parsed.path);
   const ctx: LoadContext = { uri, roots, maxFileBytes };

@@ -54,9 +54,10 @@ async function resolveUnderRoots(
     case 'outside':
       throw new PathNotAllowedError(requested, `is outside the data roots (${listed})`);
     case 'escapes':
+      // The client is told the path it gave, not where a link leads on this machine.
       throw new PathNotAllowedError(
         requested,
-        `resolves to ${found.real}, outside the data roots (${listed})`,
+        `leads through a symbolic link outside the data roots (${listed})`,
       );
     case 'not-a-directory':
       throw new PathNotAllowedError(requested, 'is not a directory');

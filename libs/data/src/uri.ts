@@ -122,7 +122,75 @@ export function parseDatasetUri(uri: string): DatasetUri {
       params.set(key, value);
     }
   }
-  return { uri, scheme: scheme as DatasetScheme, path, params };
+  const parsed: DatasetUri = { uri, scheme: scheme as DatasetScheme, path, params };
+  checkParameters(parsed);
+  return parsed;
+}
+
+/** An integer query parameter's bounds and default. */
+export interface IntParamSpec {
+  readonly min: number;
+  readonly max: number;
+  readonly fallback: number;
+}
+
+/** The integer parameters of `synthetic:shapes` (channels is 1 or 3, default 3). */
+export const SYNTHETIC_INT_PARAMS = {
+  classes: { min: 2, max: 1000, fallback: 10 },
+  size: { min: 8, max: 512, fallback: 32 },
+  train: { min: 1, max: 1_000_000, fallback: 1000 },
+  test: { min: 0, max: 1_000_000, fallback: 200 },
+  seed: { min: 0, max: Number.MAX_SAFE_INTEGER, fallback: 0 },
+} as const satisfies Record<string, IntParamSpec>;
+
+/** The `size` of `imagefolder:` (N or HxW). */
+export const IMAGE_FOLDER_SIZE: IntParamSpec = { min: 1, max: 4096, fallback: 32 };
+
+/** The `channels` of `imagefolder:` and `synthetic:`. */
+export const CHANNEL_CHOICES = ['1', '3'] as const;
+
+/** The `label` of `cifar100:`. */
+export const CIFAR100_LABELS = ['fine', 'coarse'] as const;
+
+/**
+ * Every query parameter's value, and the synthetic generator's name, checked as the openers read
+ * them: so a URI that parses has nothing left to refuse but its files (their existence, place under
+ * the data roots and contents) and, for `synthetic:`, its size against the byte limit. The job
+ * services parse each request's URI when the job is submitted, so a bad parameter is
+ * INVALID_ARGUMENT then and never a job that fails later.
+ */
+function checkParameters(parsed: DatasetUri): void {
+  switch (parsed.scheme) {
+    case 'synthetic':
+      if (parsed.path !== 'shapes') {
+        throw bad(
+          parsed.uri,
+          `unknown synthetic generator ${JSON.stringify(parsed.path)}; expected "shapes"`,
+        );
+      }
+      for (const [key, spec] of Object.entries(SYNTHETIC_INT_PARAMS)) {
+        intParam(parsed, key, spec.min, spec.max, spec.fallback);
+      }
+      choiceParam(parsed, 'channels', CHANNEL_CHOICES, '3');
+      return;
+    case 'cifar100':
+      choiceParam(parsed, 'label', CIFAR100_LABELS, 'fine');
+      return;
+    case 'imagefolder':
+      sizeParam(parsed, 'size', IMAGE_FOLDER_SIZE.min, IMAGE_FOLDER_SIZE.max, IMAGE_FOLDER_SIZE.fallback);
+      choiceParam(parsed, 'channels', CHANNEL_CHOICES, '3');
+      return;
+    case 'voc':
+    case 'voc-seg':
+    case 'cityscapes':
+    case 'coco':
+    case 'coco-keypoints':
+      datasetPaths(parsed);
+      return;
+    default:
+      // fashion-mnist, mnist and cifar10 take no parameters, which the parse has checked.
+      return;
+  }
 }
 
 /** An integer query parameter in [min, max], or the default when absent. */

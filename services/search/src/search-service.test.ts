@@ -355,6 +355,41 @@ describe('SearchService', () => {
     expect(after.searches).toHaveLength(before.searches.length);
   });
 
+  // Every parameter a dataset URI may carry is checked at StartSearch, for every scheme, not found
+  // wrong by the job: the answer names the field, the URI as given and the parameter.
+  it.each<[string, string]>([
+    ['synthetic:shapes?classes=0', 'query parameter classes: expected an integer in [2, 1000], got "0"'],
+    ['synthetic:shapes?classes=-2', 'query parameter classes'],
+    ['synthetic:shapes?classes=2.5', 'query parameter classes'],
+    ['synthetic:shapes?classes=123456789012345678901', 'query parameter classes'],
+    ['synthetic:shapes?size=99999', 'query parameter size: expected an integer in [8, 512]'],
+    ['synthetic:shapes?channels=2', 'query parameter channels: expected one of 1, 3, got "2"'],
+    ['synthetic:shapes?train=0', 'query parameter train'],
+    ['synthetic:shapes?seed=-1', 'query parameter seed'],
+    ['synthetic:shapes?classes=3&classes=4', 'query parameter "classes" given twice'],
+    ['synthetic:shapes?colour=red', 'unknown query parameter "colour"'],
+    ['synthetic:circles', 'unknown synthetic generator "circles"'],
+    [
+      'cifar100:nothing-here?label=medium',
+      'query parameter label: expected one of fine, coarse, got "medium"',
+    ],
+    ['cifar10:nothing-here?label=fine', 'unknown query parameter "label"; cifar10 takes none'],
+    ['imagefolder:nothing-here?size=0', 'query parameter size: expected N or HxW'],
+    ['imagefolder:nothing-here?channels=4', 'query parameter channels'],
+    ['voc:nothing-here?train=../../etc/passwd', 'query parameter train: expected an image-set name'],
+    ['coco:nothing-here.json', 'query parameter test'],
+    ['coco:a.json?test=b.json&images=', 'query parameter images: expected a path, got ""'],
+  ])('refuses the dataset URI %s before creating a search', async (datasetUri, named) => {
+    const before = await client.listSearches({ pageSize: 100, pageToken: '', state: 0 });
+    const error = await failure(start({ datasetUri }));
+    expect(error.code).toBe(status.INVALID_ARGUMENT);
+    expect(error.details).toContain(`dataset_uri=${JSON.stringify(datasetUri)}`);
+    expect(error.details).toContain(named);
+    expect(error.details).not.toContain(dataRoot);
+    const after = await client.listSearches({ pageSize: 100, pageToken: '', state: 0 });
+    expect(after.searches).toHaveLength(before.searches.length);
+  });
+
   it('answers NOT_FOUND for unknown ids and INVALID_ARGUMENT for none', async () => {
     for (const searchId of ['no-such-search', 'x'.repeat(5000), '../../etc/passwd']) {
       for (const call of [
@@ -374,7 +409,8 @@ describe('SearchService', () => {
   });
 
   it('fails a search whose dataset cannot be opened, with the reason', async () => {
-    const search = await start({ datasetUri: 'synthetic:shapes?size=99999' });
+    // Every parameter is in range, but the images would be more than the byte limit.
+    const search = await start({ datasetUri: 'synthetic:shapes?size=512&train=1000000' });
     const events = await client.watchAll(search.id);
     expect(cases(events)).toEqual([
       'state:SEARCH_STATE_QUEUED',
@@ -383,7 +419,7 @@ describe('SearchService', () => {
     ]);
     const failed = await get(search.id);
     expect(failed.state).toBe(SearchState.SEARCH_STATE_FAILED);
-    expect(failed.error).toContain('query parameter size');
+    expect(failed.error).toContain('more than the limit');
   });
 
   it('refuses an oversized message with RESOURCE_EXHAUSTED and keeps serving', async () => {

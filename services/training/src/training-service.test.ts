@@ -372,6 +372,32 @@ describe('TrainingService', () => {
     expect(after.trainings).toHaveLength(before.trainings.length);
   });
 
+  // Every parameter a dataset URI may carry is checked at StartTraining, for every scheme, not found
+  // wrong by the job: the answer names the field, the URI as given and the parameter.
+  it.each<[string, string]>([
+    ['synthetic:shapes?classes=0', 'query parameter classes: expected an integer in [2, 1000], got "0"'],
+    ['synthetic:shapes?classes=-1', 'query parameter classes'],
+    ['synthetic:shapes?test=0.5', 'query parameter test'],
+    ['synthetic:shapes?train=99999999999', 'query parameter train'],
+    ['synthetic:shapes?channels=rgb', 'query parameter channels'],
+    ['synthetic:shapes?size=16&size=16', 'query parameter "size" given twice'],
+    ['synthetic:shapes?depth=3', 'unknown query parameter "depth"'],
+    ['mnist:nothing-here?channels=1', 'unknown query parameter "channels"; mnist takes none'],
+    ['cifar100:nothing-here?label=', 'query parameter label'],
+    ['imagefolder:nothing-here?size=16x5000', 'query parameter size'],
+    ['voc:nothing-here?test=a/b', 'query parameter test: expected an image-set name'],
+    ['coco-keypoints:a.json?test=b.json&test_images=', 'query parameter test_images'],
+  ])('refuses the dataset URI %s before creating a training', async (uri, named) => {
+    const before = await client.listTrainings({ pageSize: 100, pageToken: '', state: 0 });
+    const error = await failure(start(tinyRequest(datasetUri, { datasetUri: uri })));
+    expect(error.code).toBe(status.INVALID_ARGUMENT);
+    expect(error.details).toContain(`dataset_uri=${JSON.stringify(uri)}`);
+    expect(error.details).toContain(named);
+    expect(error.details).not.toContain(dataRoot);
+    const after = await client.listTrainings({ pageSize: 100, pageToken: '', state: 0 });
+    expect(after.trainings).toHaveLength(before.trainings.length);
+  });
+
   it('answers NOT_FOUND for unknown ids, RESOURCE_EXHAUSTED for an oversized message, and keeps serving', async () => {
     for (const trainingId of ['nope', 'y'.repeat(10_000)]) {
       expect((await failure(get(trainingId))).code).toBe(status.NOT_FOUND);

@@ -1,5 +1,12 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { spawnServiceProcess } from '@rnas/grpc';
 import type { CliIo } from '../io';
 import { runServeCommand } from './serve';
+
+const ROOT = path.resolve(__dirname, '../../../..');
 
 function capture(): CliIo & { out: string[]; err: string[] } {
   const out: string[] = [];
@@ -50,4 +57,62 @@ describe('rnas serve', () => {
     }
     for (const flag of absent) expect(help).not.toContain(`  ${flag} `);
   });
+});
+
+/** Whether something accepts TCP connections on the loopback port. */
+function listening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+// The README runs a service as `node services/cli/bin/rnas.js serve ...`, so that the process an
+// operator (or a supervisor, or the kubelet) sends SIGTERM to is node itself and drains. `npx rnas
+// serve` puts npm in between, which does not pass SIGTERM on: npm dies and the service is left
+// running without its parent (issue 16, defect 3). jest's global setup builds the workspace.
+describe('rnas serve, run the way the README says', () => {
+  const readmes = ['README.md', ...['search', 'training', 'inference'].map((s) => `services/${s}/README.md`)];
+  const BIN = path.join(ROOT, 'services', 'cli', 'bin', 'rnas.js');
+
+  it.each(readmes)('%s starts long-running services with node, never through npx', (file) => {
+    const text = readFileSync(path.join(ROOT, file), 'utf8');
+    // No command line starts a service through npx (the prose may warn against it).
+    expect(text).not.toMatch(/^\s*(\$ )?npx rnas serve/m);
+    expect(text).toMatch(/node services\/cli\/bin\/rnas\.js serve (search|training|inference)/);
+  });
+
+  it('drains on SIGTERM to that process and exits 0, leaving nothing serving', async () => {
+    const models = mkdtempSync(path.join(tmpdir(), 'rnas-serve-'));
+    try {
+      const service = await spawnServiceProcess(BIN, [
+        'serve',
+        'inference',
+        '--host',
+        '127.0.0.1',
+        '--port',
+        '0',
+        '--metrics-port',
+        '0',
+        '--model-repo',
+        models,
+      ]);
+      const serving = service.logs.find((l) => l.msg === 'serving') as { port: number; metricsPort: number };
+      expect(await listening(service.port)).toBe(true);
+      expect(await listening(serving.metricsPort)).toBe(true);
+      service.child.kill('SIGTERM');
+      expect(await service.exited).toEqual({ code: 0, signal: null });
+      expect(service.logs.map((l) => l.msg)).toEqual(expect.arrayContaining(['draining', 'stopped']));
+      // The process told to stop was the service: nothing is left on its ports, and it is gone.
+      expect(await listening(service.port)).toBe(false);
+      expect(await listening(serving.metricsPort)).toBe(false);
+      expect(() => process.kill(service.child.pid as number, 0)).toThrow(/ESRCH/);
+    } finally {
+      rmSync(models, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
