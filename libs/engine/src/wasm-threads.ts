@@ -24,7 +24,6 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
-import { runInThisContext } from 'node:vm';
 import type { CpuInfo } from 'node:os';
 import { availableParallelism } from 'node:os';
 import { BackendWasm, setThreadsCount } from '@tensorflow/tfjs-backend-wasm';
@@ -122,10 +121,16 @@ export function threadedFactory(mainScript: string, workers: number): Factory {
   const source = readFileSync(mainScript, 'utf8');
   if (source.split(POOL_SIZE).length !== 2) return requireHere(mainScript) as Factory;
   const sized = source.replace(POOL_SIZE, `var pthreadPoolSize=${workers};`);
-  // As Node loads a CommonJS file: the script assigns its factory to module.exports.
-  const wrapper = runInThisContext(
-    `(function (exports, require, module, __filename, __dirname) {${sized}\n})`,
-    { filename: mainScript },
+  // As Node loads a CommonJS file (the script assigns its factory to module.exports), in this
+  // realm: a vm context of its own would give the module another realm's WebAssembly.Memory, which
+  // the kernels of simd.ts (and jest's sandbox) would not recognise.
+  const wrapper = new Function(
+    'exports',
+    'require',
+    'module',
+    '__filename',
+    '__dirname',
+    `${sized}\n//# sourceURL=${mainScript}`,
   ) as (e: object, r: NodeJS.Require, m: { exports: unknown }, f: string, d: string) => void;
   const module = { exports: {} as unknown };
   wrapper(module.exports as object, createRequire(mainScript), module, mainScript, path.dirname(mainScript));

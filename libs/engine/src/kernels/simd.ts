@@ -471,7 +471,10 @@ const instances = new WeakMap<object, SimdKernels>();
 function backendMemory(backend: BackendWasm): { buffer: ArrayBufferLike } | undefined {
   const module = backend.wasm as unknown as { asm?: { memory?: unknown }; wasmMemory?: unknown };
   const memory = module.asm?.memory ?? module.wasmMemory;
-  return memory instanceof wasm.Memory ? (memory as { buffer: ArrayBufferLike }) : undefined;
+  // By its tag, not instanceof: the module may come from another realm (a vm context, jest's).
+  return Object.prototype.toString.call(memory) === '[object WebAssembly.Memory]'
+    ? (memory as { buffer: ArrayBufferLike })
+    : undefined;
 }
 
 /**
@@ -481,7 +484,7 @@ function backendMemory(backend: BackendWasm): { buffer: ArrayBufferLike } | unde
 export function simdKernels(backend: BackendWasm): SimdKernels | null {
   const memory = backendMemory(backend);
   if (memory === undefined) return null;
-  const shared = memory.buffer instanceof SharedArrayBuffer;
+  const shared = Object.prototype.toString.call(memory.buffer) === '[object SharedArrayBuffer]';
   if (!bytes.has(shared)) {
     const candidate = moduleBytes(shared);
     bytes.set(shared, wasm.validate(candidate) ? candidate : null);
