@@ -145,7 +145,7 @@ function searchHandlers(watch: {
     cancelSearch: refuse,
     async *watchSearch(request, context: CallContext): AsyncGenerator<WatchSearchResponse> {
       try {
-        for (let sequence = request.afterSequence + 1; sequence <= watch.history; sequence++) {
+        for (let sequence = Number(request.afterSequence) + 1; sequence <= watch.history; sequence++) {
           if (watch.failAfter !== undefined && sequence > watch.failAfter) {
             throw new NotFoundError('search', request.searchId);
           }
@@ -408,7 +408,7 @@ describe('a running server', () => {
     h.watch.history = 3;
     h.watch.aborted = undefined;
     h.watch.finished = false;
-    const stream = h.search.watchSearch({ searchId: 's1', afterSequence: 1 });
+    const stream = h.search.watchSearch({ searchId: 's1', afterSequence: '1' });
     const received: number[] = [];
     const ended = new Promise<ServiceError>((resolve) => stream.on('error', resolve));
     await new Promise<void>((resolve) =>
@@ -429,7 +429,7 @@ describe('a running server', () => {
     h.watch.history = 5;
     h.watch.failAfter = 2;
     try {
-      const stream = h.search.watchSearch({ searchId: 'gone', afterSequence: 0 });
+      const stream = h.search.watchSearch({ searchId: 'gone', afterSequence: '0' });
       const received: number[] = [];
       stream.on('data', (event: WatchSearchResponse) => received.push(event.sequence));
       const error = await new Promise<ServiceError>((resolve) => stream.on('error', resolve));
@@ -618,7 +618,7 @@ describe('graceful shutdown', () => {
     const inFlight = call<ClassifyResponse>((done) =>
       h.inference.classify({ modelName: 'tiny', topK: 1 }, done),
     );
-    const stream = h.search.watchSearch({ searchId: 's', afterSequence: 0 });
+    const stream = h.search.watchSearch({ searchId: 's', afterSequence: '0' });
     const streamEnded = new Promise<ServiceError>((resolve) => stream.on('error', resolve));
     stream.on('data', () => undefined);
     await handlerEntered;
