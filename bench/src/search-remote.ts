@@ -113,7 +113,7 @@ export async function remoteSearch(
         config,
       });
       const id = started_?.id ?? '';
-      const events = await collectStream(client.watchSearch({ searchId: id, afterSequence: 0 }));
+      const events = await collectStream(client.watchSearch({ searchId: id, afterSequence: '0' }));
       const final = (await client.getSearch({ searchId: id })).search;
       if (final?.state !== SearchState.SEARCH_STATE_SUCCEEDED) {
         throw new Error(

@@ -100,18 +100,18 @@ describe('createClient', () => {
   });
 
   it('gives a server stream as an async iterable, to its end', async () => {
-    const events = await collect(client.watchSearch({ searchId: 's-1', afterSequence: 0 }));
+    const events = await collect(client.watchSearch({ searchId: 's-1', afterSequence: '0' }));
     expect(events.map((e) => e.sequence)).toEqual([1, 2, 3]);
   });
 
   it('throws a failed stream’s status from the iteration', async () => {
-    const error = await failure(collect(client.watchSearch({ searchId: 'missing', afterSequence: 0 })));
+    const error = await failure(collect(client.watchSearch({ searchId: 'missing', afterSequence: '0' })));
     expect(error.code).toBe(status.NOT_FOUND);
   });
 
   it('cancels a stream the consumer leaves early', async () => {
     const before = seen.aborted.filter((w) => w === 'watchSearch').length;
-    for await (const m of client.watchSearch({ searchId: 'endless', afterSequence: 0 })) {
+    for await (const m of client.watchSearch({ searchId: 'endless', afterSequence: '0' })) {
       if (m.sequence === 2) break;
     }
     await pollUntil(async () => seen.aborted.filter((w) => w === 'watchSearch').length > before);
@@ -121,7 +121,7 @@ describe('createClient', () => {
     expect((await failure(client.getSearch({ searchId: 'hang' }, { deadlineMs: 100 }))).code).toBe(
       status.DEADLINE_EXCEEDED,
     );
-    const stream = client.watchSearch({ searchId: 'endless', afterSequence: 0 }, { deadlineMs: 200 });
+    const stream = client.watchSearch({ searchId: 'endless', afterSequence: '0' }, { deadlineMs: 200 });
     expect((await failure(collect(stream))).code).toBe(status.DEADLINE_EXCEEDED);
     // The client's default deadline applies to unary calls that set none.
     const short = createClient(SearchServiceService, fake.address, { defaultDeadlineMs: 100 });
@@ -141,7 +141,7 @@ describe('createClient', () => {
       status.CANCELLED,
     );
     const stream = client.watchSearch(
-      { searchId: 'endless', afterSequence: 0 },
+      { searchId: 'endless', afterSequence: '0' },
       { signal: controller.signal },
     );
     expect((await failure(collect(stream))).code).toBe(status.CANCELLED);

@@ -16,7 +16,8 @@ import type { Logger } from './logger';
 export interface CallContext {
   /**
    * Aborts when the call is over for the server: the client cancelled, the deadline passed, or
-   * (server streams only) the server is shutting down. `signal.reason` is the CancelledError,
+   * the server is shutting down (streams as the drain starts, unary calls when its grace period
+   * ends: the client then has its UNAVAILABLE already). `signal.reason` is the CancelledError,
    * DeadlineExceededError or UnavailableError to throw; long work should pass the signal on or
    * check it between steps.
    */
@@ -84,10 +85,16 @@ class UndecodableRequest {
 /** A message of a request stream that did not decode (INVALID_ARGUMENT when thrown). */
 export class UndecodableMessageError extends InvalidArgumentError {}
 
-/** The calls in flight, so that shutdown can end server streams instead of waiting for them. */
+/** Ends a call in flight now with the status of `reason`, and aborts its handler's signal. */
+export type EndCall = (reason: Error) => void;
+
+/**
+ * The calls in flight, so that shutdown can end server streams instead of waiting for them, and
+ * end the calls still running when its grace period is over with a status of its choosing.
+ */
 export class CallTracker {
-  private readonly streams = new Set<AbortController>();
-  private readonly unary = new Set<AbortController>();
+  private readonly streams = new Map<AbortController, EndCall>();
+  private readonly unary = new Map<AbortController, EndCall>();
 
   /** Calls in flight (unary and streaming). */
   get size(): number {
@@ -96,13 +103,23 @@ export class CallTracker {
 
   /** Ends every server stream with `reason` (UNAVAILABLE on shutdown, so clients reconnect elsewhere). */
   abortStreams(reason: Error): void {
-    for (const controller of this.streams) controller.abort(reason);
+    for (const end of this.streams.values()) end(reason);
   }
 
-  add(controller: AbortController, streaming: boolean): () => void {
-    const set = streaming ? this.streams : this.unary;
-    set.add(controller);
-    return () => set.delete(controller);
+  /**
+   * Ends every call in flight, unary and streaming, with `reason`: the client gets its status now
+   * (UNAVAILABLE when the drain's grace period is over, which clients retry) instead of the
+   * CANCELLED that closing the connection under it would give.
+   */
+  endAll(reason: Error): void {
+    for (const end of [...this.unary.values(), ...this.streams.values()]) end(reason);
+  }
+
+  /** Tracks a call until the returned function is called; `end` ends it early (default: abort the signal). */
+  add(controller: AbortController, streaming: boolean, end?: EndCall): () => void {
+    const calls = streaming ? this.streams : this.unary;
+    calls.set(controller, end ?? ((reason) => controller.abort(reason)));
+    return () => calls.delete(controller);
   }
 }
 
@@ -201,6 +218,7 @@ function openCall(
   logger: Logger,
   tracker: CallTracker,
   streaming: boolean,
+  end?: EndCall,
 ): CallScope {
   const controller = new AbortController();
   const rawDeadline = call.getDeadline();
@@ -220,7 +238,7 @@ function openCall(
     ? setTimeout(() => controller.abort(new DeadlineExceededError()), Math.max(0, deadline - Date.now()))
     : undefined;
   timer?.unref();
-  const untrack = tracker.add(controller, streaming);
+  const untrack = tracker.add(controller, streaming, end);
   const context: CallContext = {
     signal: controller.signal,
     metadata: call.metadata,
@@ -253,16 +271,27 @@ function unary(
   tracker: CallTracker,
 ): (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => void {
   return (call, callback) => {
-    const scope = openCall(call, method, logger, tracker, false);
+    // A call is answered once: by its handler, or earlier by the server ending it (shutdown).
+    let answered = false;
+    const answer = (error: StatusObject | null, response?: unknown): void => {
+      if (answered) return;
+      answered = true;
+      if (error) callback(error);
+      else callback(null, response);
+    };
+    const scope: CallScope = openCall(call, method, logger, tracker, false, (reason) => {
+      scope.controller.abort(reason);
+      answer(statusOf(reason, scope.context));
+    });
     Promise.resolve()
       .then(() => handler(decoded(call.request, method), scope.context))
       .then(
         (response) => {
           // An answer after the deadline or a cancellation reaches nobody; the status says what happened.
-          if (scope.context.signal.aborted) callback(statusOf(scope.context.signal.reason, scope.context));
-          else callback(null, response);
+          if (scope.context.signal.aborted) answer(statusOf(scope.context.signal.reason, scope.context));
+          else answer(null, response);
         },
-        (error: unknown) => callback(statusOf(error, scope.context)),
+        (error: unknown) => answer(statusOf(error, scope.context)),
       )
       .finally(() => scope.close());
   };

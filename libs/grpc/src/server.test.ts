@@ -145,7 +145,7 @@ function searchHandlers(watch: {
     cancelSearch: refuse,
     async *watchSearch(request, context: CallContext): AsyncGenerator<WatchSearchResponse> {
       try {
-        for (let sequence = request.afterSequence + 1; sequence <= watch.history; sequence++) {
+        for (let sequence = Number(request.afterSequence) + 1; sequence <= watch.history; sequence++) {
           if (watch.failAfter !== undefined && sequence > watch.failAfter) {
             throw new NotFoundError('search', request.searchId);
           }
@@ -408,7 +408,7 @@ describe('a running server', () => {
     h.watch.history = 3;
     h.watch.aborted = undefined;
     h.watch.finished = false;
-    const stream = h.search.watchSearch({ searchId: 's1', afterSequence: 1 });
+    const stream = h.search.watchSearch({ searchId: 's1', afterSequence: '1' });
     const received: number[] = [];
     const ended = new Promise<ServiceError>((resolve) => stream.on('error', resolve));
     await new Promise<void>((resolve) =>
@@ -429,7 +429,7 @@ describe('a running server', () => {
     h.watch.history = 5;
     h.watch.failAfter = 2;
     try {
-      const stream = h.search.watchSearch({ searchId: 'gone', afterSequence: 0 });
+      const stream = h.search.watchSearch({ searchId: 'gone', afterSequence: '0' });
       const received: number[] = [];
       stream.on('data', (event: WatchSearchResponse) => received.push(event.sequence));
       const error = await new Promise<ServiceError>((resolve) => stream.on('error', resolve));
@@ -618,7 +618,7 @@ describe('graceful shutdown', () => {
     const inFlight = call<ClassifyResponse>((done) =>
       h.inference.classify({ modelName: 'tiny', topK: 1 }, done),
     );
-    const stream = h.search.watchSearch({ searchId: 's', afterSequence: 0 });
+    const stream = h.search.watchSearch({ searchId: 's', afterSequence: '0' });
     const streamEnded = new Promise<ServiceError>((resolve) => stream.on('error', resolve));
     stream.on('data', () => undefined);
     await handlerEntered;
@@ -643,7 +643,7 @@ describe('graceful shutdown', () => {
     h.search.close();
   });
 
-  it('cuts off a call that outlives the grace period and aborts its signal', async () => {
+  it('ends a unary call that outlives the grace period with UNAVAILABLE (retried by clients) and aborts its signal', async () => {
     const h = await startHarness({ shutdownGraceMs: 200 });
     let reason: unknown;
     let entered!: () => void;
@@ -656,11 +656,53 @@ describe('graceful shutdown', () => {
     };
     const stuck = failure(call((done) => h.inference.classify({ modelName: 'tiny', topK: 1 }, done)));
     await handlerEntered;
+    const started = Date.now();
     // The handler never answers by itself: shutdown() resolving proves the grace period ended it.
     await h.server.shutdown();
-    expect([status.CANCELLED, status.UNAVAILABLE, status.INTERNAL]).toContain((await stuck).code);
+    const error = await stuck;
+    expect({ code: error.code, details: error.details }).toEqual({
+      code: status.UNAVAILABLE,
+      details: 'server is shutting down: the call did not finish within the 200 ms grace period',
+    });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(190);
     await waitUntil(() => reason !== undefined);
-    expect(reason).toBeInstanceOf(CancelledError);
+    expect(reason).toBeInstanceOf(UnavailableError);
+    expect(
+      h.lines.some((line) => line.msg === 'grace period over: ending calls in flight with UNAVAILABLE'),
+    ).toBe(true);
+    h.inference.close();
+    h.search.close();
+  });
+
+  it('ends a slow unary call and a server stream with UNAVAILABLE when the grace period is short', async () => {
+    const h = await startHarness({ shutdownGraceMs: 100 });
+    let entered!: () => void;
+    const handlerEntered = new Promise<void>((resolve) => (entered = resolve));
+    // Slow work that does not watch its signal: the status must not wait for it.
+    h.classify.current = async () => {
+      entered();
+      // Unreferenced: the test need not wait for it.
+      await new Promise((resolve) => setTimeout(resolve, 3_000).unref());
+      return { modelName: 'too late', version: 1, classifications: [] };
+    };
+    const slow = failure(call((done) => h.inference.classify({ modelName: 'tiny', topK: 1 }, done)));
+    const stream = h.search.watchSearch({ searchId: 's', afterSequence: '0' });
+    const events: WatchSearchResponse[] = [];
+    stream.on('data', (m: WatchSearchResponse) => events.push(m));
+    const streamEnded = new Promise<ServiceError>((resolve) => stream.on('error', resolve));
+    await handlerEntered;
+    await waitUntil(() => h.server.callsInFlight === 2);
+    const started = Date.now();
+    await h.server.shutdown();
+    // Well before the 3 s the handler would take.
+    expect(Date.now() - started).toBeLessThan(2_000);
+    const unary = await slow;
+    expect(unary.code).toBe(status.UNAVAILABLE);
+    expect(unary.details).toMatch(/^server is shutting down/);
+    const streamError = await streamEnded;
+    expect(streamError.code).toBe(status.UNAVAILABLE);
+    expect(streamError.details).toMatch(/^server is shutting down/);
+    expect(events.map((m) => m.sequence)).toEqual([1, 2, 3]);
     h.inference.close();
     h.search.close();
   });

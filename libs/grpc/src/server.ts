@@ -12,6 +12,11 @@ import { HEALTH_SERVICE, PROTO_ROOT, createReflection } from './reflection';
 /** gRPC's customary 4 MiB message bound. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
 export const DEFAULT_SHUTDOWN_GRACE_MS = 10_000;
+/**
+ * How long the calls ended at the end of the grace period get to send their UNAVAILABLE before
+ * the connections are closed under them (they usually close by themselves well before).
+ */
+export const CUT_OFF_FLUSH_MS = 500;
 
 export interface ServerOptions {
   /** Interface to bind, e.g. `127.0.0.1`, `0.0.0.0`, `::`. */
@@ -26,7 +31,10 @@ export interface ServerOptions {
   maxReceiveMessageBytes?: number;
   /** Largest response sent; larger ones fail with RESOURCE_EXHAUSTED [4 MiB]. */
   maxSendMessageBytes?: number;
-  /** How long a drain waits for calls in flight before cutting them off [10 s]. */
+  /**
+   * How long a drain waits for calls in flight before ending them with UNAVAILABLE (which clients
+   * retry) and closing the connections [10 s].
+   */
   shutdownGraceMs?: number;
   /** Signals that start a drain (a second one forces it); [] leaves signals alone [SIGTERM, SIGINT]. */
   shutdownSignals?: readonly NodeJS.Signals[];
@@ -71,11 +79,11 @@ export class GrpcServer {
   private ports: BoundPorts | undefined;
   private metricsEndpoint: MetricsEndpoint | undefined;
   private stopping: Promise<void> | undefined;
-  private forceStop: (() => void) | undefined;
+  private forceStop: ((why: string) => void) | undefined;
   private readonly onSignal = (signal: NodeJS.Signals): void => {
     if (this.stopping) {
-      this.logger.warn({ signal }, 'second signal: cutting off calls in flight');
-      this.forceStop?.();
+      this.logger.warn({ signal }, 'second signal: ending calls in flight with UNAVAILABLE');
+      this.forceStop?.(`stopped by a second ${signal}`);
       return;
     }
     this.logger.info({ signal }, 'signal received: draining');
@@ -186,8 +194,10 @@ export class GrpcServer {
   /**
    * Graceful drain: health goes NOT_SERVING, no new calls are accepted, server streams end with
    * UNAVAILABLE (so watchers reconnect elsewhere), unary calls in flight get `shutdownGraceMs` to
-   * finish before they are cut off; then the metrics endpoint closes and the shutdown hooks run.
-   * Idempotent: every caller gets the same promise.
+   * finish; those still running then end with UNAVAILABLE `server is shutting down` (their
+   * handlers' signals abort), which clients retry, before the connections are closed. Then the
+   * metrics endpoint closes and the shutdown hooks run. Idempotent: every caller gets the same
+   * promise.
    */
   shutdown(): Promise<void> {
     this.stopping ??= this.drain();
@@ -228,18 +238,29 @@ export class GrpcServer {
         clearTimeout(timer);
         resolve();
       };
-      this.forceStop = () => {
-        this.server.forceShutdown();
-        finish();
+      let flush: NodeJS.Timeout | undefined;
+      // The calls still in flight get UNAVAILABLE, as a status of their own: closing the
+      // connections under them would give CANCELLED, which clients do not retry. The connections
+      // close once those statuses are out (tryShutdown finishes), or are closed after a moment.
+      this.forceStop = (why) => {
+        if (flush) return;
+        this.tracker.endAll(new UnavailableError(`server is shutting down: ${why}`));
+        flush = setTimeout(() => {
+          this.server.forceShutdown();
+          finish();
+        }, CUT_OFF_FLUSH_MS);
       };
       const timer = setTimeout(() => {
         this.logger.warn(
           { callsInFlight: this.tracker.size, graceMs },
-          'grace period over: cutting off calls',
+          'grace period over: ending calls in flight with UNAVAILABLE',
         );
-        this.forceStop?.();
+        this.forceStop?.(`the call did not finish within the ${graceMs} ms grace period`);
       }, graceMs);
-      this.server.tryShutdown(finish);
+      this.server.tryShutdown(() => {
+        clearTimeout(flush);
+        finish();
+      });
     });
   }
 

@@ -34,6 +34,8 @@ export {
 } from './job-service';
 export {
   ProtoStates,
+  UINT64_MAX,
+  afterSequence,
   eventPayload,
   watchMessages,
   jobCalls,

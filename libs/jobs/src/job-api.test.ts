@@ -1,7 +1,15 @@
 import { status } from '@grpc/grpc-js';
 import { InvalidArgumentError, NotFoundError } from '@rnas/grpc';
 import { JobNotFoundError } from './errors';
-import { eventPayload, jobCalls, ProtoStates, watchMessages, type WatchMessage } from './job-api';
+import {
+  afterSequence,
+  eventPayload,
+  jobCalls,
+  ProtoStates,
+  UINT64_MAX,
+  watchMessages,
+  type WatchMessage,
+} from './job-api';
 import { WorkerMemoryByJob } from './job-service';
 import type { WatchedEvent } from './watch';
 
@@ -71,6 +79,31 @@ describe('the event log as Watch responses', () => {
       { sequence: 8, timeUnixMs: 1240, replayed: false, event: { $case: 'note', value: 'live' } },
     ]);
   });
+});
+
+describe('afterSequence', () => {
+  it('reads 0 and ordinary sequences as they are', () => {
+    expect(afterSequence('0')).toBe(0);
+    expect(afterSequence('42')).toBe(42);
+    expect(afterSequence(7)).toBe(7);
+    expect(afterSequence(String(Number.MAX_SAFE_INTEGER))).toBe(Number.MAX_SAFE_INTEGER);
+  });
+
+  it('accepts every uint64 above 2^53: nothing comes after it', () => {
+    expect(afterSequence(String(2n ** 53n + 1n))).toBe(Number.MAX_SAFE_INTEGER);
+    expect(afterSequence('18446744073709551615')).toBe(Number.MAX_SAFE_INTEGER);
+    expect(String(UINT64_MAX)).toBe('18446744073709551615');
+  });
+
+  it.each(['18446744073709551616', '-1', '', '1.5', 'abc', '1e3'])(
+    'refuses %p, which is no uint64, naming the field',
+    (value) => {
+      expect(() => afterSequence(value)).toThrow(InvalidArgumentError);
+      expect(() => afterSequence(value)).toThrow(
+        `invalid after_sequence=${JSON.stringify(value)}: expected a uint64, 0 to 18446744073709551615`,
+      );
+    },
+  );
 });
 
 describe('jobCalls', () => {

@@ -60,6 +60,26 @@ export function eventPayload<M extends WatchMessage<unknown>>(
   return { payload: codec.toJSON({ sequence: 0, timeUnixMs: 0, replayed: false, event } as M) };
 }
 
+/** The largest uint64: what a Watch request's `after_sequence` can carry. */
+export const UINT64_MAX = 2n ** 64n - 1n;
+
+/**
+ * A Watch request's `after_sequence` as a sequence of the job's event log. The field is a uint64
+ * that reaches the handler in full, as the decimal string the generated code gives for it
+ * (`jstype = JS_STRING`), and every uint64 is valid. A job's sequences count its events from 1 and
+ * stay far below Number.MAX_SAFE_INTEGER (the store reads them as numbers), so a larger value
+ * means what Number.MAX_SAFE_INTEGER means: nothing after it. Only a string that is no uint64,
+ * which no decoded request carries, is INVALID_ARGUMENT.
+ */
+export function afterSequence(value: string | number): number {
+  const text = String(value);
+  if (!/^\d{1,20}$/.test(text) || BigInt(text) > UINT64_MAX) {
+    throw new InvalidArgumentError('after_sequence', value, `expected a uint64, 0 to ${UINT64_MAX}`);
+  }
+  const sequence = BigInt(text);
+  return sequence > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(sequence);
+}
+
 /** The stored events as Watch responses, the envelope from the log (sequence, time, replayed). */
 export async function* watchMessages<M extends WatchMessage<unknown>>(
   events: AsyncIterable<WatchedEvent<unknown>>,

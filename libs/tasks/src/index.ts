@@ -10,7 +10,7 @@ export {
   type DetectionAugmentation,
 } from './detection/config';
 export { taskNetwork } from './networks';
-export { ClassificationNetwork, classificationRecord } from './classification/network';
+export { ClassificationNetwork, classificationRecord, stableSoftmax } from './classification/network';
 export type {
   TaskRecipe,
   EpochContext,

@@ -1,11 +1,13 @@
 import { InvalidArgumentError } from '@rnas/grpc';
 import {
+  checkFiniteRecords,
   checkImageCount,
   checkModelName,
   checkVersion,
   resolveTopK,
   tensorInput,
   topClasses,
+  topIndices,
 } from './classify-input';
 
 const SHAPE = { height: 2, width: 3, channels: 1 };
@@ -75,6 +77,59 @@ describe('tensorInput', () => {
     expect(() => tensorInput({ shape: [1, 2, 3, 1], values: v }, SHAPE, 4)).toThrow(
       `invalid tensor.values[4]=${bad}: must be finite`,
     );
+  });
+
+  it.each([1e39, -1e39, Number.MAX_VALUE])('refuses %p, finite as a double but not as a float32', (big) => {
+    const v = values(1);
+    v[2] = big;
+    expect(() => tensorInput({ shape: [1, 2, 3, 1], values: v }, SHAPE, 4)).toThrow(
+      /^invalid tensor\.values\[2\]=.*e\+\d+: must be finite as a float32 \(\|value\| <= 3\.4028234663852886e\+38\)$/,
+    );
+  });
+
+  it.each([3e38, -3e38])(
+    'accepts %p, extreme but finite (what it produces is checked after the forward pass)',
+    (big) => {
+      const { values: out } = tensorInput({ shape: [1, 2, 3, 1], values: values(1, big) }, SHAPE, 4);
+      expect(out).toEqual(new Float32Array(6).fill(big));
+    },
+  );
+});
+
+describe('checkFiniteRecords', () => {
+  const field = (i: number): string => (i === 0 ? 'tensor.values' : `images.images[${i}]`);
+
+  it('lets finite logits and probabilities in [0, 1] through', () => {
+    const records = Float32Array.from([3e38, -3e38, 0, 1, 0, 0, 0.5, 0.25, 0, 0.5, 0.25, 0.25]);
+    expect(() => checkFiniteRecords(records, 2, 3, field)).not.toThrow();
+  });
+
+  it.each([NaN, Infinity, -Infinity])(
+    'refuses an image whose logits came out %p: the input produced non-finite outputs',
+    (bad) => {
+      const records = Float32Array.from([0, 1, 2, 0.1, 0.2, 0.7, 0, bad, 2, NaN, NaN, NaN]);
+      expect(() => checkFiniteRecords(records, 2, 3, field)).toThrow(
+        `invalid images.images[1]="image 1": the input produced non-finite outputs (logit 1 is ${bad}): the network overflowed`,
+      );
+      expect(() => checkFiniteRecords(records, 1, 3, field)).not.toThrow();
+    },
+  );
+
+  it('refuses a probability outside [0, 1] even with finite logits', () => {
+    const records = Float32Array.from([0, 1, NaN, 0.5]);
+    expect(() => checkFiniteRecords(records, 1, 2, field)).toThrow(
+      /^invalid tensor\.values="image 0": the input produced non-finite outputs \(probability 0 is NaN\)/,
+    );
+  });
+});
+
+describe('topIndices', () => {
+  it('orders NaN below every number, so the order is well defined whatever the values', () => {
+    const values = Float32Array.from([NaN, 0.2, NaN, 0.5, -Infinity, 0.2]);
+    expect(topIndices(values, 6)).toEqual([3, 1, 5, 0, 2, 4]);
+    // The same answer from any starting order of the same values.
+    expect(topIndices(Float32Array.from([0.2, NaN, 0.5]), 3)).toEqual([2, 0, 1]);
+    expect(topIndices(Float32Array.from([NaN, NaN, NaN]), 2)).toEqual([0, 1]);
   });
 });
 

@@ -87,10 +87,52 @@ export function tensorInput(
   const values = new Float32Array(size);
   for (let i = 0; i < size; i++) {
     const v = tensor.values[i];
-    if (!Number.isFinite(v)) throw new InvalidArgumentError(`tensor.values[${i}]`, v, 'must be finite');
     values[i] = v;
+    // Checked as float32, what the network computes in: a double beyond its range is infinite there.
+    if (!Number.isFinite(values[i])) {
+      throw new InvalidArgumentError(
+        `tensor.values[${i}]`,
+        v,
+        Number.isFinite(v) ? `must be finite as a float32 (|value| <= ${FLOAT32_MAX})` : 'must be finite',
+      );
+    }
   }
   return { values, n };
+}
+
+/** The largest finite float32. */
+const FLOAT32_MAX = 3.4028234663852886e38;
+
+/**
+ * Refuses a batch whose classification records are not finite. Input of extreme but finite values
+ * (784 values of 3e38, say) can overflow the network: its logits come out infinite or NaN, and so
+ * would every score; NaN must never reach a client, in any order. The probabilities are a stable
+ * softmax of the logits (finite and in [0, 1] whenever the logits are finite), so the logits are
+ * what is checked; the probabilities too, should a model's record be broken otherwise.
+ * `input(i)` names image i's input field (`tensor.values`, `images.images[2]`).
+ */
+export function checkFiniteRecords(
+  records: Float32Array,
+  n: number,
+  classes: number,
+  input: (image: number) => string,
+): void {
+  for (let row = 0; row < n; row++) {
+    const { logits, probabilities } = classificationRecord(records, row, classes);
+    const logit = logits.findIndex((v) => !Number.isFinite(v));
+    const probability = probabilities.findIndex((v) => !(v >= 0 && v <= 1));
+    if (logit === -1 && probability === -1) continue;
+    const what =
+      logit !== -1
+        ? `logit ${logit} is ${logits[logit]}`
+        : `probability ${probability} is ${probabilities[probability]}`;
+    throw new InvalidArgumentError(
+      input(row),
+      `image ${row}`,
+      `the input produced non-finite outputs (${what}): the network overflowed; ` +
+        "send values the size of the model's preprocessing output (GetModel's preprocessing)",
+    );
+  }
 }
 
 /** The k best classes of each image's probabilities in `records` (classification records), best first. */
@@ -114,9 +156,18 @@ export function topClasses(
   return out;
 }
 
-/** The indices of the k largest values, largest first; ties keep index order, so answers repeat. */
+/**
+ * The indices of the k largest values, largest first; ties keep index order, so answers repeat.
+ * A total order whatever the values: NaN (which callers refuse before) ranks below everything,
+ * where a plain `b - a` comparator would make the order arbitrary.
+ */
 export function topIndices(values: Float32Array, k: number): number[] {
   const order = Array.from({ length: values.length }, (_, i) => i);
-  order.sort((a, b) => values[b] - values[a] || a - b);
+  const rank = (i: number): number => (Number.isNaN(values[i]) ? -Infinity : values[i]);
+  order.sort((a, b) => {
+    const ra = rank(a);
+    const rb = rank(b);
+    return ra === rb ? a - b : rb > ra ? 1 : -1;
+  });
   return order.slice(0, k);
 }

@@ -23,6 +23,7 @@ import type {
 } from '@rnas/proto';
 import { normalizePixels } from '@rnas/model';
 import {
+  checkFiniteRecords,
   checkImageCount,
   checkModelName,
   checkVersion,
@@ -90,6 +91,9 @@ export class InferenceHandlers implements ServiceHandlers<typeof InferenceServic
       requireTask(served, 'classification');
       const k = resolveTopK(request.topK, served.classes);
       const { output, n } = await this.infer(served, request.input, context, 'cover', timing);
+      checkFiniteRecords(output, n, served.classes, (i) =>
+        request.input?.$case === 'tensor' ? 'tensor.values' : `images.images[${i}]`,
+      );
       return {
         images: n,
         response: {

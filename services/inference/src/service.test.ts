@@ -303,6 +303,54 @@ describe('InferenceService over gRPC', () => {
     );
   });
 
+  // This model's logits overflow to NaN for ±3e38 everywhere (they answered OK with ten NaN scores
+  // in arbitrary order before); for 1e30 they are finite but huge (~1e29), which only a softmax
+  // that subtracts the largest logit turns into finite probabilities.
+  it.each<[number, 'refused' | 'answered']>([
+    [3e38, 'refused'],
+    [-3e38, 'refused'],
+    [1e30, 'answered'],
+  ])('never answers NaN: a tensor of %p everywhere is %s', async (extreme, outcome) => {
+    const request = {
+      modelName: 'tiny',
+      topK: 10,
+      input: {
+        $case: 'tensor' as const,
+        value: { shape: [1, 16, 16, 1], values: new Array<number>(256).fill(extreme) },
+      },
+    };
+    if (outcome === 'refused') {
+      const error = await failure(classify(client, request));
+      expect({ code: error.code, details: error.details }).toEqual({
+        code: status.INVALID_ARGUMENT,
+        details: expect.stringMatching(
+          /^invalid tensor\.values="image 0": the input produced non-finite outputs \(logit 0 is NaN\): the network overflowed/,
+        ),
+      });
+    } else {
+      const { scores } = (await classify(client, request)).classifications[0];
+      expect(scores).toHaveLength(10);
+      for (const { score } of scores) expect(Number.isFinite(score) && score >= 0 && score <= 1).toBe(true);
+      for (let j = 1; j < scores.length; j++) {
+        expect(scores[j - 1].score).toBeGreaterThanOrEqual(scores[j].score);
+        // Equal scores (the zeros) in class order: the order is defined.
+        if (scores[j - 1].score === scores[j].score)
+          expect(scores[j - 1].classIndex).toBeLessThan(scores[j].classIndex);
+      }
+      expect(scores.reduce((sum, s) => sum + s.score, 0)).toBeCloseTo(1, 5);
+    }
+    // The service goes on, and a normal tensor is answered as before.
+    const values = Array.from({ length: 256 }, (_, i) => Math.sin(i));
+    const normal = await classify(client, {
+      ...request,
+      input: { $case: 'tensor', value: { shape: [1, 16, 16, 1], values } },
+    });
+    const expected = forward(tiny, Float32Array.from(values), 1);
+    scoresByClass(normal.classifications, 10)[0].forEach((score, c) =>
+      expect(score).toBeCloseTo(expected[c], 5),
+    );
+  });
+
   describe('bad input: the right code, a message naming the field, and the service goes on', () => {
     const images = (...list: Buffer[]): Partial<ClassifyRequest> => ({
       modelName: 'tiny',
@@ -432,6 +480,21 @@ describe('InferenceService over gRPC', () => {
         }),
         status.INVALID_ARGUMENT,
         /^invalid tensor\.values\[3\]=-Infinity: must be finite$/,
+      ],
+      [
+        'a +Infinity value',
+        () => ({
+          modelName: 'tiny',
+          input: {
+            $case: 'tensor',
+            value: {
+              shape: [1, 16, 16, 1],
+              values: Array.from({ length: 256 }, (_, i) => (i === 200 ? Infinity : 3e38)),
+            },
+          },
+        }),
+        status.INVALID_ARGUMENT,
+        /^invalid tensor\.values\[200\]=Infinity: must be finite$/,
       ],
       [
         'an oversized message',

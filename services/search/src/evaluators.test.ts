@@ -198,7 +198,7 @@ describe('a search on remote evaluators', () => {
     const search = (await remoteClient.startSearch({ datasetUri, seed: 22, config })).search as Search;
     // The first comparison of generation 1 is in: the rest of that generation is still to run.
     await firstMessage(
-      remoteClient.watchSearch({ searchId: search.id, afterSequence: 0 }),
+      remoteClient.watchSearch({ searchId: search.id, afterSequence: '0' }),
       (m) => m.event?.$case === 'pairResult' && m.event.value.generation === 1,
     );
     evaluators[1].child.kill('SIGKILL');

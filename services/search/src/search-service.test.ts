@@ -89,7 +89,7 @@ function cases(messages: WatchSearchResponse[]): string[] {
 
 /** Waits for the first live event of the given kind. */
 function firstEvent(searchId: string, kind: string): Promise<WatchSearchResponse> {
-  return firstMessage(client.watchSearch({ searchId, afterSequence: 0 }), (m) => m.event?.$case === kind);
+  return firstMessage(client.watchSearch({ searchId, afterSequence: '0' }), (m) => m.event?.$case === kind);
 }
 
 const MAIN = path.join(ROOT, 'services', 'search', 'dist', 'main.js');
@@ -215,11 +215,27 @@ describe('SearchService', () => {
     expect(await client.watchAll(finished.id, 9)).toEqual([]);
   });
 
+  it('accepts every uint64 after_sequence: past 2^53 and up to 2^64-1 nothing comes after it', async () => {
+    // 2^53 + 1 and 2^64 - 1 cannot be JS numbers: they travel as decimal strings (jstype JS_STRING).
+    expect(await client.watchAll(finished.id, '9007199254740993')).toEqual([]);
+    expect(await client.watchAll(finished.id, '18446744073709551615')).toEqual([]);
+    // Ordinary values unchanged.
+    expect((await client.watchAll(finished.id, '0')).map((m) => m.sequence)).toEqual([
+      1, 2, 3, 4, 5, 6, 7, 8, 9,
+    ]);
+    expect((await client.watchAll(finished.id, '8')).map((m) => m.sequence)).toEqual([9]);
+  });
+
   it('cancels a running search within one pair, and a queued one at once', async () => {
     const running = await start({ config: tinyConfig({ generations: 50 }) });
     const waiting = await start({ config: tinyConfig({ generations: 50 }) });
     await firstEvent(running.id, 'pairResult');
     expect((await get(waiting.id)).state).toBe(SearchState.SEARCH_STATE_QUEUED);
+    // A watcher past the end of a running search's log stays open, hears nothing, and ends with it.
+    let beyondEnded = false;
+    const beyond = client.watchAll(running.id, '18446744073709551615').finally(() => (beyondEnded = true));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(beyondEnded).toBe(false);
 
     const cancelledQueued = await client.cancelSearch({
       searchId: waiting.id,
@@ -244,6 +260,7 @@ describe('SearchService', () => {
     ).toBeLessThanOrEqual(1);
     const cancelled = await get(running.id);
     expect(cancelled.state).toBe(SearchState.SEARCH_STATE_CANCELLED);
+    expect(await beyond).toEqual([]);
 
     // Cancelling again returns it unchanged; a succeeded search cannot be cancelled.
     const again = await client.cancelSearch({ searchId: running.id });
@@ -442,7 +459,7 @@ describe('the search service process', () => {
 
     // Kill the process as soon as the first generation is checkpointed and reported.
     await firstMessage(
-      remote.watchSearch({ searchId: search.id, afterSequence: 0 }),
+      remote.watchSearch({ searchId: search.id, afterSequence: '0' }),
       (m) => m.event?.$case === 'generationReport',
     );
     first.child.kill('SIGKILL');

@@ -4,6 +4,7 @@
 import { initBackend, tf } from '@rnas/engine';
 import type { ServiceHandlers } from '@rnas/grpc';
 import {
+  afterSequence,
   jobCalls,
   jobDatabaseName,
   startJobService,
@@ -40,7 +41,9 @@ function handlers(
     listSearches: (request) => call.unary(() => searches.list(request)),
     cancelSearch: (request) => call.unary(() => ({ search: searches.cancel(request.searchId) })),
     watchSearch: (request, context) =>
-      call.stream(() => searches.watch(request.searchId, request.afterSequence, context.signal)),
+      call.stream(() =>
+        searches.watch(request.searchId, afterSequence(request.afterSequence), context.signal),
+      ),
   };
 }
 

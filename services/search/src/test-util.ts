@@ -50,7 +50,7 @@ export const memoryLogger = (): ReturnType<typeof sharedMemoryLogger> => sharedM
 export type SearchClient = PromiseClient<typeof SearchServiceService> & {
   watchAll(
     searchId: string,
-    afterSequence?: number,
+    afterSequence?: number | string,
     onMessage?: (m: WatchSearchResponse) => void,
   ): Promise<WatchSearchResponse[]>;
 };
@@ -58,8 +58,11 @@ export type SearchClient = PromiseClient<typeof SearchServiceService> & {
 export function searchClient(port: number): SearchClient {
   const client = createClient(SearchServiceService, `127.0.0.1:${port}`);
   return Object.assign(client, {
-    watchAll: (searchId: string, afterSequence = 0, onMessage?: (m: WatchSearchResponse) => void) =>
-      collectStream(client.watchSearch({ searchId, afterSequence }), onMessage),
+    watchAll: (
+      searchId: string,
+      afterSequence: number | string = 0,
+      onMessage?: (m: WatchSearchResponse) => void,
+    ) => collectStream(client.watchSearch({ searchId, afterSequence: String(afterSequence) }), onMessage),
   });
 }
 

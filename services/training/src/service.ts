@@ -4,6 +4,7 @@
 import { initBackend, tf } from '@rnas/engine';
 import type { ServiceHandlers } from '@rnas/grpc';
 import {
+  afterSequence,
   jobCalls,
   jobDatabaseName,
   startJobService,
@@ -44,7 +45,9 @@ function handlers(
     listTrainings: (request) => call.unary(() => trainings.list(request)),
     cancelTraining: (request) => call.unary(() => ({ training: trainings.cancel(request.trainingId) })),
     watchTraining: (request, context) =>
-      call.stream(() => trainings.watch(request.trainingId, request.afterSequence, context.signal)),
+      call.stream(() =>
+        trainings.watch(request.trainingId, afterSequence(request.afterSequence), context.signal),
+      ),
     evaluatePair: (request) => call.unary(() => trainings.evaluations.evaluate(request)),
   };
 }

@@ -104,7 +104,7 @@ export const memoryLogger = (): ReturnType<typeof sharedMemoryLogger> => sharedM
 export type TrainingClient = PromiseClient<typeof TrainingServiceService> & {
   watchAll(
     trainingId: string,
-    afterSequence?: number,
+    afterSequence?: number | string,
     onMessage?: (m: WatchTrainingResponse) => void,
   ): Promise<WatchTrainingResponse[]>;
 };
@@ -112,8 +112,11 @@ export type TrainingClient = PromiseClient<typeof TrainingServiceService> & {
 export function trainingClient(port: number): TrainingClient {
   const client = createClient(TrainingServiceService, `127.0.0.1:${port}`);
   return Object.assign(client, {
-    watchAll: (trainingId: string, afterSequence = 0, onMessage?: (m: WatchTrainingResponse) => void) =>
-      collectStream(client.watchTraining({ trainingId, afterSequence }), onMessage),
+    watchAll: (
+      trainingId: string,
+      afterSequence: number | string = 0,
+      onMessage?: (m: WatchTrainingResponse) => void,
+    ) => collectStream(client.watchTraining({ trainingId, afterSequence: String(afterSequence) }), onMessage),
   });
 }
 

@@ -145,7 +145,7 @@ function cases(messages: WatchTrainingResponse[]): string[] {
 
 async function firstEpoch(trainingId: string): Promise<void> {
   await firstMessage(
-    client.watchTraining({ trainingId, afterSequence: 0 }),
+    client.watchTraining({ trainingId, afterSequence: '0' }),
     (m) => m.event?.$case === 'epochReport',
   );
 }
@@ -200,6 +200,13 @@ describe('TrainingService', () => {
     expect(artifact.labels).toHaveLength(3);
     expect(artifact.spec.classes).toBe(3);
     expect(artifact.metadata.training_id).toBe(queued.id);
+  });
+
+  it('accepts every uint64 after_sequence: past 2^53 and up to 2^64-1 nothing comes after it', async () => {
+    expect(await client.watchAll(trained.id, '9007199254740993')).toEqual([]);
+    expect(await client.watchAll(trained.id, '18446744073709551615')).toEqual([]);
+    expect((await client.watchAll(trained.id, '0')).map((m) => m.sequence)).toEqual([1, 2, 3, 4, 5]);
+    expect((await client.watchAll(trained.id, '3')).map((m) => m.sequence)).toEqual([4, 5]);
   });
 
   it('trains the result of a succeeded search named by its id', async () => {
@@ -493,7 +500,7 @@ describe('the training service process', () => {
     // The last epoch's report comes just before the worker publishes: SIGTERM then lands before,
     // during or after the publication; each must end with one published version.
     await firstMessage(
-      remote.watchTraining({ trainingId: training.id, afterSequence: 0 }),
+      remote.watchTraining({ trainingId: training.id, afterSequence: '0' }),
       (m) => m.event?.$case === 'epochReport' && m.event.value.epoch === 2,
     );
     first.child.kill('SIGTERM');

@@ -125,7 +125,8 @@ beforeAll(async () => {
     watchSearch: async function* (request) {
       if (request.searchId !== 's-1') throw new NotFoundError('search', request.searchId);
       for (const [i, event] of HISTORY.entries()) {
-        if (i + 1 > request.afterSequence) yield { sequence: i + 1, timeUnixMs: 0, replayed: true, event };
+        if (i + 1 > Number(request.afterSequence))
+          yield { sequence: i + 1, timeUnixMs: 0, replayed: true, event };
       }
     },
   });

@@ -128,7 +128,7 @@ class SearchProgressView extends WatchView<WatchSearchResponse> {
 export async function runSearchWatch(searchId: string, options: WatchFlags, io: CliIo): Promise<number> {
   const last = await watchService('search', SearchServiceService, options, io, {
     what: 'cannot watch the search',
-    open: (client, afterSequence) => client.watchSearch({ searchId, afterSequence }),
+    open: (client, afterSequence) => client.watchSearch({ searchId, afterSequence: String(afterSequence) }),
     view: new SearchProgressView(io),
     toJSON: (m) => WatchSearchResponse.toJSON(m),
     snapshot: (m) => (m.event?.$case === 'stateChange' ? m.event.value.search : undefined),

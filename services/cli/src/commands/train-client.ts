@@ -118,7 +118,8 @@ class TrainingProgressView extends WatchView<WatchTrainingResponse> {
 export async function runTrainWatch(trainingId: string, options: WatchFlags, io: CliIo): Promise<number> {
   const last = await watchService('training', TrainingServiceService, options, io, {
     what: 'cannot watch the training',
-    open: (client, afterSequence) => client.watchTraining({ trainingId, afterSequence }),
+    open: (client, afterSequence) =>
+      client.watchTraining({ trainingId, afterSequence: String(afterSequence) }),
     view: new TrainingProgressView(io),
     toJSON: (m) => WatchTrainingResponse.toJSON(m),
     snapshot: (m) => (m.event?.$case === 'stateChange' ? m.event.value.training : undefined),

@@ -35,6 +35,7 @@ import {
   type ServerMetadataResponse,
   type ServerReadyResponse,
 } from '@rnas/proto';
+import { checkFiniteRecords } from '../classify-input';
 import type { InferenceHandlers } from '../handlers';
 import type { InferenceMetrics, VersionStatistics } from '../metrics';
 import type { ModelRepository } from '../repository';
@@ -227,6 +228,16 @@ export class OipHandlers implements ServiceHandlers<typeof GRPCInferenceServiceS
           imageFit(served),
           timing,
         );
+        // Neither logits nor probabilities may be NaN: an input that overflowed the network is refused.
+        if (served.task.task === 'classification') {
+          checkFiniteRecords(output, n, served.classes, (i) =>
+            input.kind === 'images'
+              ? input.field(i)
+              : raw
+                ? 'raw_input_contents[0]'
+                : 'inputs[0].contents.fp32_contents',
+          );
+        }
         const tensors = selectOutputs(
           outputTensors(served, output, n, sizes, threshold),
           wanted,

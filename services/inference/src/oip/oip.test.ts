@@ -359,6 +359,35 @@ describe('the Open Inference Protocol on the inference service', () => {
     );
   });
 
+  // As Classify: ±3e38 overflows this model's logits to NaN, 1e30 gives finite huge ones.
+  it.each<[number, boolean, 'refused' | 'answered']>([
+    [3e38, false, 'refused'],
+    [-3e38, true, 'refused'],
+    [1e30, false, 'answered'],
+    [1e30, true, 'answered'],
+  ])(
+    'never answers NaN logits or probabilities: a tensor of %p (raw: %p) is %s',
+    async (extreme, raw, outcome) => {
+      const request = tensorRequest('tiny', new Float32Array(256).fill(extreme), [1, 16, 16, 1], raw);
+      if (outcome === 'refused') {
+        const error = await failure(oip.modelInfer(request));
+        expect(error.code).toBe(status.INVALID_ARGUMENT);
+        expect(error.details).toMatch(
+          new RegExp(
+            `^invalid ${raw ? 'raw_input_contents\\[0\\]' : 'inputs\\[0\\]\\.contents\\.fp32_contents'}="image 0": ` +
+              'the input produced non-finite outputs \\(logit 0 is NaN\\): the network overflowed',
+          ),
+        );
+        return;
+      }
+      const response = await oip.modelInfer(request);
+      expect(outputValues(response, 'logits').every(Number.isFinite)).toBe(true);
+      const probabilities = outputValues(response, 'probabilities');
+      for (const p of probabilities) expect(Number.isFinite(p) && p >= 0 && p <= 1).toBe(true);
+      expect(probabilities.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
+    },
+  );
+
   it("answers Triton's classification extension and only the requested outputs", async () => {
     const values = floats(16 * 16, 3);
     const request = tensorRequest('tiny', values, [1, 16, 16, 1], false);
@@ -620,6 +649,39 @@ describe('the Open Inference Protocol on the inference service', () => {
             false,
           ),
         'fp32_contents[5]=NaN: must be finite',
+      ],
+      [
+        'a -Infinity value',
+        () =>
+          tensorRequest(
+            'tiny',
+            Float32Array.from(values, (v, i) => (i === 17 ? -Infinity : v)),
+            [1, 16, 16, 1],
+            false,
+          ),
+        'invalid inputs[0].contents.fp32_contents[17]=-Infinity: must be finite',
+      ],
+      [
+        'a raw +Infinity value',
+        () =>
+          tensorRequest(
+            'tiny',
+            Float32Array.from(values, (v, i) => (i === 250 ? Infinity : v)),
+            [1, 16, 16, 1],
+            true,
+          ),
+        'invalid raw_input_contents[0] element 250=Infinity: must be finite',
+      ],
+      [
+        'a raw NaN value',
+        () =>
+          tensorRequest(
+            'tiny',
+            Float32Array.from(values, (v, i) => (i === 0 ? NaN : v)),
+            [1, 16, 16, 1],
+            true,
+          ),
+        'invalid raw_input_contents[0] element 0=NaN: must be finite',
       ],
       [
         'raw bytes of the wrong size',

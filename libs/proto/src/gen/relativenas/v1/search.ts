@@ -421,8 +421,12 @@ export interface ListSearchesResponse {
 export interface WatchSearchRequest {
   /** Search id. */
   searchId: string;
-  /** Only events with a larger sequence are sent; 0 replays the whole history. */
-  afterSequence: number;
+  /**
+   * Only events with a larger sequence are sent; 0 replays the whole history. Every uint64 is
+   * valid: one beyond the last event replays nothing (the stream ends when the search is terminal).
+   * A decimal string in JavaScript (jstype), so that values above 2^53 reach the service intact.
+   */
+  afterSequence: string;
 }
 
 /** The outcome of one comparison: two members trained from the same weight-set snapshot. */
@@ -2463,7 +2467,7 @@ export const ListSearchesResponse: MessageFns<ListSearchesResponse> = {
 };
 
 function createBaseWatchSearchRequest(): WatchSearchRequest {
-  return { searchId: "", afterSequence: 0 };
+  return { searchId: "", afterSequence: "0" };
 }
 
 export const WatchSearchRequest: MessageFns<WatchSearchRequest> = {
@@ -2471,7 +2475,7 @@ export const WatchSearchRequest: MessageFns<WatchSearchRequest> = {
     if (message.searchId !== "") {
       writer.uint32(10).string(message.searchId);
     }
-    if (message.afterSequence !== 0) {
+    if (message.afterSequence !== "0") {
       writer.uint32(16).uint64(message.afterSequence);
     }
     return writer;
@@ -2503,7 +2507,7 @@ export const WatchSearchRequest: MessageFns<WatchSearchRequest> = {
               break;
             }
 
-            message.afterSequence = longToNumber(reader.uint64());
+            message.afterSequence = reader.uint64().toString();
             continue;
           }
         }
@@ -2526,10 +2530,10 @@ export const WatchSearchRequest: MessageFns<WatchSearchRequest> = {
         ? globalThis.String(object.search_id)
         : "",
       afterSequence: isSet(object.afterSequence)
-        ? globalThis.Number(object.afterSequence)
+        ? globalThis.String(object.afterSequence)
         : isSet(object.after_sequence)
-        ? globalThis.Number(object.after_sequence)
-        : 0,
+        ? globalThis.String(object.after_sequence)
+        : "0",
     };
   },
 
@@ -2538,8 +2542,8 @@ export const WatchSearchRequest: MessageFns<WatchSearchRequest> = {
     if (message.searchId !== "") {
       obj.searchId = message.searchId;
     }
-    if (message.afterSequence !== 0) {
-      obj.afterSequence = Math.round(message.afterSequence);
+    if (message.afterSequence !== "0") {
+      obj.afterSequence = globalThis.String(message.afterSequence);
     }
     return obj;
   },
@@ -2550,7 +2554,7 @@ export const WatchSearchRequest: MessageFns<WatchSearchRequest> = {
   fromPartial<I extends Exact<DeepPartial<WatchSearchRequest>, I>>(object: I): WatchSearchRequest {
     const message = createBaseWatchSearchRequest();
     message.searchId = object.searchId ?? "";
-    message.afterSequence = object.afterSequence ?? 0;
+    message.afterSequence = object.afterSequence ?? "0";
     return message;
   },
 };

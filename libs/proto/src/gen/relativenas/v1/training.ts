@@ -403,8 +403,12 @@ export interface ListTrainingsResponse {
 export interface WatchTrainingRequest {
   /** Training id. */
   trainingId: string;
-  /** Only events with a larger sequence are sent; 0 replays the whole history. */
-  afterSequence: number;
+  /**
+   * Only events with a larger sequence are sent; 0 replays the whole history. Every uint64 is
+   * valid: one beyond the last event replays nothing (the stream ends when the training is terminal).
+   * A decimal string in JavaScript (jstype), so that values above 2^53 reach the service intact.
+   */
+  afterSequence: string;
 }
 
 /** The summary of one finished epoch. */
@@ -2204,7 +2208,7 @@ export const ListTrainingsResponse: MessageFns<ListTrainingsResponse> = {
 };
 
 function createBaseWatchTrainingRequest(): WatchTrainingRequest {
-  return { trainingId: "", afterSequence: 0 };
+  return { trainingId: "", afterSequence: "0" };
 }
 
 export const WatchTrainingRequest: MessageFns<WatchTrainingRequest> = {
@@ -2212,7 +2216,7 @@ export const WatchTrainingRequest: MessageFns<WatchTrainingRequest> = {
     if (message.trainingId !== "") {
       writer.uint32(10).string(message.trainingId);
     }
-    if (message.afterSequence !== 0) {
+    if (message.afterSequence !== "0") {
       writer.uint32(16).uint64(message.afterSequence);
     }
     return writer;
@@ -2244,7 +2248,7 @@ export const WatchTrainingRequest: MessageFns<WatchTrainingRequest> = {
               break;
             }
 
-            message.afterSequence = longToNumber(reader.uint64());
+            message.afterSequence = reader.uint64().toString();
             continue;
           }
         }
@@ -2267,10 +2271,10 @@ export const WatchTrainingRequest: MessageFns<WatchTrainingRequest> = {
         ? globalThis.String(object.training_id)
         : "",
       afterSequence: isSet(object.afterSequence)
-        ? globalThis.Number(object.afterSequence)
+        ? globalThis.String(object.afterSequence)
         : isSet(object.after_sequence)
-        ? globalThis.Number(object.after_sequence)
-        : 0,
+        ? globalThis.String(object.after_sequence)
+        : "0",
     };
   },
 
@@ -2279,8 +2283,8 @@ export const WatchTrainingRequest: MessageFns<WatchTrainingRequest> = {
     if (message.trainingId !== "") {
       obj.trainingId = message.trainingId;
     }
-    if (message.afterSequence !== 0) {
-      obj.afterSequence = Math.round(message.afterSequence);
+    if (message.afterSequence !== "0") {
+      obj.afterSequence = globalThis.String(message.afterSequence);
     }
     return obj;
   },
@@ -2291,7 +2295,7 @@ export const WatchTrainingRequest: MessageFns<WatchTrainingRequest> = {
   fromPartial<I extends Exact<DeepPartial<WatchTrainingRequest>, I>>(object: I): WatchTrainingRequest {
     const message = createBaseWatchTrainingRequest();
     message.trainingId = object.trainingId ?? "";
-    message.afterSequence = object.afterSequence ?? 0;
+    message.afterSequence = object.afterSequence ?? "0";
     return message;
   },
 };
