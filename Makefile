@@ -22,9 +22,11 @@ test: build
 lint: install
 	npx eslint . && npx prettier --check .
 
-# Regenerate the TypeScript for proto/ (options in proto/buf.gen.yaml).
+# Regenerate the TypeScript for proto/ (options in proto/buf.gen.yaml) and the FileDescriptorSet that
+# server reflection serves (libs/proto/src/gen/descriptor-set.ts, the files as protoc writes them).
 proto: install
 	cd proto && npx buf lint && npx buf generate
+	node scripts/descriptor-set.js
 
 # Generated code must be committed as generated: regenerate, type-check (tests too), lint, and fail on any diff.
 check: proto lint

@@ -10,7 +10,7 @@ export type {
 export { UndecodableMessageError } from './handlers';
 export * from './logger';
 export { Metrics, type MetricsOptions, type TfjsMemory } from './metrics';
-export { HEALTH_SERVICE, PROTO_ROOT } from './reflection';
+export { FILE_DESCRIPTOR_SET, HEALTH_SERVICE } from './reflection';
 export * from './server';
 export { pollUntil, spawnServiceProcess, type ServiceProcess } from './service-process';
 export { runMain, serviceMain, type ServeIo, type ServeMain, type ServiceMainSpec } from './service-main';

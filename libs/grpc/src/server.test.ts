@@ -786,7 +786,7 @@ describe('start-up errors', () => {
     }
   });
 
-  it('rejects a service added twice, a missing handler, and a proto folder that is not there', async () => {
+  it('rejects a service added twice, a missing handler, and a descriptor set without its services', async () => {
     const { logger } = captureLogger();
     const classify = {
       current: (() => ({ modelName: '', version: 0, classifications: [] })) as Harness['classify']['current'],
@@ -797,7 +797,7 @@ describe('start-up errors', () => {
       metricsPort: null,
       shutdownSignals: [],
       logger,
-      protoRoot: '/nonexistent/proto',
+      descriptorSet: new Uint8Array(),
     });
     server.addService(InferenceServiceService, inferenceHandlers(classify));
     expect(() => server.addService(InferenceServiceService, inferenceHandlers(classify))).toThrow(
@@ -811,7 +811,7 @@ describe('start-up errors', () => {
       `no handler for /${SEARCH}/GetSearch`,
     );
     await expect(server.start()).rejects.toThrow(
-      'reflection: proto folder /nonexistent/proto does not exist',
+      `reflection: the descriptor set defines no service ${INFERENCE}, grpc.health.v1.Health`,
     );
   });
 });

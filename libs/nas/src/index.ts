@@ -113,6 +113,7 @@ export {
 export { STRATEGIES, RELATIVENAS, RANDOM } from './search/strategies';
 export { type Strategy, type FinalCandidate } from './search/strategy';
 export { cosineLearningRate, dropPathProbability } from './search/schedules';
+export { DIVERGED_LOSS, lossDiverged, candidateDiverged, SearchDivergedError } from './search/divergence';
 export {
   randomPairs,
   decideRoles,

@@ -7,3 +7,5 @@ export * from './gen/relativenas/v1/inference';
 // The Open Inference Protocol (KServe v2 with Triton's extensions), package `inference`.
 export * from './gen/inference/model_config';
 export * from './gen/inference/grpc_service';
+// The FileDescriptorSet of every file above (and grpc/health/v1/health.proto), for server reflection.
+export * from './gen/descriptor-set';

@@ -14,6 +14,7 @@ import {
   exportParams,
   importParams,
   initParams,
+  lossDiverged,
   Sgd,
   validateGenotype,
   type Genotype,
@@ -195,7 +196,7 @@ function startTaskTraining(
       randomState,
       runStep: (epoch, batch, step) => backendStep(recipe, epoch, batch, step),
       checkLoss: (loss, epoch, batch) => {
-        if (!Number.isFinite(loss)) {
+        if (lossDiverged(loss)) {
           throw new TrainError(
             'FAILED_PRECONDITION',
             `training diverged: loss ${loss} at epoch ${epoch + 1}, batch ${batch + 1}`,

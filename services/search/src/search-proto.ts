@@ -11,6 +11,7 @@ export function candidateToProto(c: CandidateRecord): Candidate {
     trainLoss: c.trainLoss,
     valLoss: c.valLoss,
     valAccuracy: c.valAccuracy,
+    diverged: c.diverged ?? false,
   };
 }
 

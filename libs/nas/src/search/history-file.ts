@@ -46,6 +46,8 @@ const generationRecord = z.strictObject({
       trainAccuracy: finite,
       valLoss: loss,
       valAccuracy: finite,
+      // Absent in histories written before divergence was flagged.
+      diverged: z.boolean().optional(),
     }),
   ),
   pairs: z.array(

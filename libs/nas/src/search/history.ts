@@ -16,6 +16,11 @@ export interface CandidateRecord {
   trainAccuracy: number;
   valLoss: number;
   valAccuracy: number;
+  /**
+   * Its training diverged (divergence.ts): it lost its comparison. Absent in histories written
+   * before the flag existed.
+   */
+  diverged?: boolean;
 }
 
 export interface Timing {

@@ -8,6 +8,7 @@ import {
   type RandomSource,
 } from './population';
 import { Rng } from '@rnas/data';
+import { candidateDiverged, DIVERGED_LOSS, lossDiverged } from './divergence';
 
 /** A random source that replays scripted numbers, so expectations can be worked out by hand. */
 function scripted(floats: number[], perm: number[] = []): RandomSource {
@@ -68,6 +69,50 @@ describe('decideRoles', () => {
   it('never lets NaN win (our guard: a diverged member must not write the weight set)', () => {
     expect(decideRoles([3, 7], [Number.NaN, 5])).toEqual({ teacher: 7, student: 3, weightSetTeacher: 7 });
     expect(decideRoles([3, 7], [5, Number.NaN])).toEqual({ teacher: 3, student: 7, weightSetTeacher: 3 });
+  });
+
+  it('lets a diverged member lose whatever its loss, and keeps both when both diverged', () => {
+    // The training's rule (divergence.ts): not finite, or above DIVERGED_LOSS.
+    expect([Number.NaN, Infinity, -Infinity, 1.7e24, DIVERGED_LOSS * 2].map(lossDiverged)).toEqual([
+      true,
+      true,
+      true,
+      true,
+      true,
+    ]);
+    expect([0, 2.3, DIVERGED_LOSS].map(lossDiverged)).toEqual([false, false, false]);
+    expect(candidateDiverged({ trainLoss: 1.7e24, valLoss: 0.1 })).toBe(true);
+    expect(candidateDiverged({ trainLoss: 2.3, valLoss: 2.2 })).toBe(false);
+    // a's validation loss is lower, but its training diverged: b wins and writes the weight set.
+    expect(decideRoles([3, 7], [0.1, 5], [true, false])).toEqual({
+      teacher: 7,
+      student: 3,
+      weightSetTeacher: 7,
+    });
+    expect(decideRoles([3, 7], [5, 0.1], [false, true])).toEqual({
+      teacher: 3,
+      student: 7,
+      weightSetTeacher: 3,
+    });
+    const both = decideRoles([3, 7], [1.7e24, 2e24], [true, true]);
+    expect(both.bothDiverged).toBe(true);
+    // Nobody moves after a pair that both diverged.
+    const population = [
+      [0.1, 0.2],
+      [0.9, 0.8],
+    ];
+    const velocities = [
+      [0, 0],
+      [0, 0],
+    ];
+    const moved = updatePopulation(
+      population,
+      velocities,
+      [decideRoles([0, 1], [NaN, NaN], [true, true])],
+      bounds,
+      scripted([]),
+    );
+    expect(moved).toEqual({ population, velocities });
   });
 });
 

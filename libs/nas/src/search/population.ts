@@ -22,6 +22,8 @@ export interface Roles {
   student: number;
   /** Whose trained tensors the weight set takes as the teacher's (differs from `teacher` on a tie). */
   weightSetTeacher: number;
+  /** Both members diverged: nobody moves and the weight set is not written. */
+  bothDiverged?: boolean;
 }
 
 /** A random permutation of the population cut into consecutive pairs. */
@@ -42,9 +44,19 @@ export function randomPairs(size: number, rng: RandomSource): Pair[] {
  * `b`'s tensors are written as the teacher's. One departure, to keep a diverged candidate from
  * poisoning the weight set: a loss that is NaN always loses (the reference compares NaN as false
  * both ways, which would make a NaN `a` teach the population and a NaN `b` write the weight set).
+ * Likewise a member flagged `diverged` (divergence.ts: a loss that is not finite or above
+ * DIVERGED_LOSS, the training's own rule) loses to one that is not; when both diverged the pair
+ * is `bothDiverged` and the population member is kept as it is.
  */
-export function decideRoles(pair: Pair, losses: readonly [number, number]): Roles {
-  const [a, b] = losses.map((l) => (Number.isNaN(l) ? Infinity : l));
+export function decideRoles(
+  pair: Pair,
+  losses: readonly [number, number],
+  diverged: readonly [boolean, boolean] = [false, false],
+): Roles {
+  if (diverged[0] && diverged[1]) {
+    return { teacher: pair[0], student: pair[1], weightSetTeacher: pair[1], bothDiverged: true };
+  }
+  const [a, b] = losses.map((l, side) => (Number.isNaN(l) || diverged[side] ? Infinity : l));
   if (a < b) return { teacher: pair[0], student: pair[1], weightSetTeacher: pair[0] };
   if (a > b) return { teacher: pair[1], student: pair[0], weightSetTeacher: pair[1] };
   return { teacher: pair[0], student: pair[1], weightSetTeacher: pair[1] };
@@ -95,7 +107,8 @@ export function updatePopulation(
   const nextP = population.map((p) => [...p]);
   const nextV = velocities.map((v) => [...v]);
   const moved = new Set<number>();
-  for (const { teacher, student } of roles) {
+  for (const { teacher, student, bothDiverged } of roles) {
+    if (bothDiverged) continue;
     if (moved.has(student)) throw new Error(`updatePopulation: member ${student} is a student twice`);
     moved.add(student);
     const dim = population[student].length;

@@ -12,6 +12,7 @@ import { searchFromDataset } from './from-dataset';
 import { withoutTiming, type SearchHistory } from './history';
 import { readSearchHistory } from './history-file';
 import { evaluatorSetup, runSearch, searchSplits, type SearchEvent, type SearchResult } from './search';
+import { SearchDivergedError } from './divergence';
 import { resolveSearchConfig, type SearchConfig } from './search-config';
 import { TINY_NETWORK, tinyData } from './test-fixtures';
 
@@ -231,6 +232,33 @@ describe('runSearch (RelativeNAS)', () => {
     const done = await search({}, { outDir: baselineDir, resume: true, onEvent: (e) => events.push(e) });
     expect(events.some((e) => e.type === 'pair')).toBe(false);
     expect(done.best).toEqual(baseline.best);
+  });
+
+  it('fails with FAILED_PRECONDITION when every candidate diverges, as a training would', async () => {
+    const events: SearchEvent[] = [];
+    const failure = search({ lrMax: 10, lrMin: 10, generations: 1 }, { onEvent: (e) => events.push(e) });
+    await expect(failure).rejects.toThrow(SearchDivergedError);
+    await expect(failure).rejects.toMatchObject({
+      code: 'FAILED_PRECONDITION',
+      generation: 0,
+      learningRate: 10,
+    });
+    await expect(failure).rejects.toThrow(
+      /^search diverged: every candidate of generation 0 diverged at learning_rate=10 \(lowest training loss \S+, the limit is 1000000\); lower lr_max$/,
+    );
+    // The comparisons went out flagged before the search failed.
+    const pairs = events.filter((e) => e.type === 'pair');
+    expect(pairs.length).toBeGreaterThan(0);
+    for (const e of pairs) {
+      expect(e.candidates.map((c) => c.diverged)).toEqual([true, true]);
+      expect(e.record.weightSetUpdated).toBe(false);
+    }
+  });
+
+  it('flags no candidate of a search that learns', () => {
+    for (const g of baseline.history.generations) {
+      expect(g.candidates.map((c) => c.diverged)).toEqual(g.candidates.map(() => false));
+    }
   });
 
   it('refuses fidelities larger than the splits', async () => {

@@ -34,6 +34,7 @@ import {
   type PairRecord,
   type SearchHistory,
 } from './history';
+import { candidateDiverged, SearchDivergedError } from './divergence';
 import { decideRoles, diversity, randomPairs, type Pair, type Roles } from './population';
 import { cosineLearningRate, dropPathProbability } from './schedules';
 import type { SearchConfig } from './search-config';
@@ -203,6 +204,7 @@ function candidateRecord(
     trainAccuracy: r.trainAccuracy,
     valLoss: r.valLoss,
     valAccuracy: r.valAccuracy,
+    diverged: candidateDiverged(r),
   };
 }
 
@@ -338,13 +340,17 @@ export async function runSearch(run: SearchRun): Promise<SearchResult> {
       const outcomes = await Promise.all(wave.map((w) => w.promise));
       wave.forEach(({ pair, p }, k) => {
         const { results, seconds } = outcomes[k];
-        const r = decideRoles(pair, [results[0].valLoss, results[1].valLoss]);
+        const r = decideRoles(
+          pair,
+          [results[0].valLoss, results[1].valLoss],
+          [candidateDiverged(results[0]), candidateDiverged(results[1])],
+        );
         // The weight set's teacher differs from the population's on a tie (the reference's rule).
         const writerSide = r.weightSetTeacher === pair[0] ? 0 : 1;
         const writer = results[writerSide];
         const other = results[1 - writerSide];
         // Two diverged candidates: nothing trustworthy to write back.
-        const update = Number.isFinite(writer.valLoss);
+        const update = !r.bothDiverged && Number.isFinite(writer.valLoss);
         if (update) {
           weightSet.applyComparison(
             { genotype: genotypes[pair[writerSide]], params: writer.params },
@@ -377,10 +383,16 @@ export async function runSearch(run: SearchRun): Promise<SearchResult> {
       });
     }
 
+    if (candidates.every((c) => c.diverged)) {
+      const lowest = Math.min(...candidates.map((c) => (Number.isNaN(c.trainLoss) ? Infinity : c.trainLoss)));
+      throw new SearchDivergedError(g, lr, lowest);
+    }
     ({ population, velocities } = strategy.afterPairs(population, velocities, roles, bounds, rng));
 
     let best: BestRecord | null = null;
     for (const c of candidates) {
+      // A diverged candidate lost its comparison; it is never the best either.
+      if (c.diverged) continue;
       best = betterOf(best, {
         generation: g,
         index: c.index,

@@ -57,6 +57,7 @@ const candidate = (index: number, valLoss: number) => ({
   trainLoss: 1,
   valLoss,
   valAccuracy: 0.5,
+  diverged: false,
 });
 
 const HISTORY: WatchSearchResponse['event'][] = [

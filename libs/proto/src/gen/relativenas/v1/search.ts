@@ -291,6 +291,12 @@ export interface Candidate {
   valLoss: number;
   /** Top-1 accuracy on the search-validation images, in [0, 1]. */
   valAccuracy: number;
+  /**
+   * Its training diverged (a loss that is not finite or above 1e6, the rule that fails a
+   * training): it lost its comparison and is never the best. A search fails with
+   * FAILED_PRECONDITION when every candidate of a generation diverged.
+   */
+  diverged: boolean;
 }
 
 /** The best architecture found so far: the lowest validation loss over all comparisons. */
@@ -1139,7 +1145,7 @@ export const SearchArtifacts: MessageFns<SearchArtifacts> = {
 };
 
 function createBaseCandidate(): Candidate {
-  return { index: 0, genotype: undefined, encoding: [], trainLoss: 0, valLoss: 0, valAccuracy: 0 };
+  return { index: 0, genotype: undefined, encoding: [], trainLoss: 0, valLoss: 0, valAccuracy: 0, diverged: false };
 }
 
 export const Candidate: MessageFns<Candidate> = {
@@ -1165,6 +1171,9 @@ export const Candidate: MessageFns<Candidate> = {
     }
     if (message.valAccuracy !== 0) {
       writer.uint32(49).double(message.valAccuracy);
+    }
+    if (message.diverged !== false) {
+      writer.uint32(56).bool(message.diverged);
     }
     return writer;
   },
@@ -1240,6 +1249,14 @@ export const Candidate: MessageFns<Candidate> = {
             message.valAccuracy = reader.double();
             continue;
           }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.diverged = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1272,6 +1289,7 @@ export const Candidate: MessageFns<Candidate> = {
         : isSet(object.val_accuracy)
         ? globalThis.Number(object.val_accuracy)
         : 0,
+      diverged: isSet(object.diverged) ? globalThis.Boolean(object.diverged) : false,
     };
   },
 
@@ -1295,6 +1313,9 @@ export const Candidate: MessageFns<Candidate> = {
     if (message.valAccuracy !== 0) {
       obj.valAccuracy = floatToJson(message.valAccuracy);
     }
+    if (message.diverged !== false) {
+      obj.diverged = message.diverged;
+    }
     return obj;
   },
 
@@ -1311,6 +1332,7 @@ export const Candidate: MessageFns<Candidate> = {
     message.trainLoss = object.trainLoss ?? 0;
     message.valLoss = object.valLoss ?? 0;
     message.valAccuracy = object.valAccuracy ?? 0;
+    message.diverged = object.diverged ?? false;
     return message;
   },
 };
