@@ -184,9 +184,9 @@ let registered: number | undefined;
  * Makes the next initialisation of the 'wasm' backend use `threads` threads (the threaded SIMD
  * build for more than one, the package's own one-thread factory for one). Has no effect once the
  * backend is initialised in this thread: a thread's engine keeps the threads it started with.
+ * `threads` is valid (1-8): initBackend checks its option, and the defaults are in range.
  */
 export function prepareWasmThreads(threads: number): void {
-  parseWasmThreads(String(threads), 'wasm threads');
   if (tf.findBackend('wasm') !== null || registered === threads) return;
   if (packagedFactory === undefined) {
     const factory = tf.findBackendFactory('wasm');
