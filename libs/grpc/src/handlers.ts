@@ -11,6 +11,7 @@ import type {
 } from '@grpc/grpc-js';
 import { CancelledError, DeadlineExceededError, InvalidArgumentError, toGrpcStatus } from './errors';
 import type { Logger } from './logger';
+import { ANONYMOUS, type Principal } from './principal';
 
 /** What a handler knows about its call besides the request. */
 export interface CallContext {
@@ -32,6 +33,8 @@ export interface CallContext {
   readonly method: string;
   /** A logger whose lines carry the method. */
   readonly logger: Logger;
+  /** Who is calling: ANONYMOUS (an admin) when the service runs without authentication. */
+  readonly principal: Principal;
 }
 
 /** A unary handler: return the response or throw a domain error. */
@@ -246,6 +249,7 @@ function openCall(
     peer: call.getPeer(),
     method,
     logger: logger.child({ method }),
+    principal: ANONYMOUS,
   };
   return {
     context,

@@ -9,6 +9,7 @@ export type {
 } from './handlers';
 export { UndecodableMessageError } from './handlers';
 export * from './logger';
+export * from './principal';
 export { Metrics, type MetricsOptions, type TfjsMemory } from './metrics';
 export { FILE_DESCRIPTOR_SET, HEALTH_SERVICE } from './reflection';
 export * from './server';
