@@ -37,6 +37,23 @@ export interface CallContext {
   readonly principal: Principal;
 }
 
+/** A call as grpc-js hands it to a handler (unary, server-streaming or bidirectional). */
+export type SurfaceCall =
+  | ServerUnaryCall<unknown, unknown>
+  | ServerWritableStream<unknown, unknown>
+  | ServerDuplexStream<unknown, unknown>;
+
+/**
+ * Who is calling, from a call's metadata and peer (and the call itself, e.g. for its TLS
+ * certificate): the server runs it once per call, before the handler, and the result is the
+ * handler's `context.principal`. Throwing (a DomainError such as UNAUTHENTICATED) ends the call
+ * with that status and the handler never runs. Without one every call is ANONYMOUS.
+ */
+export type Authenticate = (metadata: Metadata, peer: string, call: SurfaceCall) => Principal;
+
+/** Every call is ANONYMOUS: the service runs without authentication. */
+const anonymousCaller: Authenticate = () => ANONYMOUS;
+
 /** A unary handler: return the response or throw a domain error. */
 export type UnaryHandler<Req, Res> = (request: Req, context: CallContext) => Promise<Res> | Res;
 
@@ -141,6 +158,7 @@ export function wrapService<S extends ServiceDefinition>(
   handlers: ServiceHandlers<S>,
   logger: Logger,
   tracker: CallTracker,
+  authenticate: Authenticate = anonymousCaller,
 ): WrappedService {
   const wrappedDefinition: Record<string, MethodDefinition<unknown, unknown>> = {};
   const implementation: UntypedServiceImplementation = {};
@@ -155,11 +173,12 @@ export function wrapService<S extends ServiceDefinition>(
       throw new Error(`${method.path}: client-streaming methods are not supported`);
     }
     wrappedDefinition[name] = { ...method, requestDeserialize: safeDeserializer(method.requestDeserialize) };
+    const surface: Surface = { method: method.path, logger, tracker, authenticate };
     implementation[name] = method.requestStream
-      ? bidiStream(method.path, handler as BidiStreamHandler<unknown, unknown>, logger, tracker)
+      ? bidiStream(surface, handler as BidiStreamHandler<unknown, unknown>)
       : method.responseStream
-        ? serverStream(method.path, handler as ServerStreamHandler<unknown, unknown>, logger, tracker)
-        : unary(method.path, handler as UnaryHandler<unknown, unknown>, logger, tracker);
+        ? serverStream(surface, handler as ServerStreamHandler<unknown, unknown>)
+        : unary(surface, handler as UnaryHandler<unknown, unknown>);
   }
   return { definition: wrappedDefinition, implementation };
 }
@@ -185,16 +204,24 @@ function decoded(request: unknown, method: string): unknown {
   return request;
 }
 
+/** What every call of one method is opened with. */
+interface Surface {
+  method: string;
+  logger: Logger;
+  tracker: CallTracker;
+  authenticate: Authenticate;
+}
+
 interface CallScope {
   context: CallContext;
   controller: AbortController;
+  /** Runs the handler unless authentication failed (then throws its error). */
+  admit<T>(run: () => T): T;
   close(): void;
 }
 
-type SurfaceCall =
-  | ServerUnaryCall<unknown, unknown>
-  | ServerWritableStream<unknown, unknown>
-  | ServerDuplexStream<unknown, unknown>;
+/** The principal of a call whose authentication failed: it sees nothing (its handler never runs). */
+const REFUSED: Principal = Object.freeze({ subject: '', role: 'user', authenticated: false });
 
 /**
  * A cancellation this close to the deadline counts as the deadline: the client's own deadline
@@ -217,9 +244,7 @@ export function cancelledByDeadline(deadline: number, openedAt: number, now = Da
 
 function openCall(
   call: SurfaceCall,
-  method: string,
-  logger: Logger,
-  tracker: CallTracker,
+  { method, logger, tracker, authenticate }: Surface,
   streaming: boolean,
   end?: EndCall,
 ): CallScope {
@@ -242,18 +267,30 @@ function openCall(
     : undefined;
   timer?.unref();
   const untrack = tracker.add(controller, streaming, end);
+  const peer = call.getPeer();
+  let principal: Principal = REFUSED;
+  let refusal: { error: unknown } | undefined;
+  try {
+    principal = authenticate(call.metadata, peer, call);
+  } catch (error) {
+    refusal = { error };
+  }
   const context: CallContext = {
     signal: controller.signal,
     metadata: call.metadata,
     deadline,
-    peer: call.getPeer(),
+    peer,
     method,
     logger: logger.child({ method }),
-    principal: ANONYMOUS,
+    principal,
   };
   return {
     context,
     controller,
+    admit(run) {
+      if (refusal !== undefined) throw refusal.error;
+      return run();
+    },
     close() {
       clearTimeout(timer);
       events.off('cancelled', onCancelled);
@@ -269,10 +306,8 @@ function statusOf(error: unknown, context: CallContext): StatusObject {
 }
 
 function unary(
-  method: string,
+  surface: Surface,
   handler: UnaryHandler<unknown, unknown>,
-  logger: Logger,
-  tracker: CallTracker,
 ): (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => void {
   return (call, callback) => {
     // A call is answered once: by its handler, or earlier by the server ending it (shutdown).
@@ -283,12 +318,12 @@ function unary(
       if (error) callback(error);
       else callback(null, response);
     };
-    const scope: CallScope = openCall(call, method, logger, tracker, false, (reason) => {
+    const scope: CallScope = openCall(call, surface, false, (reason) => {
       scope.controller.abort(reason);
       answer(statusOf(reason, scope.context));
     });
     Promise.resolve()
-      .then(() => handler(decoded(call.request, method), scope.context))
+      .then(() => scope.admit(() => handler(decoded(call.request, surface.method), scope.context)))
       .then(
         (response) => {
           // An answer after the deadline or a cancellation reaches nobody; the status says what happened.
@@ -302,25 +337,22 @@ function unary(
 }
 
 function serverStream(
-  method: string,
+  surface: Surface,
   handler: ServerStreamHandler<unknown, unknown>,
-  logger: Logger,
-  tracker: CallTracker,
 ): (call: ServerWritableStream<unknown, unknown>) => void {
   return (call) => {
-    const scope = openCall(call, method, logger, tracker, true);
-    respond(call, scope, () => handler(decoded(call.request, method), scope.context));
+    const scope = openCall(call, surface, true);
+    respond(call, scope, () => handler(decoded(call.request, surface.method), scope.context));
   };
 }
 
 function bidiStream(
-  method: string,
+  surface: Surface,
   handler: BidiStreamHandler<unknown, unknown>,
-  logger: Logger,
-  tracker: CallTracker,
 ): (call: ServerDuplexStream<unknown, unknown>) => void {
+  const { method } = surface;
   return (call) => {
-    const scope = openCall(call, method, logger, tracker, true);
+    const scope = openCall(call, surface, true);
     async function* requests(): AsyncGenerator<unknown> {
       // Not `for await (... of call)`: that destroys the whole duplex when the requests end,
       // and the responses still to come would never be sent.
@@ -351,7 +383,7 @@ function respond(
   const { signal } = scope.context;
   let iterator: AsyncIterator<unknown> | undefined;
   const run = async (): Promise<void> => {
-    iterator = start()[Symbol.asyncIterator]();
+    iterator = scope.admit(start)[Symbol.asyncIterator]();
     for (;;) {
       const next = await untilAborted(iterator.next(), signal);
       if (next.done) break;

@@ -1,10 +1,12 @@
 export * from './config';
 export * from './errors';
 export type {
+  Authenticate,
   BidiStreamHandler,
   CallContext,
   ServerStreamHandler,
   ServiceHandlers,
+  SurfaceCall,
   UnaryHandler,
 } from './handlers';
 export { UndecodableMessageError } from './handlers';

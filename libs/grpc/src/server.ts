@@ -2,7 +2,7 @@ import { format } from 'node:util';
 import { Server, ServerCredentials, setLogger, type ServiceDefinition } from '@grpc/grpc-js';
 import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
 import { UnavailableError } from './errors';
-import { CallTracker, wrapService, type ServiceHandlers } from './handlers';
+import { CallTracker, wrapService, type Authenticate, type ServiceHandlers } from './handlers';
 import type { Logger } from './logger';
 import type { ServiceConfig } from './config';
 import { Metrics, type MetricsOptions } from './metrics';
@@ -42,6 +42,8 @@ export interface ServerOptions {
   descriptorSet?: Uint8Array;
   metrics?: MetricsOptions;
   logger: Logger;
+  /** Who each call is (its handler's `context.principal`) [every call ANONYMOUS]. */
+  authenticate?: Authenticate;
 }
 
 export interface AddServiceOptions {
@@ -114,7 +116,7 @@ export class GrpcServer {
     if (this.phase !== 'new') throw new Error('addService must be called before start');
     const name = serviceName(definition);
     if (this.readyAtStart.has(name)) throw new Error(`service ${name} was added twice`);
-    const wrapped = wrapService(definition, handlers, this.logger, this.tracker);
+    const wrapped = wrapService(definition, handlers, this.logger, this.tracker, this.options.authenticate);
     this.server.addService(wrapped.definition, wrapped.implementation);
     this.readyAtStart.set(name, options.ready ?? true);
     this.health.setStatus(name, 'NOT_SERVING');
