@@ -2,10 +2,25 @@
 // threads, cancelled, watched, and resumed after a restart. The lifecycle lives here once; a
 // service supplies what is its own: the stored event of a state change, the worker and its input,
 // what the worker's events mean, and how a resumed job picks up its checkpoint.
-import { FailedPreconditionError, InvalidArgumentError, NotFoundError, type Logger } from '@rnas/grpc';
+//
+// Every job belongs to the subject that started it. A user sees (gets, lists, watches, cancels)
+// only their own jobs, an admin every job (canAccess); another's job is NOT_FOUND with the very
+// message of an id that does not exist, so that ids do not leak. A subject may have at most
+// `maxJobsPerSubject` unfinished jobs, counted in the transaction that stores a new one.
+import {
+  canAccess,
+  FailedPreconditionError,
+  InvalidArgumentError,
+  NotFoundError,
+  ResourceExhaustedError,
+  type Logger,
+  type Principal,
+} from '@rnas/grpc';
+import { QuotaExceededError } from './errors';
 import { JobQueue } from './job-queue';
 import type { JobState } from './job-state';
-import type { EventSource, JobKind, JobPage, JobPatch, JobRecord } from './job-store';
+import type { EventSource, JobKind, JobPage, JobPatch, JobRecord, NewJob } from './job-store';
+import { MAX_JOBS_PER_SUBJECT_OPTION } from './job-options';
 import { watchJob, type WatchedEvent } from './watch';
 import { JobInterruptedError, runWorkerTask, WorkerTaskError } from './worker-task';
 
@@ -21,6 +36,8 @@ export interface DurableJobsOptions<Config, Progress, Result, Payload, WorkerEve
   /** The id's request field, e.g. `search_id`. */
   idField: string;
   maxRunning: number;
+  /** Unfinished (queued, running, cancelling) jobs one subject may have; 0: no limit. */
+  maxJobsPerSubject: number;
   logger: Logger;
   /** The stored event of a change to `state`, made from the job after the change. */
   stateEvent(state: JobState, reason: string): EventSource<Config, Progress, Result, Payload>;
@@ -98,25 +115,65 @@ export class DurableJobs<Config, Progress, Result, Payload, WorkerEvent, WorkerR
     for (const job of [...running, ...queued]) this.queue.enqueue(job.id);
   }
 
-  /** Stores a new job (acknowledged once this returns) and queues it. */
-  create(id: string, fields: { config: Config; progress: Progress }): JobRecord<Config, Progress, Result> {
-    const job = this.jobs.create(id, fields, this.options.stateEvent('queued', 'accepted'));
+  /**
+   * RESOURCE_EXHAUSTED when `principal` already has as many unfinished jobs as a subject may: a
+   * cheap early answer, before a request is validated (create checks again, race-free).
+   */
+  admit(principal: Principal): void {
+    const limit = this.options.maxJobsPerSubject;
+    if (limit === 0) return;
+    const unfinished = this.jobs.unfinishedOf(principal.subject);
+    if (unfinished >= limit) throw this.quotaExceeded(principal.subject, unfinished, limit);
+  }
+
+  /**
+   * Stores a new job of `principal` (acknowledged once this returns) and queues it;
+   * RESOURCE_EXHAUSTED when it would exceed the subject's quota, counted in the same transaction.
+   */
+  create(
+    principal: Principal,
+    id: string,
+    fields: Omit<NewJob<Config, Progress>, 'owner'>,
+  ): JobRecord<Config, Progress, Result> {
+    let job: JobRecord<Config, Progress, Result>;
+    try {
+      job = this.jobs.create(
+        id,
+        { ...fields, owner: principal.subject },
+        this.options.stateEvent('queued', 'accepted'),
+        { maxUnfinishedPerOwner: this.options.maxJobsPerSubject },
+      );
+    } catch (err) {
+      if (err instanceof QuotaExceededError) throw this.quotaExceeded(err.owner, err.unfinished, err.limit);
+      throw err;
+    }
     this.queue.enqueue(id);
     return job;
   }
 
-  /** The job; INVALID_ARGUMENT for an empty id, NOT_FOUND for an unknown one. */
-  find(id: string): JobRecord<Config, Progress, Result> {
+  /**
+   * The job, when `principal` may see it; INVALID_ARGUMENT for an empty id, NOT_FOUND for an
+   * unknown one and, with the same message, for another subject's job (a user's).
+   */
+  find(principal: Principal, id: string): JobRecord<Config, Progress, Result> {
     if (typeof id !== 'string' || id === '') {
       throw new InvalidArgumentError(this.options.idField, id, `a ${this.options.noun} id is required`);
     }
     const job = id.length > MAX_ID_CHARS ? undefined : this.jobs.find(id);
-    if (job === undefined) throw new NotFoundError(this.options.noun, id);
+    if (job === undefined || !canAccess(principal, job.owner)) throw new NotFoundError(this.options.noun, id);
     return job;
   }
 
-  /** One page, newest first; page_size 0 means 50, more than 1000 is INVALID_ARGUMENT. */
-  list(pageSize: number, pageToken: string, state: JobState | undefined): JobPage<Config, Progress, Result> {
+  /**
+   * One page of the jobs `principal` may see (a user's own, every job for an admin), newest first;
+   * page_size 0 means 50, more than 1000 is INVALID_ARGUMENT.
+   */
+  list(
+    principal: Principal,
+    pageSize: number,
+    pageToken: string,
+    state: JobState | undefined,
+  ): JobPage<Config, Progress, Result> {
     if (!Number.isInteger(pageSize) || pageSize < 0 || pageSize > MAX_PAGE_SIZE) {
       throw new InvalidArgumentError('page_size', pageSize, `expected an integer in [0, ${MAX_PAGE_SIZE}]`);
     }
@@ -124,6 +181,7 @@ export class DurableJobs<Config, Progress, Result, Payload, WorkerEvent, WorkerR
       pageSize: pageSize === 0 ? DEFAULT_PAGE_SIZE : pageSize,
       pageToken,
       states: state === undefined ? [] : [state],
+      owner: principal.role === 'admin' ? undefined : principal.subject,
     });
   }
 
@@ -132,8 +190,8 @@ export class DurableJobs<Config, Progress, Result, Payload, WorkerEvent, WorkerR
    * stopped at its next safe point). A cancelling or cancelled job is returned unchanged; a
    * finished one is FAILED_PRECONDITION.
    */
-  cancel(id: string): JobRecord<Config, Progress, Result> {
-    const job = this.find(id);
+  cancel(principal: Principal, id: string): JobRecord<Config, Progress, Result> {
+    const job = this.find(principal, id);
     const { noun, stateEvent } = this.options;
     switch (job.state) {
       case 'cancelling':
@@ -172,8 +230,13 @@ export class DurableJobs<Config, Progress, Result, Payload, WorkerEvent, WorkerR
   }
 
   /** The job's events after `afterSequence`: the stored history, then the live events. */
-  watch(id: string, afterSequence: number, signal: AbortSignal): AsyncGenerator<WatchedEvent<Payload>> {
-    this.find(id);
+  watch(
+    principal: Principal,
+    id: string,
+    afterSequence: number,
+    signal: AbortSignal,
+  ): AsyncGenerator<WatchedEvent<Payload>> {
+    this.find(principal, id);
     return watchJob(this.jobs, id, afterSequence, signal);
   }
 
@@ -184,6 +247,16 @@ export class DurableJobs<Config, Progress, Result, Payload, WorkerEvent, WorkerR
    */
   async close(): Promise<void> {
     await this.queue.close();
+  }
+
+  private quotaExceeded(subject: string, unfinished: number, limit: number): ResourceExhaustedError {
+    const { flag, env } = MAX_JOBS_PER_SUBJECT_OPTION;
+    const shown = subject.length > 80 ? `${subject.slice(0, 80)}...` : subject;
+    return new ResourceExhaustedError(
+      `subject ${JSON.stringify(shown)} has ${unfinished} unfinished ${this.options.noun} jobs ` +
+        `(queued, running or cancelling); ${flag} (${env}) is ${limit}: ` +
+        `wait for one to finish or cancel one`,
+    );
   }
 
   /** Runs (or resumes) one job on its worker until it ends, is cancelled or interrupted. */

@@ -49,3 +49,18 @@ export class PageTokenError extends JobError {
     super(`page token ${JSON.stringify(token.length > 80 ? `${token.slice(0, 80)}...` : token)}: ${reason}`);
   }
 }
+
+/** A new job would give its owner more unfinished jobs than the admission allows. */
+export class QuotaExceededError extends JobError {
+  constructor(
+    readonly kind: string,
+    readonly owner: string,
+    /** The owner's unfinished jobs of this kind now. */
+    readonly unfinished: number,
+    readonly limit: number,
+  ) {
+    super(
+      `${JSON.stringify(owner.length > 80 ? `${owner.slice(0, 80)}...` : owner)} has ${unfinished} unfinished ${kind} jobs; the limit is ${limit}`,
+    );
+  }
+}

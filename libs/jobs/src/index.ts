@@ -1,10 +1,21 @@
 export { JOB_STATES, isTerminal, canTransition, type JobState } from './job-state';
-export { JobError, JobNotFoundError, DuplicateJobError, JobStateError, PageTokenError } from './errors';
+export {
+  JobError,
+  JobNotFoundError,
+  DuplicateJobError,
+  JobStateError,
+  PageTokenError,
+  QuotaExceededError,
+} from './errors';
 export {
   JobStore,
   JobKind,
   SCHEMA_VERSION,
+  DEFAULT_OWNER,
+  UNFINISHED_STATES,
   toStoredJson,
+  type NewJob,
+  type Admission,
   type JobRecord,
   type StoredEvent,
   type JobPatch,
@@ -20,6 +31,7 @@ export { serveWorkerTask, describeWorkerError, type JobContext } from './serve-w
 export type { CancelMessage, FromJobWorker, WorkerErrorInfo } from './worker-protocol';
 export { InvalidRequestError, toDomainError } from './grpc-errors';
 export { DurableJobs, type DurableJobsOptions } from './durable-jobs';
+export { MAX_JOBS_PER_SUBJECT_OPTION } from './job-options';
 export {
   startJobService,
   jobDatabaseName,

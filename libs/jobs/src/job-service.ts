@@ -12,6 +12,7 @@ import {
   serviceServerOptions,
   ensureDirectory,
   serviceName,
+  type Authenticate,
   type GrpcServer,
   type Logger,
   type ServiceConfig,
@@ -25,6 +26,8 @@ import { JobStore } from './job-store';
 export interface JobServiceConfig extends ServiceConfig {
   stateDir: string;
   maxRunning: number;
+  /** Unfinished jobs one subject may have; 0: no limit (MAX_JOBS_PER_SUBJECT_OPTION). */
+  maxJobsPerSubject: number;
 }
 
 /**
@@ -107,6 +110,11 @@ export interface JobServiceOptions {
   shutdownSignals?: readonly NodeJS.Signals[];
   /** The compiled worker [the spec's]. */
   workerScript?: string;
+  /**
+   * Who each call is (the principal whose jobs it sees) [the server's default: ANONYMOUS];
+   * tests fabricate principals with it.
+   */
+  authenticate?: Authenticate;
 }
 
 export interface RunningJobService<Jobs> {
@@ -146,9 +154,10 @@ export async function startJobService<
   logger.info({ backend: backend.name, detail: backend.detail }, 'engine backend');
   for (const dir of spec.directories?.(config) ?? []) ensureDirectory(dir);
   const store = JobStore.open(path.join(ensureDirectory(config.stateDir), jobDatabaseName(spec.name)));
-  const server = createServer(
-    serviceServerOptions(config, { logger, shutdownSignals: options.shutdownSignals }),
-  );
+  const server = createServer({
+    ...serviceServerOptions(config, { logger, shutdownSignals: options.shutdownSignals }),
+    ...(options.authenticate === undefined ? {} : { authenticate: options.authenticate }),
+  });
   const registry = server.metrics.registry;
   const workerMemory = new WorkerMemoryByJob();
   const jobs = spec.jobs({

@@ -3,14 +3,30 @@
 // gap-free sequence numbers (what Watch RPCs replay). Every write is one transaction committed
 // with synchronous=FULL before the call returns, so a job or event a client was told about
 // survives a kill -9 of the process.
+import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
-import { DuplicateJobError, JobNotFoundError, JobStateError, PageTokenError } from './errors';
+import {
+  DuplicateJobError,
+  JobNotFoundError,
+  JobStateError,
+  PageTokenError,
+  QuotaExceededError,
+} from './errors';
 import { canTransition, JOB_STATES, type JobState } from './job-state';
 
-/** Bumped when the tables change; a database written by a newer schema is refused. */
-export const SCHEMA_VERSION = 1;
+/**
+ * Bumped when the tables change; a database written by a newer schema is refused, an older one is
+ * migrated when opened for writing. 1: the first; 2: jobs record their owner.
+ */
+export const SCHEMA_VERSION = 2;
+
+/** The owner of a job stored without one: every job of a database from before owners existed. */
+export const DEFAULT_OWNER = 'anonymous';
+
+/** The states of a job that is not finished: it holds a place in the queue or a worker. */
+export const UNFINISHED_STATES: readonly JobState[] = ['queued', 'running', 'cancelling'];
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS jobs (
@@ -28,6 +44,7 @@ CREATE TABLE IF NOT EXISTS jobs (
   updated_ms INTEGER NOT NULL,
   resumes INTEGER NOT NULL DEFAULT 0,
   last_sequence INTEGER NOT NULL DEFAULT 0,
+  owner TEXT NOT NULL DEFAULT '${DEFAULT_OWNER}',
   UNIQUE (kind, id)
 );
 CREATE INDEX IF NOT EXISTS jobs_by_kind_state ON jobs (kind, state, position);
@@ -41,10 +58,18 @@ CREATE TABLE IF NOT EXISTS job_events (
 ) WITHOUT ROWID;
 `;
 
+/** Schema 1 -> 2: jobs record their owner; the jobs already stored are the anonymous owner's. */
+const OWNER_COLUMN = `ALTER TABLE jobs ADD COLUMN owner TEXT NOT NULL DEFAULT '${DEFAULT_OWNER}'`;
+/** A subject's jobs by state (quotas, a user's listing). */
+const OWNER_INDEX =
+  'CREATE INDEX IF NOT EXISTS jobs_by_kind_owner_state ON jobs (kind, owner, state, position)';
+
 /** A stored job. The JSON fields hold whatever its service put there. */
 export interface JobRecord<Config = unknown, Progress = unknown, Result = unknown> {
   readonly kind: string;
   readonly id: string;
+  /** The subject that started it (DEFAULT_OWNER for jobs stored before owners existed). */
+  readonly owner: string;
   readonly state: JobState;
   readonly config: Config;
   readonly progress: Progress;
@@ -86,9 +111,28 @@ export interface JobPatch<Progress, Result> {
 export type EventSource<Config, Progress, Result, Payload> =
   { payload: Payload } | { from: (job: JobRecord<Config, Progress, Result>) => Payload };
 
+/** What a new job is stored with. */
+export interface NewJob<Config, Progress> {
+  config: Config;
+  progress: Progress;
+  /** The subject it belongs to [DEFAULT_OWNER]. */
+  owner?: string;
+}
+
+/** What the creation of a job checks in the same transaction that stores it. */
+export interface Admission {
+  /**
+   * The most unfinished jobs (UNFINISHED_STATES) of this kind one owner may have; a job beyond
+   * it is refused with a QuotaExceededError. 0: no limit.
+   */
+  maxUnfinishedPerOwner: number;
+}
+
 export interface ListOptions {
   /** Only jobs in one of these states; empty or absent: every state. */
   states?: readonly JobState[];
+  /** Only the jobs of this owner; absent: every owner's. */
+  owner?: string;
   pageSize: number;
   /** The `nextPageToken` of the previous page; empty for the first. */
   pageToken?: string;
@@ -121,6 +165,8 @@ interface JobRow {
   updated_ms: number;
   resumes: number;
   last_sequence: number;
+  /** Absent in a database of schema 1 opened read-only (it cannot be migrated). */
+  owner?: string;
 }
 
 interface EventRow {
@@ -155,6 +201,11 @@ export class JobStore {
     /** The database file. */
     readonly file: string,
     readonly readonly: boolean,
+    /**
+     * The SQL expression of a job's owner: the column, or the default owner's literal in a
+     * database of schema 1 opened read-only (which cannot be migrated).
+     */
+    readonly ownerExpression: string,
   ) {}
 
   /**
@@ -177,14 +228,20 @@ export class JobStore {
       if (!readonly) {
         db.pragma('journal_mode = WAL');
         db.pragma('synchronous = FULL');
-        db.exec(SCHEMA);
-        db.pragma(`user_version = ${SCHEMA_VERSION}`);
+        // One transaction: a migration that fails half-way leaves the database as it was.
+        db.transaction(() => {
+          db.exec(SCHEMA);
+          if (!hasColumn(db, 'jobs', 'owner')) db.exec(OWNER_COLUMN);
+          db.exec(OWNER_INDEX);
+          db.pragma(`user_version = ${SCHEMA_VERSION}`);
+        })();
       }
+      const ownerExpression = hasColumn(db, 'jobs', 'owner') ? 'owner' : `'${DEFAULT_OWNER}'`;
+      return new JobStore(db, file, readonly, ownerExpression);
     } catch (err) {
       db.close();
       throw err;
     }
-    return new JobStore(db, file, readonly);
   }
 
   /** The jobs of one kind (`search`, `training`), typed by what the service stores in them. */
@@ -226,6 +283,12 @@ export class JobStore {
   }
 }
 
+/** Whether `table` has `column` (false when the table does not exist). */
+function hasColumn(db: Database.Database, table: string, column: string): boolean {
+  const columns = db.pragma(`table_info(${table})`) as { name: string }[];
+  return columns.some((c) => c.name === column);
+}
+
 const MAX_PAGE_TOKEN_CHARS = 200;
 
 /** The jobs of one kind in a JobStore. Methods are synchronous: each is one short transaction. */
@@ -240,28 +303,40 @@ export class JobKind<Config, Progress, Result, Payload> {
     return this.store.database;
   }
 
+  private get ownerSql(): string {
+    return this.store.ownerExpression;
+  }
+
   private key(id: string): string {
     return `${this.name}\u0000${id}`;
   }
 
   /**
    * Stores a new QUEUED job and its first event in one transaction; when this returns, the job is
-   * on disk.
+   * on disk. The admission's quota is checked in that transaction (better-sqlite3 runs it
+   * synchronously, and SQLite serialises writers), so concurrent creations cannot exceed it.
    */
   create(
     id: string,
-    fields: { config: Config; progress: Progress },
+    fields: NewJob<Config, Progress>,
     event: EventSource<Config, Progress, Result, Payload>,
+    admission: Admission = { maxUnfinishedPerOwner: 0 },
   ): JobRecord<Config, Progress, Result> {
     const now = Date.now();
+    const owner = fields.owner ?? DEFAULT_OWNER;
     const job = this.db.transaction(() => {
       if (this.row(id) !== undefined) throw new DuplicateJobError(this.name, id);
+      const limit = admission.maxUnfinishedPerOwner;
+      if (limit > 0) {
+        const unfinished = this.unfinishedOf(owner);
+        if (unfinished >= limit) throw new QuotaExceededError(this.name, owner, unfinished, limit);
+      }
       this.db
         .prepare(
-          `INSERT INTO jobs (kind, id, state, config, progress, result, created_ms, updated_ms)
-           VALUES (?, ?, 'queued', ?, ?, 'null', ?, ?)`,
+          `INSERT INTO jobs (kind, id, owner, state, config, progress, result, created_ms, updated_ms)
+           VALUES (?, ?, ?, 'queued', ?, ?, 'null', ?, ?)`,
         )
-        .run(this.name, id, toStoredJson(fields.config), toStoredJson(fields.progress), now, now);
+        .run(this.name, id, owner, toStoredJson(fields.config), toStoredJson(fields.progress), now, now);
       return this.appendIn(id, event, now);
     })();
     this.store.notify(this.key(id));
@@ -351,18 +426,32 @@ export class JobKind<Config, Progress, Result, Payload> {
     }));
   }
 
-  /** One page of jobs, newest first. A token from another kind or filter is a PageTokenError. */
+  /**
+   * One page of jobs, newest first. A token from another kind or filter (other states, another
+   * owner) is a PageTokenError.
+   */
   list(options: ListOptions): JobPage<Config, Progress, Result> {
     const states = [...new Set(options.states ?? [])].sort();
-    const filter = `${this.name}:${states.join(',')}`;
+    const { owner } = options;
+    // The owner goes into the token as a digest: a subject can be long, a token is short.
+    const filter =
+      `${this.name}:${states.join(',')}` +
+      (owner === undefined ? '' : `@${createHash('sha256').update(owner).digest('hex').slice(0, 16)}`);
     const before = decodePageToken(options.pageToken ?? '', filter);
     const stateClause = states.length === 0 ? '' : `AND state IN (${states.map(() => '?').join(', ')})`;
+    const ownerClause = owner === undefined ? '' : `AND ${this.ownerSql} = ?`;
     const rows = this.db
       .prepare(
-        `SELECT * FROM jobs WHERE kind = ? ${stateClause} AND position < ?
+        `SELECT * FROM jobs WHERE kind = ? ${ownerClause} ${stateClause} AND position < ?
          ORDER BY position DESC LIMIT ?`,
       )
-      .all(this.name, ...states, before, options.pageSize + 1) as JobRow[];
+      .all(
+        this.name,
+        ...(owner === undefined ? [] : [owner]),
+        ...states,
+        before,
+        options.pageSize + 1,
+      ) as JobRow[];
     const more = rows.length > options.pageSize;
     const page = rows.slice(0, options.pageSize);
     return {
@@ -381,6 +470,17 @@ export class JobKind<Config, Progress, Result, Payload> {
       )
       .all(this.name, ...states) as JobRow[];
     return rows.map((r) => this.record(r));
+  }
+
+  /** How many unfinished jobs (UNFINISHED_STATES) `owner` has. */
+  unfinishedOf(owner: string): number {
+    const row = this.db
+      .prepare(
+        `SELECT COUNT(*) AS n FROM jobs WHERE kind = ? AND ${this.ownerSql} = ?
+         AND state IN (${UNFINISHED_STATES.map(() => '?').join(', ')})`,
+      )
+      .get(this.name, owner, ...UNFINISHED_STATES) as { n: number };
+    return row.n;
   }
 
   /** How many jobs are in each state. */
@@ -425,6 +525,7 @@ export class JobKind<Config, Progress, Result, Payload> {
     return {
       kind: row.kind,
       id: row.id,
+      owner: row.owner ?? DEFAULT_OWNER,
       state: row.state,
       config: parseStored(row.config) as Config,
       progress: parseStored(row.progress) as Progress,

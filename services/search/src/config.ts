@@ -10,6 +10,8 @@ import {
   type OptionValues,
   type ServiceConfig,
 } from '@rnas/grpc';
+import { MAX_JOBS_PER_SUBJECT_OPTION } from '@rnas/jobs';
+import { DEFAULT_MAX_SEARCH_BUDGET } from './search-request';
 
 /** The search service's well-known ports (gRPC, metrics), as README.md lists them. */
 export const SEARCH_PORTS = SERVICE_ENDPOINTS.search;
@@ -24,6 +26,17 @@ export const SEARCH_OPTIONS = {
     description: 'searches running at the same time; the others wait in the queue',
     schema: integerOption(1, 64),
     default: '1',
+  } satisfies OptionSpec<number>,
+  maxJobsPerSubject: MAX_JOBS_PER_SUBJECT_OPTION,
+  maxSearchBudget: {
+    flag: '--max-search-budget',
+    env: 'RNAS_MAX_SEARCH_BUDGET',
+    description:
+      'largest search accepted, in candidate images: population x generations x images per ' +
+      'comparison (train_images + val_images; 0, the whole split, counts as 10000000); ' +
+      'a larger one is RESOURCE_EXHAUSTED (0: no limit)',
+    schema: integerOption(0, 1e15),
+    default: String(DEFAULT_MAX_SEARCH_BUDGET),
   } satisfies OptionSpec<number>,
   maxWorkers: {
     flag: '--max-search-workers',

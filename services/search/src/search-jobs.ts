@@ -5,7 +5,7 @@
 // events, and how a resumed search catches up with its checkpoint.
 import { randomUUID } from 'node:crypto';
 import * as path from 'node:path';
-import type { Logger } from '@rnas/grpc';
+import type { Logger, Principal } from '@rnas/grpc';
 import {
   DurableJobs,
   eventPayload,
@@ -75,6 +75,8 @@ export interface SearchJobsOptions {
   stateDir: string;
   dataRoots: readonly string[];
   maxRunning: number;
+  /** Unfinished searches one subject may have; 0: no limit. */
+  maxJobsPerSubject: number;
   /** The engine backend the workers use. */
   backend: BackendInfo;
   /** The compiled search worker. */
@@ -113,6 +115,7 @@ export class SearchJobs {
       noun: 'search',
       idField: 'search_id',
       maxRunning: options.maxRunning,
+      maxJobsPerSubject: options.maxJobsPerSubject,
       logger: options.logger,
       stateEvent: (state, reason) => this.stateEvent(state, reason),
       worker: (job) => {
@@ -172,10 +175,18 @@ export class SearchJobs {
     this.durable.recover();
   }
 
-  /** Stores a validated search (acknowledged once this returns) and queues it. */
-  start(resolved: ResolvedSearch): Search {
+  /** RESOURCE_EXHAUSTED when `principal` may start no more searches now (before validating a request). */
+  admit(principal: Principal): void {
+    this.durable.admit(principal);
+  }
+
+  /**
+   * Stores a validated search of `principal` (acknowledged once this returns) and queues it;
+   * RESOURCE_EXHAUSTED beyond the subject's quota.
+   */
+  start(principal: Principal, resolved: ResolvedSearch): Search {
     const id = randomUUID();
-    const job = this.durable.create(id, {
+    const job = this.durable.create(principal, id, {
       config: { search: resolved.config, datasetUri: resolved.datasetUri, workers: resolved.workers },
       progress: {
         counters: {
@@ -190,27 +201,42 @@ export class SearchJobs {
         best: null,
       },
     });
-    this.options.logger.info({ search_id: id, dataset: resolved.datasetUri }, 'search queued');
+    this.options.logger.info(
+      { search_id: id, dataset: resolved.datasetUri, owner: principal.subject },
+      'search queued',
+    );
     return this.toProto(job);
   }
 
-  get(id: string): Search {
-    return this.toProto(this.durable.find(id));
+  /** The search, when `principal` may see it (NOT_FOUND otherwise, as for an unknown id). */
+  get(principal: Principal, id: string): Search {
+    return this.toProto(this.durable.find(principal, id));
   }
 
-  list(request: ListSearchesRequest): ListSearchesResponse {
-    const page = this.durable.list(request.pageSize, request.pageToken, STATES.filter(request.state));
+  /** The searches `principal` may see: a user's own, every search for an admin. */
+  list(principal: Principal, request: ListSearchesRequest): ListSearchesResponse {
+    const page = this.durable.list(
+      principal,
+      request.pageSize,
+      request.pageToken,
+      STATES.filter(request.state),
+    );
     return { searches: page.jobs.map((job) => this.toProto(job)), nextPageToken: page.nextPageToken };
   }
 
   /** Cancels a queued search at once, asks a running one to stop after its current pair. */
-  cancel(id: string): Search {
-    return this.toProto(this.durable.cancel(id));
+  cancel(principal: Principal, id: string): Search {
+    return this.toProto(this.durable.cancel(principal, id));
   }
 
   /** The search's events after `afterSequence`: the stored history, then live events. */
-  watch(id: string, afterSequence: number, signal: AbortSignal): AsyncGenerator<WatchSearchResponse> {
-    return watchMessages(this.durable.watch(id, afterSequence, signal), WatchSearchResponse);
+  watch(
+    principal: Principal,
+    id: string,
+    afterSequence: number,
+    signal: AbortSignal,
+  ): AsyncGenerator<WatchSearchResponse> {
+    return watchMessages(this.durable.watch(principal, id, afterSequence, signal), WatchSearchResponse);
   }
 
   /** Stops running searches (they stay RUNNING and resume at the next start). */
@@ -246,6 +272,7 @@ export class SearchJobs {
       artifacts: this.artifacts(job.id),
       error: job.error,
       resumes: job.resumes,
+      owner: job.owner,
     };
   }
 

@@ -2,10 +2,16 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { status } from '@grpc/grpc-js';
-import { InvalidArgumentError } from '@rnas/grpc';
+import { InvalidArgumentError, ResourceExhaustedError } from '@rnas/grpc';
 import { DEFAULT_SEARCH_CONFIG, PRIMITIVES } from '@rnas/nas';
 import { SearchStrategy } from '@rnas/proto';
-import { resolveStartSearch, searchConfigToProto } from './search-request';
+import {
+  DEFAULT_MAX_SEARCH_BUDGET,
+  resolveStartSearch,
+  searchBudget,
+  searchConfigToProto,
+  WHOLE_SPLIT_IMAGES,
+} from './search-request';
 
 let root: string;
 
@@ -18,7 +24,7 @@ afterAll(() => {
   rmSync(root, { recursive: true, force: true });
 });
 
-const limits = () => ({ maxWorkers: 2, dataRoots: [root] });
+const limits = (maxBudget = 0) => ({ maxWorkers: 2, dataRoots: [root], maxBudget });
 
 describe('resolveStartSearch', () => {
   it('takes the paper’s defaults for absent fields, and picks and records a seed', async () => {
@@ -112,5 +118,76 @@ describe('resolveStartSearch', () => {
         limits(),
       ),
     ).rejects.toThrow('invalid config.pairs_per_wave=0: expected an integer in [1, 500]');
+  });
+});
+
+describe('the search budget', () => {
+  const sized = (population: number, generations: number, trainImages: number, valImages: number) => ({
+    datasetUri: 'synthetic:shapes',
+    config: { strategy: 0, primitives: [], population, generations, trainImages, valImages },
+  });
+
+  it('is population x generations x images per comparison, a whole split counting as the most a field asks', () => {
+    expect(
+      searchBudget({
+        ...DEFAULT_SEARCH_CONFIG,
+        population: 8,
+        generations: 3,
+        trainImages: 256,
+        valImages: 256,
+      }),
+    ).toEqual({
+      population: 8,
+      generations: 3,
+      imagesPerComparison: 512,
+      budget: 12_288,
+    });
+    expect(
+      searchBudget({ ...DEFAULT_SEARCH_CONFIG, trainImages: 0, valImages: 100 }).imagesPerComparison,
+    ).toBe(WHOLE_SPLIT_IMAGES + 100);
+  });
+
+  it('admits by default the README’s and the demo’s search and the tests’ largest', async () => {
+    const limit = limits(DEFAULT_MAX_SEARCH_BUDGET);
+    // README.md and `make demo`: population 8, 3 generations, 256 + 256 images per comparison;
+    // the demo with DEMO_ARGS="--generations 5".
+    await expect(resolveStartSearch(sized(8, 3, 256, 256), limit)).resolves.toMatchObject({});
+    await expect(resolveStartSearch(sized(8, 5, 256, 256), limit)).resolves.toMatchObject({});
+    // search-service.test.ts's slow search.
+    await expect(resolveStartSearch(sized(4, 5, 20_000, 1_000), limit)).resolves.toMatchObject({});
+  });
+
+  it('refuses a search above the limit, naming the limit, the budget and its factors; at the limit is fine', async () => {
+    // 4 x 10 x (100 + 50) = 6000.
+    await expect(resolveStartSearch(sized(4, 10, 100, 50), limits(6000))).resolves.toMatchObject({});
+    const error = (await resolveStartSearch(sized(4, 10, 100, 50), limits(5999)).catch(
+      (e: unknown) => e,
+    )) as Error;
+    expect(error).toBeInstanceOf(ResourceExhaustedError);
+    expect(error.message).toBe(
+      'search budget 6000 = config.population 4 x config.generations 10 x images per comparison 150 ' +
+        '(config.train_images 100 + config.val_images 50) is above --max-search-budget ' +
+        '(RNAS_MAX_SEARCH_BUDGET) 5999: ask for fewer members, generations or images',
+    );
+    // The paper's search over whole splits is far above the default.
+    await expect(
+      resolveStartSearch({ datasetUri: 'synthetic:shapes' }, limits(DEFAULT_MAX_SEARCH_BUDGET)),
+    ).rejects.toThrow(
+      'search budget 20000000000 = config.population 20 x config.generations 50 x images per comparison ' +
+        '20000000 (config.train_images 0 (the whole split, counted as 10000000) + config.val_images 0 ' +
+        '(the whole split, counted as 10000000)) is above --max-search-budget (RNAS_MAX_SEARCH_BUDGET) 50000000',
+    );
+    // The largest search the request bounds allow stays a safe integer, and 0 is no limit.
+    const largest = sized(1000, 10_000, 0, 0);
+    await expect(resolveStartSearch(largest, limits(DEFAULT_MAX_SEARCH_BUDGET))).rejects.toThrow(
+      'search budget 200000000000000 ',
+    );
+    await expect(resolveStartSearch(largest, limits(0))).resolves.toMatchObject({});
+  });
+
+  it('answers an invalid request INVALID_ARGUMENT even when it is also too large', async () => {
+    await expect(resolveStartSearch(sized(1001, 10_000, 0, 0), limits(1))).rejects.toThrow(
+      'invalid config.population=1001',
+    );
   });
 });

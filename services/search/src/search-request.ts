@@ -2,10 +2,11 @@
 // zod checks each field's kind and range (the service's limits keep out what no machine finishes);
 // the search library's resolveSearchConfig then checks what spans fields (even population,
 // lr_min <= lr_max, known and distinct primitives) and fills the defaults. Errors are
-// INVALID_ARGUMENT and name the protobuf field and the value.
+// INVALID_ARGUMENT and name the protobuf field and the value. A valid search larger than the
+// service's budget (--max-search-budget) is RESOURCE_EXHAUSTED, naming the budget and its factors.
 import { randomInt } from 'node:crypto';
 import { z } from 'zod';
-import { InvalidArgumentError, invalidField, protoFieldPath } from '@rnas/grpc';
+import { InvalidArgumentError, invalidField, protoFieldPath, ResourceExhaustedError } from '@rnas/grpc';
 import { checkDatasetUri } from '@rnas/data';
 import { resolveSearchConfig, SearchConfigError, type SearchConfig } from '@rnas/nas';
 import { SearchStrategy, type SearchConfig as SearchConfigProto, type StartSearchRequest } from '@rnas/proto';
@@ -22,6 +23,60 @@ export interface SearchLimits {
   /** Most evaluator threads one search may use. */
   readonly maxWorkers: number;
   readonly dataRoots: readonly string[];
+  /** The largest searchBudget accepted (--max-search-budget); 0: no limit. */
+  readonly maxBudget: number;
+}
+
+/**
+ * What a whole split (train_images or val_images 0) counts as in a search's budget: its size is
+ * not known before the search opens the dataset, so it counts as the most images the field can
+ * ask for explicitly; a search over whole splits must be allowed a budget that large.
+ */
+export const WHOLE_SPLIT_IMAGES = 10_000_000;
+
+/**
+ * The default --max-search-budget: 50 million candidate images, a few hours on 2 cores with the
+ * wasm backend. It admits the README's and the demo's searches (8 x 3 x 512 = 12,288) a
+ * thousand times over, and refuses the largest the request bounds allow (1000 x 10000 x 2e7).
+ */
+export const DEFAULT_MAX_SEARCH_BUDGET = 50_000_000;
+
+/** The work a search asks for, in candidate images, and its factors. */
+export interface SearchBudget {
+  readonly population: number;
+  readonly generations: number;
+  /** train_images + val_images, a whole split counting as WHOLE_SPLIT_IMAGES. */
+  readonly imagesPerComparison: number;
+  /** population x generations x imagesPerComparison. */
+  readonly budget: number;
+}
+
+/** A search's budget: every member of every generation trains and validates on its images. */
+export function searchBudget(config: SearchConfig): SearchBudget {
+  const images = (n: number): number => (n === 0 ? WHOLE_SPLIT_IMAGES : n);
+  const imagesPerComparison = images(config.trainImages) + images(config.valImages);
+  return {
+    population: config.population,
+    generations: config.generations,
+    imagesPerComparison,
+    budget: config.population * config.generations * imagesPerComparison,
+  };
+}
+
+/** RESOURCE_EXHAUSTED when the search's budget is above `maxBudget` (0: no limit). */
+export function checkSearchBudget(config: SearchConfig, maxBudget: number): void {
+  const b = searchBudget(config);
+  if (maxBudget === 0 || b.budget <= maxBudget) return;
+  const split = (field: string, n: number): string =>
+    n === 0
+      ? `config.${field} 0 (the whole split, counted as ${WHOLE_SPLIT_IMAGES})`
+      : `config.${field} ${n}`;
+  throw new ResourceExhaustedError(
+    `search budget ${b.budget} = config.population ${b.population} x config.generations ${b.generations} ` +
+      `x images per comparison ${b.imagesPerComparison} (${split('train_images', config.trainImages)} ` +
+      `+ ${split('val_images', config.valImages)}) is above --max-search-budget ` +
+      `(RNAS_MAX_SEARCH_BUDGET) ${maxBudget}: ask for fewer members, generations or images`,
+  );
 }
 
 /** Intermediate nodes per cell: the search space of RELATIVENAS.md section 2 (not a request field). */
@@ -155,6 +210,7 @@ export async function resolveStartSearch(
   const requested = c.workers ?? 1;
   const workers = Math.min(requested === 0 ? limits.maxWorkers : requested, limits.maxWorkers);
   const datasetUri = await checkDatasetUri(request.datasetUri, limits.dataRoots);
+  checkSearchBudget(config, limits.maxBudget);
   return { config, datasetUri, workers };
 }
 

@@ -32,17 +32,28 @@ function handlers(
   searches: SearchJobs,
   config: SearchServiceConfig,
 ): ServiceHandlers<typeof SearchServiceService> {
-  const limits = { maxWorkers: config.maxWorkers, dataRoots: config.dataRoots };
+  const limits = {
+    maxWorkers: config.maxWorkers,
+    dataRoots: config.dataRoots,
+    maxBudget: config.maxSearchBudget,
+  };
   const call = jobCalls('search');
   return {
-    startSearch: (request) =>
-      call.unary(async () => ({ search: searches.start(await resolveStartSearch(request, limits)) })),
-    getSearch: (request) => call.unary(() => ({ search: searches.get(request.searchId) })),
-    listSearches: (request) => call.unary(() => searches.list(request)),
-    cancelSearch: (request) => call.unary(() => ({ search: searches.cancel(request.searchId) })),
-    watchSearch: (request, context) =>
+    // The quota is checked before the request is validated (a refused caller costs nothing), and
+    // again in the transaction that stores the search (concurrent starts cannot exceed it).
+    startSearch: (request, { principal }) =>
+      call.unary(async () => {
+        searches.admit(principal);
+        return { search: searches.start(principal, await resolveStartSearch(request, limits)) };
+      }),
+    getSearch: (request, { principal }) =>
+      call.unary(() => ({ search: searches.get(principal, request.searchId) })),
+    listSearches: (request, { principal }) => call.unary(() => searches.list(principal, request)),
+    cancelSearch: (request, { principal }) =>
+      call.unary(() => ({ search: searches.cancel(principal, request.searchId) })),
+    watchSearch: (request, { principal, signal }) =>
       call.stream(() =>
-        searches.watch(request.searchId, afterSequence(request.afterSequence), context.signal),
+        searches.watch(principal, request.searchId, afterSequence(request.afterSequence), signal),
       ),
   };
 }
@@ -64,6 +75,7 @@ const SEARCH_SERVICE: JobServiceSpec<
       stateDir: config.stateDir,
       dataRoots: config.dataRoots,
       maxRunning: config.maxRunning,
+      maxJobsPerSubject: config.maxJobsPerSubject,
       backend,
       workerScript,
       metrics: new SearchMetrics(registry, workerMemory),

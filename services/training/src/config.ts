@@ -10,6 +10,7 @@ import {
   type OptionValues,
   type ServiceConfig,
 } from '@rnas/grpc';
+import { MAX_JOBS_PER_SUBJECT_OPTION } from '@rnas/jobs';
 
 /** The training service's well-known ports (gRPC, metrics), as README.md lists them. */
 export const TRAINING_PORTS = SERVICE_ENDPOINTS.training;
@@ -24,6 +25,7 @@ export const TRAINING_OPTIONS = {
     schema: integerOption(1, 64),
     default: '1',
   } satisfies OptionSpec<number>,
+  maxJobsPerSubject: MAX_JOBS_PER_SUBJECT_OPTION,
   evaluatorThreads: {
     flag: '--evaluator-threads',
     env: 'RNAS_EVALUATOR_THREADS',

@@ -39,14 +39,21 @@ function handlers(
   };
   const call = jobCalls('training');
   return {
-    startTraining: (request) =>
-      call.unary(async () => ({ training: trainings.start(await resolveStartTraining(request, limits)) })),
-    getTraining: (request) => call.unary(() => ({ training: trainings.get(request.trainingId) })),
-    listTrainings: (request) => call.unary(() => trainings.list(request)),
-    cancelTraining: (request) => call.unary(() => ({ training: trainings.cancel(request.trainingId) })),
-    watchTraining: (request, context) =>
+    // The quota is checked before the request is validated (which may ask the search service),
+    // and again in the transaction that stores the training (concurrent starts cannot exceed it).
+    startTraining: (request, { principal }) =>
+      call.unary(async () => {
+        trainings.admit(principal);
+        return { training: trainings.start(principal, await resolveStartTraining(request, limits)) };
+      }),
+    getTraining: (request, { principal }) =>
+      call.unary(() => ({ training: trainings.get(principal, request.trainingId) })),
+    listTrainings: (request, { principal }) => call.unary(() => trainings.list(principal, request)),
+    cancelTraining: (request, { principal }) =>
+      call.unary(() => ({ training: trainings.cancel(principal, request.trainingId) })),
+    watchTraining: (request, { principal, signal }) =>
       call.stream(() =>
-        trainings.watch(request.trainingId, afterSequence(request.afterSequence), context.signal),
+        trainings.watch(principal, request.trainingId, afterSequence(request.afterSequence), signal),
       ),
     evaluatePair: (request) => call.unary(() => trainings.evaluations.evaluate(request)),
   };
@@ -71,6 +78,7 @@ const TRAINING_SERVICE: JobServiceSpec<
       modelRepo: config.modelRepo,
       dataRoots: config.dataRoots,
       maxRunning: config.maxRunning,
+      maxJobsPerSubject: config.maxJobsPerSubject,
       backend,
       workerScript,
       metrics: new TrainingMetrics(registry, workerMemory),

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import * as path from 'node:path';
 import type { BackendInfo, BackendName } from '@rnas/engine';
-import type { Logger } from '@rnas/grpc';
+import type { Logger, Principal } from '@rnas/grpc';
 import {
   DurableJobs,
   eventPayload,
@@ -94,6 +94,8 @@ export interface TrainingJobsOptions {
   modelRepo: string;
   dataRoots: readonly string[];
   maxRunning: number;
+  /** Unfinished trainings one subject may have; 0: no limit. */
+  maxJobsPerSubject: number;
   backend: BackendInfo;
   workerScript: string;
   metrics: TrainingMetrics;
@@ -135,6 +137,7 @@ export class TrainingJobs {
       noun: 'training',
       idField: 'training_id',
       maxRunning: options.maxRunning,
+      maxJobsPerSubject: options.maxJobsPerSubject,
       logger: options.logger,
       stateEvent: (state, reason) => ({
         from: (job: TrainingJob) =>
@@ -194,10 +197,18 @@ export class TrainingJobs {
     this.durable.recover();
   }
 
-  /** Stores a validated training (acknowledged once this returns) and queues it. */
-  start(resolved: ResolvedTraining): Training {
+  /** RESOURCE_EXHAUSTED when `principal` may start no more trainings now (before validating a request). */
+  admit(principal: Principal): void {
+    this.durable.admit(principal);
+  }
+
+  /**
+   * Stores a validated training of `principal` (acknowledged once this returns) and queues it;
+   * RESOURCE_EXHAUSTED beyond the subject's quota.
+   */
+  start(principal: Principal, resolved: ResolvedTraining): Training {
     const id = randomUUID();
-    const job = this.durable.create(id, {
+    const job = this.durable.create(principal, id, {
       config: {
         genotype: resolved.genotype,
         searchId: resolved.searchId,
@@ -218,25 +229,40 @@ export class TrainingJobs {
         inputSize: resolved.spec.inputSize,
       },
     });
-    this.options.logger.info({ training_id: id, model: resolved.modelName }, 'training queued');
+    this.options.logger.info(
+      { training_id: id, model: resolved.modelName, owner: principal.subject },
+      'training queued',
+    );
     return this.toProto(job);
   }
 
-  get(id: string): Training {
-    return this.toProto(this.durable.find(id));
+  /** The training, when `principal` may see it (NOT_FOUND otherwise, as for an unknown id). */
+  get(principal: Principal, id: string): Training {
+    return this.toProto(this.durable.find(principal, id));
   }
 
-  list(request: ListTrainingsRequest): ListTrainingsResponse {
-    const page = this.durable.list(request.pageSize, request.pageToken, STATES.filter(request.state));
+  /** The trainings `principal` may see: a user's own, every training for an admin. */
+  list(principal: Principal, request: ListTrainingsRequest): ListTrainingsResponse {
+    const page = this.durable.list(
+      principal,
+      request.pageSize,
+      request.pageToken,
+      STATES.filter(request.state),
+    );
     return { trainings: page.jobs.map((job) => this.toProto(job)), nextPageToken: page.nextPageToken };
   }
 
-  cancel(id: string): Training {
-    return this.toProto(this.durable.cancel(id));
+  cancel(principal: Principal, id: string): Training {
+    return this.toProto(this.durable.cancel(principal, id));
   }
 
-  watch(id: string, afterSequence: number, signal: AbortSignal): AsyncGenerator<WatchTrainingResponse> {
-    return watchMessages(this.durable.watch(id, afterSequence, signal), WatchTrainingResponse);
+  watch(
+    principal: Principal,
+    id: string,
+    afterSequence: number,
+    signal: AbortSignal,
+  ): AsyncGenerator<WatchTrainingResponse> {
+    return watchMessages(this.durable.watch(principal, id, afterSequence, signal), WatchTrainingResponse);
   }
 
   async close(): Promise<void> {
@@ -276,6 +302,7 @@ export class TrainingJobs {
       model: job.result?.model === undefined ? undefined : { ...job.result.model },
       error: job.error,
       resumes: job.resumes,
+      owner: job.owner,
     };
   }
 

@@ -46,6 +46,7 @@ function search(state: SearchState, overrides: Partial<Search> = {}): Search {
     artifacts: undefined,
     error: '',
     resumes: 0,
+    owner: 'anonymous',
     ...overrides,
   };
 }

@@ -33,6 +33,7 @@ function training(state: TrainingState, overrides: Partial<Training> = {}): Trai
     resumes: 0,
     task: Task.TASK_CLASSIFICATION,
     detection: undefined,
+    owner: 'anonymous',
     ...overrides,
   };
 }

@@ -373,6 +373,11 @@ export interface Search {
   error: string;
   /** How often it was resumed from a checkpoint after a service restart. */
   resumes: number;
+  /**
+   * The subject that started it (the caller's authenticated identity; "anonymous" when the
+   * service runs without authentication, and for searches stored before owners existed).
+   */
+  owner: string;
 }
 
 /** StartSearch input. */
@@ -1688,6 +1693,7 @@ function createBaseSearch(): Search {
     artifacts: undefined,
     error: "",
     resumes: 0,
+    owner: "",
   };
 }
 
@@ -1731,6 +1737,9 @@ export const Search: MessageFns<Search> = {
     }
     if (message.resumes !== 0) {
       writer.uint32(104).uint32(message.resumes);
+    }
+    if (message.owner !== "") {
+      writer.uint32(114).string(message.owner);
     }
     return writer;
   },
@@ -1852,6 +1861,14 @@ export const Search: MessageFns<Search> = {
             message.resumes = reader.uint32();
             continue;
           }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.owner = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1895,6 +1912,7 @@ export const Search: MessageFns<Search> = {
       artifacts: isSet(object.artifacts) ? SearchArtifacts.fromJSON(object.artifacts) : undefined,
       error: isSet(object.error) ? globalThis.String(object.error) : "",
       resumes: isSet(object.resumes) ? globalThis.Number(object.resumes) : 0,
+      owner: isSet(object.owner) ? globalThis.String(object.owner) : "",
     };
   },
 
@@ -1939,6 +1957,9 @@ export const Search: MessageFns<Search> = {
     if (message.resumes !== 0) {
       obj.resumes = Math.round(message.resumes);
     }
+    if (message.owner !== "") {
+      obj.owner = message.owner;
+    }
     return obj;
   },
 
@@ -1968,6 +1989,7 @@ export const Search: MessageFns<Search> = {
       : undefined;
     message.error = object.error ?? "";
     message.resumes = object.resumes ?? 0;
+    message.owner = object.owner ?? "";
     return message;
   },
 };
@@ -3486,7 +3508,9 @@ export const SearchServiceService = {
   /**
    * Validates the configuration, stores the search and queues it; returns it with its id.
    * INVALID_ARGUMENT names the offending field and value (e.g. an odd population, a dataset
-   * URI outside the service's data roots).
+   * URI outside the service's data roots). RESOURCE_EXHAUSTED when the caller already has as
+   * many unfinished searches as the service's --max-jobs-per-subject allows, or when the search's
+   * budget (population x generations x images per comparison) is above --max-search-budget.
    */
   startSearch: {
     path: "/relativenas.v1.SearchService/StartSearch" as const,
@@ -3497,7 +3521,10 @@ export const SearchServiceService = {
     responseSerialize: (value: StartSearchResponse): Buffer => Buffer.from(StartSearchResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): StartSearchResponse => StartSearchResponse.decode(value),
   },
-  /** Returns one search. NOT_FOUND for an unknown id. */
+  /**
+   * Returns one search. NOT_FOUND for an unknown id, and for another subject's search unless the
+   * caller is an admin (the same answer: ids do not leak). The same holds for Watch and Cancel.
+   */
   getSearch: {
     path: "/relativenas.v1.SearchService/GetSearch" as const,
     requestStream: false as const,
@@ -3507,7 +3534,10 @@ export const SearchServiceService = {
     responseSerialize: (value: GetSearchResponse): Buffer => Buffer.from(GetSearchResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): GetSearchResponse => GetSearchResponse.decode(value),
   },
-  /** Lists searches, newest first, one page at a time. */
+  /**
+   * Lists searches, newest first, one page at a time: the caller's own, every subject's for an
+   * admin.
+   */
   listSearches: {
     path: "/relativenas.v1.SearchService/ListSearches" as const,
     requestStream: false as const,
@@ -3553,12 +3583,20 @@ export interface SearchServiceServer extends UntypedServiceImplementation {
   /**
    * Validates the configuration, stores the search and queues it; returns it with its id.
    * INVALID_ARGUMENT names the offending field and value (e.g. an odd population, a dataset
-   * URI outside the service's data roots).
+   * URI outside the service's data roots). RESOURCE_EXHAUSTED when the caller already has as
+   * many unfinished searches as the service's --max-jobs-per-subject allows, or when the search's
+   * budget (population x generations x images per comparison) is above --max-search-budget.
    */
   startSearch: handleUnaryCall<StartSearchRequest, StartSearchResponse>;
-  /** Returns one search. NOT_FOUND for an unknown id. */
+  /**
+   * Returns one search. NOT_FOUND for an unknown id, and for another subject's search unless the
+   * caller is an admin (the same answer: ids do not leak). The same holds for Watch and Cancel.
+   */
   getSearch: handleUnaryCall<GetSearchRequest, GetSearchResponse>;
-  /** Lists searches, newest first, one page at a time. */
+  /**
+   * Lists searches, newest first, one page at a time: the caller's own, every subject's for an
+   * admin.
+   */
   listSearches: handleUnaryCall<ListSearchesRequest, ListSearchesResponse>;
   /**
    * Streams the search's history so far (replayed events), then its live events, and ends after
@@ -3578,7 +3616,9 @@ export interface SearchServiceClient extends Client {
   /**
    * Validates the configuration, stores the search and queues it; returns it with its id.
    * INVALID_ARGUMENT names the offending field and value (e.g. an odd population, a dataset
-   * URI outside the service's data roots).
+   * URI outside the service's data roots). RESOURCE_EXHAUSTED when the caller already has as
+   * many unfinished searches as the service's --max-jobs-per-subject allows, or when the search's
+   * budget (population x generations x images per comparison) is above --max-search-budget.
    */
   startSearch(
     request: StartSearchRequest,
@@ -3595,7 +3635,10 @@ export interface SearchServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: StartSearchResponse) => void,
   ): ClientUnaryCall;
-  /** Returns one search. NOT_FOUND for an unknown id. */
+  /**
+   * Returns one search. NOT_FOUND for an unknown id, and for another subject's search unless the
+   * caller is an admin (the same answer: ids do not leak). The same holds for Watch and Cancel.
+   */
   getSearch(
     request: GetSearchRequest,
     callback: (error: ServiceError | null, response: GetSearchResponse) => void,
@@ -3611,7 +3654,10 @@ export interface SearchServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetSearchResponse) => void,
   ): ClientUnaryCall;
-  /** Lists searches, newest first, one page at a time. */
+  /**
+   * Lists searches, newest first, one page at a time: the caller's own, every subject's for an
+   * admin.
+   */
   listSearches(
     request: ListSearchesRequest,
     callback: (error: ServiceError | null, response: ListSearchesResponse) => void,

@@ -303,7 +303,14 @@ export interface Training {
    * Keypoints only: the head in training, every field set but the dataset's (keypoint names,
    * skeleton, flip pairs, sigmas), which the published model's KeypointConfig carries.
    */
-  keypoints?: KeypointConfig | undefined;
+  keypoints?:
+    | KeypointConfig
+    | undefined;
+  /**
+   * The subject that started it (the caller's authenticated identity; "anonymous" when the
+   * service runs without authentication, and for trainings stored before owners existed).
+   */
+  owner: string;
 }
 
 /** StartTraining input. */
@@ -1137,6 +1144,7 @@ function createBaseTraining(): Training {
     detection: undefined,
     segmentation: undefined,
     keypoints: undefined,
+    owner: "",
   };
 }
 
@@ -1198,6 +1206,9 @@ export const Training: MessageFns<Training> = {
     }
     if (message.keypoints !== undefined) {
       KeypointConfig.encode(message.keypoints, writer.uint32(154).fork()).join();
+    }
+    if (message.owner !== "") {
+      writer.uint32(162).string(message.owner);
     }
     return writer;
   },
@@ -1367,6 +1378,14 @@ export const Training: MessageFns<Training> = {
             message.keypoints = KeypointConfig.decode(reader, reader.uint32());
             continue;
           }
+          case 20: {
+            if (tag !== 162) {
+              break;
+            }
+
+            message.owner = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1428,6 +1447,7 @@ export const Training: MessageFns<Training> = {
       detection: isSet(object.detection) ? DetectionConfig.fromJSON(object.detection) : undefined,
       segmentation: isSet(object.segmentation) ? SegmentationConfig.fromJSON(object.segmentation) : undefined,
       keypoints: isSet(object.keypoints) ? KeypointConfig.fromJSON(object.keypoints) : undefined,
+      owner: isSet(object.owner) ? globalThis.String(object.owner) : "",
     };
   },
 
@@ -1490,6 +1510,9 @@ export const Training: MessageFns<Training> = {
     if (message.keypoints !== undefined) {
       obj.keypoints = KeypointConfig.toJSON(message.keypoints);
     }
+    if (message.owner !== "") {
+      obj.owner = message.owner;
+    }
     return obj;
   },
 
@@ -1533,6 +1556,7 @@ export const Training: MessageFns<Training> = {
     message.keypoints = (object.keypoints !== undefined && object.keypoints !== null)
       ? KeypointConfig.fromPartial(object.keypoints)
       : undefined;
+    message.owner = object.owner ?? "";
     return message;
   },
 };
@@ -3132,6 +3156,8 @@ export const TrainingServiceService = {
    * INVALID_ARGUMENT names the offending field and value (an invalid genotype, a dataset URI
    * outside the data roots, an absurd recipe value); FAILED_PRECONDITION when search_id names a
    * search that has not succeeded.
+   * RESOURCE_EXHAUSTED when the caller already has as many unfinished trainings as the
+   * service's --max-jobs-per-subject allows.
    */
   startTraining: {
     path: "/relativenas.v1.TrainingService/StartTraining" as const,
@@ -3143,7 +3169,10 @@ export const TrainingServiceService = {
       Buffer.from(StartTrainingResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): StartTrainingResponse => StartTrainingResponse.decode(value),
   },
-  /** Returns one training. NOT_FOUND for an unknown id. */
+  /**
+   * Returns one training. NOT_FOUND for an unknown id, and for another subject's training unless
+   * the caller is an admin (the same answer: ids do not leak). The same holds for Watch and Cancel.
+   */
   getTraining: {
     path: "/relativenas.v1.TrainingService/GetTraining" as const,
     requestStream: false as const,
@@ -3153,7 +3182,10 @@ export const TrainingServiceService = {
     responseSerialize: (value: GetTrainingResponse): Buffer => Buffer.from(GetTrainingResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): GetTrainingResponse => GetTrainingResponse.decode(value),
   },
-  /** Lists trainings, newest first, one page at a time. */
+  /**
+   * Lists trainings, newest first, one page at a time: the caller's own, every subject's for an
+   * admin.
+   */
   listTrainings: {
     path: "/relativenas.v1.TrainingService/ListTrainings" as const,
     requestStream: false as const,
@@ -3216,11 +3248,19 @@ export interface TrainingServiceServer extends UntypedServiceImplementation {
    * INVALID_ARGUMENT names the offending field and value (an invalid genotype, a dataset URI
    * outside the data roots, an absurd recipe value); FAILED_PRECONDITION when search_id names a
    * search that has not succeeded.
+   * RESOURCE_EXHAUSTED when the caller already has as many unfinished trainings as the
+   * service's --max-jobs-per-subject allows.
    */
   startTraining: handleUnaryCall<StartTrainingRequest, StartTrainingResponse>;
-  /** Returns one training. NOT_FOUND for an unknown id. */
+  /**
+   * Returns one training. NOT_FOUND for an unknown id, and for another subject's training unless
+   * the caller is an admin (the same answer: ids do not leak). The same holds for Watch and Cancel.
+   */
   getTraining: handleUnaryCall<GetTrainingRequest, GetTrainingResponse>;
-  /** Lists trainings, newest first, one page at a time. */
+  /**
+   * Lists trainings, newest first, one page at a time: the caller's own, every subject's for an
+   * admin.
+   */
   listTrainings: handleUnaryCall<ListTrainingsRequest, ListTrainingsResponse>;
   /**
    * Streams the training's history so far (replayed events), then its live events, and ends
@@ -3246,6 +3286,8 @@ export interface TrainingServiceClient extends Client {
    * INVALID_ARGUMENT names the offending field and value (an invalid genotype, a dataset URI
    * outside the data roots, an absurd recipe value); FAILED_PRECONDITION when search_id names a
    * search that has not succeeded.
+   * RESOURCE_EXHAUSTED when the caller already has as many unfinished trainings as the
+   * service's --max-jobs-per-subject allows.
    */
   startTraining(
     request: StartTrainingRequest,
@@ -3262,7 +3304,10 @@ export interface TrainingServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: StartTrainingResponse) => void,
   ): ClientUnaryCall;
-  /** Returns one training. NOT_FOUND for an unknown id. */
+  /**
+   * Returns one training. NOT_FOUND for an unknown id, and for another subject's training unless
+   * the caller is an admin (the same answer: ids do not leak). The same holds for Watch and Cancel.
+   */
   getTraining(
     request: GetTrainingRequest,
     callback: (error: ServiceError | null, response: GetTrainingResponse) => void,
@@ -3278,7 +3323,10 @@ export interface TrainingServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetTrainingResponse) => void,
   ): ClientUnaryCall;
-  /** Lists trainings, newest first, one page at a time. */
+  /**
+   * Lists trainings, newest first, one page at a time: the caller's own, every subject's for an
+   * admin.
+   */
   listTrainings(
     request: ListTrainingsRequest,
     callback: (error: ServiceError | null, response: ListTrainingsResponse) => void,
