@@ -54,3 +54,10 @@ export {
   type MessageJson,
   type WatchMessage,
 } from './job-api';
+export {
+  TEST_SUBJECT_HEADER,
+  TEST_ROLE_HEADER,
+  testPrincipals,
+  callerOptions,
+  writeIdleWorker,
+} from './testing';

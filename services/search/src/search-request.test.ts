@@ -151,15 +151,27 @@ describe('the search budget', () => {
     const limit = limits(DEFAULT_MAX_SEARCH_BUDGET);
     // README.md and `make demo`: population 8, 3 generations, 256 + 256 images per comparison;
     // the demo with DEMO_ARGS="--generations 5".
-    await expect(resolveStartSearch(sized(8, 3, 256, 256), limit)).resolves.toMatchObject({});
-    await expect(resolveStartSearch(sized(8, 5, 256, 256), limit)).resolves.toMatchObject({});
+    await expect(resolveStartSearch(sized(8, 3, 256, 256), limit)).resolves.toHaveProperty(
+      'datasetUri',
+      'synthetic:shapes',
+    );
+    await expect(resolveStartSearch(sized(8, 5, 256, 256), limit)).resolves.toHaveProperty(
+      'datasetUri',
+      'synthetic:shapes',
+    );
     // search-service.test.ts's slow search.
-    await expect(resolveStartSearch(sized(4, 5, 20_000, 1_000), limit)).resolves.toMatchObject({});
+    await expect(resolveStartSearch(sized(4, 5, 20_000, 1_000), limit)).resolves.toHaveProperty(
+      'datasetUri',
+      'synthetic:shapes',
+    );
   });
 
   it('refuses a search above the limit, naming the limit, the budget and its factors; at the limit is fine', async () => {
     // 4 x 10 x (100 + 50) = 6000.
-    await expect(resolveStartSearch(sized(4, 10, 100, 50), limits(6000))).resolves.toMatchObject({});
+    await expect(resolveStartSearch(sized(4, 10, 100, 50), limits(6000))).resolves.toHaveProperty(
+      'datasetUri',
+      'synthetic:shapes',
+    );
     const error = (await resolveStartSearch(sized(4, 10, 100, 50), limits(5999)).catch(
       (e: unknown) => e,
     )) as Error;
@@ -182,7 +194,10 @@ describe('the search budget', () => {
     await expect(resolveStartSearch(largest, limits(DEFAULT_MAX_SEARCH_BUDGET))).rejects.toThrow(
       'search budget 200000000000000 ',
     );
-    await expect(resolveStartSearch(largest, limits(0))).resolves.toMatchObject({});
+    await expect(resolveStartSearch(largest, limits(0))).resolves.toHaveProperty(
+      'datasetUri',
+      'synthetic:shapes',
+    );
   });
 
   it('answers an invalid request INVALID_ARGUMENT even when it is also too large', async () => {
