@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
+import { ANONYMOUS } from '@rnas/grpc';
 import {
   DuplicateJobError,
   JobNotFoundError,
@@ -22,8 +23,11 @@ import { canTransition, JOB_STATES, type JobState } from './job-state';
  */
 export const SCHEMA_VERSION = 2;
 
-/** The owner of a job stored without one: every job of a database from before owners existed. */
-export const DEFAULT_OWNER = 'anonymous';
+/**
+ * The owner of a job stored without one (every job of a database from before owners existed): the
+ * anonymous caller of a service without authentication, who owned them all.
+ */
+export const DEFAULT_OWNER = ANONYMOUS.subject;
 
 /** The states of a job that is not finished: it holds a place in the queue or a worker. */
 export const UNFINISHED_STATES: readonly JobState[] = ['queued', 'running', 'cancelling'];
