@@ -88,6 +88,18 @@ class UndecodableRequest {
 /** A message of a request stream that did not decode (INVALID_ARGUMENT when thrown). */
 export class UndecodableMessageError extends InvalidArgumentError {}
 
+/**
+ * Who a call's metadata authenticates (recorded by the server's authentication interceptor), or
+ * the error to end the call with. Without authentication every caller is ANONYMOUS.
+ */
+export type PrincipalOf = (metadata: Metadata) => Principal | Error;
+
+/** The principal of every call of a server without authentication. */
+export const anonymousPrincipal: PrincipalOf = () => ANONYMOUS;
+
+/** The caller of a call refused for want of a principal: never used by a handler, which does not run. */
+const REFUSED: Principal = Object.freeze({ subject: '', role: 'user', authenticated: false });
+
 /** Ends a call in flight now with the status of `reason`, and aborts its handler's signal. */
 export type EndCall = (reason: Error) => void;
 
@@ -141,7 +153,9 @@ export function wrapService<S extends ServiceDefinition>(
   handlers: ServiceHandlers<S>,
   logger: Logger,
   tracker: CallTracker,
+  principalOf: PrincipalOf = anonymousPrincipal,
 ): WrappedService {
+  const calls: CallSetup = { logger, tracker, principalOf };
   const wrappedDefinition: Record<string, MethodDefinition<unknown, unknown>> = {};
   const implementation: UntypedServiceImplementation = {};
   for (const [name, method] of Object.entries(definition) as [string, MethodDefinition<unknown, unknown>][]) {
@@ -156,10 +170,10 @@ export function wrapService<S extends ServiceDefinition>(
     }
     wrappedDefinition[name] = { ...method, requestDeserialize: safeDeserializer(method.requestDeserialize) };
     implementation[name] = method.requestStream
-      ? bidiStream(method.path, handler as BidiStreamHandler<unknown, unknown>, logger, tracker)
+      ? bidiStream(method.path, handler as BidiStreamHandler<unknown, unknown>, calls)
       : method.responseStream
-        ? serverStream(method.path, handler as ServerStreamHandler<unknown, unknown>, logger, tracker)
-        : unary(method.path, handler as UnaryHandler<unknown, unknown>, logger, tracker);
+        ? serverStream(method.path, handler as ServerStreamHandler<unknown, unknown>, calls)
+        : unary(method.path, handler as UnaryHandler<unknown, unknown>, calls);
   }
   return { definition: wrappedDefinition, implementation };
 }
@@ -174,7 +188,8 @@ function safeDeserializer(deserialize: (bytes: Buffer) => unknown): (bytes: Buff
   };
 }
 
-function decoded(request: unknown, method: string): unknown {
+function decoded(request: unknown, method: string, scope: CallScope): unknown {
+  if (scope.refused) throw scope.refused;
   if (request instanceof UndecodableRequest) {
     throw new InvalidArgumentError(
       'request',
@@ -185,9 +200,17 @@ function decoded(request: unknown, method: string): unknown {
   return request;
 }
 
+interface CallSetup {
+  logger: Logger;
+  tracker: CallTracker;
+  principalOf: PrincipalOf;
+}
+
 interface CallScope {
   context: CallContext;
   controller: AbortController;
+  /** Why the call may not run (no principal); the handler is not called. */
+  refused: Error | undefined;
   close(): void;
 }
 
@@ -218,8 +241,7 @@ export function cancelledByDeadline(deadline: number, openedAt: number, now = Da
 function openCall(
   call: SurfaceCall,
   method: string,
-  logger: Logger,
-  tracker: CallTracker,
+  { logger, tracker, principalOf }: CallSetup,
   streaming: boolean,
   end?: EndCall,
 ): CallScope {
@@ -242,6 +264,7 @@ function openCall(
     : undefined;
   timer?.unref();
   const untrack = tracker.add(controller, streaming, end);
+  const principal = principalOf(call.metadata);
   const context: CallContext = {
     signal: controller.signal,
     metadata: call.metadata,
@@ -249,11 +272,12 @@ function openCall(
     peer: call.getPeer(),
     method,
     logger: logger.child({ method }),
-    principal: ANONYMOUS,
+    principal: principal instanceof Error ? REFUSED : principal,
   };
   return {
     context,
     controller,
+    refused: principal instanceof Error ? principal : undefined,
     close() {
       clearTimeout(timer);
       events.off('cancelled', onCancelled);
@@ -271,8 +295,7 @@ function statusOf(error: unknown, context: CallContext): StatusObject {
 function unary(
   method: string,
   handler: UnaryHandler<unknown, unknown>,
-  logger: Logger,
-  tracker: CallTracker,
+  setup: CallSetup,
 ): (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => void {
   return (call, callback) => {
     // A call is answered once: by its handler, or earlier by the server ending it (shutdown).
@@ -283,12 +306,12 @@ function unary(
       if (error) callback(error);
       else callback(null, response);
     };
-    const scope: CallScope = openCall(call, method, logger, tracker, false, (reason) => {
+    const scope: CallScope = openCall(call, method, setup, false, (reason) => {
       scope.controller.abort(reason);
       answer(statusOf(reason, scope.context));
     });
     Promise.resolve()
-      .then(() => handler(decoded(call.request, method), scope.context))
+      .then(() => handler(decoded(call.request, method, scope), scope.context))
       .then(
         (response) => {
           // An answer after the deadline or a cancellation reaches nobody; the status says what happened.
@@ -304,23 +327,21 @@ function unary(
 function serverStream(
   method: string,
   handler: ServerStreamHandler<unknown, unknown>,
-  logger: Logger,
-  tracker: CallTracker,
+  setup: CallSetup,
 ): (call: ServerWritableStream<unknown, unknown>) => void {
   return (call) => {
-    const scope = openCall(call, method, logger, tracker, true);
-    respond(call, scope, () => handler(decoded(call.request, method), scope.context));
+    const scope = openCall(call, method, setup, true);
+    respond(call, scope, () => handler(decoded(call.request, method, scope), scope.context));
   };
 }
 
 function bidiStream(
   method: string,
   handler: BidiStreamHandler<unknown, unknown>,
-  logger: Logger,
-  tracker: CallTracker,
+  setup: CallSetup,
 ): (call: ServerDuplexStream<unknown, unknown>) => void {
   return (call) => {
-    const scope = openCall(call, method, logger, tracker, true);
+    const scope = openCall(call, method, setup, true);
     async function* requests(): AsyncGenerator<unknown> {
       // Not `for await (... of call)`: that destroys the whole duplex when the requests end,
       // and the responses still to come would never be sent.
@@ -334,7 +355,10 @@ function bidiStream(
           : message;
       }
     }
-    respond(call, scope, () => handler(requests(), scope.context));
+    respond(call, scope, () => {
+      if (scope.refused) throw scope.refused;
+      return handler(requests(), scope.context);
+    });
   };
 }
 

@@ -1,4 +1,6 @@
+export * from './auth';
 export * from './config';
+export * from './tls';
 export * from './errors';
 export type {
   BidiStreamHandler,
@@ -17,8 +19,10 @@ export { pollUntil, spawnServiceProcess, type ServiceProcess } from './service-p
 export { runMain, serviceMain, type ServeIo, type ServeMain, type ServiceMainSpec } from './service-main';
 export { buildPackage, callFailure, collectStream, firstMessage, memoryLogger } from './testing';
 export {
+  channelCredentials,
   createClient,
   isServiceError,
+  type ClientTls,
   type CallOptions,
   type ClientOptions,
   type PromiseClient,
