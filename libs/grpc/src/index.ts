@@ -18,6 +18,7 @@ export * from './server';
 export { pollUntil, spawnServiceProcess, type ServiceProcess } from './service-process';
 export { runMain, serviceMain, type ServeIo, type ServeMain, type ServiceMainSpec } from './service-main';
 export { buildPackage, callFailure, collectStream, firstMessage, memoryLogger } from './testing';
+export { makeCa, makeCert, type PemPair } from './test-pki';
 export {
   channelCredentials,
   createClient,
