@@ -1,5 +1,6 @@
 // TLS, mutual TLS, certificate rotation, the loopback rule and bearer-token authentication, over
 // real connections on 127.0.0.1, with certificates made by the openssl command line.
+import { spawnSync } from 'node:child_process';
 import { connect, constants as h2 } from 'node:http2';
 import { copyFileSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -523,6 +524,24 @@ describe('the configuration', () => {
     writeFileSync(badTokens, '{"subject":"x","role":"owner"}');
     expect(issues(['--auth-tokens', badTokens])[0]).toMatch(
       /^--auth-tokens ".*bad-tokens\.jsonl": .*line 1: role:/,
+    );
+  });
+
+  it('keeps `rnas serve` from starting on 0.0.0.0 without TLS or --insecure (exit code 2)', () => {
+    // The compiled CLI, as an operator runs it (jest's global setup builds the workspace).
+    const bin = path.join(__dirname, '..', '..', '..', 'services', 'cli', 'bin', 'rnas.js');
+    const run = spawnSync(
+      process.execPath,
+      [bin, 'serve', 'search', '--host', '0.0.0.0', '--state-dir', dir],
+      {
+        encoding: 'utf8',
+        env: { PATH: process.env.PATH },
+        timeout: 60_000,
+      },
+    );
+    expect(run.status).toBe(2);
+    expect(run.stderr).toContain(
+      'refusing to serve plaintext gRPC on 0.0.0.0, an address other hosts can reach: set --tls-cert and --tls-key',
     );
   });
 
