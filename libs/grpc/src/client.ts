@@ -6,6 +6,7 @@ import {
   Client,
   credentials,
   Metadata,
+  type ChannelCredentials,
   type CallOptions as GrpcCallOptions,
   type ChannelOptions,
   type ServiceDefinition,
@@ -29,6 +30,28 @@ export interface ClientOptions {
   defaultDeadlineMs?: number;
   /** grpc-js channel options; the receive bound defaults to none (the server bounds what it sends). */
   channelOptions?: ChannelOptions;
+  /** TLS: the CA that signed the server's certificate [the system's], and a client certificate for mutual TLS. Absent: plaintext. */
+  tls?: ClientTls;
+  /** A bearer token sent with every call as `authorization: Bearer <token>`. */
+  token?: string;
+}
+
+/** The PEM contents of a client's TLS settings. */
+export interface ClientTls {
+  /** CA certificates the server's certificate must chain to [the system's trusted CAs]. */
+  ca?: Buffer;
+  /** Client certificate chain and its key, both or neither (mutual TLS). */
+  cert?: Buffer;
+  key?: Buffer;
+}
+
+/** Channel credentials: TLS when `tls` is given, plaintext otherwise. */
+export function channelCredentials(tls: ClientTls | undefined): ChannelCredentials {
+  if (tls === undefined) return credentials.createInsecure();
+  if ((tls.cert === undefined) !== (tls.key === undefined)) {
+    throw new Error('a client certificate needs its key, and a key its certificate');
+  }
+  return credentials.createSsl(tls.ca ?? null, tls.key ?? null, tls.cert ?? null);
 }
 
 type RequestOf<M> = M extends { requestSerialize: (value: infer Req) => Buffer } ? Req : never;
@@ -55,10 +78,14 @@ export function isServiceError(error: unknown): error is ServiceError {
   return error instanceof Error && typeof (error as Partial<ServiceError>).code === 'number';
 }
 
-function metadataOf(metadata: CallOptions['metadata']): Metadata {
-  if (metadata instanceof Metadata) return metadata;
-  const result = new Metadata();
-  for (const [key, value] of Object.entries(metadata ?? {})) result.set(key, value);
+function metadataOf(metadata: CallOptions['metadata'], token: string | undefined): Metadata {
+  const result = metadata instanceof Metadata ? metadata.clone() : new Metadata();
+  if (!(metadata instanceof Metadata)) {
+    for (const [key, value] of Object.entries(metadata ?? {})) result.set(key, value);
+  }
+  if (token !== undefined && result.get('authorization').length === 0) {
+    result.set('authorization', `Bearer ${token}`);
+  }
   return result;
 }
 
@@ -78,13 +105,13 @@ function cancelOnAbort(call: { cancel(): void }, signal: AbortSignal | undefined
   return () => signal.removeEventListener('abort', cancel);
 }
 
-/** A client of the service `definition` at `address` (insecure channel, as everything here). */
+/** A client of the service `definition` at `address`: plaintext, or TLS with `options.tls`. */
 export function createClient<S extends ServiceDefinition>(
   definition: S,
   address: string,
   options: ClientOptions = {},
 ): PromiseClient<S> {
-  const client = new Client(address, credentials.createInsecure(), {
+  const client = new Client(address, channelCredentials(options.tls), {
     'grpc.max_receive_message_length': -1,
     ...options.channelOptions,
   });
@@ -102,7 +129,7 @@ export function createClient<S extends ServiceDefinition>(
             serialize,
             deserialize,
             request,
-            metadataOf(call.metadata),
+            metadataOf(call.metadata, options.token),
             grpcOptions(call.deadlineMs),
           );
           // The iterator reports errors itself; this listener keeps a CANCELLED that arrives after
@@ -127,7 +154,7 @@ export function createClient<S extends ServiceDefinition>(
             serialize,
             deserialize,
             request,
-            metadataOf(call.metadata),
+            metadataOf(call.metadata, options.token),
             grpcOptions(call.deadlineMs ?? options.defaultDeadlineMs),
             (error: ServiceError | null, response?: unknown) => {
               undo();

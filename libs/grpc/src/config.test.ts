@@ -50,11 +50,22 @@ function configError(run: () => unknown): ConfigError {
 describe('loadServiceConfig', () => {
   it('reads flags in both spellings, and creates no directory while parsing', () => {
     const config = load(
-      ['--host', '0.0.0.0', '--port=50051', '--metrics-port', '9464', '--data-root', dir, ...dirs()],
+      [
+        '--host',
+        '0.0.0.0',
+        '--insecure',
+        '--port=50051',
+        '--metrics-port',
+        '9464',
+        '--data-root',
+        dir,
+        ...dirs(),
+      ],
       {},
     );
     expect(config).toMatchObject({
       host: '0.0.0.0',
+      insecure: true,
       port: 50051,
       metricsPort: 9464,
       dataRoots: [dir],
@@ -76,6 +87,7 @@ describe('loadServiceConfig', () => {
   it('reads the environment, and a flag wins over its variable', () => {
     const env = {
       RNAS_HOST: '::',
+      RNAS_INSECURE: '1',
       RNAS_PORT: '7000',
       RNAS_METRICS_PORT: '7001',
       RNAS_STATE_DIR: path.join(dir, 's'),
@@ -86,6 +98,7 @@ describe('loadServiceConfig', () => {
     const config = load(['--port', '7002'], env);
     expect(config).toMatchObject({
       host: '::',
+      insecure: true,
       port: 7002,
       metricsPort: 7001,
       dataRoots: [dir, dir],

@@ -1,9 +1,11 @@
 import { mkdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { DEFAULT_AUTH_EXEMPT, readTokenFile } from './auth';
 import { formatValue } from './errors';
 import { LOG_LEVELS, type LogLevel } from './logger';
-import { DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_SHUTDOWN_GRACE_MS } from './server';
+import { DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_SHUTDOWN_GRACE_MS, plaintextRefusal } from './server';
+import { isLoopbackHost, PemError, readCaBundle, readIdentity } from './tls';
 
 /**
  * One configuration value, settable by a flag or an environment variable (the flag wins), parsed
@@ -23,6 +25,8 @@ export interface OptionSpec<T> {
   default?: string | readonly string[];
   /** Whether the option is a list. */
   list?: boolean;
+  /** A switch: the flag alone means true (`--flag=false` too is accepted); the variable takes 1/0, true/false. */
+  switch?: boolean;
 }
 
 export type OptionSpecs = Record<string, OptionSpec<unknown>>;
@@ -60,6 +64,38 @@ export function integerOption(min: number, max: number): z.ZodType<number> {
         .min(min, { error: `must be at least ${min}` })
         .max(max, { error: `must be at most ${max}` }),
     );
+}
+
+/** A switch's value: `true`/`false`, `1`/`0`, `yes`/`no`. */
+export const switchOption: z.ZodType<boolean> = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .pipe(z.enum(['true', 'false', '1', '0', 'yes', 'no'], { error: 'expected true or false (or 1 or 0)' }))
+  .transform((text) => text === 'true' || text === '1' || text === 'yes');
+
+/** A path that may be left unset (empty: undefined); the value is absolute. */
+export const optionalPathOption: z.ZodType<string | undefined> = z
+  .string()
+  .transform((text) => (text === '' ? undefined : text))
+  .pipe(pathText.optional());
+
+/**
+ * An optional file that `check` reads and validates when the configuration is loaded (a PEM
+ * file, the token file): what is wrong with it is reported against the flag and the path.
+ */
+function checkedFileOption(check: (file: string) => void): z.ZodType<string | undefined> {
+  return optionalPathOption.transform((file, ctx) => {
+    if (file === undefined) return undefined;
+    try {
+      check(file);
+    } catch (error) {
+      const message = error instanceof PemError ? error.reason : (error as Error).message;
+      ctx.issues.push({ code: 'custom', message, input: file });
+      return z.NEVER;
+    }
+    return file;
+  });
 }
 
 /** A TCP port; 0 asks the system for a free one. */
@@ -144,7 +180,8 @@ export const SERVICE_OPTIONS = {
   host: {
     flag: '--host',
     env: 'RNAS_HOST',
-    description: 'interface to bind the gRPC and metrics ports to',
+    description:
+      'interface to bind the gRPC and metrics ports to (one other hosts reach needs --tls-cert or --insecure)',
     schema: hostOption,
     default: '127.0.0.1',
   } satisfies OptionSpec<string>,
@@ -185,6 +222,61 @@ export const SERVICE_OPTIONS = {
     }),
     default: 'info',
   } satisfies OptionSpec<LogLevel>,
+  tlsCert: {
+    flag: '--tls-cert',
+    env: 'RNAS_TLS_CERT',
+    description: 'PEM certificate chain to serve TLS with (with --tls-key; reloaded when the file changes)',
+    schema: checkedFileOption((file) => {
+      readCaBundle('--tls-cert', file);
+    }),
+    default: '',
+  } satisfies OptionSpec<string | undefined>,
+  tlsKey: {
+    flag: '--tls-key',
+    env: 'RNAS_TLS_KEY',
+    description: 'PEM private key of --tls-cert (reloaded when the file changes)',
+    schema: optionalPathOption,
+    default: '',
+  } satisfies OptionSpec<string | undefined>,
+  tlsClientCa: {
+    flag: '--tls-client-ca',
+    env: 'RNAS_TLS_CLIENT_CA',
+    description: 'PEM CA certificates: mutual TLS, every client must present a certificate they signed',
+    schema: checkedFileOption((file) => {
+      readCaBundle('--tls-client-ca', file);
+    }),
+    default: '',
+  } satisfies OptionSpec<string | undefined>,
+  insecure: {
+    flag: '--insecure',
+    env: 'RNAS_INSECURE',
+    description: 'allow plaintext gRPC on an address other than loopback (a switch; logs a warning)',
+    schema: switchOption,
+    default: 'false',
+    switch: true,
+  } satisfies OptionSpec<boolean>,
+  authTokens: {
+    flag: '--auth-tokens',
+    env: 'RNAS_AUTH_TOKENS',
+    description:
+      'token file (JSON lines of sha256, subject, role; `rnas token new` makes one): calls need a bearer token it lists (reloaded when it changes)',
+    schema: checkedFileOption((file) => {
+      readTokenFile(file);
+    }),
+    default: '',
+  } satisfies OptionSpec<string | undefined>,
+  authExempt: {
+    flag: '--auth-exempt',
+    env: 'RNAS_AUTH_EXEMPT',
+    description: `services callable without credentials when authentication is on (repeat the flag or separate with '${path.delimiter}')`,
+    schema: z.array(
+      z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*$/, {
+        error: 'expected a full gRPC service name, e.g. grpc.health.v1.Health',
+      }),
+    ),
+    default: DEFAULT_AUTH_EXEMPT,
+    list: true,
+  } satisfies OptionSpec<string[]>,
 };
 
 export type ServiceConfig = OptionValues<typeof SERVICE_OPTIONS>;
@@ -243,7 +335,33 @@ export function loadServiceConfig<E extends OptionSpecs = Record<never, never>>(
   if (config.port !== 0 && config.port === config.metricsPort) {
     throw new ConfigError([`--port and --metrics-port are both ${config.port}: they need different ports`]);
   }
+  const problem = securityProblem(config);
+  if (problem !== undefined) throw new ConfigError([problem]);
   return config;
+}
+
+/** What is wrong with the TLS and plaintext settings taken together, if anything. */
+function securityProblem(config: ServiceConfig): string | undefined {
+  const { tlsCert, tlsKey, tlsClientCa } = config;
+  if ((tlsCert === undefined) !== (tlsKey === undefined)) {
+    return tlsCert === undefined
+      ? `--tls-key ${formatValue(tlsKey)} is set but --tls-cert is not: TLS needs both (or neither)`
+      : `--tls-cert ${formatValue(tlsCert)} is set but --tls-key is not: TLS needs both (or neither)`;
+  }
+  if (tlsClientCa !== undefined && tlsCert === undefined) {
+    return `--tls-client-ca ${formatValue(tlsClientCa)} needs --tls-cert and --tls-key: mutual TLS is TLS first`;
+  }
+  if (tlsCert !== undefined && tlsKey !== undefined) {
+    if (config.insecure) return '--insecure allows plaintext, but --tls-cert is set: drop one of them';
+    try {
+      readIdentity(tlsCert, tlsKey);
+    } catch (error) {
+      return (error as Error).message;
+    }
+    return undefined;
+  }
+  if (!isLoopbackHost(config.host) && !config.insecure) return plaintextRefusal(config.host);
+  return undefined;
 }
 
 /** Parses `argv` and `env` against `specs`. Unknown flags and stray arguments are errors too. */
@@ -272,6 +390,8 @@ export function parseOptions<S extends OptionSpecs>(
     let value: string;
     if (eq !== -1) {
       value = arg.slice(eq + 1);
+    } else if (specs[key].switch) {
+      value = 'true';
     } else if (i + 1 < argv.length && !argv[i + 1].startsWith('--')) {
       value = argv[++i];
     } else {
@@ -360,7 +480,12 @@ export function describeOptions(specs: OptionSpecs): string {
   const envWidth = Math.max(...all.map((spec) => spec.env.length)) + 2;
   return all
     .map((spec) => {
-      const fallback = spec.default === undefined ? 'required' : `default ${formatValue(spec.default)}`;
+      const fallback =
+        spec.default === undefined
+          ? 'required'
+          : spec.default === ''
+            ? 'not set'
+            : `default ${formatValue(spec.default)}`;
       return `  ${spec.flag.padEnd(flagWidth)}${spec.env.padEnd(envWidth)}${spec.description} (${fallback})`;
     })
     .join('\n');

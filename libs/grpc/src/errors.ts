@@ -84,6 +84,14 @@ export class UnavailableError extends DomainError {
   readonly code = status.UNAVAILABLE;
 }
 
+/**
+ * The call carries no valid credential (no token, an unknown one, no client certificate). The
+ * message says which, and never quotes the credential.
+ */
+export class UnauthenticatedError extends DomainError {
+  readonly code = status.UNAUTHENTICATED;
+}
+
 /** What `toGrpcStatus` needs of a logger: somewhere to put the stack of an unexpected error. */
 export interface ErrorLogger {
   error(fields: object, message: string): void;

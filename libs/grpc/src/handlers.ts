@@ -105,6 +105,12 @@ class UndecodableRequest {
 /** A message of a request stream that did not decode (INVALID_ARGUMENT when thrown). */
 export class UndecodableMessageError extends InvalidArgumentError {}
 
+/**
+ * Who a call's metadata authenticates (recorded by the server's authentication interceptor), or
+ * the error to end the call with. Without authentication every caller is ANONYMOUS.
+ */
+export type PrincipalOf = (metadata: Metadata) => Principal | Error;
+
 /** Ends a call in flight now with the status of `reason`, and aborts its handler's signal. */
 export type EndCall = (reason: Error) => void;
 

@@ -2,7 +2,7 @@
 // it can take calls (the inference service only after its initial model load).
 import { status, type ServiceDefinition } from '@grpc/grpc-js';
 import { service as healthDefinition } from 'grpc-health-check';
-import { createClient, isServiceError, type PromiseClient } from './client';
+import { createClient, isServiceError, type ClientOptions, type PromiseClient } from './client';
 
 /** grpc.health.v1.Health as the typed client sees it (grpc-health-check loads enums as strings). */
 interface HealthDefinition extends ServiceDefinition {
@@ -25,8 +25,12 @@ export type HealthClient = PromiseClient<HealthDefinition>;
  * A client of grpc.health.v1.Health. It reconnects within a second: a waiter should see a server
  * soon after it starts listening, not after grpc-js's default backoff (up to two minutes).
  */
-export function healthClient(address: string): HealthClient {
+export function healthClient(
+  address: string,
+  security: Pick<ClientOptions, 'tls' | 'token'> = {},
+): HealthClient {
   return createClient(HEALTH, address, {
+    ...security,
     channelOptions: { 'grpc.initial_reconnect_backoff_ms': 100, 'grpc.max_reconnect_backoff_ms': 1000 },
   });
 }
@@ -39,9 +43,9 @@ export function healthClient(address: string): HealthClient {
 export async function checkHealth(
   address: string,
   service: string,
-  options: { deadlineMs?: number; signal?: AbortSignal } = {},
+  options: { deadlineMs?: number; signal?: AbortSignal } & Pick<ClientOptions, 'tls' | 'token'> = {},
 ): Promise<string> {
-  const client = healthClient(address);
+  const client = healthClient(address, { tls: options.tls, token: options.token });
   try {
     return (
       await client.Check({ service }, { signal: options.signal, deadlineMs: options.deadlineMs ?? 5000 })

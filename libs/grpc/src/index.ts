@@ -1,4 +1,6 @@
+export * from './auth';
 export * from './config';
+export * from './tls';
 export * from './errors';
 export type {
   Authenticate,
@@ -18,9 +20,12 @@ export * from './server';
 export { pollUntil, spawnServiceProcess, type ServiceProcess } from './service-process';
 export { runMain, serviceMain, type ServeIo, type ServeMain, type ServiceMainSpec } from './service-main';
 export { buildPackage, callFailure, collectStream, firstMessage, memoryLogger } from './testing';
+export { makeCa, makeCert, type PemPair } from './test-pki';
 export {
+  channelCredentials,
   createClient,
   isServiceError,
+  type ClientTls,
   type CallOptions,
   type ClientOptions,
   type PromiseClient,

@@ -50,4 +50,29 @@ describe('createLogger', () => {
     expect(lines).toHaveLength(1);
     expect((JSON.parse(lines[0]) as { msg: string }).msg).toBe('forged\n{"level":"fatal"}');
   });
+
+  it('redacts authorization headers and tokens wherever a caller puts them', () => {
+    const { destination, lines } = capture();
+    const logger = createLogger({ service: 'search', destination });
+    logger.info(
+      {
+        authorization: 'Bearer s3cret-1',
+        metadata: { authorization: 'Bearer s3cret-2' },
+        call: { headers: { authorization: 'Bearer s3cret-3' } },
+        token: 's3cret-4',
+        request: { token: 's3cret-5' },
+        method: '/x/Y',
+      },
+      'call',
+    );
+    expect(lines[0]).not.toMatch(/s3cret/);
+    expect(JSON.parse(lines[0])).toMatchObject({
+      authorization: '[redacted]',
+      metadata: { authorization: '[redacted]' },
+      call: { headers: { authorization: '[redacted]' } },
+      token: '[redacted]',
+      request: { token: '[redacted]' },
+      method: '/x/Y',
+    });
+  });
 });

@@ -26,6 +26,12 @@ export function createLogger({ service, level = 'info', destination }: LoggerOpt
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }) },
     serializers: { err: pino.stdSerializers.err },
+    // Credentials never reach a log line, whoever passes them in: an authorization header (alone,
+    // in metadata or headers) and a bearer token.
+    redact: {
+      paths: ['authorization', '*.authorization', '*.*.authorization', 'token', '*.token'],
+      censor: '[redacted]',
+    },
   };
   return destination ? pino(options, destination) : pino(options);
 }

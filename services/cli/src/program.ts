@@ -15,9 +15,11 @@ import { demoCommand } from './commands/demo';
 import { trainStepCommand } from './commands/train-step';
 import { synthCommand } from './commands/synth';
 import { processIo, type CliIo } from './io';
+import { addSecurityOptions } from './commands/service-client';
+import { tokenCommand } from './commands/token';
 
 export function buildProgram(io: CliIo = processIo): Command {
-  return new Command('rnas')
+  const program = new Command('rnas')
     .description('RelativeNAS: architecture search, training and serving of DARTS-family cells')
     .showHelpAfterError()
     .addCommand(paramsCommand(io))
@@ -32,7 +34,10 @@ export function buildProgram(io: CliIo = processIo): Command {
     .addCommand(detectCommand(io))
     .addCommand(segmentCommand(io))
     .addCommand(poseCommand(io))
-    .addCommand(demoCommand(io));
+    .addCommand(demoCommand(io))
+    .addCommand(tokenCommand(io));
+  // Every command that connects to a service (it takes --addr) takes the TLS flags and --token.
+  return addSecurityOptions(program);
 }
 
 /**

@@ -6,7 +6,7 @@ import { runCli } from './program';
 /** Runs `rnas ...args`; stderr is a stream (a terminal with `tty`), the environment only `env`. */
 export async function rnas(
   args: string[],
-  options: { tty?: boolean; env?: NodeJS.ProcessEnv } = {},
+  options: { tty?: boolean; env?: NodeJS.ProcessEnv; stdin?: string } = {},
 ): Promise<{ code: number; out: string; err: string }> {
   let out = '';
   let err = '';
@@ -16,6 +16,9 @@ export async function rnas(
       isTTY: options.tty === true,
     }),
     env: options.env ?? {},
+    stdin: (async function* () {
+      if (options.stdin !== undefined) yield options.stdin;
+    })(),
   };
   const code = await runCli(args, io);
   return { code, out, err };

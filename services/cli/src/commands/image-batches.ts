@@ -7,7 +7,14 @@ import { isServiceError, type PromiseClient } from '@rnas/grpc';
 import { InferenceServiceService } from '@rnas/proto';
 import { positiveInt } from '../args';
 import type { CliIo } from '../io';
-import { addressOption, serviceCallError, unreachableHint, withService } from './service-client';
+import {
+  addressOption,
+  securityFlags,
+  serviceCallError,
+  unreachableHint,
+  withService,
+  type SecurityFlags,
+} from './service-client';
 
 const DEFAULT_BATCH = 8;
 const DEFAULT_TIMEOUT_MS = 30_000;
@@ -17,7 +24,7 @@ const MAX_FILE_BYTES = 64 * 1024 * 1024;
 export type InferenceClient = PromiseClient<typeof InferenceServiceService>;
 
 /** The flags of an image command that say where and how to send. */
-export interface ImageBatchOptions {
+export interface ImageBatchOptions extends SecurityFlags {
   addr?: string;
   batch?: number;
   timeoutMs?: number;
@@ -85,7 +92,11 @@ export function sendImageBatches<R extends { modelName: string; version: number 
   receive: (response: R, batch: ImageBatch) => Promise<FileResult[]> | FileResult[],
 ): Promise<number> {
   const size = options.batch ?? DEFAULT_BATCH;
-  const connect = { addr: options.addr, deadlineMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS };
+  const connect = {
+    ...securityFlags(options),
+    addr: options.addr,
+    deadlineMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+  };
   return withService('inference', InferenceServiceService, connect, io, async ({ client, address }) => {
     for (let start = 0; start < files.length; start += size) {
       const chunk = files.slice(start, start + size);

@@ -9,9 +9,15 @@ import {
 } from '@rnas/proto';
 import { positiveInt } from '../args';
 import { processIo, type CliIo } from '../io';
-import { addressOption, callService, DEFAULT_CALL_TIMEOUT_MS } from './service-client';
+import {
+  addressOption,
+  callService,
+  DEFAULT_CALL_TIMEOUT_MS,
+  securityFlags,
+  type SecurityFlags,
+} from './service-client';
 
-export interface ModelsCommandOptions {
+export interface ModelsCommandOptions extends SecurityFlags {
   addr?: string;
   json?: boolean;
   timeoutMs?: number;
@@ -55,7 +61,7 @@ export function formatModels(response: ListModelsResponse): string {
 }
 
 export async function runModelsCommand(options: ModelsCommandOptions, io: CliIo): Promise<number> {
-  const connect = { addr: options.addr, deadlineMs: options.timeoutMs };
+  const connect = { ...securityFlags(options), addr: options.addr, deadlineMs: options.timeoutMs };
   const response = await callService(
     'inference',
     InferenceServiceService,

@@ -23,6 +23,8 @@ import {
   callService,
   type ClientFlags,
   type WatchFlags,
+  addSecurityOptions,
+  securityFlags,
 } from './service-client';
 import { duration, watchService, WatchView } from './watch-view';
 
@@ -211,7 +213,9 @@ export async function runSearchStart(options: StartOptions, io: CliIo): Promise<
   io.stderr.write(
     `search ${search.id} ${stateName(search.state).toLowerCase()}; follow it with: rnas search watch ${search.id}\n`,
   );
-  return options.watch === true ? runSearchWatch(search.id, { addr: options.addr }, io) : 0;
+  return options.watch === true
+    ? runSearchWatch(search.id, { ...securityFlags(options), addr: options.addr }, io)
+    : 0;
 }
 
 export async function runSearchGet(searchId: string, options: ClientFlags, io: CliIo): Promise<number> {
@@ -370,7 +374,8 @@ export function searchClientCommand(io: CliIo = processIo): Command {
  * The two parse their own arguments, so neither sees the other's options.
  */
 export function withSearchClient(local: Command, io: CliIo = processIo): Command {
-  const client = searchClientCommand(io);
+  // Built here, not in the program: the security flags go on its commands too.
+  const client = addSecurityOptions(searchClientCommand(io));
   // The local search runs as a program of its own: its usage line must still say `rnas search`.
   local.name('rnas search');
   local.exitOverride();

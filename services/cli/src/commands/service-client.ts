@@ -1,13 +1,18 @@
 // What every client command of the CLI shares: the service's address (--addr, else its variable,
 // else the well-known port), one typed client per command, and failed calls worded as one line
 // that says what failed, where, the status, and what to try when nothing answers.
+import { readFileSync } from 'node:fs';
 import { status, type ServiceDefinition, type ServiceError } from '@grpc/grpc-js';
 import { Command, Option } from 'commander';
 import {
   createClient,
   defaultAddress,
   isServiceError,
+  MAX_AUTHORIZATION_CHARS,
+  parseCertificatePem,
+  readIdentity,
   SERVICE_ENDPOINTS,
+  type ClientTls,
   type PromiseClient,
   type ServiceKind,
 } from '@rnas/grpc';
@@ -17,10 +22,126 @@ import type { CliIo } from '../io';
 /** Deadline of a unary call unless the command says otherwise. */
 export const DEFAULT_CALL_TIMEOUT_MS = 10_000;
 
+/** How a client command reaches a service securely: TLS files and a bearer token. */
+export interface SecurityFlags {
+  /** Use TLS (implied by any of the files). */
+  tls?: boolean;
+  tlsCa?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  token?: string;
+}
+
 /** The flags every client command takes. */
-export interface ClientFlags {
+export interface ClientFlags extends SecurityFlags {
   addr?: string;
   json?: boolean;
+}
+
+/** The environment variables of the security flags (RNAS_CLIENT_*: a server's RNAS_TLS_* in the same shell is not picked up). */
+export const SECURITY_ENV = {
+  tls: 'RNAS_CLIENT_TLS',
+  tlsCa: 'RNAS_CLIENT_TLS_CA',
+  tlsCert: 'RNAS_CLIENT_TLS_CERT',
+  tlsKey: 'RNAS_CLIENT_TLS_KEY',
+  token: 'RNAS_TOKEN',
+} as const;
+
+/** The security flags of a client command, each with its variable. */
+export function securityOptions(): Option[] {
+  return [
+    new Option(
+      '--tls',
+      `connect with TLS, trusting the system's CAs unless --tls-ca (env ${SECURITY_ENV.tls}=1)`,
+    ),
+    new Option(
+      '--tls-ca <file>',
+      `PEM CA certificates the server's certificate must chain to; implies --tls (env ${SECURITY_ENV.tlsCa})`,
+    ),
+    new Option(
+      '--tls-cert <file>',
+      `PEM client certificate for mutual TLS, with --tls-key (env ${SECURITY_ENV.tlsCert})`,
+    ),
+    new Option('--tls-key <file>', `PEM private key of --tls-cert (env ${SECURITY_ENV.tlsKey})`),
+    new Option(
+      '--token <token>',
+      `bearer token sent as authorization: Bearer <token> (env ${SECURITY_ENV.token}, which keeps it out of the process list)`,
+    ),
+  ];
+}
+
+/** Adds the security flags to every command of `program` that takes --addr, at any depth. */
+export function addSecurityOptions(program: Command): Command {
+  const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)];
+  for (const command of all(program)) {
+    if (!command.options.some((option) => option.long === '--addr')) continue;
+    for (const option of securityOptions()) command.addOption(option);
+  }
+  return program;
+}
+
+/** Only the security flags of a command's options, to pass on to another connection. */
+export function securityFlags(flags: SecurityFlags): SecurityFlags {
+  const { tls, tlsCa, tlsCert, tlsKey, token } = flags;
+  return { tls, tlsCa, tlsCert, tlsKey, token };
+}
+
+const BEARER_TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
+
+/**
+ * The TLS settings and token of a client command: each flag, else its variable. A file that
+ * cannot be read or is not PEM is an error naming the flag (or variable) and the path; a token
+ * that cannot be a bearer token is an error that does not repeat it.
+ */
+export function clientSecurity(
+  flags: SecurityFlags,
+  env: NodeJS.ProcessEnv,
+): { tls: ClientTls | undefined; token: string | undefined } {
+  const pick = (key: 'tlsCa' | 'tlsCert' | 'tlsKey' | 'token'): { value?: string; name: string } => {
+    const flag = `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+    if (flags[key] !== undefined) return { value: flags[key], name: flag };
+    const fromEnv = env[SECURITY_ENV[key]];
+    return { value: fromEnv === '' ? undefined : fromEnv, name: `${SECURITY_ENV[key]} (flag ${flag})` };
+  };
+  const ca = pick('tlsCa');
+  const cert = pick('tlsCert');
+  const key = pick('tlsKey');
+  const token = pick('token');
+  if (token.value !== undefined) {
+    if (token.value.length > MAX_AUTHORIZATION_CHARS || !BEARER_TOKEN.test(token.value)) {
+      throw new Error(
+        `${token.name}: not a bearer token (letters, digits and -._~+/ then any =, at most ${MAX_AUTHORIZATION_CHARS} characters)`,
+      );
+    }
+  }
+  const switched = flags.tls === true || /^(1|true|yes)$/i.test(env[SECURITY_ENV.tls] ?? '');
+  if (!switched && ca.value === undefined && cert.value === undefined && key.value === undefined) {
+    return { tls: undefined, token: token.value };
+  }
+  if ((cert.value === undefined) !== (key.value === undefined)) {
+    throw new Error(
+      cert.value === undefined
+        ? `${key.name} ${key.value} is set but not --tls-cert: a client certificate needs both`
+        : `${cert.name} ${cert.value} is set but not --tls-key: a client certificate needs both`,
+    );
+  }
+  const tls: ClientTls = {};
+  if (ca.value !== undefined) {
+    let pem: Buffer;
+    try {
+      pem = readFileSync(ca.value);
+    } catch (error) {
+      throw new Error(`${ca.name} ${ca.value}: cannot read the file: ${(error as Error).message}`);
+    }
+    parseCertificatePem(ca.name, ca.value, pem);
+    tls.ca = pem;
+  }
+  if (cert.value !== undefined && key.value !== undefined) {
+    const identity = readIdentity(cert.value, key.value, { cert: cert.name, key: key.name });
+    tls.cert = identity.certificate;
+    tls.key = identity.privateKey;
+  }
+  return { tls, token: token.value };
 }
 
 export interface WatchFlags extends ClientFlags {
@@ -66,9 +187,12 @@ export function callDetails(error: ServiceError): string {
 /** A failed call as one line that says where and why, and what to try when nothing answers. */
 export function serviceCallError(what: string, address: string, error: ServiceError, hint: string): Error {
   const unreachable = error.code === status.UNAVAILABLE || error.code === status.DEADLINE_EXCEEDED;
-  return new Error(
-    `${what} at ${address}: ${status[error.code]}: ${callDetails(error)}${unreachable ? ` (${hint})` : ''}`,
-  );
+  const advice = unreachable
+    ? ` (${hint})`
+    : error.code === status.UNAUTHENTICATED
+      ? ` (pass a token the service lists: --token or ${SECURITY_ENV.token}; \`rnas token new\` makes one)`
+      : '';
+  return new Error(`${what} at ${address}: ${status[error.code]}: ${callDetails(error)}${advice}`);
 }
 
 export interface ServiceConnection<S extends ServiceDefinition> {
@@ -78,7 +202,7 @@ export interface ServiceConnection<S extends ServiceDefinition> {
   call<T>(what: string, pending: Promise<T>): Promise<T>;
 }
 
-export interface ConnectOptions {
+export interface ConnectOptions extends SecurityFlags {
   /** The address given, as --addr (absent: the variable, then the well-known port). */
   addr?: string;
   /** Deadline of unary calls [10 s]. */
@@ -97,8 +221,10 @@ export async function withService<S extends ServiceDefinition, T>(
 ): Promise<T> {
   const address = serviceAddress(kind, options.addr, io.env);
   const hint = options.hint ?? unreachableHint(kind);
+  const security = clientSecurity(options, io.env);
   const client = createClient(definition, address, {
     defaultDeadlineMs: options.deadlineMs ?? DEFAULT_CALL_TIMEOUT_MS,
+    ...security,
   });
   const call = <R>(what: string, pending: Promise<R>): Promise<R> =>
     pending.catch((error: unknown) => {

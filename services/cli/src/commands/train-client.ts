@@ -23,6 +23,7 @@ import {
   callService,
   type ClientFlags,
   type WatchFlags,
+  securityFlags,
 } from './service-client';
 import { duration, watchService, WatchView } from './watch-view';
 
@@ -372,7 +373,9 @@ export async function runTrainStart(options: StartOptions, io: CliIo): Promise<n
   io.stderr.write(
     `training ${training.id} ${stateName(training.state).toLowerCase()}; follow it with: rnas train watch ${training.id}\n`,
   );
-  return options.watch === true ? runTrainWatch(training.id, { addr: options.addr }, io) : 0;
+  return options.watch === true
+    ? runTrainWatch(training.id, { ...securityFlags(options), addr: options.addr }, io)
+    : 0;
 }
 
 export async function runTrainGet(trainingId: string, options: ClientFlags, io: CliIo): Promise<number> {
