@@ -8,7 +8,13 @@ import { mkdirSync, rmSync, symlinkSync, writeFileSync, cpSync } from 'node:fs';
 import * as path from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { checkHealth, hostileFailure, wire, type HostileCase } from '@rnas/grpc';
-import { SearchServiceService, SearchState, SearchStrategy, type StartSearchRequest } from '@rnas/proto';
+import {
+  SearchServiceService,
+  SearchState,
+  SearchStrategy,
+  type SearchConfig,
+  type StartSearchRequest,
+} from '@rnas/proto';
 import { loadSearchServiceConfig } from './config';
 import { startSearchService, type RunningService } from './service';
 import {
@@ -80,11 +86,7 @@ function start(
 }
 
 /** StartSearch with one config field set to `value`; the message names the field and the value. */
-function configField(
-  field: keyof StartSearchRequest['config'] & string,
-  value: unknown,
-  shown: string,
-): Case {
+function configField(field: keyof SearchConfig & string, value: unknown, shown: string): Case {
   const proto = field.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
   return start(
     `config.${proto}=${shown}`,
