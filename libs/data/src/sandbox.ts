@@ -155,7 +155,10 @@ async function lookUpDirectory(
       resolved = await fs.realpath(candidate);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT' || code === 'ENOTDIR') continue;
+      // Nothing a client could use is there: no such path, a file where a directory was named, a
+      // symlink loop (ELOOP) or a path the filesystem cannot hold (ENAMETOOLONG). Each is the
+      // client's mistake, answered as missing, never an internal error.
+      if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP' || code === 'ENAMETOOLONG') continue;
       throw err;
     }
     if (!real.some((root) => isInside(root, resolved))) return { kind: 'escapes', candidate, real: resolved };

@@ -19,7 +19,16 @@ export { FILE_DESCRIPTOR_SET, HEALTH_SERVICE } from './reflection';
 export * from './server';
 export { pollUntil, spawnServiceProcess, type ServiceProcess } from './service-process';
 export { runMain, serviceMain, type ServeIo, type ServeMain, type ServiceMainSpec } from './service-main';
-export { buildPackage, callFailure, collectStream, firstMessage, memoryLogger } from './testing';
+export {
+  buildPackage,
+  callFailure,
+  collectStream,
+  firstMessage,
+  hostileFailure,
+  memoryLogger,
+  type HostileCase,
+  wire,
+} from './testing';
 export { makeCa, makeCert, type PemPair } from './test-pki';
 export {
   channelCredentials,

@@ -3,7 +3,14 @@
 import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 import { Writable } from 'node:stream';
-import type { ServiceError } from '@grpc/grpc-js';
+import {
+  Client,
+  credentials,
+  Metadata,
+  type ServiceDefinition,
+  type ServiceError,
+  type status,
+} from '@grpc/grpc-js';
 import { createLogger, type Logger } from './logger';
 
 /** A logger whose JSON lines land in an array, so tests stay quiet and can read them. */
@@ -61,3 +68,106 @@ export async function firstMessage<T>(
   for await (const message of stream) if (matches(message)) return message;
   throw new Error('the stream ended before the message it was waited for');
 }
+
+type RequestOfMethod<M> = M extends { requestSerialize: (value: infer Req) => Buffer } ? Req : never;
+
+/**
+ * One row of a hostile-input corpus: a call of `method` (a key of the service definition) with a
+ * typed `request`, or with `raw` bytes sent as the request message as they are (undecodable or
+ * oversized messages), and what the service must answer: the status `code` and a `message` that
+ * names the offending field.
+ */
+export type HostileCase<S extends ServiceDefinition> = {
+  [K in keyof S & string]: {
+    name: string;
+    method: K;
+    code: status;
+    message: RegExp;
+  } & (
+    | { request: () => RequestOfMethod<S[K]> | Promise<RequestOfMethod<S[K]>> }
+    | { raw: () => Buffer | Promise<Buffer> }
+  );
+}[keyof S & string];
+
+/**
+ * Sends a hostile case to the service at `address` and resolves with the status it failed with;
+ * rejects if the call succeeds (a server stream must end with an error, not with OK).
+ */
+export async function hostileFailure<S extends ServiceDefinition>(
+  definition: S,
+  address: string,
+  row: HostileCase<S>,
+  deadlineMs = 60_000,
+): Promise<ServiceError> {
+  const method = definition[row.method];
+  const bytes: Buffer = 'raw' in row ? await row.raw() : method.requestSerialize(await row.request());
+  const client = new Client(address, credentials.createInsecure(), {
+    'grpc.max_send_message_length': -1,
+    'grpc.max_receive_message_length': -1,
+  });
+  const identity = (b: Buffer): Buffer => b;
+  const deadline = Date.now() + deadlineMs;
+  try {
+    return await new Promise<ServiceError>((resolve, reject) => {
+      const succeeded = (): void =>
+        reject(new Error(`${row.name}: ${row.method} succeeded; expected it to fail`));
+      if (method.responseStream) {
+        const stream = client.makeServerStreamRequest(
+          method.path,
+          identity,
+          identity,
+          bytes,
+          new Metadata(),
+          {
+            deadline,
+          },
+        );
+        stream.on('data', () => undefined);
+        stream.on('error', (error: ServiceError) => resolve(error));
+        stream.on('end', succeeded);
+      } else {
+        client.makeUnaryRequest(
+          method.path,
+          identity,
+          identity,
+          bytes,
+          new Metadata(),
+          { deadline },
+          (error) => (error ? resolve(error) : succeeded()),
+        );
+      }
+    });
+  } finally {
+    client.close();
+  }
+}
+
+/** Protobuf wire-format pieces, for request bytes made by hand (and malformed on purpose). */
+export const wire = {
+  /** A base-128 varint; a bigint reaches the full uint64 range (negative int32s take 10 bytes). */
+  varint(value: bigint | number): Buffer {
+    let v = BigInt.asUintN(64, BigInt(value));
+    const out: number[] = [];
+    do {
+      const byte = Number(v & 0x7fn);
+      v >>= 7n;
+      out.push(v === 0n ? byte : byte | 0x80);
+    } while (v !== 0n);
+    return Buffer.from(out);
+  },
+  /** Field `field` as a varint (wire type 0). */
+  uint(field: number, value: bigint | number): Buffer {
+    return Buffer.concat([wire.varint((field << 3) | 0), wire.varint(value)]);
+  },
+  /** Field `field` as length-delimited bytes (wire type 2): a string, bytes or a nested message. */
+  bytes(field: number, payload: Buffer | string): Buffer {
+    const data = typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload;
+    return Buffer.concat([wire.varint((field << 3) | 2), wire.varint(data.length), data]);
+  },
+  /** Field `field` as a 64-bit little-endian double (wire type 1). */
+  double(field: number, value: number): Buffer {
+    const data = Buffer.alloc(8);
+    data.writeDoubleLE(value);
+    return Buffer.concat([wire.varint((field << 3) | 1), data]);
+  },
+};

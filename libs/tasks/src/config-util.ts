@@ -9,9 +9,20 @@ export class ConfigError extends Error {
     readonly expected: string,
     readonly got: unknown,
   ) {
-    super(`${path.join('.')}: expected ${expected}, got ${JSON.stringify(got) ?? String(got)}`);
+    super(`${fieldPath(path)}: expected ${expected}, got ${shown(got)}`);
     this.name = 'ConfigError';
   }
+}
+
+/** `detection.box_sizes[2]`-style: names joined by dots, list indices in brackets. */
+function fieldPath(path: readonly (string | number)[]): string {
+  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? p : `.${p}`)).join('');
+}
+
+/** A value as a message shows it: JSON, except the numbers JSON cannot hold (NaN, ±Infinity). */
+function shown(value: unknown): string {
+  if (typeof value === 'number') return String(value);
+  return JSON.stringify(value) ?? String(value);
 }
 
 export function resolveConfig<T extends object>(
@@ -37,9 +48,12 @@ export function resolveConfig<T extends object>(
         issue.keys[0],
       );
     }
-    const key = issue.path[0] as string;
+    // The whole path, down to the element of a list that is wrong (`scales[2]`), and its value.
+    const at = issue.path.filter((p): p is string | number => typeof p !== 'symbol');
+    let got: unknown = cleaned;
+    for (const key of at) got = (got as Record<string | number, unknown> | undefined)?.[key];
     const expected = issue.message.replace(/^expected /, '');
-    throw new ErrorClass([field, key], expected, (cleaned as Record<string, unknown>)[key]);
+    throw new ErrorClass([field, ...at], expected, got);
   }
   const defined = Object.fromEntries(
     Object.entries(parsed.data as object).filter(([, v]) => v !== undefined),

@@ -49,7 +49,7 @@ describe('task protos', () => {
       'segmentation.inputHeight: expected a multiple of 32 in [64, 2048], got 100',
     );
     expect(() => segmentationConfigFromProto({ scales: [0, 1], backboneModel: '' })).toThrow(
-      /segmentation\.scales: expected a number in \[0.25, 4\], got \[0,1\]/,
+      /segmentation\.scales\[0\]: expected a number in \[0.25, 4\], got 0$/,
     );
     expect(() => segmentationConfigFromProto({ scales: [], backboneModel: '../x' })).toThrow(
       /segmentation\.backboneModel: expected "" or a model name/,

@@ -241,6 +241,9 @@ function checkDatasetKind(uri: string, task: TaskName): void {
   }
 }
 
+/** Most edges a requested genotype's cell may have (2 per node). */
+export const MAX_CELL_EDGES = 64;
+
 /** The validated training of a StartTraining request. */
 export async function resolveStartTraining(
   request: StartTrainingRequest,
@@ -261,6 +264,18 @@ export async function resolveStartTraining(
   let searchId = '';
   switch (architecture?.$case) {
     case 'genotype':
+      // A cell is a few nodes (RelativeNAS searches 4); thousands would be accepted by the cell
+      // rules yet make a network no worker finishes. Counted before anything walks the edges.
+      for (const cell of ['normal', 'reduce'] as const) {
+        const edges = architecture.value[cell].length;
+        if (edges > MAX_CELL_EDGES) {
+          throw new InvalidArgumentError(
+            `genotype.${cell}`,
+            `${edges} edges`,
+            `expected at most ${MAX_CELL_EDGES} edges (${MAX_CELL_EDGES / 2} nodes) per cell`,
+          );
+        }
+      }
       try {
         genotype = genotypeFromProto(architecture.value, 'genotype');
       } catch (err) {
