@@ -17,6 +17,7 @@ function captureIo(): { io: Parameters<typeof runSegmentDemo>[1]; out: string[];
     io: {
       stdout: { write: (s: string) => out.push(s) > 0 },
       stderr: { write: (s: string) => err.push(s) > 0 },
+      env: {},
     } as unknown as Parameters<typeof runSegmentDemo>[1],
     out,
     err,

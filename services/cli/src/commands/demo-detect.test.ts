@@ -14,6 +14,7 @@ function captureIo(): { io: Parameters<typeof runDetectDemo>[1]; out: string[]; 
     io: {
       stdout: { write: (s: string) => out.push(s) > 0 },
       stderr: { write: (s: string) => err.push(s) > 0 },
+      env: {},
     } as unknown as Parameters<typeof runDetectDemo>[1],
     out,
     err,
