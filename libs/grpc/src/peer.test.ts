@@ -56,7 +56,9 @@ async function start(options: Partial<ServerOptions>): Promise<string> {
     };
   }
   handlers.listModels = (_request: unknown, context: { principal: { subject: string; role: string } }) => ({
-    models: [{ name: `${context.principal.subject}|${context.principal.role}`, servingVersion: 0, versions: [] }],
+    models: [
+      { name: `${context.principal.subject}|${context.principal.role}`, servingVersion: 0, versions: [] },
+    ],
   });
   const created = createServer({
     host: '127.0.0.1',
@@ -218,7 +220,9 @@ describe('the peer configuration', () => {
     ]);
     expect(pasted[0]).not.toContain(line);
     expect(issues([], { RNAS_PEER_TOKEN_FILE: dir })).toEqual([
-      expect.stringMatching(/^RNAS_PEER_TOKEN_FILE \(environment; flag --peer-token-file\) ".*": not a regular file$/),
+      expect.stringMatching(
+        /^RNAS_PEER_TOKEN_FILE \(environment; flag --peer-token-file\) ".*": not a regular file$/,
+      ),
     ]);
     expect(() => readPeerToken(dir)).toThrow(PeerTokenError);
   });
@@ -231,7 +235,9 @@ describe('the peer configuration', () => {
       `--peer-tls-key ${JSON.stringify(peerCert.key)} is set but --peer-tls-cert is not: a client certificate needs both`,
     ]);
     expect(issues(['--peer-tls-cert', peerCert.cert, '--peer-tls-key', server.key])).toEqual([
-      expect.stringMatching(/^--peer-tls-key .*server\.key: the key does not belong to the certificate in .*peer\.pem/),
+      expect.stringMatching(
+        /^--peer-tls-key .*server\.key: the key does not belong to the certificate in .*peer\.pem/,
+      ),
     ]);
     const garbage = path.join(dir, 'garbage.pem');
     writeFileSync(garbage, 'hello');
