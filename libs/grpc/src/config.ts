@@ -4,13 +4,7 @@ import { z } from 'zod';
 import { DEFAULT_AUTH_EXEMPT, readTokenFile } from './auth';
 import { formatValue } from './errors';
 import { LOG_LEVELS, type LogLevel } from './logger';
-import {
-  PEER_FLAGS,
-  peerIdentityProblem,
-  PeerTokenError,
-  readPeerToken,
-  type PeerSettings,
-} from './peer';
+import { PEER_FLAGS, peerIdentityProblem, PeerTokenError, readPeerToken, type PeerSettings } from './peer';
 import { DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_SHUTDOWN_GRACE_MS, plaintextRefusal } from './server';
 import { isLoopbackHost, PemError, readCaBundle, readIdentity } from './tls';
 
@@ -98,7 +92,9 @@ function checkedFileOption(check: (file: string) => void): z.ZodType<string | un
       check(file);
     } catch (error) {
       const message =
-        error instanceof PemError || error instanceof PeerTokenError ? error.reason : (error as Error).message;
+        error instanceof PemError || error instanceof PeerTokenError
+          ? error.reason
+          : (error as Error).message;
       ctx.issues.push({ code: 'custom', message, input: file });
       return z.NEVER;
     }

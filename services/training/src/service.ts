@@ -51,7 +51,9 @@ function handlers(
     startTraining: (request, { principal }) =>
       call.unary(async () => {
         trainings.admit(principal);
-        return { training: trainings.start(principal, await resolveStartTraining(request, limits(principal))) };
+        return {
+          training: trainings.start(principal, await resolveStartTraining(request, limits(principal))),
+        };
       }),
     getTraining: (request, { principal }) =>
       call.unary(() => ({ training: trainings.get(principal, request.trainingId) })),
