@@ -32,8 +32,11 @@ export interface ClientOptions {
   channelOptions?: ChannelOptions;
   /** TLS: the CA that signed the server's certificate [the system's], and a client certificate for mutual TLS. Absent: plaintext. */
   tls?: ClientTls;
-  /** A bearer token sent with every call as `authorization: Bearer <token>`. */
-  token?: string;
+  /**
+   * A bearer token sent with every call as `authorization: Bearer <token>`, unless the call's own
+   * metadata has an `authorization`; a function is asked at every call (a token file that rotates).
+   */
+  token?: string | (() => string | undefined);
 }
 
 /** The PEM contents of a client's TLS settings. */
@@ -78,13 +81,14 @@ export function isServiceError(error: unknown): error is ServiceError {
   return error instanceof Error && typeof (error as Partial<ServiceError>).code === 'number';
 }
 
-function metadataOf(metadata: CallOptions['metadata'], token: string | undefined): Metadata {
+function metadataOf(metadata: CallOptions['metadata'], tokenOption: ClientOptions['token']): Metadata {
   const result = metadata instanceof Metadata ? metadata.clone() : new Metadata();
   if (!(metadata instanceof Metadata)) {
     for (const [key, value] of Object.entries(metadata ?? {})) result.set(key, value);
   }
-  if (token !== undefined && result.get('authorization').length === 0) {
-    result.set('authorization', `Bearer ${token}`);
+  if (tokenOption !== undefined && result.get('authorization').length === 0) {
+    const token = typeof tokenOption === 'function' ? tokenOption() : tokenOption;
+    if (token !== undefined) result.set('authorization', `Bearer ${token}`);
   }
   return result;
 }

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { DEFAULT_AUTH_EXEMPT, readTokenFile } from './auth';
 import { formatValue } from './errors';
 import { LOG_LEVELS, type LogLevel } from './logger';
+import { PEER_FLAGS, peerIdentityProblem, PeerTokenError, readPeerToken, type PeerSettings } from './peer';
 import { DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_SHUTDOWN_GRACE_MS, plaintextRefusal } from './server';
 import { isLoopbackHost, PemError, readCaBundle, readIdentity } from './tls';
 
@@ -90,7 +91,10 @@ function checkedFileOption(check: (file: string) => void): z.ZodType<string | un
     try {
       check(file);
     } catch (error) {
-      const message = error instanceof PemError ? error.reason : (error as Error).message;
+      const message =
+        error instanceof PemError || error instanceof PeerTokenError
+          ? error.reason
+          : (error as Error).message;
       ctx.issues.push({ code: 'custom', message, input: file });
       return z.NEVER;
     }
@@ -310,6 +314,90 @@ export const STORAGE_OPTIONS = {
     list: true,
   } satisfies OptionSpec<string[]>,
 };
+
+/**
+ * The credentials a service presents when it calls the other services (the search service's
+ * remote evaluators, the training service's search lookups), taken by the services that call
+ * others. Unset: plaintext and no token, as a single machine on loopback needs.
+ */
+export const PEER_OPTIONS = {
+  peerTls: {
+    flag: '--peer-tls',
+    env: 'RNAS_PEER_TLS',
+    description:
+      "call the other services with TLS, trusting the system's CAs unless --peer-tls-ca (a switch; " +
+      'implied by --peer-tls-ca and --peer-tls-cert)',
+    schema: switchOption,
+    default: 'false',
+    switch: true,
+  } satisfies OptionSpec<boolean>,
+  peerTlsCa: {
+    flag: PEER_FLAGS.ca,
+    env: 'RNAS_PEER_TLS_CA',
+    description:
+      "PEM CA certificates the other services' certificates must chain to (re-read when the file changes)",
+    schema: checkedFileOption((file) => {
+      readCaBundle(PEER_FLAGS.ca, file);
+    }),
+    default: '',
+  } satisfies OptionSpec<string | undefined>,
+  peerTlsCert: {
+    flag: PEER_FLAGS.cert,
+    env: 'RNAS_PEER_TLS_CERT',
+    description:
+      'PEM client certificate presented to the other services (mutual TLS), with --peer-tls-key (re-read when it changes)',
+    schema: checkedFileOption((file) => {
+      readCaBundle(PEER_FLAGS.cert, file);
+    }),
+    default: '',
+  } satisfies OptionSpec<string | undefined>,
+  peerTlsKey: {
+    flag: PEER_FLAGS.key,
+    env: 'RNAS_PEER_TLS_KEY',
+    description: 'PEM private key of --peer-tls-cert',
+    schema: optionalPathOption,
+    default: '',
+  } satisfies OptionSpec<string | undefined>,
+  peerTokenFile: {
+    flag: PEER_FLAGS.token,
+    env: 'RNAS_PEER_TOKEN_FILE',
+    description:
+      'file holding the bearer token sent to the other services: an admin subject of their --auth-tokens ' +
+      '(re-read when it changes; never logged)',
+    schema: checkedFileOption((file) => {
+      readPeerToken(file);
+    }),
+    default: '',
+  } satisfies OptionSpec<string | undefined>,
+};
+
+export type PeerConfig = OptionValues<typeof PEER_OPTIONS>;
+
+/** ConfigError when the peer flags do not go together (a certificate without its key, a key of another certificate). */
+export function checkPeerConfig(config: PeerConfig): void {
+  const { peerTlsCert, peerTlsKey } = config;
+  if ((peerTlsCert === undefined) !== (peerTlsKey === undefined)) {
+    throw new ConfigError([peerIdentityProblem(peerTlsCert, peerTlsKey)]);
+  }
+  if (peerTlsCert !== undefined && peerTlsKey !== undefined) {
+    try {
+      readIdentity(peerTlsCert, peerTlsKey, { cert: PEER_FLAGS.cert, key: PEER_FLAGS.key });
+    } catch (error) {
+      throw new ConfigError([(error as Error).message]);
+    }
+  }
+}
+
+/** The peer settings of a checked configuration (plain data, for PeerCredentials or a worker thread). */
+export function peerSettings(config: PeerConfig): PeerSettings {
+  return {
+    tls: config.peerTls,
+    caFile: config.peerTlsCa,
+    certFile: config.peerTlsCert,
+    keyFile: config.peerTlsKey,
+    tokenFile: config.peerTokenFile,
+  };
+}
 
 export interface LoadConfigOptions<E extends OptionSpecs> {
   /** Per-service defaults, as raw text (e.g. each service's well-known port). */

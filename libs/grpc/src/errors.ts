@@ -92,6 +92,14 @@ export class UnauthenticatedError extends DomainError {
   readonly code = status.UNAUTHENTICATED;
 }
 
+/**
+ * The caller is authenticated but its role may not call this method (a user calling an endpoint
+ * only the services call each other on).
+ */
+export class PermissionDeniedError extends DomainError {
+  readonly code = status.PERMISSION_DENIED;
+}
+
 /** What `toGrpcStatus` needs of a logger: somewhere to put the stack of an unexpected error. */
 export interface ErrorLogger {
   error(fields: object, message: string): void;

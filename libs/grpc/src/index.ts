@@ -1,6 +1,7 @@
 export * from './auth';
 export * from './config';
 export * from './tls';
+export * from './peer';
 export * from './errors';
 export type {
   Authenticate,

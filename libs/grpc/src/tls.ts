@@ -114,7 +114,7 @@ export function checkTlsFiles(files: TlsFiles): void {
 }
 
 /** What identifies a file's version on disk (a Kubernetes secret update swaps a symlink: the target changes). */
-function stamp(file: string): string {
+export function fileStamp(file: string): string {
   try {
     const info = statSync(file);
     return `${info.ino}:${info.size}:${info.mtimeMs}:${info.ctimeMs}`;
@@ -136,9 +136,9 @@ export class FilePoller {
     onChange: () => void,
     everyMs: number,
   ) {
-    this.stamps = files.map(stamp);
+    this.stamps = files.map(fileStamp);
     this.timer = setInterval(() => {
-      const now = this.files.map(stamp);
+      const now = this.files.map(fileStamp);
       if (now.every((s, i) => s === this.stamps[i])) return;
       this.stamps = now;
       onChange();

@@ -1,7 +1,9 @@
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import {
+  checkPeerConfig,
   integerOption,
+  PEER_OPTIONS,
   loadServiceConfig,
   SERVICE_ENDPOINTS,
   serviceHelp,
@@ -63,6 +65,7 @@ export const SEARCH_OPTIONS = {
     schema: integerOption(1000, 86_400_000),
     default: String(30 * 60_000),
   } satisfies OptionSpec<number>,
+  ...PEER_OPTIONS,
 };
 
 /** `local`, or evaluator targets: `dns:///name:port` or `host:port`, comma-separated. */
@@ -87,10 +90,12 @@ export function loadSearchServiceConfig(
   argv: readonly string[],
   env: Readonly<Record<string, string | undefined>>,
 ): SearchServiceConfig {
-  return loadServiceConfig(argv, env, {
+  const config = loadServiceConfig(argv, env, {
     defaults: { port: String(SEARCH_PORTS.port), metricsPort: String(SEARCH_PORTS.metricsPort) },
     extra: SEARCH_OPTIONS,
   });
+  checkPeerConfig(config);
+  return config;
 }
 
 /** The `--help` text of `rnas serve search`. */

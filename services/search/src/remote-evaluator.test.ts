@@ -1,6 +1,24 @@
 import { initBackend } from '@rnas/engine';
 import { openDataset } from '@rnas/data';
-import { InvalidArgumentError, startFakeService, UnavailableError, type FakeService } from '@rnas/grpc';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import {
+  createLogger,
+  createServer,
+  InvalidArgumentError,
+  makeCa,
+  makeCert,
+  newToken,
+  PeerCredentials,
+  startFakeService,
+  tokenEntryLine,
+  UnavailableError,
+  UnimplementedError,
+  type FakeService,
+  type GrpcServer,
+  type ServiceHandlers,
+} from '@rnas/grpc';
 import {
   candidateJobFromProto,
   candidateResultToProto,
@@ -166,6 +184,67 @@ describe('RemoteEvaluator', () => {
       await evaluator.close();
     }
   });
+
+  it('calls evaluators over TLS with the peer token, re-read when it changes; a refused token fails at once, saying so', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'rnas-remote-tls-'));
+    const ca = makeCa(dir, 'ca');
+    const cert = makeCert(dir, 'training', ca, { cn: 'localhost', usage: 'server' });
+    const good = newToken();
+    const tokens = path.join(dir, 'tokens.jsonl');
+    writeFileSync(tokens, `${tokenEntryLine(good, 'rnas-search', 'admin')}\n`);
+    const handlers: Record<string, unknown> = { evaluatePair };
+    for (const method of Object.keys(TrainingServiceService)) {
+      handlers[method] ??= () => {
+        throw new UnimplementedError(method);
+      };
+    }
+    const server: GrpcServer = createServer({
+      host: '127.0.0.1',
+      port: 0,
+      metricsPort: null,
+      shutdownSignals: [],
+      logger: createLogger({ service: 'fake-training', level: 'silent' }),
+      tls: { certFile: cert.cert, keyFile: cert.key },
+      auth: { tokensFile: tokens },
+    });
+    server.addService(TrainingServiceService, handlers as ServiceHandlers<typeof TrainingServiceService>);
+    const target = `127.0.0.1:${(await server.start()).port}`;
+    const tokenFile = path.join(dir, 'peer-token');
+    writeFileSync(tokenFile, `${newToken()}\n`);
+    const peer = new PeerCredentials({ tls: true, caFile: ca.cert, tokenFile });
+    const snapshot = WeightSet.initialise(setup.network, 9);
+    const retries: string[] = [];
+    try {
+      const refused = await start([target], { peer, onRetry: (m) => retries.push(m) });
+      try {
+        await expect(refused.evaluatePair(snapshot, [A, B], ctx)).rejects.toThrow(
+          `evaluator ${target} (a training service, --evaluators) answered UNAUTHENTICATED: unknown bearer token; ` +
+            "the training service refused the search service's credentials: give --peer-token-file a token of an " +
+            "admin subject in the training service's --auth-tokens",
+        );
+      } finally {
+        await refused.close();
+      }
+      // Not sent again: no evaluator takes credentials one refused.
+      expect(retries).toEqual([]);
+
+      rmSync(tokenFile);
+      writeFileSync(tokenFile, `${good}\n`);
+      const expected = await new InProcessEvaluator(setup).evaluatePair(snapshot, [A, B], ctx);
+      const evaluator = await start([target], { peer });
+      try {
+        const results = await evaluator.evaluatePair(snapshot, [A, B], ctx);
+        expect(results.map((r) => ({ ...r, seconds: 0 }))).toEqual(
+          expected.map((r) => ({ ...r, seconds: 0 })),
+        );
+      } finally {
+        await evaluator.close();
+      }
+    } finally {
+      await server.shutdown();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 
   it('refuses a request larger than --max-message-bytes, naming the flag', async () => {
     const evaluator = await start([await fake(evaluatePair)], { maxMessageBytes: 1000 });

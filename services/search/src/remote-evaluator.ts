@@ -4,13 +4,24 @@
 // fails because its evaluator went away (UNAVAILABLE, a passed deadline, a cut connection) is sent
 // again, to another evaluator when there is one: the result does not depend on who computed it.
 //
+// Calls carry the search service's peer credentials (--peer-tls-*, --peer-token-file): TLS when
+// set, and the token re-read from its file at every call. When the TLS files change (a rotated
+// client certificate), new calls go through new channels. An evaluator that refuses the
+// credentials (UNAUTHENTICATED, PERMISSION_DENIED) fails the search at once, saying so.
+//
 // Targets: `dns:///name:port` (a headless Service: grpc-js resolves every pod and balances calls
 // with round_robin; as many calls at once as the name has addresses) or `host:port` (one call at
 // a time each). Jobs go to the target with the fewest calls in flight among those not cooling
 // down after a failure.
 import { lookup } from 'node:dns/promises';
 import { status } from '@grpc/grpc-js';
-import { createClient, isServiceError, type PromiseClient } from '@rnas/grpc';
+import {
+  createClient,
+  isServiceError,
+  PeerCredentials,
+  peerCredentialsAdvice,
+  type PromiseClient,
+} from '@rnas/grpc';
 import {
   candidateJobToProto,
   candidateResultFromProto,
@@ -66,7 +77,12 @@ export interface RemoteEvaluatorOptions {
   onStats?: (stats: EvaluatorStats) => void;
   /** A line for the search's log when a job is sent again. */
   onRetry?: (message: string) => void;
+  /** What the evaluators are called with [plaintext, no token]. */
+  peer?: PeerCredentials;
 }
+
+/** Statuses that say the evaluator refused this service's credentials: no other evaluator will take them. */
+const REFUSED = new Set<number>([status.UNAUTHENTICATED, status.PERMISSION_DENIED]);
 
 interface Target {
   name: string;
@@ -97,12 +113,18 @@ export class RemoteEvaluator implements Evaluator {
   private closed = false;
   /** Channels replaced after a name's addresses changed: closed with the evaluator (calls on them finish). */
   private readonly retired: PromiseClient<typeof TrainingServiceService>[] = [];
+  private readonly peer: PeerCredentials;
+  /** The version of the peer TLS files the channels were made with. */
+  private tlsVersion: number;
 
   private constructor(
     private readonly options: RemoteEvaluatorOptions,
     targets: Target[],
+    peer: PeerCredentials,
   ) {
     this.targets = targets;
+    this.peer = peer;
+    this.tlsVersion = peer.tls().version;
     this.setupMessage = evaluationSetupToProto(options.setup);
     if (targets.some((t) => t.name.startsWith('dns:'))) {
       this.resolveTimer = setInterval(() => void this.resolveSlots(), RESOLVE_EVERY_MS);
@@ -112,15 +134,16 @@ export class RemoteEvaluator implements Evaluator {
 
   static async start(options: RemoteEvaluatorOptions): Promise<RemoteEvaluator> {
     if (options.targets.length === 0) throw new Error('remote evaluator: no evaluator targets');
+    const peer = options.peer ?? new PeerCredentials();
     const targets = options.targets.map((name): Target => ({
       name,
-      client: RemoteEvaluator.channel(name, options.maxMessageBytes),
+      client: RemoteEvaluator.channel(name, options.maxMessageBytes, peer),
       slots: 1,
       inFlight: 0,
       failures: 0,
       coolUntil: 0,
     }));
-    const evaluator = new RemoteEvaluator(options, targets);
+    const evaluator = new RemoteEvaluator(options, targets, peer);
     await evaluator.resolveSlots();
     return evaluator;
   }
@@ -128,8 +151,10 @@ export class RemoteEvaluator implements Evaluator {
   private static channel(
     name: string,
     maxMessageBytes: number,
+    peer: PeerCredentials,
   ): PromiseClient<typeof TrainingServiceService> {
     return createClient(TrainingServiceService, name, {
+      ...peer.clientOptions(),
       channelOptions: {
         'grpc.max_send_message_length': maxMessageBytes,
         'grpc.max_receive_message_length': maxMessageBytes,
@@ -184,6 +209,7 @@ export class RemoteEvaluator implements Evaluator {
 
   /** Hands queued jobs to targets with a free slot, fewest in flight first, skipping those cooling down. */
   private dispatch(): void {
+    if (this.queue.length > 0 && !this.closed) this.renewChannels();
     while (this.queue.length > 0 && !this.closed) {
       const now = Date.now();
       const free = this.targets
@@ -248,9 +274,29 @@ export class RemoteEvaluator implements Evaluator {
     }
   }
 
+  /** New channels for every target when the peer TLS files changed; calls in flight finish on the old ones. */
+  private renewChannels(): void {
+    const { version } = this.peer.tls();
+    if (version === this.tlsVersion) return;
+    this.tlsVersion = version;
+    for (const target of this.targets) {
+      this.retired.push(target.client);
+      target.client = RemoteEvaluator.channel(target.name, this.options.maxMessageBytes, this.peer);
+    }
+  }
+
   private failed(target: Target, queued: Queued, error: unknown): void {
     const code = isServiceError(error) ? error.code : undefined;
     const message = error instanceof Error ? error.message : String(error);
+    if (code !== undefined && REFUSED.has(code)) {
+      queued.reject(
+        new Error(
+          `evaluator ${target.name} (a training service, --evaluators) answered ${status[code]}: ` +
+            `${(error as { details?: string }).details ?? message}; ${peerCredentialsAdvice('search', 'training')}`,
+        ),
+      );
+      return;
+    }
     const retryable = code !== undefined && RETRYABLE.has(code);
     const maxAttempts = this.options.maxAttempts ?? 20;
     if (!retryable || queued.attempts >= maxAttempts || this.closed) {
@@ -301,7 +347,7 @@ export class RemoteEvaluator implements Evaluator {
         }
         if (target.addresses !== undefined && target.addresses !== addresses && !this.closed) {
           this.retired.push(target.client);
-          target.client = RemoteEvaluator.channel(target.name, this.options.maxMessageBytes);
+          target.client = RemoteEvaluator.channel(target.name, this.options.maxMessageBytes, this.peer);
         }
         target.addresses = addresses;
       }),

@@ -5,7 +5,7 @@
 // events, and how a resumed search catches up with its checkpoint.
 import { randomUUID } from 'node:crypto';
 import * as path from 'node:path';
-import type { Logger, Principal } from '@rnas/grpc';
+import { NO_PEER_CREDENTIALS, type Logger, type PeerSettings, type Principal } from '@rnas/grpc';
 import {
   DurableJobs,
   eventPayload,
@@ -87,6 +87,8 @@ export interface SearchJobsOptions {
   evaluators: 'local' | readonly string[];
   evaluatorDeadlineMs: number;
   maxMessageBytes: number;
+  /** What the remote evaluators are called with (--peer-tls-*, --peer-token-file) [plaintext, no token]. */
+  peer?: PeerSettings;
 }
 
 /** Timing of one run of a search (since it started or resumed), for throughput and ETA. */
@@ -131,6 +133,7 @@ export class SearchJobs {
           evaluators: options.evaluators,
           evaluatorDeadlineMs: options.evaluatorDeadlineMs,
           maxMessageBytes: options.maxMessageBytes,
+          peer: options.peer ?? NO_PEER_CREDENTIALS,
         };
         return { script: options.workerScript, input };
       },

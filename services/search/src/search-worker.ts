@@ -4,6 +4,7 @@
 // the artefacts directory when there is one. Cancellation takes effect between two pairs.
 import { initBackend, tf } from '@rnas/engine';
 import { openDataset } from '@rnas/data';
+import { PeerCredentials } from '@rnas/grpc';
 import { serveWorkerTask } from '@rnas/jobs';
 import { workerMemory } from '@rnas/workers';
 import { resolveSearchConfig, searchFromDataset } from '@rnas/nas';
@@ -15,6 +16,11 @@ serveWorkerTask<SearchWorkerInput, SearchWorkerEvent, SearchWorkerResult>(async 
   const config = resolveSearchConfig(input.config);
   const dataset = await openDataset(input.datasetUri, { dataRoots: input.dataRoots });
   const remote = input.evaluators === 'local' ? undefined : input.evaluators;
+  // Read here, in the search's thread: a file that changed since the service started is re-read on use.
+  const peer =
+    remote === undefined
+      ? undefined
+      : new PeerCredentials(input.peer, (problem) => emit({ type: 'log', message: problem }));
   const result = await searchFromDataset({
     config,
     dataset,
@@ -30,6 +36,7 @@ serveWorkerTask<SearchWorkerInput, SearchWorkerEvent, SearchWorkerResult>(async 
               searchId: input.searchId,
               maxMessageBytes: input.maxMessageBytes,
               deadlineMs: input.evaluatorDeadlineMs,
+              peer,
               onStats: (stats) => emit({ type: 'evaluator', ...stats }),
               onRetry: (message) => emit({ type: 'log', message }),
             }),

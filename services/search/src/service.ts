@@ -2,7 +2,7 @@
 // owns the bootstrap, health, reflection, metrics and the drain. What is the search's own: its
 // handlers, its jobs (search-jobs.ts) and its worker (search-worker.ts).
 import { initBackend, tf } from '@rnas/engine';
-import type { ServiceHandlers } from '@rnas/grpc';
+import { peerSettings, type ServiceHandlers } from '@rnas/grpc';
 import {
   afterSequence,
   jobCalls,
@@ -83,6 +83,7 @@ const SEARCH_SERVICE: JobServiceSpec<
       evaluators: config.evaluators,
       evaluatorDeadlineMs: config.evaluatorDeadlineMs,
       maxMessageBytes: config.maxMessageBytes,
+      peer: peerSettings(config),
     }),
   handlers,
 };

@@ -7,6 +7,7 @@ import type {
   SearchPairEvent,
   SearchStartEvent,
 } from '@rnas/nas';
+import type { PeerSettings } from '@rnas/grpc';
 import type { WorkerMemory } from '@rnas/workers';
 import type { EvaluatorStats } from './remote-evaluator';
 
@@ -24,6 +25,8 @@ export interface SearchWorkerInput {
   readonly evaluatorDeadlineMs: number;
   /** The largest gRPC message of the remote evaluations (--max-message-bytes). */
   readonly maxMessageBytes: number;
+  /** The credentials the remote evaluators are called with (file paths: the worker reads them). */
+  readonly peer: PeerSettings;
   /** Engine backend for the search's threads; undefined: RNAS_BACKEND, else 'auto'. */
   readonly backend: BackendName | undefined;
 }

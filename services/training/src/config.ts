@@ -1,5 +1,7 @@
 import {
+  checkPeerConfig,
   integerOption,
+  PEER_OPTIONS,
   loadServiceConfig,
   addressOption,
   defaultAddress,
@@ -42,6 +44,7 @@ export const TRAINING_OPTIONS = {
     schema: addressOption,
     default: defaultAddress('search'),
   } satisfies OptionSpec<string>,
+  ...PEER_OPTIONS,
 };
 
 export type TrainingServiceConfig = ServiceConfig & OptionValues<typeof TRAINING_OPTIONS>;
@@ -51,10 +54,12 @@ export function loadTrainingServiceConfig(
   argv: readonly string[],
   env: Readonly<Record<string, string | undefined>>,
 ): TrainingServiceConfig {
-  return loadServiceConfig(argv, env, {
+  const config = loadServiceConfig(argv, env, {
     defaults: { port: String(TRAINING_PORTS.port), metricsPort: String(TRAINING_PORTS.metricsPort) },
     extra: TRAINING_OPTIONS,
   });
+  checkPeerConfig(config);
+  return config;
 }
 
 /** The `--help` text of `rnas serve training`. */

@@ -2,7 +2,13 @@
 // owns the bootstrap, health, reflection, metrics and the drain. What is the training's own: its
 // handlers, its jobs (training-jobs.ts) and its worker (training-worker.ts).
 import { initBackend, tf } from '@rnas/engine';
-import type { ServiceHandlers } from '@rnas/grpc';
+import {
+  PeerCredentials,
+  peerSettings,
+  PermissionDeniedError,
+  type Principal,
+  type ServiceHandlers,
+} from '@rnas/grpc';
 import {
   afterSequence,
   jobCalls,
@@ -33,10 +39,11 @@ function handlers(
   trainings: TrainingJobs,
   config: TrainingServiceConfig,
 ): ServiceHandlers<typeof TrainingServiceService> {
-  const limits = {
+  // A search is looked up for the caller: one they may not see is NOT_FOUND, as an unknown id.
+  const limits = (caller: Principal) => ({
     dataRoots: config.dataRoots,
-    searchGenotype: (searchId: string) => trainings.searches.genotype(searchId),
-  };
+    searchGenotype: (searchId: string) => trainings.searches.genotype(searchId, caller),
+  });
   const call = jobCalls('training');
   return {
     // The quota is checked before the request is validated (which may ask the search service),
@@ -44,7 +51,9 @@ function handlers(
     startTraining: (request, { principal }) =>
       call.unary(async () => {
         trainings.admit(principal);
-        return { training: trainings.start(principal, await resolveStartTraining(request, limits)) };
+        return {
+          training: trainings.start(principal, await resolveStartTraining(request, limits(principal))),
+        };
       }),
     getTraining: (request, { principal }) =>
       call.unary(() => ({ training: trainings.get(principal, request.trainingId) })),
@@ -55,7 +64,17 @@ function handlers(
       call.stream(() =>
         trainings.watch(principal, request.trainingId, afterSequence(request.afterSequence), signal),
       ),
-    evaluatePair: (request) => call.unary(() => trainings.evaluations.evaluate(request)),
+    // Only search services call it (with their --peer-token-file, an admin's): a user calling it
+    // directly would spend this replica's compute past every search quota and budget.
+    evaluatePair: (request, { principal }) =>
+      call.unary(() => {
+        if (principal.role !== 'admin') {
+          throw new PermissionDeniedError(
+            `EvaluatePair is for search services: ${JSON.stringify(principal.subject)} is not an admin`,
+          );
+        }
+        return trainings.evaluations.evaluate(request);
+      }),
   };
 }
 
@@ -84,7 +103,12 @@ const TRAINING_SERVICE: JobServiceSpec<
       metrics: new TrainingMetrics(registry, workerMemory),
       logger,
       evaluatorThreads: config.evaluatorThreads,
-      searches: new SearchLookup(config.searchAddr),
+      searches: new SearchLookup(
+        config.searchAddr,
+        new PeerCredentials(peerSettings(config), (problem) =>
+          logger.error({ problem }, 'peer credentials changed but cannot be used'),
+        ),
+      ),
     }),
   handlers,
 };

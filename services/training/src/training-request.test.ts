@@ -1,6 +1,15 @@
-import { InvalidArgumentError, NotFoundError, startFakeService, type FakeService } from '@rnas/grpc';
+import {
+  ANONYMOUS,
+  InvalidArgumentError,
+  NotFoundError,
+  PeerCredentials,
+  startFakeService,
+  UnauthenticatedError,
+  type FakeService,
+  type Principal,
+} from '@rnas/grpc';
 import { Search, SearchServiceService, SearchState, Task } from '@rnas/proto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { status } from '@grpc/grpc-js';
@@ -60,10 +69,12 @@ describe('SearchLookup', () => {
   beforeAll(async () => {
     const searches: Record<string, Partial<Search>> = {
       done: {
+        owner: 'alice',
         state: SearchState.SEARCH_STATE_SUCCEEDED,
         best: { genotype: TINY_GENOTYPE, valLoss: 1, valAccuracy: 0.5, generation: 1, member: 0 },
       },
       failed: { state: SearchState.SEARCH_STATE_FAILED },
+      alicesFailed: { owner: 'alice', state: SearchState.SEARCH_STATE_FAILED },
       empty: { state: SearchState.SEARCH_STATE_SUCCEEDED },
       broken: {
         state: SearchState.SEARCH_STATE_SUCCEEDED,
@@ -77,8 +88,11 @@ describe('SearchLookup', () => {
       },
     };
     searchService = await startFakeService(SearchServiceService, {
-      getSearch: ({ searchId }) => {
+      getSearch: ({ searchId }, { metadata }) => {
         askedFor.push(searchId);
+        // As a search service whose token file does not list this service's peer token.
+        if (metadata.get('authorization')[0] === 'Bearer wrong')
+          throw new UnauthenticatedError('unknown bearer token');
         if (searchId.length > 128) throw new InvalidArgumentError('search_id', searchId, 'too long');
         const search = searches[searchId];
         if (search === undefined) throw new NotFoundError('search', searchId);
@@ -94,10 +108,12 @@ describe('SearchLookup', () => {
   it('asks the search service: the genotype of a succeeded search, NOT_FOUND for one it does not know', async () => {
     const lookup = new SearchLookup(searchService.address);
     try {
-      expect(await lookup.genotype('done')).toEqual(genotype);
-      await expect(lookup.genotype('nope')).rejects.toMatchObject({ code: status.NOT_FOUND });
-      await expect(lookup.genotype('x'.repeat(300))).rejects.toMatchObject({ code: status.NOT_FOUND });
-      await expect(lookup.genotype('')).rejects.toMatchObject({ code: status.INVALID_ARGUMENT });
+      expect(await lookup.genotype('done', ANONYMOUS)).toEqual(genotype);
+      await expect(lookup.genotype('nope', ANONYMOUS)).rejects.toMatchObject({ code: status.NOT_FOUND });
+      await expect(lookup.genotype('x'.repeat(300), ANONYMOUS)).rejects.toMatchObject({
+        code: status.NOT_FOUND,
+      });
+      await expect(lookup.genotype('', ANONYMOUS)).rejects.toMatchObject({ code: status.INVALID_ARGUMENT });
       // Each id reached the search service as given; an empty one never left.
       expect(askedFor).toEqual(['done', 'nope', 'x'.repeat(300)]);
     } finally {
@@ -108,12 +124,63 @@ describe('SearchLookup', () => {
   it('refuses a search that has not succeeded or has no usable result, saying why', async () => {
     const lookup = new SearchLookup(searchService.address);
     try {
-      await expect(lookup.genotype('failed')).rejects.toMatchObject({
+      await expect(lookup.genotype('failed', ANONYMOUS)).rejects.toMatchObject({
         code: status.FAILED_PRECONDITION,
         message: 'search "failed" is failed; only a succeeded search can be trained',
       });
-      await expect(lookup.genotype('empty')).rejects.toMatchObject({ code: status.FAILED_PRECONDITION });
-      await expect(lookup.genotype('broken')).rejects.toMatchObject({ code: status.FAILED_PRECONDITION });
+      await expect(lookup.genotype('empty', ANONYMOUS)).rejects.toMatchObject({
+        code: status.FAILED_PRECONDITION,
+      });
+      await expect(lookup.genotype('broken', ANONYMOUS)).rejects.toMatchObject({
+        code: status.FAILED_PRECONDITION,
+      });
+    } finally {
+      lookup.close();
+    }
+  });
+
+  it('answers a search the caller may not see as an unknown id, before saying anything about its state', async () => {
+    const lookup = new SearchLookup(searchService.address);
+    const bob: Principal = { subject: 'bob', role: 'user', authenticated: true };
+    const alice: Principal = { subject: 'alice', role: 'user', authenticated: true };
+    const root: Principal = { subject: 'root', role: 'admin', authenticated: true };
+    try {
+      const unknown = (await lookup.genotype('nope', bob).catch((e: unknown) => e)) as Error;
+      const others = (await lookup.genotype('done', bob).catch((e: unknown) => e)) as Error;
+      expect(unknown).toMatchObject({ code: status.NOT_FOUND, message: 'search "nope" not found' });
+      expect(others).toMatchObject({ code: status.NOT_FOUND, message: 'search "done" not found' });
+      // Another's failed search does not say it failed: it does not exist for bob.
+      await expect(lookup.genotype('alicesFailed', bob)).rejects.toMatchObject({
+        code: status.NOT_FOUND,
+        message: 'search "alicesFailed" not found',
+      });
+      await expect(lookup.genotype('alicesFailed', alice)).rejects.toMatchObject({
+        code: status.FAILED_PRECONDITION,
+      });
+      expect(await lookup.genotype('done', alice)).toEqual(genotype);
+      expect(await lookup.genotype('done', root)).toEqual(genotype);
+    } finally {
+      lookup.close();
+    }
+  });
+
+  it('sends the peer token, and says the search service refused it (naming the flag) rather than UNAVAILABLE', async () => {
+    const tokenFile = path.join(dir, 'peer-token');
+    writeFileSync(tokenFile, 'wrong\n');
+    const lookup = new SearchLookup(searchService.address, new PeerCredentials({ tls: false, tokenFile }));
+    try {
+      const error = (await lookup.genotype('done', ANONYMOUS).catch((e: unknown) => e)) as Error;
+      expect(error).toMatchObject({ code: status.FAILED_PRECONDITION });
+      expect(error.message).toBe(
+        `cannot ask the search service at ${searchService.address} (--search-addr) for search "done": ` +
+          "UNAUTHENTICATED unknown bearer token; the search service refused the training service's " +
+          "credentials: give --peer-token-file a token of an admin subject in the search service's " +
+          '--auth-tokens (or --peer-tls-cert a client certificate whose subject it lists as admin)',
+      );
+      // The file is read again at the next call once it changed: no restart.
+      rmSync(tokenFile);
+      writeFileSync(tokenFile, 'right\n');
+      expect(await lookup.genotype('done', ANONYMOUS)).toEqual(genotype);
     } finally {
       lookup.close();
     }
@@ -127,9 +194,9 @@ describe('SearchLookup', () => {
           context.signal.addEventListener('abort', () => reject(context.signal.reason as Error)),
         ),
     });
-    const lookup = new SearchLookup(silent.address, 200);
+    const lookup = new SearchLookup(silent.address, undefined, 200);
     try {
-      const error = (await lookup.genotype('done').catch((e: unknown) => e)) as {
+      const error = (await lookup.genotype('done', ANONYMOUS).catch((e: unknown) => e)) as {
         code: number;
         message: string;
       };
@@ -143,9 +210,9 @@ describe('SearchLookup', () => {
   });
 
   it('is UNAVAILABLE, naming the address and the flag, when the search service cannot be reached', async () => {
-    const lookup = new SearchLookup('127.0.0.1:1', 2000);
+    const lookup = new SearchLookup('127.0.0.1:1', undefined, 2000);
     try {
-      const error = (await lookup.genotype('done').catch((e: unknown) => e)) as {
+      const error = (await lookup.genotype('done', ANONYMOUS).catch((e: unknown) => e)) as {
         code: number;
         message: string;
       };
