@@ -63,6 +63,7 @@ export {
   generateShapes,
   writeSyntheticDataset,
   temporaryDataRoot,
+  writeGzipBombDataset,
   type TemporaryDataRoot,
   SHAPES,
   type ShapesOptions,

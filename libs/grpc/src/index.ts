@@ -15,7 +15,15 @@ export { FILE_DESCRIPTOR_SET, HEALTH_SERVICE } from './reflection';
 export * from './server';
 export { pollUntil, spawnServiceProcess, type ServiceProcess } from './service-process';
 export { runMain, serviceMain, type ServeIo, type ServeMain, type ServiceMainSpec } from './service-main';
-export { buildPackage, callFailure, collectStream, firstMessage, memoryLogger } from './testing';
+export {
+  buildPackage,
+  callFailure,
+  collectStream,
+  firstMessage,
+  memoryLogger,
+  residentBytes,
+  settledGrowth,
+} from './testing';
 export {
   createClient,
   isServiceError,

@@ -74,6 +74,8 @@ export interface SearchJobsOptions {
   store: JobStore;
   stateDir: string;
   dataRoots: readonly string[];
+  /** Largest dataset file a search reads (--max-dataset-file-bytes); default libs/data's 1 GiB. */
+  maxDatasetFileBytes?: number;
   maxRunning: number;
   /** The engine backend the workers use. */
   backend: BackendInfo;
@@ -122,6 +124,7 @@ export class SearchJobs {
           config: job.config.search,
           datasetUri: job.config.datasetUri,
           dataRoots: options.dataRoots,
+          maxDatasetFileBytes: options.maxDatasetFileBytes,
           outDir: this.directoryOf(job.id),
           workers: job.config.workers,
           backend: options.backend.name,

@@ -13,7 +13,10 @@ import type { SearchWorkerEvent, SearchWorkerInput, SearchWorkerResult } from '.
 serveWorkerTask<SearchWorkerInput, SearchWorkerEvent, SearchWorkerResult>(async (input, { signal, emit }) => {
   const backend = await initBackend(input.backend);
   const config = resolveSearchConfig(input.config);
-  const dataset = await openDataset(input.datasetUri, { dataRoots: input.dataRoots });
+  const dataset = await openDataset(input.datasetUri, {
+    dataRoots: input.dataRoots,
+    maxFileBytes: input.maxDatasetFileBytes,
+  });
   const remote = input.evaluators === 'local' ? undefined : input.evaluators;
   const result = await searchFromDataset({
     config,

@@ -25,6 +25,8 @@ const MAX_CANDIDATES = 256;
 
 export interface EvaluationsOptions {
   dataRoots: readonly string[];
+  /** Largest dataset file a setup reads (--max-dataset-file-bytes); default libs/data's 1 GiB. */
+  maxDatasetFileBytes?: number;
   /** Evaluator threads per setup. */
   threads: number;
   backend: BackendName;
@@ -124,7 +126,10 @@ export class CandidateEvaluations {
 
   private async start(setup: EvaluationSetup): Promise<Awaited<OpenSetup['ready']>> {
     const uri = await checkDatasetUri(setup.datasetUri, this.options.dataRoots, 'setup.datasetUri');
-    const dataset = await openDataset(uri, { dataRoots: this.options.dataRoots });
+    const dataset = await openDataset(uri, {
+      dataRoots: this.options.dataRoots,
+      maxFileBytes: this.options.maxDatasetFileBytes,
+    });
     const data = searchSplits(dataset.train, { trainPortion: setup.trainPortion, seed: setup.seed });
     let side;
     try {

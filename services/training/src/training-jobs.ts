@@ -93,6 +93,8 @@ export interface TrainingJobsOptions {
   stateDir: string;
   modelRepo: string;
   dataRoots: readonly string[];
+  /** Largest dataset file a training or evaluation reads (--max-dataset-file-bytes); default 1 GiB. */
+  maxDatasetFileBytes?: number;
   maxRunning: number;
   backend: BackendInfo;
   workerScript: string;
@@ -123,6 +125,7 @@ export class TrainingJobs {
     this.searches = options.searches;
     this.evaluations = new CandidateEvaluations({
       dataRoots: options.dataRoots,
+      maxDatasetFileBytes: options.maxDatasetFileBytes,
       threads: options.evaluatorThreads,
       backend: options.backend.name as BackendName,
       idleMs: EVALUATOR_IDLE_MS,
@@ -150,6 +153,7 @@ export class TrainingJobs {
           spec: job.config.spec,
           datasetUri: job.config.datasetUri,
           dataRoots: options.dataRoots,
+          maxDatasetFileBytes: options.maxDatasetFileBytes,
           recipe: job.config.recipe,
           modelName: job.config.modelName,
           task: job.config.task ?? 'classification',
