@@ -5,7 +5,7 @@
 // malloc arena that never shrank: 128 -> 1,166 MB at the 1 GiB default). The limit is lowered
 // with --max-dataset-file-bytes so that the test stays cheap.
 import type { ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { residentBytes, settledGrowth, spawnServiceProcess } from '@rnas/grpc';
@@ -32,6 +32,14 @@ beforeAll(async () => {
   writeFileSync(path.join(dataRoot, 'large', 'train-labels-idx1-ubyte'), '');
   writeFileSync(path.join(dataRoot, 'large', 'train-images-idx3-ubyte'), '');
   truncateSync(path.join(dataRoot, 'large', 'train-images-idx3-ubyte'), LIMIT + 1); // sparse
+  // A dataset missing its labels, and one whose images file is a symlink out of the data root.
+  mkdirSync(path.join(dataRoot, 'no-labels'));
+  writeFileSync(path.join(dataRoot, 'no-labels', 'train-images-idx3-ubyte'), '');
+  mkdirSync(path.join(dir, 'outside'));
+  writeFileSync(path.join(dir, 'outside', 'secret'), '');
+  mkdirSync(path.join(dataRoot, 'escapes'));
+  writeFileSync(path.join(dataRoot, 'escapes', 'train-labels-idx1-ubyte'), '');
+  symlinkSync(path.join(dir, 'outside', 'secret'), path.join(dataRoot, 'escapes', 'train-images-idx3-ubyte'));
   // Refused only once it has decompressed past the limit.
   await writeGzipBombDataset(path.join(dataRoot, 'bomb'), LIMIT + 32 * MiB);
   const started = await spawnServiceProcess(MAIN, [
@@ -50,10 +58,10 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** Starts a search on `folder` and returns its error once it has failed. */
+/** Starts a search on `folder` (under the data root, or as given) and returns its error once it has failed. */
 async function refusedSearch(folder: string): Promise<string> {
   const { search } = await client.startSearch({
-    datasetUri: `fashion-mnist:${path.join(dataRoot, folder)}`,
+    datasetUri: `fashion-mnist:${folder}`,
     config: tinyConfig(),
   });
   await client.watchAll(search!.id);
@@ -65,17 +73,50 @@ async function refusedSearch(folder: string): Promise<string> {
 describe('a search refused for an oversized dataset file', () => {
   it('gives back the memory the refused file took', async () => {
     // Two ordinary refusals first: the baseline is a service that has run search workers.
-    expect(await refusedSearch('large')).toContain('is more than the 128.0 MiB a dataset file may have');
-    expect(await refusedSearch('large')).toContain('more than the 128.0 MiB');
+    expect(await refusedSearch(path.join(dataRoot, 'large'))).toContain(
+      'is more than the 128.0 MiB a dataset file may have',
+    );
+    expect(await refusedSearch(path.join(dataRoot, 'large'))).toContain('more than the 128.0 MiB');
     const before = await residentBytes(metricsPort);
     // Each refusal holds the whole limit (128 MiB) for a moment; what stays must be far less
     // (before the fix: about the limit, after every refusal).
     const bound = LIMIT / 4;
     const grown: number[] = [];
     for (let i = 0; i < 3; i++) {
-      expect(await refusedSearch('bomb')).toContain('decompresses to more than the 128.0 MiB');
+      expect(await refusedSearch(path.join(dataRoot, 'bomb'))).toContain(
+        'decompresses to more than the 128.0 MiB',
+      );
       grown.push((await settledGrowth(metricsPort, before, bound)) / MiB);
     }
     expect(Math.max(...grown)).toBeLessThan(bound / MiB);
   }, 180_000);
+});
+
+// What a client reads of a failed search names its dataset URI as it gave it and what is wrong;
+// the data root, the dataset's resolved directory and where a symlink leads are in the log only.
+describe('the error of a search whose dataset cannot be read', () => {
+  it.each([
+    [
+      'a file over the size limit',
+      'large',
+      /^dataset URI "fashion-mnist:large": large\/train-images-idx3-ubyte: 128.0 MiB is more than/,
+    ],
+    [
+      'a gzip that decompresses past the limit',
+      'bomb',
+      /train-images-idx3-ubyte.gz: decompresses to more than/,
+    ],
+    ['a missing file', 'no-labels', /has none of train-labels-idx1-ubyte.gz, /],
+    ['a file that is a symlink out of the data root', 'escapes', /is outside the data roots/],
+  ])(
+    '%s: the URI as given, no server path',
+    async (_, folder, wrong) => {
+      const error = await refusedSearch(folder); // relative: looked up under the data root
+      expect(error).toContain(`fashion-mnist:${folder}`);
+      expect(error).toMatch(wrong);
+      expect(error).not.toContain(dir); // neither the data root nor the symlink's target
+      expect(error).not.toMatch(/(^|[\s"'(])\//); // no absolute path at all
+    },
+    60_000,
+  );
 });

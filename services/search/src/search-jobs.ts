@@ -3,6 +3,7 @@
 // that resumes every running search from its last checkpoint when the service starts. This file
 // says what is the search's own: its stored progress, the protobuf events, the worker's input and
 // events, and how a resumed search catches up with its checkpoint.
+import { clientDataMessage } from '@rnas/data';
 import { randomUUID } from 'node:crypto';
 import * as path from 'node:path';
 import type { Logger } from '@rnas/grpc';
@@ -157,6 +158,8 @@ export class SearchJobs {
         this.clocks.delete(id);
         options.metrics.forget(id);
       },
+      // The client reads its dataset URI as given; resolved paths stay in the log.
+      clientError: (job, message) => clientDataMessage(message, job.config.datasetUri, options.dataRoots),
     });
   }
 

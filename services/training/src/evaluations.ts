@@ -5,7 +5,7 @@
 // CRC-32), with a pool of evaluator threads (libs/nas WorkerPoolEvaluator) that holds it in shared
 // memory; the least recently used setup is closed when a third one comes, or when idle.
 import { InvalidArgumentError, ResourceExhaustedError, type Logger } from '@rnas/grpc';
-import { checkDatasetUri, openDataset } from '@rnas/data';
+import { checkDatasetUri, clientDataMessage, DataError, openDataset } from '@rnas/data';
 import type { BackendName } from '@rnas/engine';
 import {
   candidateJobFromProto,
@@ -129,6 +129,11 @@ export class CandidateEvaluations {
     const dataset = await openDataset(uri, {
       dataRoots: this.options.dataRoots,
       maxFileBytes: this.options.maxDatasetFileBytes,
+    }).catch((error: unknown) => {
+      // The caller reads the URI as it gave it; the resolved paths go to this log only.
+      if (!(error instanceof DataError)) throw error;
+      this.options.logger.warn({ err: error, dataset: uri }, 'cannot open the dataset of a search setup');
+      throw new DataError(error.code, clientDataMessage(error.message, uri, this.options.dataRoots));
     });
     const data = searchSplits(dataset.train, { trainPortion: setup.trainPortion, seed: setup.seed });
     let side;

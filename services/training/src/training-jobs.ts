@@ -3,6 +3,7 @@
 // that resumes every running training from its last epoch checkpoint when the service starts.
 // This file says what is the training's own: its stored progress, the protobuf events, the
 // worker's input and events.
+import { clientDataMessage } from '@rnas/data';
 import { randomUUID } from 'node:crypto';
 import * as path from 'node:path';
 import type { BackendInfo, BackendName } from '@rnas/engine';
@@ -182,6 +183,8 @@ export class TrainingJobs {
       }),
       cancelled: (job) => `cancelled after ${job.progress.epochsDone} epochs; nothing was published`,
       runEnded: (id) => options.metrics.forget(id),
+      // The client reads its dataset URI as given; resolved paths stay in the log.
+      clientError: (job, message) => clientDataMessage(message, job.config.datasetUri, options.dataRoots),
     });
   }
 
