@@ -69,6 +69,12 @@ describe('clientDataMessage', () => {
     );
   });
 
+  it('leaves a message without paths as it is', () => {
+    expect(clientDataMessage('detection.backbone_model "x": not found', 'voc:v', [root])).toBe(
+      'detection.backbone_model "x": not found',
+    );
+  });
+
   it('rewrites whole path components only', () => {
     expect(clientDataMessage(`${root}x/y and ${root}/y`, 'mnist:y', [root])).toBe(
       'dataset URI "mnist:y": <server path> and y',

@@ -23,7 +23,7 @@ function realOrNothing(p: string): string[] {
  * `message` with every server path rewritten for the client who asked for `uri`: where a path
  * the URI gives lies on the server becomes the path as given, a data root becomes `<data root>`,
  * and any other absolute path (a symlink's target, a file outside the roots) `<server path>`.
- * The URI itself is left as it is, and leads the message when it is not in it.
+ * The URI itself is left as it is, and leads a message that had paths but not the URI.
  */
 export function clientDataMessage(message: string, uri: string, dataRoots: readonly string[]): string {
   let given: string[] = [];
@@ -55,8 +55,9 @@ export function clientDataMessage(message: string, uri: string, dataRoots: reado
   // Whatever absolute path is left is the server's: a path starts after a separator-like character.
   out = out.replace(/(^|[\s"'(=,:[])\/[^\s"'),;\0\]]*/g, (_, lead: string) => lead + SERVER_PATH);
   out = out.replace(/\0(\d+)\0/g, (_, i: string) => kept[Number(i)]);
-  // A file's message that does not say which dataset it is of says so.
-  return out.includes(uri) ? out : `dataset URI ${JSON.stringify(uri)}: ${out}`;
+  // A message about a file of the dataset that does not say which dataset says so (one with no
+  // path in it is about something else, e.g. a backbone model, and stays as it is).
+  return out === message || out.includes(uri) ? out : `dataset URI ${JSON.stringify(uri)}: ${out}`;
 }
 
 function escapeRegExp(text: string): string {
