@@ -53,12 +53,16 @@ export function clientDataMessage(message: string, uri: string, dataRoots: reado
     out = out.replace(new RegExp(`${escapeRegExp(from)}(?=$|[/\\\\\\s"'),:;])`, 'g'), () => keep(to));
   }
   // Whatever absolute path is left is the server's: a path starts after a separator-like character.
-  out = out.replace(/(^|[\s"'(=,:[])\/[^\s"'),;\0\]]*/g, (_, lead: string) => lead + SERVER_PATH);
+  out = out.replace(new RegExp(ABSOLUTE_PATH.source, 'g'), (_, lead: string) => lead + SERVER_PATH);
   out = out.replace(/\0(\d+)\0/g, (_, i: string) => kept[Number(i)]);
   // A message about a file of the dataset that does not say which dataset says so (one with no
   // path in it is about something else, e.g. a backbone model, and stays as it is).
-  return out === message || out.includes(uri) ? out : `dataset URI ${JSON.stringify(uri)}: ${out}`;
+  const hadPath = ABSOLUTE_PATH.test(message);
+  return !hadPath || out.includes(uri) ? out : `dataset URI ${JSON.stringify(uri)}: ${out}`;
 }
+
+/** An absolute path in a message: it starts after a separator-like character. */
+const ABSOLUTE_PATH = /(^|[\s"'(=,:[])\/[^\s"'),;\0\]]*/;
 
 function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
