@@ -2,7 +2,7 @@
 NPM ?= npm
 NODE_MODULES_STAMP := node_modules/.package-lock.json
 
-.PHONY: install build test lint proto check deploy-check chaos image demo demo-detect demo-segment demo-pose bench bench-engine bench-data bench-networks bench-search bench-serve bench-tasks clean
+.PHONY: install build test lint proto check deploy-check chaos image demo demo-detect demo-segment demo-pose bench bench-engine bench-data bench-networks bench-search bench-serve bench-tasks soak clean
 
 # Install the workspace exactly as locked (skipped when the lock has not changed).
 install: $(NODE_MODULES_STAMP)
@@ -114,6 +114,12 @@ bench-serve: build
 # (about 6 minutes).
 bench-tasks: build
 	node bench/dist/tasks.js
+
+# Soak: 64 Classify clients for 10 minutes while trainings publish new versions; memory sampled
+# every 10 s, fails on growth over 10% or errors other than RESOURCE_EXHAUSTED.
+# Shorter: make soak SOAK_ARGS="--duration-s 60 --warmup-s 20".
+soak: build
+	node bench/dist/soak.js $(SOAK_ARGS)
 
 bench: bench-engine bench-data bench-networks bench-serve bench-tasks
 

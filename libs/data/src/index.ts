@@ -42,6 +42,7 @@ export { DataError, DataFormatError, type DataErrorCode } from './errors';
 export { findDirectoryUnderRoots, type DirectoryLookup } from './sandbox';
 export { resolveDirectoryUnderRoots, resolveFileUnderRoots, PathNotAllowedError } from './roots';
 export { checkDatasetUri, DatasetUriError, MAX_DATASET_URI_CHARS } from './dataset-uri-check';
+export { clientDataMessage, DATA_ROOT, SERVER_PATH } from './client-message';
 export {
   decodeIdx,
   encodeIdx,
@@ -63,6 +64,7 @@ export {
   generateShapes,
   writeSyntheticDataset,
   temporaryDataRoot,
+  writeGzipBombDataset,
   type TemporaryDataRoot,
   SHAPES,
   type ShapesOptions,

@@ -1,9 +1,12 @@
-import { mkdtempSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGzip } from 'node:zlib';
 import { writeCifar10, writeCifar100 } from './cifar';
 import { checkInt, invalidArgument } from './errors';
-import { writeIdxDataset } from './idx';
+import { encodeIdx, writeIdxDataset } from './idx';
 import { writeImageFolder, type ImageFormat } from './image-folder';
 import { Rng } from './rng';
 import type { ImageShape, LabelledImages } from './split';
@@ -243,4 +246,26 @@ export async function temporaryDataRoot(
     imageFormats: ['png'],
   });
   return { dir, dataRoot, datasetUri: `imagefolder:${folder}?size=8&channels=1` };
+}
+
+/**
+ * For tests of the size limit: an MNIST-layout directory (`fashion-mnist:<dir>`) whose training
+ * images file is a gzip stream of `bytes` zeros (a decompression bomb: a few hundred KiB that
+ * decompress to `bytes`, its trailer stating their size), with a valid empty labels file beside
+ * it. Written streaming, never holding the decompressed bytes.
+ */
+export async function writeGzipBombDataset(dir: string, bytes: number): Promise<void> {
+  await fs.mkdir(dir, { recursive: true });
+  await fs.writeFile(path.join(dir, 'train-labels-idx1-ubyte'), encodeIdx([0], new Uint8Array(0)));
+  const zeros = new Uint8Array(1024 * 1024);
+  async function* source(): AsyncGenerator<Uint8Array> {
+    for (let left = bytes; left > 0; left -= zeros.length) {
+      yield left >= zeros.length ? zeros : zeros.subarray(0, left);
+    }
+  }
+  await pipeline(
+    Readable.from(source()),
+    createGzip({ level: 1 }),
+    createWriteStream(path.join(dir, 'train-images-idx3-ubyte.gz')),
+  );
 }

@@ -313,6 +313,14 @@ export const STORAGE_OPTIONS = {
     default: [],
     list: true,
   } satisfies OptionSpec<string[]>,
+  maxDatasetFileBytes: {
+    flag: '--max-dataset-file-bytes',
+    env: 'RNAS_MAX_DATASET_FILE_BYTES',
+    description:
+      'largest dataset file a job may read, in bytes, after decompression (a larger one fails the job with RESOURCE_EXHAUSTED)',
+    schema: integerOption(1024, 64 * 1024 ** 3),
+    default: String(1024 ** 3),
+  } satisfies OptionSpec<number>,
 };
 
 /**

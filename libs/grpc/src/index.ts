@@ -27,6 +27,8 @@ export {
   firstMessage,
   hostileFailure,
   memoryLogger,
+  residentBytes,
+  settledGrowth,
   type HostileCase,
   wire,
 } from './testing';

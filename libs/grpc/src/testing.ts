@@ -171,3 +171,31 @@ export const wire = {
     return Buffer.concat([wire.varint((field << 3) | 1), data]);
   },
 };
+
+/** A service's resident set in bytes, as its /metrics reports it (prom-client's process metrics). */
+export async function residentBytes(metricsPort: number): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+  const match = /^process_resident_memory_bytes (\d+)/m.exec(text);
+  if (match === null) throw new Error('no process_resident_memory_bytes in /metrics');
+  return Number(match[1]);
+}
+
+/**
+ * How far a service's resident set is above `before` once it has let go of memory: polled (a job
+ * is terminal a moment before its worker thread is torn down) until under `bound`, for at most
+ * `patienceMs`; the last growth seen, for the caller to assert on.
+ */
+export async function settledGrowth(
+  metricsPort: number,
+  before: number,
+  bound: number,
+  patienceMs = 20_000,
+): Promise<number> {
+  const giveUp = Date.now() + patienceMs;
+  let grown = (await residentBytes(metricsPort)) - before;
+  while (grown >= bound && Date.now() < giveUp) {
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    grown = (await residentBytes(metricsPort)) - before;
+  }
+  return grown;
+}

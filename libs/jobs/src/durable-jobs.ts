@@ -59,6 +59,11 @@ export interface DurableJobsOptions<Config, Progress, Result, Payload, WorkerEve
   cancelled(job: JobRecord<Config, Progress, Result>): string;
   /** After every run, however it ended (per-job metrics). */
   runEnded?(id: string): void;
+  /**
+   * The failure a client reads (the job's `error` and its FAILED event) of a job whose run failed
+   * with `message`: e.g. with the server's paths taken out. The log keeps `message`. Default: it.
+   */
+  clientError?(job: JobRecord<Config, Progress, Result>, message: string): string;
 }
 
 export class DurableJobs<Config, Progress, Result, Payload, WorkerEvent, WorkerResult> {
@@ -310,7 +315,8 @@ export class DurableJobs<Config, Progress, Result, Payload, WorkerEvent, WorkerR
         logger.info(`${noun} cancelled`);
       } else {
         const message = err instanceof Error ? err.message : String(err);
-        this.jobs.update(id, { state: 'failed', error: message }, stateEvent('failed', message));
+        const told = this.options.clientError?.(current, message) ?? message;
+        this.jobs.update(id, { state: 'failed', error: told }, stateEvent('failed', told));
         logger.warn({ err }, `${noun} failed`);
       }
     } finally {

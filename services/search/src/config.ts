@@ -22,6 +22,7 @@ export const SEARCH_PORTS = SERVICE_ENDPOINTS.search;
 export const SEARCH_OPTIONS = {
   stateDir: STORAGE_OPTIONS.stateDir,
   dataRoots: STORAGE_OPTIONS.dataRoots,
+  maxDatasetFileBytes: STORAGE_OPTIONS.maxDatasetFileBytes,
   maxRunning: {
     flag: '--max-running-searches',
     env: 'RNAS_MAX_RUNNING_SEARCHES',

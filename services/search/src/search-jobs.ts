@@ -3,6 +3,7 @@
 // that resumes every running search from its last checkpoint when the service starts. This file
 // says what is the search's own: its stored progress, the protobuf events, the worker's input and
 // events, and how a resumed search catches up with its checkpoint.
+import { clientDataMessage } from '@rnas/data';
 import { randomUUID } from 'node:crypto';
 import * as path from 'node:path';
 import { NO_PEER_CREDENTIALS, type Logger, type PeerSettings, type Principal } from '@rnas/grpc';
@@ -74,6 +75,8 @@ export interface SearchJobsOptions {
   store: JobStore;
   stateDir: string;
   dataRoots: readonly string[];
+  /** Largest dataset file a search reads (--max-dataset-file-bytes); default libs/data's 1 GiB. */
+  maxDatasetFileBytes?: number;
   maxRunning: number;
   /** Unfinished searches one subject may have; 0: no limit. */
   maxJobsPerSubject: number;
@@ -127,6 +130,7 @@ export class SearchJobs {
           config: job.config.search,
           datasetUri: job.config.datasetUri,
           dataRoots: options.dataRoots,
+          maxDatasetFileBytes: options.maxDatasetFileBytes,
           outDir: this.directoryOf(job.id),
           workers: job.config.workers,
           backend: options.backend.name,
@@ -160,6 +164,8 @@ export class SearchJobs {
         this.clocks.delete(id);
         options.metrics.forget(id);
       },
+      // The client reads its dataset URI as given; resolved paths stay in the log.
+      clientError: (job, message) => clientDataMessage(message, job.config.datasetUri, options.dataRoots),
     });
   }
 

@@ -14,7 +14,10 @@ import type { SearchWorkerEvent, SearchWorkerInput, SearchWorkerResult } from '.
 serveWorkerTask<SearchWorkerInput, SearchWorkerEvent, SearchWorkerResult>(async (input, { signal, emit }) => {
   const backend = await initBackend(input.backend);
   const config = resolveSearchConfig(input.config);
-  const dataset = await openDataset(input.datasetUri, { dataRoots: input.dataRoots });
+  const dataset = await openDataset(input.datasetUri, {
+    dataRoots: input.dataRoots,
+    maxFileBytes: input.maxDatasetFileBytes,
+  });
   const remote = input.evaluators === 'local' ? undefined : input.evaluators;
   // Read here, in the search's thread: a file that changed since the service started is re-read on use.
   const peer =

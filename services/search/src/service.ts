@@ -74,6 +74,7 @@ const SEARCH_SERVICE: JobServiceSpec<
       store,
       stateDir: config.stateDir,
       dataRoots: config.dataRoots,
+      maxDatasetFileBytes: config.maxDatasetFileBytes,
       maxRunning: config.maxRunning,
       maxJobsPerSubject: config.maxJobsPerSubject,
       backend,

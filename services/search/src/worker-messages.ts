@@ -16,6 +16,8 @@ export interface SearchWorkerInput {
   readonly config: SearchConfig;
   readonly datasetUri: string;
   readonly dataRoots: readonly string[];
+  /** Largest dataset file the search reads; undefined: libs/data's default. */
+  readonly maxDatasetFileBytes?: number;
   /** The search's artefacts directory (checkpoint, history, cells, genotype). */
   readonly outDir: string;
   /** Evaluator threads: 1 evaluates in the search's own worker thread. */

@@ -5,7 +5,7 @@
 // CRC-32), with a pool of evaluator threads (libs/nas WorkerPoolEvaluator) that holds it in shared
 // memory; the least recently used setup is closed when a third one comes, or when idle.
 import { InvalidArgumentError, ResourceExhaustedError, type Logger } from '@rnas/grpc';
-import { checkDatasetUri, openDataset } from '@rnas/data';
+import { checkDatasetUri, clientDataMessage, DataError, openDataset } from '@rnas/data';
 import type { BackendName } from '@rnas/engine';
 import {
   candidateJobFromProto,
@@ -25,6 +25,8 @@ const MAX_CANDIDATES = 256;
 
 export interface EvaluationsOptions {
   dataRoots: readonly string[];
+  /** Largest dataset file a setup reads (--max-dataset-file-bytes); default libs/data's 1 GiB. */
+  maxDatasetFileBytes?: number;
   /** Evaluator threads per setup. */
   threads: number;
   backend: BackendName;
@@ -124,7 +126,15 @@ export class CandidateEvaluations {
 
   private async start(setup: EvaluationSetup): Promise<Awaited<OpenSetup['ready']>> {
     const uri = await checkDatasetUri(setup.datasetUri, this.options.dataRoots, 'setup.datasetUri');
-    const dataset = await openDataset(uri, { dataRoots: this.options.dataRoots });
+    const dataset = await openDataset(uri, {
+      dataRoots: this.options.dataRoots,
+      maxFileBytes: this.options.maxDatasetFileBytes,
+    }).catch((error: unknown) => {
+      // The caller reads the URI as it gave it; the resolved paths go to this log only.
+      if (!(error instanceof DataError)) throw error;
+      this.options.logger.warn({ err: error, dataset: uri }, 'cannot open the dataset of a search setup');
+      throw new DataError(error.code, clientDataMessage(error.message, uri, this.options.dataRoots));
+    });
     const data = searchSplits(dataset.train, { trainPortion: setup.trainPortion, seed: setup.seed });
     let side;
     try {

@@ -96,6 +96,7 @@ const TRAINING_SERVICE: JobServiceSpec<
       stateDir: config.stateDir,
       modelRepo: config.modelRepo,
       dataRoots: config.dataRoots,
+      maxDatasetFileBytes: config.maxDatasetFileBytes,
       maxRunning: config.maxRunning,
       maxJobsPerSubject: config.maxJobsPerSubject,
       backend,

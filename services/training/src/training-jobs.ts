@@ -3,6 +3,7 @@
 // that resumes every running training from its last epoch checkpoint when the service starts.
 // This file says what is the training's own: its stored progress, the protobuf events, the
 // worker's input and events.
+import { clientDataMessage } from '@rnas/data';
 import { randomUUID } from 'node:crypto';
 import * as path from 'node:path';
 import type { BackendInfo, BackendName } from '@rnas/engine';
@@ -93,6 +94,8 @@ export interface TrainingJobsOptions {
   stateDir: string;
   modelRepo: string;
   dataRoots: readonly string[];
+  /** Largest dataset file a training or evaluation reads (--max-dataset-file-bytes); default 1 GiB. */
+  maxDatasetFileBytes?: number;
   maxRunning: number;
   /** Unfinished trainings one subject may have; 0: no limit. */
   maxJobsPerSubject: number;
@@ -125,6 +128,7 @@ export class TrainingJobs {
     this.searches = options.searches;
     this.evaluations = new CandidateEvaluations({
       dataRoots: options.dataRoots,
+      maxDatasetFileBytes: options.maxDatasetFileBytes,
       threads: options.evaluatorThreads,
       backend: options.backend.name as BackendName,
       idleMs: EVALUATOR_IDLE_MS,
@@ -153,6 +157,7 @@ export class TrainingJobs {
           spec: job.config.spec,
           datasetUri: job.config.datasetUri,
           dataRoots: options.dataRoots,
+          maxDatasetFileBytes: options.maxDatasetFileBytes,
           recipe: job.config.recipe,
           modelName: job.config.modelName,
           task: job.config.task ?? 'classification',
@@ -181,6 +186,8 @@ export class TrainingJobs {
       }),
       cancelled: (job) => `cancelled after ${job.progress.epochsDone} epochs; nothing was published`,
       runEnded: (id) => options.metrics.forget(id),
+      // The client reads its dataset URI as given; resolved paths stay in the log.
+      clientError: (job, message) => clientDataMessage(message, job.config.datasetUri, options.dataRoots),
     });
   }
 

@@ -32,20 +32,26 @@ import {
 import { denseInputSize } from './training-request';
 import type { TrainingWorkerEvent, TrainingWorkerInput, TrainingWorkerResult } from './worker-messages';
 
+/** Where a training's datasets may be read from, and the largest file it reads. */
+interface DatasetOptions {
+  dataRoots: readonly string[];
+  maxFileBytes: number | undefined;
+}
+
 /** The dense tasks' dataset openers; each dataset's class count is what the head predicts. */
 const DENSE_DATASETS = {
-  detection: async (uri: string, dataRoots: readonly string[]) => {
-    const dataset = await openDetectionDataset(uri, { dataRoots });
+  detection: async (uri: string, options: DatasetOptions) => {
+    const dataset = await openDetectionDataset(uri, options);
     return { dataset, classes: dataset.classNames.length };
   },
-  segmentation: async (uri: string, dataRoots: readonly string[]) => {
-    const dataset = await openSegmentationDataset(uri, { dataRoots });
+  segmentation: async (uri: string, options: DatasetOptions) => {
+    const dataset = await openSegmentationDataset(uri, options);
     // Label values are in the masks' pixels: read them all now, not an epoch into the training.
     await checkSegmentationLabels(dataset);
     return { dataset, classes: dataset.classNames.length };
   },
-  keypoints: async (uri: string, dataRoots: readonly string[]) => {
-    const dataset = await openKeypointDataset(uri, { dataRoots });
+  keypoints: async (uri: string, options: DatasetOptions) => {
+    const dataset = await openKeypointDataset(uri, options);
     return { dataset, classes: dataset.keypointNames.length };
   },
 };
@@ -68,12 +74,13 @@ async function openTaskDataset(
     inChannels: requested.inChannels === 0 ? inChannels : requested.inChannels,
     auxiliary: requested.auxiliary,
   });
+  const datasetOptions = { dataRoots: input.dataRoots, maxFileBytes: input.maxDatasetFileBytes };
   if (input.task !== 'classification') {
-    const { dataset, classes } = await DENSE_DATASETS[input.task](input.datasetUri, input.dataRoots);
+    const { dataset, classes } = await DENSE_DATASETS[input.task](input.datasetUri, datasetOptions);
     const inputSize = denseInputSize(input.task, input.configs).height;
     return { dataset, spec: network(classes, 3), inputSize };
   }
-  const dataset: Dataset = await openDataset(input.datasetUri, { dataRoots: input.dataRoots });
+  const dataset: Dataset = await openDataset(input.datasetUri, datasetOptions);
   const [height, width, channels] = dataset.imageShape;
   if (requested.inputSize !== 0 && (requested.inputSize !== height || requested.inputSize !== width)) {
     throw new TrainError(

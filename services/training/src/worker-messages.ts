@@ -13,6 +13,8 @@ export interface TrainingWorkerInput {
   readonly spec: RequestedSpec;
   readonly datasetUri: string;
   readonly dataRoots: readonly string[];
+  /** Largest dataset file the training reads; undefined: libs/data's default. */
+  readonly maxDatasetFileBytes?: number;
   readonly recipe: Recipe;
   readonly modelName: string;
   readonly task: TaskName;
