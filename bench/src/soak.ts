@@ -1,8 +1,9 @@
 // Soak test (`make soak`): the inference and training services as processes of their own, 64
 // Classify clients for 10 minutes while the training service publishes new versions of the model
 // they call, one training after another. Every 10 s the inference service's resident set, JS heap
-// and live tfjs tensors (its /metrics) are sampled and printed; the run fails (exit 1) when the
-// last sample is more than 10% above the first after the warm-up, or when any call failed with
+// (each the lowest of the period's readings, one a second: the GC floor) and live tfjs tensors (its
+// /metrics) are sampled and printed; the run fails (exit 1) when the median of the last minute is
+// more than 10% above the median of the first minute after the warm-up, or when any call failed with
 // another code than RESOURCE_EXHAUSTED (load shedding), or a training failed.
 //
 // The inference service loads every version of the repository (Triton's "all versions" policy),
@@ -37,6 +38,10 @@ const NETWORK = { layers: 3, channels: 8, inputSize: 28, inChannels: 1, classes:
 const DATASET = 'synthetic:shapes?classes=10&size=28&channels=1&train=2048&test=64';
 const KEEP_VERSIONS = 2;
 const GROWTH_LIMIT = 0.1;
+/** The windows compared: the first and the last this many seconds after the warm-up. */
+const WINDOW_S = 60;
+/** How often the service's memory is read within a sampling period. */
+const POLL_MS = 1000;
 
 interface Options {
   durationS: number;
@@ -48,12 +53,13 @@ interface Options {
 const USAGE = `usage: node bench/dist/soak.js [--duration-s S] [--clients N] [--sample-s S] [--warmup-s S]
   --duration-s S  how long the clients run (default 600)
   --clients N     concurrent Classify clients, each one call at a time (default 64)
-  --sample-s S    sampling period of the service's memory (default 10)
-  --warmup-s S    samples before this are warm-up; the first after it is the reference (default 60,
+  --sample-s S    sampling period of the service's memory (default 10); memory is read every second
+                  and each sample keeps the period's lowest RSS and JS heap (the GC floor)
+  --warmup-s S    samples before this are warm-up; the first after it is the reference (default 180,
                   at most a third of the duration)`;
 
 function parseOptions(argv: readonly string[]): Options {
-  const options: Options = { durationS: 600, clients: 64, sampleS: 10, warmupS: 60 };
+  const options: Options = { durationS: 600, clients: 64, sampleS: 10, warmupS: 180 };
   const ranges: Record<string, [keyof Options, number, number]> = {
     '--duration-s': ['durationS', 10, 86_400],
     '--clients': ['clients', 1, 1024],
@@ -130,6 +136,12 @@ function loadedVersions(metrics: string): number {
 
 /** Live tensors per version held: what grows if something leaks, whatever the number of versions. */
 const tensorsPerVersion = (s: Sample): number => s.tensors / Math.max(1, s.loaded);
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
 
 function table(samples: readonly Sample[], reference: number): string {
   const rows = samples.map((s, i) =>
@@ -252,13 +264,25 @@ async function soak(argv: readonly string[]): Promise<number> {
     const samples: Sample[] = [];
     const sampling = (async () => {
       for (let next = started + options.sampleS * 1000; next <= end; next += options.sampleS * 1000) {
-        await new Promise((resolve) => setTimeout(resolve, Math.max(0, next - performance.now())));
-        const metrics = await scrapeLocalMetrics(inference!.metricsPort);
+        // Polled every second; the sample keeps the lowest RSS and JS heap of its period: the floor
+        // the garbage collector returns to, which is what a leak raises (single readings land
+        // anywhere on the collector's sawtooth, tens of MiB apart).
+        let rss = Infinity;
+        let heap = Infinity;
+        let metrics: Awaited<ReturnType<typeof scrapeLocalMetrics>> | undefined;
+        for (;;) {
+          metrics = await scrapeLocalMetrics(inference!.metricsPort);
+          rss = Math.min(rss, sampleValue(metrics, 'process_resident_memory_bytes'));
+          heap = Math.min(heap, sampleValue(metrics, 'nodejs_heap_size_used_bytes'));
+          const wait = Math.min(POLL_MS, next - performance.now());
+          if (wait <= 0) break;
+          await new Promise((resolve) => setTimeout(resolve, wait));
+        }
         const trainingMetrics = await scrapeLocalMetrics(trainingMetricsPort);
         const sample: Sample = {
           atS: (performance.now() - started) / 1000,
-          rss: sampleValue(metrics, 'process_resident_memory_bytes'),
-          heap: sampleValue(metrics, 'nodejs_heap_size_used_bytes'),
+          rss,
+          heap,
           tensors: sampleValue(metrics, 'rnas_tfjs_tensors'),
           loaded: loadedVersions(metrics),
           trainingRss: sampleValue(trainingMetrics, 'process_resident_memory_bytes'),
@@ -279,23 +303,33 @@ async function soak(argv: readonly string[]): Promise<number> {
     classify.close();
     trainer.close();
 
+    // The first and the last minute after the warm-up are compared by their medians: one sample
+    // against another says where the allocator and the collector happened to be (the RSS floor
+    // moves by 50 MiB within a minute here); a leak moves the whole window.
     const reference = samples.findIndex((s) => s.atS >= options.warmupS);
-    const first = samples[reference];
-    const last = samples[samples.length - 1];
+    const endS = samples.length > 0 ? samples[samples.length - 1].atS : 0;
+    const firstWindow = samples.filter((s) => s.atS >= options.warmupS && s.atS < options.warmupS + WINDOW_S);
+    const lastWindow = samples.filter((s) => s.atS > endS - WINDOW_S && s.atS >= options.warmupS + WINDOW_S);
     process.stdout.write(`\n${table(samples, reference)}\n\n`);
     const failures: string[] = [];
-    if (first === undefined || last === undefined || reference === samples.length - 1) {
-      failures.push('too few samples after the warm-up to compare (lengthen --duration-s)');
+    if (firstWindow.length === 0 || lastWindow.length === 0) {
+      failures.push(
+        `too few samples to compare the first and the last ${WINDOW_S} s after the warm-up (lengthen --duration-s)`,
+      );
     } else {
+      const span = (w: readonly Sample[]): string =>
+        `${w[0].atS.toFixed(0)}-${w[w.length - 1].atS.toFixed(0)} s`;
       for (const [name, read] of [
         ['RSS', (x: Sample) => x.rss],
         ['JS heap', (x: Sample) => x.heap],
         ['tfjs tensors per version held', tensorsPerVersion],
       ] as const) {
-        const growth = read(last) / read(first) - 1;
+        const first = median(firstWindow.map(read));
+        const last = median(lastWindow.map(read));
+        const growth = last / first - 1;
         const line =
-          `${name}: ${read(first).toFixed(0)} at ${first.atS.toFixed(0)} s, ` +
-          `${read(last).toFixed(0)} at ${last.atS.toFixed(0)} s (${(100 * growth).toFixed(1)}%)`;
+          `${name}: median ${first.toFixed(0)} over ${span(firstWindow)}, ` +
+          `${last.toFixed(0)} over ${span(lastWindow)} (${(100 * growth).toFixed(1)}%)`;
         process.stdout.write(`${line}\n`);
         if (growth > GROWTH_LIMIT)
           failures.push(`${line}: more than ${100 * GROWTH_LIMIT}% above the reference`);
