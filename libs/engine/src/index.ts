@@ -18,6 +18,7 @@ export {
   defaultWasmThreads,
   MAX_WASM_THREADS,
   parseWasmThreads,
+  servingWasmThreads,
   wasmThreadsPerEngine,
 } from './wasm-threads';
 export { registerWasmTrainingKernels } from './kernels';

@@ -5,6 +5,7 @@ import {
   defaultWasmThreads,
   MAX_WASM_THREADS,
   parseWasmThreads,
+  servingWasmThreads,
   wasmThreadsPerEngine,
 } from './wasm-threads';
 
@@ -43,4 +44,13 @@ it('takes the cores from RNAS_CPUS (a container limit) when set', () => {
       `RNAS_CPUS: expected a whole number of cores >= 1, got ${JSON.stringify(bad)}`,
     );
   }
+});
+
+it('leaves a serving process one core for requests unless RNAS_WASM_THREADS says otherwise', () => {
+  expect(servingWasmThreads({ RNAS_CPUS: '2' })).toBe(1);
+  expect(servingWasmThreads({ RNAS_CPUS: '1' })).toBe(1);
+  expect(servingWasmThreads({ RNAS_CPUS: '4' })).toBe(3);
+  expect(servingWasmThreads({ RNAS_CPUS: '64' })).toBe(MAX_WASM_THREADS);
+  expect(servingWasmThreads({ RNAS_CPUS: '2', RNAS_WASM_THREADS: '2' })).toBe(2);
+  expect(() => servingWasmThreads({ RNAS_CPUS: 'many' })).toThrow(/RNAS_CPUS.*"many"/);
 });

@@ -77,6 +77,17 @@ export function wasmThreadsPerEngine(
   return Math.max(1, Math.min(MAX_WASM_THREADS, Math.floor(total / Math.max(1, engines))));
 }
 
+/**
+ * Threads for the engine of a process that also answers requests (the inference service's compute
+ * worker): RNAS_WASM_THREADS, else the cores less one, which the gRPC thread, image decoding and
+ * the event loop need. On 2 cores, 16 Classify clients got 163 images/s with one compute thread
+ * and 112 with two, whose pthreads and the gRPC thread took turns on the same cores
+ * (docs/benchmarks.md, "Serving").
+ */
+export function servingWasmThreads(env: NodeJS.ProcessEnv = process.env): number {
+  return wasmThreadsPerEngine(1, env, Math.max(1, availableCores(env) - 1));
+}
+
 /** Threads for one wasm engine: RNAS_WASM_THREADS, else the cores this process may use (at most 8). */
 export function defaultWasmThreads(env: NodeJS.ProcessEnv = process.env): number {
   return wasmThreadsPerEngine(1, env);

@@ -2,7 +2,7 @@
 // file): its own tensor engine, the loaded model versions, one message at a time. Forward passes
 // run here so that the service's event loop keeps reading, decoding and queueing requests while a
 // batch computes.
-import { initBackend, tf } from '@rnas/engine';
+import { initBackend, servingWasmThreads, tf } from '@rnas/engine';
 import { loadModel, loadModelArtifact, type Model } from '@rnas/model';
 import { serveRequests, workerMemory } from '@rnas/workers';
 import type { ComputeInit, ComputeReply, ComputeRequest } from './compute-protocol';
@@ -54,8 +54,9 @@ async function handle(message: ComputeRequest): Promise<ComputeReply> {
 }
 
 // Loads read files asynchronously: serveRequests still answers one message at a time, in order.
+// The engine leaves one core to the service's gRPC thread and image decoding (servingWasmThreads).
 serveRequests('compute-worker', async ({ backend }: ComputeInit) => ({
-  ready: await initBackend(backend),
+  ready: await initBackend(backend, { wasmThreads: servingWasmThreads() }),
   handle,
   transfer: (reply: ComputeReply) => (reply.type === 'result' ? [reply.output.buffer as ArrayBuffer] : []),
   memory: () => workerMemory(tf.memory()),
