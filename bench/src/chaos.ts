@@ -12,6 +12,7 @@ import { readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
+import type { ServiceDefinition } from '@grpc/grpc-js';
 import { temporaryDataRoot } from '@rnas/data';
 import { decodeSafetensors } from '@rnas/engine';
 import {
@@ -184,6 +185,20 @@ const GENOTYPE: Genotype = {
   reduceConcat: [2, 3],
 };
 
+/** One client of the service on `port` for the calls of `f`, closed after them. */
+async function withClient<S extends ServiceDefinition, T>(
+  definition: S,
+  port: number,
+  f: (client: PromiseClient<S>) => Promise<T>,
+): Promise<T> {
+  const client = createClient(definition, `127.0.0.1:${port}`, { defaultDeadlineMs: 30_000 });
+  try {
+    return await f(client);
+  } finally {
+    client.close();
+  }
+}
+
 /** What a job service looks like to the chaos run. */
 interface JobKind<Result> {
   name: 'search' | 'training';
@@ -203,19 +218,10 @@ interface JobKind<Result> {
 }
 
 function searchKind(datasetUri: string, dataRoot: string): JobKind<unknown> {
-  const client = (port: number): PromiseClient<typeof SearchServiceService> =>
-    createClient(SearchServiceService, `127.0.0.1:${port}`, { defaultDeadlineMs: 30_000 });
-  const use = async <T>(
+  const use = <T>(
     port: number,
     f: (c: PromiseClient<typeof SearchServiceService>) => Promise<T>,
-  ): Promise<T> => {
-    const c = client(port);
-    try {
-      return await f(c);
-    } finally {
-      c.close();
-    }
-  };
+  ): Promise<T> => withClient(SearchServiceService, port, f);
   const list = (port: number): Promise<Search[]> =>
     use(port, async (c) => (await c.listSearches({ pageSize: 1000, pageToken: '', state: 0 })).searches);
   return {
@@ -279,19 +285,10 @@ function searchKind(datasetUri: string, dataRoot: string): JobKind<unknown> {
 }
 
 function trainingKind(datasetUri: string, dataRoot: string): JobKind<unknown> {
-  const client = (port: number): PromiseClient<typeof TrainingServiceService> =>
-    createClient(TrainingServiceService, `127.0.0.1:${port}`, { defaultDeadlineMs: 30_000 });
-  const use = async <T>(
+  const use = <T>(
     port: number,
     f: (c: PromiseClient<typeof TrainingServiceService>) => Promise<T>,
-  ): Promise<T> => {
-    const c = client(port);
-    try {
-      return await f(c);
-    } finally {
-      c.close();
-    }
-  };
+  ): Promise<T> => withClient(TrainingServiceService, port, f);
   const list = (port: number): Promise<Training[]> =>
     use(port, async (c) => (await c.listTrainings({ pageSize: 1000, pageToken: '', state: 0 })).trainings);
   return {
