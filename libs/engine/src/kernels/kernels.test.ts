@@ -252,6 +252,20 @@ function convCases(): Case[] {
       [1, 1],
       [1, 8],
     ],
+    // Columns in fours (the SIMD products): 4x8 and 4x4 blocks, rows past the last multiple of
+    // 4, a batch of a against one b.
+    [
+      [37, 13],
+      [13, 12],
+    ],
+    [
+      [2, 9, 20],
+      [20, 8],
+    ],
+    [
+      [3, 1, 5],
+      [5, 4],
+    ],
     // Transposed a with 4 | its columns and b's (the SIMD kernels), long inner axes in chunks.
     [
       [16, 40],

@@ -30,10 +30,19 @@
 //     for j in [0, c): acc[j] += sum over i < count of (x[i*4c + j] - mx[j]) * (y[i*yStride + j] - my[j])
 //     (yStride 0 reads one row of y for every i);
 //   affine2(x, y, out, count, c, a, b, m, s)      (c a multiple of 4; rows c values apart)
-//     out[i, j] = x[i, j] * a[j] + (y[i, j] - m[j]) * b[j] + s[j] for i < count.
+//     out[i, j] = x[i, j] * a[j] + (y[i, j] - m[j]) * b[j] + s[j] for i < count;
+//   gemmNN(a, b, out, count, aStride, bStride, outStride, rowBlocks, colBlocks)
+//     for each block of 4 rows of a and 8 columns of b: out[rows, cols] = sum over k < count of
+//     a[row, k] * b[k, cols], overwriting out; gemmNN4 4x4 blocks, gemmNN1 and gemmNN14 one row.
+//
+// The products (gemmTN, gemmNN) multiply and add with relaxed SIMD's f32x4.relaxed_madd where the
+// runtime has it (fused on CPUs with FMA: x86-64 since 2013, every arm64), else f32x4.mul and
+// f32x4.add. A fused multiply-add rounds once, so results differ from the unfused kernels in the
+// last bits (within the parity tolerances); they do not depend on the number of threads.
 //
 // Each call sums its `count` products in registers before adding them to the output, so long
 // reductions, cut into calls, are summed in two levels.
+import { setFlagsFromString } from 'node:v8';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 
 export interface SimdKernels {
@@ -51,6 +60,10 @@ export interface SimdKernels {
     mx: number,
     my: number,
   ) => void;
+  readonly gemmNN: GemmNN;
+  readonly gemmNN4: GemmNN;
+  readonly gemmNN1: GemmNN;
+  readonly gemmNN14: GemmNN;
   readonly affine2: (
     x: number,
     y: number,
@@ -63,6 +76,19 @@ export interface SimdKernels {
     s: number,
   ) => void;
 }
+
+/** gemmNN's nine integers (see the note at the top). */
+export type GemmNN = (
+  a: number,
+  b: number,
+  out: number,
+  count: number,
+  aStride: number,
+  bStride: number,
+  outStride: number,
+  rowBlocks: number,
+  colBlocks: number,
+) => void;
 
 export type RouteKernel = (
   x: number,
@@ -168,6 +194,14 @@ const V_OR = simd(0x50);
 /** Four -inf (0xff800000, little-endian). */
 const V_NEG_INF = [...simd(0x0c), ...new Array<number[]>(4).fill([0x00, 0x00, 0x80, 0xff]).flat()];
 
+/** f32x4.relaxed_madd (relaxed SIMD): a * b + c, fused where the CPU has FMA. */
+const F32X4_RELAXED_MADD = simd(0x105);
+
+/** a * b + c in f32x4 lanes: one relaxed_madd with `fma`, else a multiply and an add. */
+function multiplyAdd(fma: boolean, a: number[], b: number[], c: number[]): number[] {
+  return fma ? [...a, ...b, ...c, ...F32X4_RELAXED_MADD] : [...c, ...a, ...b, ...F32X4_MUL, ...F32X4_ADD];
+}
+
 // Parameters 0-6 as in `Mac`; locals: 7 j (byte offset of the channel), 8 vector end, 9 xp,
 // 10 dp, 11 i, 12 vector sum, 13 scalar sum.
 const [X, DY, ACC, COUNT, C, XSTRIDE, DYSTRIDE, J, VEND, XP, DP, I, VSUM, SSUM] = [
@@ -238,13 +272,13 @@ const sumOf = (r: number, h: number) => 8 + 2 * r + h;
 const [B0, B1, SPLAT] = [16, 17, 18];
 
 /** gemmTN with `halves` f32x4 columns per row of the block (2: 4x8, 1: 4x4). */
-function gemmTNBody(halves: 1 | 2): number[] {
+function gemmTNBody(halves: 1 | 2, fma: boolean): number[] {
   const step: number[] = [...get(B), ...vLoadAt(0), ...set(B0)];
   if (halves === 2) step.push(...get(B), ...vLoadAt(16), ...set(B1));
   for (let r = 0; r < 4; r++) {
     step.push(...get(A), ...fLoadAt(4 * r), ...F32X4_SPLAT, ...set(SPLAT));
     for (let h = 0; h < halves; h++) {
-      step.push(...get(sumOf(r, h)), ...get(SPLAT), ...get(h === 0 ? B0 : B1), ...F32X4_MUL, ...F32X4_ADD);
+      step.push(...multiplyAdd(fma, get(SPLAT), get(h === 0 ? B0 : B1), get(sumOf(r, h))));
       step.push(...set(sumOf(r, h)));
     }
   }
@@ -273,6 +307,82 @@ function gemmTNBody(halves: 1 | 2): number[] {
   const body = [
     ...vec([
       [1, I32],
+      [11, V128],
+    ]),
+    ...code,
+  ];
+  return [...uleb(body.length), ...body];
+}
+
+// gemmNN (rows r = 4 or 1, halves h = 2 or 1): parameters 0 a, 1 b, 2 out, 3 count (the inner
+// axis), 4 aStride, 5 bStride, 6 outStride, 7 row blocks, 8 column blocks; for each block of
+// `rows` rows of a and each block of 4h columns of b, out[row, cols] = sum over k < count of
+// a[row, k] * b[k, cols] (overwriting out). Locals: 9 k, 10 ap, 11 bp, 12 block output, 13 row
+// blocks left, 14 column blocks left, 15 the block row of a, 16 the block column of b, 17 the
+// block row of out, 18 2 aStride, 19 3 aStride, 20 a store address, then the sums (row r, half h
+// at 21 + 2r + h), b's two halves and a's splat.
+function gemmNNBody(rows: 1 | 4, halves: 1 | 2, fma: boolean): number[] {
+  const [a, b, out, count, aStride, bStride, oStride, rowBlocks, colBlocks] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+  const [k, ap, bp, op, rb, cb, aRow, bCol, oRow, as2, as3, sp] = [
+    9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20,
+  ];
+  const sum = (r: number, h: number) => 21 + 2 * r + h;
+  const [b0, b1, splat] = [29, 30, 31];
+  const rowAddress = (r: number) =>
+    r === 0 ? get(ap) : [...get(ap), ...get(r === 1 ? aStride : r === 2 ? as2 : as3), ...ADD];
+  const zero: number[] = [];
+  const step: number[] = [...get(bp), ...vLoadAt(0), ...set(b0)];
+  if (halves === 2) step.push(...get(bp), ...vLoadAt(16), ...set(b1));
+  const store: number[] = [...get(op), ...set(sp)];
+  for (let r = 0; r < rows; r++) {
+    step.push(...rowAddress(r), ...fLoadAt(0), ...F32X4_SPLAT, ...set(splat));
+    for (let h = 0; h < halves; h++) {
+      zero.push(...V_ZERO, ...set(sum(r, h)));
+      step.push(...multiplyAdd(fma, get(splat), get(h === 0 ? b0 : b1), get(sum(r, h))));
+      step.push(...set(sum(r, h)));
+      store.push(...get(sp), ...get(sum(r, h)), ...vStoreAt(16 * h));
+    }
+    store.push(...get(sp), ...get(oStride), ...ADD, ...set(sp));
+  }
+  // prettier-ignore
+  const code = [
+    ...get(aStride), ...i32(2), 0x6c, ...set(as2),
+    ...get(aStride), ...i32(3), 0x6c, ...set(as3),
+    ...get(a), ...set(aRow),
+    ...get(out), ...set(oRow),
+    ...get(rowBlocks), ...set(rb),
+    ...BLOCK, ...LOOP,
+    ...get(rb), ...EQZ, ...brIf(1),
+    ...get(b), ...set(bCol),
+    ...get(oRow), ...set(op),
+    ...get(colBlocks), ...set(cb),
+    ...BLOCK, ...LOOP,
+    ...get(cb), ...EQZ, ...brIf(1),
+    ...zero,
+    ...get(aRow), ...set(ap),
+    ...get(bCol), ...set(bp),
+    ...get(count), ...set(k),
+    ...BLOCK, ...LOOP,
+    ...get(k), ...EQZ, ...brIf(1),
+    ...step,
+    ...get(ap), ...i32(4), ...ADD, ...set(ap),
+    ...get(bp), ...get(bStride), ...ADD, ...set(bp),
+    ...get(k), ...i32(1), ...SUB, ...set(k),
+    ...br(0), ...END, ...END,
+    ...store,
+    ...get(bCol), ...i32(16 * halves), ...ADD, ...set(bCol),
+    ...get(op), ...i32(16 * halves), ...ADD, ...set(op),
+    ...get(cb), ...i32(1), ...SUB, ...set(cb),
+    ...br(0), ...END, ...END,
+    ...get(aRow), ...get(aStride), ...i32(rows), 0x6c, ...ADD, ...set(aRow),
+    ...get(oRow), ...get(oStride), ...i32(rows), 0x6c, ...ADD, ...set(oRow),
+    ...get(rb), ...i32(1), ...SUB, ...set(rb),
+    ...br(0), ...END, ...END,
+    ...END,
+  ];
+  const body = [
+    ...vec([
+      [12, I32],
       [11, V128],
     ]),
     ...code,
@@ -429,7 +539,7 @@ function memoryImport(shared: boolean): number[] {
   return shared ? [0x03, ...uleb(1), ...uleb(65536)] : [0x00, ...uleb(1)];
 }
 
-function moduleBytes(shared: boolean): Uint8Array {
+function moduleBytes(shared: boolean, fma: boolean): Uint8Array {
   const type = [0x60, ...vec(new Array<number[]>(7).fill([I32])), ...vec([])];
   const routeType = [0x60, ...vec(new Array<number[]>(8).fill([I32])), ...vec([])];
   const affineType = [0x60, ...vec(new Array<number[]>(9).fill([I32])), ...vec([])];
@@ -438,7 +548,7 @@ function moduleBytes(shared: boolean): Uint8Array {
     ...section(1, vec([type, routeType, affineType])),
     // (import "env" "memory" (memory ...))
     ...section(2, vec([[...name('env'), ...name('memory'), 0x02, ...memoryImport(shared)]])),
-    ...section(3, vec([[0], [0], [0], [1], [1], [2]])),
+    ...section(3, vec([[0], [0], [0], [1], [1], [2], [2], [2], [2], [2]])),
     ...section(
       7,
       vec([
@@ -448,9 +558,27 @@ function moduleBytes(shared: boolean): Uint8Array {
         [...name('route'), 0x00, 0x03],
         [...name('cmac'), 0x00, 0x04],
         [...name('affine2'), 0x00, 0x05],
+        [...name('gemmNN'), 0x00, 0x06],
+        [...name('gemmNN4'), 0x00, 0x07],
+        [...name('gemmNN1'), 0x00, 0x08],
+        [...name('gemmNN14'), 0x00, 0x09],
       ]),
     ),
-    ...section(10, vec([macBody(), gemmTNBody(2), gemmTNBody(1), routeBody(), cmacBody(), affine2Body()])),
+    ...section(
+      10,
+      vec([
+        macBody(),
+        gemmTNBody(2, fma),
+        gemmTNBody(1, fma),
+        routeBody(),
+        cmacBody(),
+        affine2Body(),
+        gemmNNBody(4, 2, fma),
+        gemmNNBody(4, 1, fma),
+        gemmNNBody(1, 2, fma),
+        gemmNNBody(1, 1, fma),
+      ]),
+    ),
   ]);
 }
 
@@ -467,8 +595,77 @@ const wasm = (globalThis as unknown as { WebAssembly: WebAssemblyApi }).WebAssem
 const bytes = new Map<boolean, Uint8Array | null>();
 const instances = new WeakMap<object, SimdKernels>();
 
-/** The backend's memory: exported by the one-thread build, imported (shared) by the threaded one. */
-function backendMemory(backend: BackendWasm): { buffer: ArrayBufferLike } | undefined {
+/**
+ * The module's bytes for an unshared or a shared memory; null where the runtime rejects them. The
+ * matrix products use relaxed SIMD's fused multiply-add where the runtime has it (Node 20 behind
+ * a V8 flag, set here; on by default from Node 22), else a multiply and an add.
+ */
+export function simdModuleBytes(shared: boolean): Uint8Array | null {
+  if (!bytes.has(shared)) {
+    enableRelaxedSimd();
+    const fused = moduleBytes(shared, true);
+    const plain = moduleBytes(shared, false);
+    bytes.set(shared, wasm.validate(fused) ? fused : wasm.validate(plain) ? plain : null);
+  }
+  return bytes.get(shared) ?? null;
+}
+
+/** Whether the products fuse their multiply-adds (relaxed SIMD), for benchmarks and tests. */
+export function simdProductsFused(): boolean {
+  const code = simdModuleBytes(false);
+  return code !== null && wasm.validate(moduleBytes(false, true));
+}
+
+let relaxedTried = false;
+
+/**
+ * Turns on relaxed SIMD in Node 20 (V8 11.3 has it behind --experimental-wasm-relaxed-simd; the
+ * flag is read when a module is validated or compiled, so setting it here, before ours, suffices).
+ */
+function enableRelaxedSimd(): void {
+  if (relaxedTried) return;
+  relaxedTried = true;
+  try {
+    setFlagsFromString('--experimental-wasm-relaxed-simd');
+  } catch {
+    // A runtime without the flag: validation decides.
+  }
+}
+
+/** True for a WebAssembly.Memory whose buffer is shared (the threaded backend's). */
+export function isSharedMemory(memory: { buffer: ArrayBufferLike }): boolean {
+  return Object.prototype.toString.call(memory.buffer) === '[object SharedArrayBuffer]';
+}
+
+/**
+ * The kernels on a memory (the backend's, or in a kernel thread the same shared memory), or null
+ * where the runtime has no WebAssembly SIMD. One instance per memory and thread.
+ */
+export function kernelsOn(memory: { buffer: ArrayBufferLike }): SimdKernels | null {
+  const code = simdModuleBytes(isSharedMemory(memory));
+  if (code === null) return null;
+  let kernels = instances.get(memory);
+  if (kernels === undefined) {
+    const { exports } = new wasm.Instance(new wasm.Module(code), { env: { memory } });
+    kernels = {
+      mac: exports.mac as Kernel,
+      gemmTN: exports.gemmTN as Kernel,
+      gemmTN4: exports.gemmTN4 as Kernel,
+      route: exports.route as RouteKernel,
+      cmac: exports.cmac as SimdKernels['cmac'],
+      affine2: exports.affine2 as SimdKernels['affine2'],
+      gemmNN: exports.gemmNN as GemmNN,
+      gemmNN4: exports.gemmNN4 as GemmNN,
+      gemmNN1: exports.gemmNN1 as GemmNN,
+      gemmNN14: exports.gemmNN14 as GemmNN,
+    };
+    instances.set(memory, kernels);
+  }
+  return kernels;
+}
+
+/** The backend's WebAssembly.Memory, or undefined for a build that does not expose it. */
+export function backendMemory(backend: BackendWasm): { buffer: ArrayBufferLike } | undefined {
   const module = backend.wasm as unknown as { asm?: { memory?: unknown }; wasmMemory?: unknown };
   const memory = module.asm?.memory ?? module.wasmMemory;
   // By its tag, not instanceof: the module may come from another realm (a vm context, jest's).
@@ -483,26 +680,5 @@ function backendMemory(backend: BackendWasm): { buffer: ArrayBufferLike } | unde
  */
 export function simdKernels(backend: BackendWasm): SimdKernels | null {
   const memory = backendMemory(backend);
-  if (memory === undefined) return null;
-  const shared = Object.prototype.toString.call(memory.buffer) === '[object SharedArrayBuffer]';
-  if (!bytes.has(shared)) {
-    const candidate = moduleBytes(shared);
-    bytes.set(shared, wasm.validate(candidate) ? candidate : null);
-  }
-  const code = bytes.get(shared);
-  if (code === null || code === undefined) return null;
-  let kernels = instances.get(memory);
-  if (kernels === undefined) {
-    const { exports } = new wasm.Instance(new wasm.Module(code), { env: { memory } });
-    kernels = {
-      mac: exports.mac as Kernel,
-      gemmTN: exports.gemmTN as Kernel,
-      gemmTN4: exports.gemmTN4 as Kernel,
-      route: exports.route as RouteKernel,
-      cmac: exports.cmac as SimdKernels['cmac'],
-      affine2: exports.affine2 as SimdKernels['affine2'],
-    };
-    instances.set(memory, kernels);
-  }
-  return kernels;
+  return memory === undefined ? null : kernelsOn(memory);
 }

@@ -1,0 +1,178 @@
+// Kernel drivers that the threads of kernel-threads.ts share: each runs one range of a kernel's
+// work (output rows of a matrix product, channels of a filter gradient, pixels of a per-channel
+// map) from integer arguments. Every range is a set of outputs that one thread computes in the
+// order one thread would, so results do not depend on the number of threads.
+import type { SimdKernels } from './simd';
+
+/** A driver: the work units [start, end) of the kernel call described by `args`. */
+export type Driver = (kernels: SimdKernels, args: ArrayLike<number>, start: number, end: number) => void;
+
+/** The operands of one product, as byte addresses on the backend's heap. */
+export interface Product {
+  /** a: [m, k] row-major (NN), or [k, m] (TN). */
+  readonly a: number;
+  /** b: [k, n] row-major. */
+  readonly b: number;
+  /** out: [m, n] row-major. */
+  readonly out: number;
+  readonly m: number;
+  readonly k: number;
+  readonly n: number;
+}
+
+export const productArgs = (p: Product): number[] => [p.a, p.b, p.out, p.m, p.k, p.n];
+
+/**
+ * Rows [r0, r1) of a b for a [m, k] and b [k, n], n a multiple of 4: 4x8 blocks, then a 4-column
+ * block where n leaves one, then the rows past the last multiple of 4 one at a time.
+ */
+const nnRows: Driver = (kernels, args, r0, r1) => {
+  const [a, b, out, , k, n] = args as number[];
+  const eights = n >> 3;
+  const four = (n & 7) === 4;
+  const blocks = (r1 - r0) >> 2;
+  const rest = r1 - r0 - 4 * blocks;
+  const run = (
+    kernel8: SimdKernels['gemmNN'],
+    kernel4: SimdKernels['gemmNN'],
+    row: number,
+    count: number,
+  ) => {
+    const aAt = a + 4 * row * k;
+    const outAt = out + 4 * row * n;
+    if (eights > 0) kernel8(aAt, b, outAt, k, 4 * k, 4 * n, 4 * n, count, eights);
+    if (four) kernel4(aAt, b + 32 * eights, outAt + 32 * eights, k, 4 * k, 4 * n, 4 * n, count, 1);
+  };
+  if (blocks > 0) run(kernels.gemmNN, kernels.gemmNN4, r0, blocks);
+  if (rest > 0) run(kernels.gemmNN1, kernels.gemmNN14, r0 + 4 * blocks, rest);
+};
+
+/** Rows of the inner axis per kernel call in a^T b: both operands' rows stay in the cache. */
+const CHUNK_BYTES = 128 * 1024;
+
+/**
+ * Rows [i0, i1) (multiples of 4) of a^T b for a [k, m] and b [k, n] (m and n multiples of 4),
+ * added to `out`, which starts zeroed: 4x8 output blocks (4x4 for a last odd group of four
+ * columns), summed over chunks of the k rows.
+ */
+const tnRows: Driver = (kernels, args, i0, i1) => {
+  const [a, b, out, m, k, n] = args as number[];
+  const chunk = Math.max(16, Math.floor(CHUNK_BYTES / (4 * (m + n))));
+  for (let k0 = 0; k0 < k; k0 += chunk) {
+    const rows = Math.min(chunk, k - k0);
+    for (let i = i0; i < i1; i += 4) {
+      for (let j = 0; j < n; j += 8) {
+        (j + 8 <= n ? kernels.gemmTN : kernels.gemmTN4)(
+          a + 4 * (k0 * m + i),
+          b + 4 * (k0 * n + j),
+          out + 4 * (i * n + j),
+          rows,
+          4 * m,
+          4 * n,
+          4 * n,
+        );
+      }
+    }
+  }
+};
+
+/** A depthwise convolution's geometry for its filter gradient, one channel multiplier. */
+export interface DepthwiseFilterGrad {
+  /** Byte addresses: x [n, h, w, c], dy [n, ho, wo, c], acc [kh, kw, c] (zeroed). */
+  readonly x: number;
+  readonly dy: number;
+  readonly acc: number;
+  readonly n: number;
+  readonly h: number;
+  readonly w: number;
+  readonly ho: number;
+  readonly wo: number;
+  readonly c: number;
+  readonly sh: number;
+  readonly sw: number;
+  readonly top: number;
+  readonly left: number;
+  readonly kh: number;
+  readonly kw: number;
+}
+
+export const depthwiseArgs = (d: DepthwiseFilterGrad): number[] => [
+  d.x,
+  d.dy,
+  d.acc,
+  d.n,
+  d.h,
+  d.w,
+  d.ho,
+  d.wo,
+  d.c,
+  d.sh,
+  d.sw,
+  d.top,
+  d.left,
+  d.kh,
+  d.kw,
+];
+
+/**
+ * Taps [t0, t1) (row-major over the kh x kw window) of a depthwise filter gradient: one `mac` call
+ * per (image, output row, tap), the output row's dy against the input row the tap reads, over the
+ * output columns whose tap lands inside the input (padding contributes nothing). A tap's sums are
+ * one thread's, in image and row order.
+ */
+const depthwiseFilterTaps: Driver = (kernels, args, t0, t1) => {
+  const [xAt, dyAt, accAt, n, h, w, ho, wo, c, sh, sw, top, left, , kw] = args as number[];
+  const pixel = 4 * c;
+  const { mac } = kernels;
+  // Per tap: its row and column, and the output columns [first, end) that read inside the input.
+  const taps: number[][] = [];
+  for (let t = t0; t < t1; t++) {
+    const [ky, kx] = [Math.floor(t / kw), t % kw];
+    const first = Math.max(0, Math.ceil((left - kx) / sw));
+    const end = Math.min(wo, Math.floor((w - 1 + left - kx) / sw) + 1);
+    if (end > first) taps.push([ky, first, end, first * sw + kx - left, accAt + t * pixel]);
+  }
+  for (let b = 0; b < n; b++) {
+    for (let oh = 0; oh < ho; oh++) {
+      const dyRow = dyAt + (b * ho + oh) * wo * pixel;
+      for (const [ky, first, end, q, acc] of taps) {
+        const r = oh * sh + ky - top;
+        if (r < 0 || r >= h) continue;
+        const xRow = xAt + (b * h + r) * w * pixel;
+        mac(xRow + q * pixel, dyRow + first * pixel, acc, end - first, c, sw * pixel, pixel);
+      }
+    }
+  }
+};
+
+/** Pixels per affine2 call. */
+export const AFFINE_CHUNK = 1024;
+
+/**
+ * Pixels [p0, p1) of affine2 (channel-ops.ts, channelAffine): out = a * x + (y - m) * b + s per
+ * channel, c channels (a multiple of 4) per pixel.
+ */
+const affinePixels: Driver = (kernels, args, p0, p1) => {
+  const [xAt, yAt, outAt, c, aAt, bAt, mAt, sAt] = args as number[];
+  for (let p = p0; p < p1; p += AFFINE_CHUNK) {
+    const offset = 4 * c * p;
+    kernels.affine2(
+      xAt + offset,
+      yAt + offset,
+      outAt + offset,
+      Math.min(AFFINE_CHUNK, p1 - p),
+      c,
+      aAt,
+      bAt,
+      mAt,
+      sAt,
+    );
+  }
+};
+
+export const DRIVERS: readonly Driver[] = [nnRows, tnRows, depthwiseFilterTaps, affinePixels];
+export type DriverId = 0 | 1 | 2 | 3;
+export const NN: DriverId = 0;
+export const TN: DriverId = 1;
+export const DEPTHWISE_FILTER: DriverId = 2;
+export const AFFINE: DriverId = 3;

@@ -1,0 +1,156 @@
+// The kernel threads (kernel-threads.ts) of a threaded wasm engine: a matrix product split among
+// the threads equals the same product on one thread bit for bit, and the cpu backend's to float
+// precision, for every shape the splits and blocks can cut awkwardly. An engine keeps the threads
+// it started with, so the threaded engine runs in a process of its own (compiled code).
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+
+const ROOT = path.resolve(__dirname, '..', '..', '..', '..');
+
+const SCRIPT = `
+const { initBackend, tf } = require('@rnas/engine');
+require('@tensorflow/tfjs-backend-cpu');
+const { DRIVERS, NN, TN, productArgs } = require('@rnas/engine/dist/kernels/gemm');
+const { kernelThreads } = require('@rnas/engine/dist/kernels/kernel-threads');
+const { simdKernels } = require('@rnas/engine/dist/kernels/simd');
+(async () => {
+  const info = await initBackend('wasm', { wasmThreads: 2 });
+  const backend = tf.backend();
+  const threads = kernelThreads(backend);
+  const kernels = simdKernels(backend);
+  const heap = (t) => backend.typedArrayFromHeap({ dataId: t.dataId, shape: t.shape, dtype: t.dtype });
+  // [m, k, n]: rows not in fours, 4-column tails, long and short inner axes; all large enough to split.
+  const shapes = [[4099, 33, 12], [1027, 130, 20], [65536, 16, 16], [300, 1000, 4], [4096, 7, 36]];
+  const results = [];
+  let seed = 1;
+  for (const [m, k, n] of shapes) {
+    const a = tf.randomNormal([m, k], 0, 1, 'float32', seed++);
+    const b = tf.randomNormal([k, n], 0, 1, 'float32', seed++);
+    const aT = tf.transpose(a);
+    const bT = tf.transpose(b);
+    const dy = tf.randomNormal([m, n], 0, 1, 'float32', seed++);
+    const nn = tf.matMul(a, b);
+    const nt = tf.matMul(a, bT, false, true);
+    const tn = tf.matMul(a, dy, true, false);
+    // The same products by the drivers on this thread alone.
+    const one = tf.zeros([m, n]);
+    DRIVERS[NN](kernels, productArgs({ a: heap(a).byteOffset, b: heap(b).byteOffset, out: heap(one).byteOffset, m, k, n }), 0, m);
+    const oneTn = tf.zeros([k, n]);
+    // tnRows needs the output's rows in fours (the kernel the wasm BatchMatMul picks then).
+    if (k % 4 === 0) DRIVERS[TN](kernels, productArgs({ a: heap(a).byteOffset, b: heap(dy).byteOffset, out: heap(oneTn).byteOffset, m: k, k: m, n }), 0, k);
+    const same = (x, y) => { const p = x.dataSync(), q = y.dataSync(); if (p.length !== q.length) return false; for (let i = 0; i < p.length; i++) if (p[i] !== q[i]) return false; return true; };
+    const host = { nn: nn.arraySync(), tn: tn.arraySync(), a: a.arraySync(), b: b.arraySync(), dy: dy.arraySync() };
+    results.push({
+      shape: [m, k, n],
+      nnSplitEqualsOne: same(nn, one),
+      ntEqualsNn: same(nt, nn),
+      tnSplitEqualsOne: k % 4 === 0 ? same(tn, oneTn) : null,
+      host,
+    });
+    tf.dispose([a, b, aT, bT, dy, nn, nt, tn, one, oneTn]);
+  }
+  const before = tf.memory().numTensors;
+  for (let i = 0; i < 20; i++) {
+    const a = tf.randomNormal([2048, 32]);
+    const b = tf.randomNormal([32, 32]);
+    tf.dispose([a, b, tf.matMul(a, b), tf.matMul(a, b, false, true), tf.matMul(a, a, true, false)]);
+  }
+  const after = tf.memory().numTensors;
+  let tooMany = '';
+  try { threads.run(NN, new Array(40).fill(0), 8, 1, 1 << 30); } catch (e) { tooMany = String(e.message); }
+  require('fs').writeFileSync(process.env.OUT, JSON.stringify({ engineThreads: info.threads, kernelThreads: threads && threads.threads, results, before, after, tooMany }));
+  process.exit(0);
+})().catch((e) => { console.error(e); process.exit(1); });
+`;
+
+interface Out {
+  engineThreads: number;
+  kernelThreads: number | null;
+  results: {
+    shape: [number, number, number];
+    nnSplitEqualsOne: boolean;
+    ntEqualsNn: boolean;
+    tnSplitEqualsOne: boolean | null;
+    host: { nn: number[][]; tn: number[][]; a: number[][]; b: number[][]; dy: number[][] };
+  }[];
+  before: number;
+  after: number;
+  tooMany: string;
+}
+
+let out: Out;
+
+beforeAll(() => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'rnas-kthreads-'));
+  try {
+    const file = path.join(dir, 'out.json');
+    const child = spawnSync(process.execPath, ['-e', SCRIPT], {
+      cwd: ROOT,
+      env: { ...process.env, OUT: file, RNAS_WASM_THREADS: '' },
+      encoding: 'utf8',
+      maxBuffer: 1 << 28,
+    });
+    if (child.status !== 0) throw new Error(`threaded products failed: ${child.stderr}`);
+    out = JSON.parse(readFileSync(file, 'utf8')) as Out;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}, 120_000);
+
+it('a two-thread engine has one kernel thread beside the calling thread', () => {
+  expect(out.engineThreads).toBe(2);
+  expect(out.kernelThreads).toBe(2);
+});
+
+it('split products equal one-thread products bit for bit, whatever the shape', () => {
+  expect(out.results).toHaveLength(5);
+  for (const r of out.results) {
+    expect({ shape: r.shape, equal: r.nnSplitEqualsOne }).toEqual({ shape: r.shape, equal: true });
+    expect({ shape: r.shape, equal: r.ntEqualsNn }).toEqual({ shape: r.shape, equal: true });
+    if (r.tnSplitEqualsOne !== null) {
+      expect({ shape: r.shape, equal: r.tnSplitEqualsOne }).toEqual({ shape: r.shape, equal: true });
+    }
+  }
+});
+
+/** Largest |x - ref| relative to the largest |ref|, for sums of products of normal values. */
+function worst(x: number[][], ref: (i: number, j: number) => number): number {
+  let diff = 0;
+  let scale = 0;
+  x.forEach((row, i) =>
+    row.forEach((v, j) => {
+      const r = ref(i, j);
+      diff = Math.max(diff, Math.abs(v - r));
+      scale = Math.max(scale, Math.abs(r));
+    }),
+  );
+  return diff / scale;
+}
+
+it('split products agree with double-precision sums', () => {
+  for (const { shape, host } of out.results) {
+    const [, k] = shape;
+    const m = host.a.length;
+    const nnErr = worst(host.nn, (i, j) => {
+      let s = 0;
+      for (let q = 0; q < k; q++) s += host.a[i][q] * host.b[q][j];
+      return s;
+    });
+    const tnErr = worst(host.tn, (i, j) => {
+      let s = 0;
+      for (let q = 0; q < m; q++) s += host.a[q][i] * host.dy[q][j];
+      return s;
+    });
+    expect({ shape, nn: nnErr < 1e-5, tn: tnErr < 1e-5 }).toEqual({ shape, nn: true, tn: true });
+  }
+});
+
+it('products on the threads leave no tensors behind', () => {
+  expect(out.after).toBe(out.before);
+});
+
+it('refuses more arguments than a worker slot holds, naming the count', () => {
+  expect(out.tooMany).toBe('kernel threads: 40 arguments, at most 24');
+});
