@@ -154,8 +154,9 @@ function convCases(): Case[] {
         attrs: { ...dw, inputShape: [g.n, g.h, g.w, c] },
       });
     }
-    // The SIMD filter gradient takes four channels a lane group: whole groups, and groups plus a tail.
-    for (const c of g.kh === 3 ? [4, 9, 16] : []) {
+    // The SIMD filter gradient takes four channels a lane group and sixteen channels four groups at
+    // a time: whole groups, groups plus a tail, fours of groups plus single groups and a tail.
+    for (const c of g.kh === 3 ? [4, 9, 16, 39] : []) {
       cases.push({
         label: `${label} ${c} channels`,
         kernel: 'DepthwiseConv2dNativeBackpropFilter',

@@ -207,6 +207,8 @@ function multiplyAdd(fma: boolean, a: number[], b: number[], c: number[]): numbe
 const [X, DY, ACC, COUNT, C, XSTRIDE, DYSTRIDE, J, VEND, XP, DP, I, VSUM, SSUM] = [
   0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13,
 ];
+// 14 the end of the whole fours of channel groups, 15-18 their sums.
+const [V16END, S4] = [14, 15];
 
 /** One channel group: `sum` over the count products, then acc[j] += sum. */
 function channelGroup(
@@ -216,7 +218,11 @@ function channelGroup(
   add: number[],
   store: number[],
   sum: number,
+  fma: boolean,
 ): number[] {
+  const product = fma
+    ? multiplyAdd(true, [...get(XP), ...load], [...get(DP), ...load], get(sum))
+    : [...get(sum), ...get(XP), ...load, ...get(DP), ...load, ...mul, ...add];
   // prettier-ignore
   return [
     ...zero, ...set(sum),
@@ -225,7 +231,7 @@ function channelGroup(
     ...get(COUNT), ...set(I),
     ...BLOCK, ...LOOP,
     ...get(I), ...EQZ, ...brIf(1),
-    ...get(sum), ...get(XP), ...load, ...get(DP), ...load, ...mul, ...add, ...set(sum),
+    ...product, ...set(sum),
     ...get(XP), ...get(XSTRIDE), ...ADD, ...set(XP),
     ...get(DP), ...get(DYSTRIDE), ...ADD, ...set(DP),
     ...get(I), ...i32(1), ...SUB, ...set(I),
@@ -236,14 +242,61 @@ function channelGroup(
   ];
 }
 
-function macBody(): number[] {
-  const vector = channelGroup(V_ZERO, V_LOAD, F32X4_MUL, F32X4_ADD, V_STORE, VSUM);
-  const scalar = channelGroup(F_ZERO, F_LOAD, F_MUL, F_ADD, F_STORE, SSUM);
+/**
+ * Four channel groups (16 channels) at once, four sums in registers: each group's sum is a chain
+ * of dependent additions, and interleaving four chains keeps the adder busy.
+ */
+function channelGroups4(fma: boolean): number[] {
+  const sums = [S4, S4 + 1, S4 + 2, S4 + 3];
+  const step: number[] = [];
+  const flush: number[] = [];
+  sums.forEach((sum, q) => {
+    step.push(
+      ...multiplyAdd(fma, [...get(XP), ...vLoadAt(16 * q)], [...get(DP), ...vLoadAt(16 * q)], get(sum)),
+    );
+    step.push(...set(sum));
+    flush.push(...get(ACC), ...get(J), ...ADD);
+    flush.push(
+      ...get(ACC),
+      ...get(J),
+      ...ADD,
+      ...vLoadAt(16 * q),
+      ...get(sum),
+      ...F32X4_ADD,
+      ...vStoreAt(16 * q),
+    );
+  });
+  // prettier-ignore
+  return [
+    ...sums.flatMap((sum) => [...V_ZERO, ...set(sum)]),
+    ...get(X), ...get(J), ...ADD, ...set(XP),
+    ...get(DY), ...get(J), ...ADD, ...set(DP),
+    ...get(COUNT), ...set(I),
+    ...BLOCK, ...LOOP,
+    ...get(I), ...EQZ, ...brIf(1),
+    ...step,
+    ...get(XP), ...get(XSTRIDE), ...ADD, ...set(XP),
+    ...get(DP), ...get(DYSTRIDE), ...ADD, ...set(DP),
+    ...get(I), ...i32(1), ...SUB, ...set(I),
+    ...br(0), ...END, ...END,
+    ...flush,
+  ];
+}
+
+function macBody(fma: boolean): number[] {
+  const vector = channelGroup(V_ZERO, V_LOAD, F32X4_MUL, F32X4_ADD, V_STORE, VSUM, fma);
+  const scalar = channelGroup(F_ZERO, F_LOAD, F_MUL, F_ADD, F_STORE, SSUM, false);
   // prettier-ignore
   const code = [
-    // vend = (c & ~3) * 4; cend = c * 4 is recomputed below.
+    // v16end = (c & ~15) * 4; vend = (c & ~3) * 4; cend = c * 4 is recomputed below.
+    ...get(C), ...i32(-16), ...AND, ...i32(4), 0x6c, ...set(V16END),
     ...get(C), ...i32(-4), ...AND, ...i32(4), 0x6c, ...set(VEND),
     ...i32(0), ...set(J),
+    ...BLOCK, ...LOOP,
+    ...get(J), ...get(V16END), ...GE_U, ...brIf(1),
+    ...channelGroups4(fma),
+    ...get(J), ...i32(64), ...ADD, ...set(J),
+    ...br(0), ...END, ...END,
     ...BLOCK, ...LOOP,
     ...get(J), ...get(VEND), ...GE_U, ...brIf(1),
     ...vector,
@@ -260,6 +313,8 @@ function macBody(): number[] {
     [5, I32],
     [1, V128],
     [1, F32],
+    [1, I32],
+    [4, V128],
   ]);
   const body = [...locals, ...code];
   return [...uleb(body.length), ...body];
@@ -567,7 +622,7 @@ function moduleBytes(shared: boolean, fma: boolean): Uint8Array {
     ...section(
       10,
       vec([
-        macBody(),
+        macBody(fma),
         gemmTNBody(2, fma),
         gemmTNBody(1, fma),
         routeBody(),
