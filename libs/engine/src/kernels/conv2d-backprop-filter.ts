@@ -13,8 +13,12 @@ import {
   type KernelFunc,
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
-import { assertDyShape, convGeometry, filterGradPads } from './geometry';
-import { assertFloat32, assertRank4, composed, isEmpty, WASM, zerosOutput } from './scope';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { CONV_FILTER, convFilterArgs } from './gemm';
+import { assertDyShape, type ConvGeometry, convGeometry, filterGradPads } from './geometry';
+import { runSplit } from './kernel-threads';
+import { assertFloat32, assertRank4, composed, isEmpty, type KernelScope, WASM, zerosOutput } from './scope';
+import { simdKernels } from './simd';
 
 function conv2DBackpropFilter(args: {
   inputs: { x: TensorInfo; dy: TensorInfo };
@@ -47,6 +51,8 @@ function conv2DBackpropFilter(args: {
       );
       return s.reshape(prod, [kh, kw, ci, co]);
     }
+    const kernels = co % 4 === 0 && ci <= MAX_SIMD_CHANNELS_IN ? simdKernels(backend as BackendWasm) : null;
+    if (kernels !== null) return bySimd(s, backend as BackendWasm, x, dy, g, [kh, kw, ci, co]);
     const rows = filterGradPads(kh, g.strideHeight, g.top, g.inHeight, g.outHeight);
     const cols = filterGradPads(kw, g.strideWidth, g.left, g.inWidth, g.outWidth);
     const image = s.transpose(x, [3, 1, 2, 0]);
@@ -59,6 +65,64 @@ function conv2DBackpropFilter(args: {
     const grad = s.conv2d(image, kernel, [rows.conv, cols.conv], [g.strideHeight, g.strideWidth]);
     return s.transpose(grad, [1, 2, 0, 3]);
   });
+}
+
+/**
+ * Input channels up to which the SIMD route runs (one gemmTN call per image row, tap, 4 input and
+ * 8 output channels: the calls grow with the channels). The stem (3 channels) is what takes it:
+ * as one XNNPACK convolution with a 32x32 "filter" its gradient took 48 ms of a search-network
+ * step at batch 64.
+ */
+const MAX_SIMD_CHANNELS_IN = 16;
+
+/**
+ * The filter gradient by the SIMD products (gemm.ts, convFilterTaps), the taps split among the
+ * kernel threads. Input channels are padded to a multiple of 4 (the blocks' rows) and the padded
+ * rows of the gradient dropped.
+ */
+function bySimd(
+  s: KernelScope,
+  backend: BackendWasm,
+  x: TensorInfo,
+  dy: TensorInfo,
+  g: ConvGeometry,
+  filterShape: [number, number, number, number],
+): TensorInfo {
+  const [kh, kw, ci, co] = filterShape;
+  const ci4 = Math.ceil(ci / 4) * 4;
+  const input =
+    ci4 === ci
+      ? x
+      : s.pad(x, [
+          [0, 0],
+          [0, 0],
+          [0, 0],
+          [0, ci4 - ci],
+        ]);
+  const acc = s.fill([kh, kw, ci4, co], 0);
+  const at = (t: TensorInfo) => backend.typedArrayFromHeap(t).byteOffset;
+  const args = convFilterArgs({
+    x: at(input),
+    dy: at(dy),
+    acc: at(acc),
+    n: g.batch,
+    h: g.inHeight,
+    w: g.inWidth,
+    ho: g.outHeight,
+    wo: g.outWidth,
+    ci: ci4,
+    co,
+    sh: g.strideHeight,
+    sw: g.strideWidth,
+    top: g.top,
+    left: g.left,
+    kh,
+    kw,
+  });
+  const work = g.batch * g.outHeight * g.outWidth * kh * kw * ci4 * co;
+  runSplit(backend, CONV_FILTER, args, kh * kw, 1, work);
+  if (ci4 === ci) return acc;
+  return s.run('Slice', { x: acc }, { begin: [0, 0, 0, 0], size: [kh, kw, ci, co] });
 }
 
 export const conv2DBackpropFilterConfig: KernelConfig = {

@@ -1,6 +1,5 @@
 // Kernel drivers that the threads of kernel-threads.ts share: each runs one range of a kernel's
-// work (output rows of a matrix product, channels of a filter gradient, pixels of a per-channel
-// map) from integer arguments. Every range is a set of outputs that one thread computes in the
+// work (output rows of a matrix product, taps of a filter gradient) from integer arguments. Every range is a set of outputs that one thread computes in the
 // order one thread would, so results do not depend on the number of threads.
 import type { SimdKernels } from './simd';
 
@@ -76,9 +75,9 @@ const tnRows: Driver = (kernels, args, i0, i1) => {
   }
 };
 
-/** A depthwise convolution's geometry for its filter gradient, one channel multiplier. */
-export interface DepthwiseFilterGrad {
-  /** Byte addresses: x [n, h, w, c], dy [n, ho, wo, c], acc [kh, kw, c] (zeroed). */
+/** A convolution's filter gradient: dW[tap, ci, co] = sum over pixels of x[.., ci] * dy[.., co]. */
+export interface ConvFilterGrad {
+  /** Byte addresses: x [n, h, w, ci], dy [n, ho, wo, co], acc [kh * kw, ci, co] (zeroed). */
   readonly x: number;
   readonly dy: number;
   readonly acc: number;
@@ -87,7 +86,9 @@ export interface DepthwiseFilterGrad {
   readonly w: number;
   readonly ho: number;
   readonly wo: number;
-  readonly c: number;
+  /** Channels in and out, both multiples of 4. */
+  readonly ci: number;
+  readonly co: number;
   readonly sh: number;
   readonly sw: number;
   readonly top: number;
@@ -96,7 +97,7 @@ export interface DepthwiseFilterGrad {
   readonly kw: number;
 }
 
-export const depthwiseArgs = (d: DepthwiseFilterGrad): number[] => [
+export const convFilterArgs = (d: ConvFilterGrad): number[] => [
   d.x,
   d.dy,
   d.acc,
@@ -105,7 +106,8 @@ export const depthwiseArgs = (d: DepthwiseFilterGrad): number[] => [
   d.w,
   d.ho,
   d.wo,
-  d.c,
+  d.ci,
+  d.co,
   d.sh,
   d.sw,
   d.top,
@@ -115,64 +117,49 @@ export const depthwiseArgs = (d: DepthwiseFilterGrad): number[] => [
 ];
 
 /**
- * Taps [t0, t1) (row-major over the kh x kw window) of a depthwise filter gradient: one `mac` call
- * per (image, output row, tap), the output row's dy against the input row the tap reads, over the
- * output columns whose tap lands inside the input (padding contributes nothing). A tap's sums are
- * one thread's, in image and row order.
+ * Taps [t0, t1) of a convolution's filter gradient: per (image, output row, tap), x's row at the
+ * tap (its pixels `sw` apart) transposed times dy's row, over the output columns whose tap lands
+ * inside the input, in 4x8 blocks (gemmTN) of input by output channels. A tap's sums are one
+ * thread's, in image and row order.
  */
-const depthwiseFilterTaps: Driver = (kernels, args, t0, t1) => {
-  const [xAt, dyAt, accAt, n, h, w, ho, wo, c, sh, sw, top, left, , kw] = args as number[];
-  const pixel = 4 * c;
-  const { mac } = kernels;
-  // Per tap: its row and column, and the output columns [first, end) that read inside the input.
+const convFilterTaps: Driver = (kernels, args, t0, t1) => {
+  const [xAt, dyAt, accAt, n, h, w, ho, wo, ci, co, sh, sw, top, left, , kw] = args as number[];
+  const [xPixel, dyPixel] = [4 * ci, 4 * co];
   const taps: number[][] = [];
   for (let t = t0; t < t1; t++) {
     const [ky, kx] = [Math.floor(t / kw), t % kw];
     const first = Math.max(0, Math.ceil((left - kx) / sw));
     const end = Math.min(wo, Math.floor((w - 1 + left - kx) / sw) + 1);
-    if (end > first) taps.push([ky, first, end, first * sw + kx - left, accAt + t * pixel]);
+    if (end > first) taps.push([ky, first, end, first * sw + kx - left, accAt + t * ci * dyPixel]);
   }
   for (let b = 0; b < n; b++) {
     for (let oh = 0; oh < ho; oh++) {
-      const dyRow = dyAt + (b * ho + oh) * wo * pixel;
+      const dyRow = dyAt + (b * ho + oh) * wo * dyPixel;
       for (const [ky, first, end, q, acc] of taps) {
         const r = oh * sh + ky - top;
         if (r < 0 || r >= h) continue;
-        const xRow = xAt + (b * h + r) * w * pixel;
-        mac(xRow + q * pixel, dyRow + first * pixel, acc, end - first, c, sw * pixel, pixel);
+        const xStart = xAt + ((b * h + r) * w + q) * xPixel;
+        const dyStart = dyRow + first * dyPixel;
+        for (let i = 0; i < ci; i += 4) {
+          for (let j = 0; j < co; j += 8) {
+            (j + 8 <= co ? kernels.gemmTN : kernels.gemmTN4)(
+              xStart + 4 * i,
+              dyStart + 4 * j,
+              acc + i * dyPixel + 4 * j,
+              end - first,
+              sw * xPixel,
+              dyPixel,
+              dyPixel,
+            );
+          }
+        }
       }
     }
   }
 };
 
-/** Pixels per affine2 call. */
-export const AFFINE_CHUNK = 1024;
-
-/**
- * Pixels [p0, p1) of affine2 (channel-ops.ts, channelAffine): out = a * x + (y - m) * b + s per
- * channel, c channels (a multiple of 4) per pixel.
- */
-const affinePixels: Driver = (kernels, args, p0, p1) => {
-  const [xAt, yAt, outAt, c, aAt, bAt, mAt, sAt] = args as number[];
-  for (let p = p0; p < p1; p += AFFINE_CHUNK) {
-    const offset = 4 * c * p;
-    kernels.affine2(
-      xAt + offset,
-      yAt + offset,
-      outAt + offset,
-      Math.min(AFFINE_CHUNK, p1 - p),
-      c,
-      aAt,
-      bAt,
-      mAt,
-      sAt,
-    );
-  }
-};
-
-export const DRIVERS: readonly Driver[] = [nnRows, tnRows, depthwiseFilterTaps, affinePixels];
-export type DriverId = 0 | 1 | 2 | 3;
+export const DRIVERS: readonly Driver[] = [nnRows, tnRows, convFilterTaps];
+export type DriverId = 0 | 1 | 2;
 export const NN: DriverId = 0;
 export const TN: DriverId = 1;
-export const DEPTHWISE_FILTER: DriverId = 2;
-export const AFFINE: DriverId = 3;
+export const CONV_FILTER: DriverId = 2;

@@ -137,6 +137,22 @@ function convCases(): Case[] {
       inputs: { dy, filter: randomArray(next, [g.kh, g.kw, ci, co]) },
       attrs: { strides, pad: g.pad, dataFormat: 'NHWC', inputShape: [g.n, g.h, g.w, ci] },
     });
+    // The SIMD filter gradient: input channels in fours and not, 4x8 and 4x4 output blocks, and
+    // more input channels than it takes (the XNNPACK route).
+    for (const [cin, cout] of g.kh === 3 || g.kh === 5
+      ? [
+          [8, 12],
+          [5, 20],
+          [17, 8],
+        ]
+      : []) {
+      cases.push({
+        label: `${label} ${cin} -> ${cout} channels`,
+        kernel: 'Conv2DBackpropFilter',
+        inputs: { x: randomArray(next, [g.n, g.h, g.w, cin]), dy: randomArray(next, [g.n, ho, wo, cout]) },
+        attrs: { strides, pad: g.pad, dataFormat: 'NHWC', filterShape: [g.kh, g.kw, cin, cout] },
+      });
+    }
     for (const mult of g.n === 3 && g.kh === 3 ? [1, 2] : [1]) {
       const c = 3;
       const dyd = randomArray(next, [g.n, ho, wo, c * mult]);
