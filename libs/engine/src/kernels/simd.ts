@@ -180,11 +180,11 @@ const F_STORE = [0x38, 2, 0];
 const F_ZERO = [0x43, 0, 0, 0, 0];
 const F_ADD = [0x92];
 const F_MUL = [0x94];
-const F32X4_SPLAT = simd(0x13);
 /** v128.load / v128.store with a constant byte offset. */
 const vLoadAt = (offset: number) => [...simd(0x00), 0, ...uleb(offset)];
 const vStoreAt = (offset: number) => [...simd(0x0b), 0, ...uleb(offset)];
-const fLoadAt = (offset: number) => [0x2a, 2, ...uleb(offset)];
+/** v128.load32_splat: one float from memory into all four lanes (a broadcast load). */
+const splatLoadAt = (offset: number) => [...simd(0x09), 2, ...uleb(offset)];
 const F32X4_EQ = simd(0x41);
 const F32X4_GT = simd(0x44);
 const V_NOT = simd(0x4d);
@@ -331,7 +331,7 @@ function gemmTNBody(halves: 1 | 2, fma: boolean): number[] {
   const step: number[] = [...get(B), ...vLoadAt(0), ...set(B0)];
   if (halves === 2) step.push(...get(B), ...vLoadAt(16), ...set(B1));
   for (let r = 0; r < 4; r++) {
-    step.push(...get(A), ...fLoadAt(4 * r), ...F32X4_SPLAT, ...set(SPLAT));
+    step.push(...get(A), ...splatLoadAt(4 * r), ...set(SPLAT));
     for (let h = 0; h < halves; h++) {
       step.push(...multiplyAdd(fma, get(SPLAT), get(h === 0 ? B0 : B1), get(sumOf(r, h))));
       step.push(...set(sumOf(r, h)));
@@ -390,7 +390,7 @@ function gemmNNBody(rows: 1 | 4, halves: 1 | 2, fma: boolean): number[] {
   if (halves === 2) step.push(...get(bp), ...vLoadAt(16), ...set(b1));
   const store: number[] = [...get(op), ...set(sp)];
   for (let r = 0; r < rows; r++) {
-    step.push(...rowAddress(r), ...fLoadAt(0), ...F32X4_SPLAT, ...set(splat));
+    step.push(...rowAddress(r), ...splatLoadAt(0), ...set(splat));
     for (let h = 0; h < halves; h++) {
       zero.push(...V_ZERO, ...set(sum(r, h)));
       step.push(...multiplyAdd(fma, get(splat), get(h === 0 ? b0 : b1), get(sum(r, h))));
