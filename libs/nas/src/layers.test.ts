@@ -6,6 +6,8 @@ import {
   Conv,
   FactorizedReduce,
   MaxPool3,
+  Relu,
+  Sequential,
   subsample,
   windowOut,
   type BatchStats,
@@ -350,3 +352,70 @@ describe('windowOut', () => {
     expect(() => windowOut('aux', 4, 5, 3, 0)).toThrow(/aux: input size 4 is too small for a 5-wide window/);
   });
 });
+
+describe.each(BACKENDS)(
+  'inference: 1x1 conv + batch norm (+ ReLU) folded into one product on %s',
+  (backend) => {
+    beforeAll(async () => {
+      await initBackend(backend);
+    });
+
+    /** Random running statistics, so the fold has something to fold. */
+    function withStats(params: ParamMap, bn: string, c: number, seed: number): void {
+      const set = (name: string, t: Tensor) => {
+        params.get(name)?.dispose();
+        params.set(name, t);
+      };
+      set(`${bn}.weight`, tf.randomUniform([c], 0.5, 1.5, 'float32', seed));
+      set(`${bn}.bias`, tf.randomNormal([c], 0, 0.5, 'float32', seed + 1));
+      set(`${bn}.running_mean`, tf.randomNormal([c], 0, 0.5, 'float32', seed + 2));
+      set(`${bn}.running_var`, tf.randomUniform([c], 0.2, 2, 'float32', seed + 3));
+    }
+
+    it.each([
+      ['relu, conv, bn (cell preprocessing)', 1, false],
+      ['conv, bn, relu (middle of a separable conv)', 1, true],
+      ['strided conv, bn', 2, false],
+    ])('%s equals the layers one by one', (_label, stride, trailingRelu) => {
+      const [cin, cout] = [12, 20];
+      const layers: Module[] = [
+        new Relu(),
+        new Conv('c', cin, cout, [1, 1], [stride, stride], [0, 0]),
+        new BatchNorm('bn', cout),
+        ...(trailingRelu ? [new Relu()] : []),
+      ];
+      const seq = new Sequential(layers);
+      const params = initParams(seq.params, 5);
+      withStats(params, 'bn', cout, 11);
+      const x = tf.randomNormal([2, 7, 9, cin], 0, 1, 'float32', 3) as Tensor4D;
+      const ctx = context(params, false);
+      const before = tf.memory().numTensors;
+      const fused = tf.tidy(() => seq.apply(x, ctx));
+      expect(tf.memory().numTensors).toBe(before + 1);
+      let ref: Tensor4D = x;
+      for (const layer of layers) ref = tf.tidy(() => layer.apply(ref, ctx));
+      expect(fused.shape).toEqual(ref.shape);
+      const scale = Math.max(...Array.from(ref.dataSync(), Math.abs));
+      expect(maxAbsDiff(fused.dataSync(), ref.dataSync()) / scale).toBeLessThan(1e-5);
+      if (trailingRelu) expect(Math.min(...Array.from(fused.dataSync()))).toBeGreaterThanOrEqual(0);
+      tf.dispose([x, fused, ref]);
+      for (const t of params.values()) t.dispose();
+    });
+
+    it('training mode keeps the layers apart (batch statistics, not running ones)', () => {
+      const seq = new Sequential([new Conv('c', 4, 8, [1, 1], [1, 1], [0, 0]), new BatchNorm('bn', 8)]);
+      const params = initParams(seq.params, 1);
+      withStats(params, 'bn', 8, 21);
+      const x = tf.randomNormal([2, 5, 5, 4], 0, 1, 'float32', 4) as Tensor4D;
+      const stats = new Map<string, BatchStats>();
+      const y = tf.tidy(() => seq.apply(x, context(params, true, stats)));
+      expect(stats.has('bn')).toBe(true);
+      // Batch statistics: each channel's output has the mean β (the running mean is not used).
+      const means = tf.mean(y, [0, 1, 2]).dataSync();
+      expect(maxAbsDiff(means, (params.get('bn.bias') as Tensor).dataSync())).toBeLessThan(1e-4);
+      tf.dispose([x, y]);
+      for (const s of stats.values()) tf.dispose([s.mean, s.variance]);
+      for (const t of params.values()) t.dispose();
+    });
+  },
+);
