@@ -303,14 +303,16 @@ async function coldStart(): Promise<Cold> {
   }
 }
 
-function coldLine(c: Cold): string {
+function coldLine(c: Cold, again: Cold): string {
+  const ratio = (x: Cold) => x.steps[0] / Math.min(x.steps[1], x.steps[2]);
   const [first, second, third] = c.steps;
-  const warm = Math.min(second, third);
   return (
     `Cold start (a fresh process, search network train step at batch 64): first step ${first.toFixed(0)} ms, ` +
-    `then ${second.toFixed(0)} and ${third.toFixed(0)} ms (first = ${(first / warm).toFixed(1)}x warm); the wasm heap grew ` +
+    `then ${second.toFixed(0)} and ${third.toFixed(0)} ms (first = ${ratio(c).toFixed(1)}x warm); the wasm heap grew ` +
     `to ${(c.heap / 2 ** 20).toFixed(0)} MiB, and writing that much fresh memory takes ${c.firstTouch.toFixed(0)} ms here ` +
-    `the first time, ${c.again.toFixed(0)} ms the second (the first write to each page is what a first step pays extra).`
+    `the first time, ${c.again.toFixed(0)} ms the second (the first write to each page is what a first step pays extra). ` +
+    `A second fresh process right after, on memory the machine has just handed out and taken back: first step ` +
+    `${again.steps[0].toFixed(0)} ms (${ratio(again).toFixed(1)}x warm), fresh memory written in ${again.firstTouch.toFixed(0)} ms.`
   );
 }
 
@@ -347,7 +349,7 @@ async function main(): Promise<void> {
           : `; PyTorch ${reference.toFixed(1)}, ratio ${(r.imagesPerSecond / reference).toFixed(2)}`),
     );
   }
-  const cold = args.backends.includes('wasm') ? coldLine(await coldStart()) : null;
+  const cold = args.backends.includes('wasm') ? coldLine(await coldStart(), await coldStart()) : null;
   if (cold !== null) console.log(cold);
   const column: TorchColumn = { threads: torch.ok ? torchThreads : null, note: torch.note };
   console.log(`\n${table(results, column.threads)}`);

@@ -43,7 +43,8 @@ const BENCH_MODEL: SyntheticModelOptions = {
   inChannels: 1,
   classes: 10,
 };
-const TARGET = 0.8;
+/** Classify at 16 clients against in-process throughput: issue 15's target (80% before it). */
+const TARGET = 0.9;
 
 interface Options {
   seconds: number;
