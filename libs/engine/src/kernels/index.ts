@@ -5,7 +5,14 @@
 // heap. JavaScript touches single elements only where nothing else applies: Slice's runs of a
 // few values, and MaxPoolGrad when the channels are not a multiple of four.
 import '@tensorflow/tfjs-backend-wasm';
-import { getKernel, type KernelConfig, registerKernel, unregisterKernel } from '@tensorflow/tfjs-core';
+import {
+  getGradient,
+  getKernel,
+  type KernelConfig,
+  registerGradient,
+  registerKernel,
+  unregisterKernel,
+} from '@tensorflow/tfjs-core';
 import { avgPoolGradConfig } from './avg-pool-grad';
 import { adoptPackagedBatchMatMul, batchMatMulConfig } from './batch-mat-mul';
 import { adoptPackagedCast, castConfig } from './cast';
@@ -16,6 +23,7 @@ import { depthwiseConv2dNativeBackpropFilterConfig } from './depthwise-conv2d-ba
 import { depthwiseConv2dNativeBackpropInputConfig } from './depthwise-conv2d-backprop-input';
 import { identityConfig } from './identity';
 import { maxPoolGradConfig } from './max-pool-grad';
+import { reluGradConfig, reluGradient } from './relu-grad';
 import { adoptPackagedSlice, sliceConfig } from './slice';
 import { adoptPackagedTranspose, transposeConfig } from './transpose';
 
@@ -77,5 +85,13 @@ export function registerWasmTrainingKernels(): void {
     // Replacing a kernel the package registered: unregister first so tfjs does not warn.
     if (existing !== undefined) unregisterKernel(config.kernelName, config.backendName);
     registerKernel(config);
+  }
+  // ReLU's gradient in one pass on wasm (relu-grad.ts); it replaces tfjs's own, whose formula it
+  // keeps on other backends (tfjs warns of the replacement only in its debug mode).
+  if (getKernel(reluGradConfig.kernelName, reluGradConfig.backendName) === undefined) {
+    registerKernel(reluGradConfig);
+  }
+  if (getGradient(reluGradient.kernelName)?.gradFunc !== reluGradient.gradFunc) {
+    registerGradient(reluGradient);
   }
 }

@@ -468,6 +468,35 @@ describe('wasm training kernels', () => {
     expect(simdKernels(tf.backend() as BackendWasm)).not.toBeNull();
   });
 
+  it("ReLU's gradient is one pass on wasm, equal to the cpu backend's dy * step(x)", async () => {
+    // Sizes with and without a tail past the last four values; zeros and negatives in x.
+    for (const shape of [[2, 5, 7, 4], [3, 3, 3], [1], [0, 4]]) {
+      const size = shape.reduce((a, b) => a * b, 1);
+      const xs = Array.from({ length: size }, (_, i) => (i % 5 === 0 ? 0 : next() * 2 - 1));
+      const dys = Array.from({ length: size }, () => next() * 2 - 1);
+      const grads: Record<string, Float32Array> = {};
+      for (const backend of ['cpu', 'wasm']) {
+        await tf.setBackend(backend);
+        const before = tf.memory().numTensors;
+        const x = tf.tensor(xs, shape);
+        const dy = tf.tensor(dys, shape);
+        const g = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.relu(t), dy)))(x);
+        grads[backend] = g.dataSync() as Float32Array;
+        tf.dispose([x, dy, g]);
+        expect(tf.memory().numTensors).toBe(before);
+      }
+      // Equal values; where dy < 0 and x <= 0 the cpu backend's product is -0, the kernel's +0.
+      const plain = (v: Float32Array) => Array.from(v, (e) => (e === 0 ? 0 : e));
+      expect(plain(grads.wasm)).toEqual(plain(grads.cpu));
+    }
+    // A NaN input passes no gradient on wasm, as in PyTorch (tfjs's step would give NaN).
+    await tf.setBackend('wasm');
+    const x = tf.tensor([NaN, 1, -1, 0, 2]);
+    const g = tf.grad((t: tf.Tensor) => tf.sum(tf.relu(t)))(x);
+    expect(Array.from(g.dataSync())).toEqual([0, 1, 0, 0, 1]);
+    tf.dispose([x, g]);
+  });
+
   it('Identity shares the data, which lives until its last reference is disposed', async () => {
     const idsBefore = await numDataIdsOnWasm();
     const x = tf.tensor([1, 2, 3, 4], [2, 2]);

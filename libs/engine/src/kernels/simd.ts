@@ -31,6 +31,8 @@
 //     (yStride 0 reads one row of y for every i);
 //   affine2(x, y, out, count, c, a, b, m, s)      (c a multiple of 4; rows c values apart)
 //     out[i, j] = x[i, j] * a[j] + (y[i, j] - m[j]) * b[j] + s[j] for i < count;
+//   reluGrad(x, dy, out, vectors)
+//     out[i] = dy[i] where x[i] > 0, else 0, over 4 * vectors values (ReLU's gradient in one pass);
 //   gemmNN(a, b, out, count, aStride, bStride, outStride, rowBlocks, colBlocks)
 //     for each block of 4 rows of a and 8 columns of b: out[rows, cols] = sum over k < count of
 //     a[row, k] * b[k, cols], overwriting out; gemmNN4 4x4 blocks, gemmNN1 and gemmNN14 one row.
@@ -64,6 +66,7 @@ export interface SimdKernels {
   readonly gemmNN4: GemmNN;
   readonly gemmNN1: GemmNN;
   readonly gemmNN14: GemmNN;
+  readonly reluGrad: (x: number, dy: number, out: number, vectors: number) => void;
   readonly affine2: (
     x: number,
     y: number,
@@ -585,6 +588,29 @@ function affine2Body(): number[] {
   return [...uleb(body.length), ...body];
 }
 
+// reluGrad: parameters 0 x, 1 dy, 2 out, 3 count (f32x4 vectors); locals 4 offset, 5 end.
+// out = dy where x > 0, else 0 (a NaN x gives 0, as PyTorch's threshold_backward).
+function reluGradBody(): number[] {
+  const [x, dy, out, count, at, end] = [0, 1, 2, 3, 4, 5];
+  // prettier-ignore
+  const code = [
+    ...get(count), ...i32(16), 0x6c, ...set(end),
+    ...i32(0), ...set(at),
+    ...BLOCK, ...LOOP,
+    ...get(at), ...get(end), ...GE_U, ...brIf(1),
+    ...get(out), ...get(at), ...ADD,
+    ...get(dy), ...get(at), ...ADD, ...V_LOAD,
+    ...get(x), ...get(at), ...ADD, ...V_LOAD, ...V_ZERO, ...F32X4_GT,
+    ...V_AND,
+    ...V_STORE,
+    ...get(at), ...i32(16), ...ADD, ...set(at),
+    ...br(0), ...END, ...END,
+    ...END,
+  ];
+  const body = [...vec([[2, I32]]), ...code];
+  return [...uleb(body.length), ...body];
+}
+
 /**
  * The memory import: `(memory 1)`, or for the threaded backend's shared memory
  * `(memory 1 65536 shared)` (an import of a shared memory must say so and give a maximum, here the
@@ -598,12 +624,13 @@ function moduleBytes(shared: boolean, fma: boolean): Uint8Array {
   const type = [0x60, ...vec(new Array<number[]>(7).fill([I32])), ...vec([])];
   const routeType = [0x60, ...vec(new Array<number[]>(8).fill([I32])), ...vec([])];
   const affineType = [0x60, ...vec(new Array<number[]>(9).fill([I32])), ...vec([])];
+  const reluType = [0x60, ...vec(new Array<number[]>(4).fill([I32])), ...vec([])];
   return Uint8Array.from([
     ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
-    ...section(1, vec([type, routeType, affineType])),
+    ...section(1, vec([type, routeType, affineType, reluType])),
     // (import "env" "memory" (memory ...))
     ...section(2, vec([[...name('env'), ...name('memory'), 0x02, ...memoryImport(shared)]])),
-    ...section(3, vec([[0], [0], [0], [1], [1], [2], [2], [2], [2], [2]])),
+    ...section(3, vec([[0], [0], [0], [1], [1], [2], [2], [2], [2], [2], [3]])),
     ...section(
       7,
       vec([
@@ -617,6 +644,7 @@ function moduleBytes(shared: boolean, fma: boolean): Uint8Array {
         [...name('gemmNN4'), 0x00, 0x07],
         [...name('gemmNN1'), 0x00, 0x08],
         [...name('gemmNN14'), 0x00, 0x09],
+        [...name('reluGrad'), 0x00, 0x0a],
       ]),
     ),
     ...section(
@@ -632,6 +660,7 @@ function moduleBytes(shared: boolean, fma: boolean): Uint8Array {
         gemmNNBody(4, 1, fma),
         gemmNNBody(1, 2, fma),
         gemmNNBody(1, 1, fma),
+        reluGradBody(),
       ]),
     ),
   ]);
@@ -713,6 +742,7 @@ export function kernelsOn(memory: { buffer: ArrayBufferLike }): SimdKernels | nu
       gemmNN4: exports.gemmNN4 as GemmNN,
       gemmNN1: exports.gemmNN1 as GemmNN,
       gemmNN14: exports.gemmNN14 as GemmNN,
+      reluGrad: exports.reluGrad as SimdKernels['reluGrad'],
     };
     instances.set(memory, kernels);
   }
