@@ -285,9 +285,8 @@ async function main(): Promise<number> {
       }
     }
   }
-  await initBackend('wasm');
+  const { threads } = await initBackend('wasm');
   const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
-  const threads = await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT');
   const date = new Date().toISOString().slice(0, 10);
   const command = options.quick ? 'node bench/dist/engine.js --quick' : 'make bench-engine';
   const speedup = headline === undefined ? NaN : headline.cpu / headline.wasm;
@@ -298,7 +297,7 @@ async function main(): Promise<number> {
   const body = [
     `Command: \`${command}\`, ${date}.`,
     `Machine: ${cpuModel()}, ${cpus().length} cores; Node ${process.version}, TensorFlow.js ${tf.version_core}; ` +
-      `wasm backend with SIMD ${simd ? 'on' : 'off'}, ${threads ? 'multi-threaded' : 'one thread'}.`,
+      `wasm backend with SIMD ${simd ? 'on' : 'off'}, ${threads === 1 ? 'one thread' : `${threads} threads`} (\`RNAS_WASM_THREADS\`, default the cores).`,
     '',
     `Batch ${BATCH}, stride 1, padding k/2. "fwd" is the forward kernel; "fwd+bwd" adds the input- and ` +
       `weight-gradient kernels (3x the forward FLOPs, 2 FLOPs per multiply-add). Times are the best of ` +
