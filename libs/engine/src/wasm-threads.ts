@@ -27,6 +27,7 @@ import * as path from 'node:path';
 import type { CpuInfo } from 'node:os';
 import { availableParallelism } from 'node:os';
 import { BackendWasm, setThreadsCount } from '@tensorflow/tfjs-backend-wasm';
+import { backendThreads } from './kernels/kernel-threads';
 import { tf } from './tf';
 
 /** tfjs's build creates 8 pthread workers up front and caps its pool at 8. */
@@ -179,9 +180,7 @@ async function createThreadedBackend(threads: number): Promise<BackendWasm> {
 /** The wasm engine's thread count once initialised (tfjs's own count, 1 for the one-thread build). */
 export function wasmThreadsInUse(): number {
   const backend = tf.findBackend('wasm') as BackendWasm | null;
-  if (backend === null) return 0;
-  const tfjs = (backend.wasm as unknown as { tfjs: { getThreadsCount(): number } }).tfjs;
-  return Math.max(1, tfjs.getThreadsCount());
+  return backend === null ? 0 : backendThreads(backend);
 }
 
 type BackendFactory = NonNullable<ReturnType<typeof tf.findBackendFactory>>;

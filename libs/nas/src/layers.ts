@@ -155,20 +155,25 @@ export class Conv implements Module {
   get pointwise(): boolean {
     return this.kernel[0] === 1 && this.kernel[1] === 1 && this.pad[0] === 0 && this.pad[1] === 0;
   }
+  /** The filter of a pointwise convolution as a [cin, cout] matrix. */
+  matrix(ctx: ForwardContext): Tensor2D {
+    return tf.reshape(ctx.param(this.params[0].name), [this.cin, this.cout]);
+  }
+  /**
+   * A pointwise convolution as a matrix product: `multiply` takes the (subsampled) pixels as
+   * [N·Ho·Wo, cin] and returns [N·Ho·Wo, cout].
+   */
+  pointwiseProduct(x: Tensor4D, multiply: (pixels: Tensor2D) => Tensor2D): Tensor4D {
+    const picked = subsample(x, this.stride[0], this.stride[1]);
+    const [n, ho, wo] = picked.shape;
+    return tf.reshape(multiply(tf.reshape(picked, [n * ho * wo, this.cin])), [n, ho, wo, this.cout]);
+  }
   apply(x: Tensor4D, ctx: ForwardContext): Tensor4D {
-    const filter = ctx.param(this.params[0].name) as Tensor4D;
     const [ph, pw] = this.pad;
-    const [sh, sw] = this.stride;
     if (this.pointwise) {
       // A 1x1 conv is a matrix product; its gradients are matrix products too, which every
       // backend runs fast (Conv2DBackpropFilter is slow on cpu and emulated on wasm).
-      const picked = subsample(x, sh, sw);
-      const [n, ho, wo] = picked.shape;
-      const y = tf.matMul(
-        tf.reshape(picked, [n * ho * wo, this.cin]),
-        tf.reshape(filter, [this.cin, this.cout]),
-      );
-      return tf.reshape(y, [n, ho, wo, this.cout]);
+      return this.pointwiseProduct(x, (pixels) => tf.matMul(pixels, this.matrix(ctx)));
     }
     const pad =
       ph === pw
@@ -229,26 +234,30 @@ export class BatchNorm implements Module {
     checkChannels(this.name, input, this.c);
     return { shape: input, macs: 0, activations: size(input) };
   }
+  /** Inference: γ/√(σ²+ε) from the running variance, with the running mean and β. */
+  private running(ctx: ForwardContext): { scale: Tensor1D; mean: Tensor1D; beta: Tensor1D } {
+    const gamma = ctx.param(`${this.name}.weight`) as Tensor1D;
+    const variance = ctx.param(`${this.name}.running_var`) as Tensor1D;
+    return {
+      scale: tf.mul(gamma, tf.rsqrt(tf.add(variance, ctx.bnEps))) as Tensor1D,
+      mean: ctx.param(`${this.name}.running_mean`) as Tensor1D,
+      beta: ctx.param(`${this.name}.bias`) as Tensor1D,
+    };
+  }
   /** Inference: the norm as x·scale + shift, its running statistics folded into [C] vectors. */
   folded(ctx: ForwardContext): { scale: Tensor1D; shift: Tensor1D } {
-    const gamma = ctx.param(`${this.name}.weight`) as Tensor1D;
-    const beta = ctx.param(`${this.name}.bias`) as Tensor1D;
-    const mean = ctx.param(`${this.name}.running_mean`) as Tensor1D;
-    const variance = ctx.param(`${this.name}.running_var`) as Tensor1D;
-    const scale = tf.mul(gamma, tf.rsqrt(tf.add(variance, ctx.bnEps))) as Tensor1D;
+    const { scale, mean, beta } = this.running(ctx);
     return { scale, shift: tf.sub(beta, tf.mul(mean, scale)) as Tensor1D };
   }
   apply(x: Tensor4D, ctx: ForwardContext): Tensor4D {
-    const gamma = ctx.param(`${this.name}.weight`) as Tensor1D;
-    const beta = ctx.param(`${this.name}.bias`) as Tensor1D;
     if (!ctx.training) {
-      const mean = ctx.param(`${this.name}.running_mean`) as Tensor1D;
-      const variance = ctx.param(`${this.name}.running_var`) as Tensor1D;
       // (x − mean)·scale + β with the statistics folded into [C] vectors: one pass, 4-5x faster
       // than wasm's FusedBatchNorm kernel (a scalar loop).
-      const scale = tf.mul(gamma, tf.rsqrt(tf.add(variance, ctx.bnEps))) as Tensor1D;
+      const { scale, mean, beta } = this.running(ctx);
       return channelAffine({ x, scale, center: mean }, beta);
     }
+    const gamma = ctx.param(`${this.name}.weight`) as Tensor1D;
+    const beta = ctx.param(`${this.name}.bias`) as Tensor1D;
     const [n, h, w] = x.shape;
     // The running variance uses the unbiased estimate, undefined for a single value (PyTorch refuses too).
     if (n * h * w < 2)
@@ -440,16 +449,17 @@ function pointwiseConvBn(
 ): Tensor4D {
   return tf.tidy(() => {
     const { scale, shift } = bn.folded(ctx);
-    const filter = tf.reshape(ctx.param(conv.params[0].name), [conv.cin, conv.cout]);
-    const picked = subsample(x, conv.stride[0], conv.stride[1]);
-    const [n, ho, wo] = picked.shape;
-    const y = tf.fused.matMul({
-      a: tf.reshape(picked, [n * ho * wo, conv.cin]),
-      b: tf.mul(filter, scale),
-      bias: shift,
-      activation: relu ? 'relu' : 'linear',
-    });
-    return tf.reshape(y, [n, ho, wo, conv.cout]);
+    const weights = tf.mul(conv.matrix(ctx), scale) as Tensor2D;
+    return conv.pointwiseProduct(
+      x,
+      (pixels) =>
+        tf.fused.matMul({
+          a: pixels,
+          b: weights,
+          bias: shift,
+          activation: relu ? 'relu' : 'linear',
+        }) as Tensor2D,
+    );
   });
 }
 

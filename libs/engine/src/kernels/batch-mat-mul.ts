@@ -21,7 +21,7 @@ import {
   util,
 } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { composed, WASM } from './scope';
+import { composed, heapAddresses, WASM } from './scope';
 import { NN, productArgs, TN } from './gemm';
 import { runSplit } from './kernel-threads';
 import { simdKernels } from './simd';
@@ -96,17 +96,12 @@ function batchMatMul(args: {
   });
 }
 
-/** Byte addresses of tensors on the heap, read after every allocation (growth detaches views). */
-function addresses(backend: BackendWasm, ...tensors: TensorInfo[]): number[] {
-  return tensors.map((t) => backend.typedArrayFromHeap(t).byteOffset);
-}
-
 /** a b for contiguous a [1, M, K] and b [1, K, N] (N a multiple of 4), with the SIMD kernels. */
 function product2d(backend: BackendWasm, a: TensorInfo, b: TensorInfo, outShape: number[]): TensorInfo {
   const [, m, k] = a.shape;
   const n = b.shape[2];
   const out = backend.makeOutput(outShape, 'float32');
-  const [aAt, bAt, outAt] = addresses(backend, a, b, out);
+  const [aAt, bAt, outAt] = heapAddresses(backend, a, b, out);
   runSplit(backend, NN, productArgs({ a: aAt, b: bAt, out: outAt, m, k, n }), m, 1, m * k * n);
   return out;
 }
@@ -125,7 +120,7 @@ function transposedProduct(
   const n = b.shape[b.shape.length - 1];
   const out = backend.makeOutput(outShape, 'float32');
   backend.typedArrayFromHeap(out).fill(0);
-  const [aAt, bAt, outAt] = addresses(backend, a, b, out);
+  const [aAt, bAt, outAt] = heapAddresses(backend, a, b, out);
   runSplit(backend, TN, productArgs({ a: aAt, b: bAt, out: outAt, m, k, n }), m, 4, m * k * n);
   return out;
 }

@@ -17,7 +17,16 @@ import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { CONV_FILTER, convFilterArgs } from './gemm';
 import { assertDyShape, type ConvGeometry, convGeometry, filterGradPads } from './geometry';
 import { runSplit } from './kernel-threads';
-import { assertFloat32, assertRank4, composed, isEmpty, type KernelScope, WASM, zerosOutput } from './scope';
+import {
+  assertFloat32,
+  assertRank4,
+  composed,
+  heapAddresses,
+  isEmpty,
+  type KernelScope,
+  WASM,
+  zerosOutput,
+} from './scope';
 import { simdKernels } from './simd';
 
 function conv2DBackpropFilter(args: {
@@ -100,11 +109,11 @@ function bySimd(
           [0, ci4 - ci],
         ]);
   const acc = s.fill([kh, kw, ci4, co], 0);
-  const at = (t: TensorInfo) => backend.typedArrayFromHeap(t).byteOffset;
+  const [xAt, dyAt, accAt] = heapAddresses(backend, input, dy, acc);
   const args = convFilterArgs({
-    x: at(input),
-    dy: at(dy),
-    acc: at(acc),
+    x: xAt,
+    dy: dyAt,
+    acc: accAt,
     n: g.batch,
     h: g.inHeight,
     w: g.inWidth,

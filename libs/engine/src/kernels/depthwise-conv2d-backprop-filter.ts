@@ -19,6 +19,7 @@ import {
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { tapColumns } from './gemm';
 import { assertDyShape, type ConvGeometry, convGeometry, filterGradPads } from './geometry';
 import {
   assertFloat32,
@@ -96,12 +97,7 @@ function bySimd(
   const { batch: n, inHeight: h, inWidth: w, outHeight: ho, outWidth: wo } = g;
   const { strideHeight: sh, strideWidth: sw, top, left } = g;
   const pixel = 4 * c;
-  // Output columns [first, end) whose tap kx reads a column inside the input.
-  const columns = Array.from({ length: kw }, (_, kx) => {
-    const first = Math.max(0, Math.ceil((left - kx) / sw));
-    const end = Math.min(wo, Math.floor((w - 1 + left - kx) / sw) + 1);
-    return [first, end] as const;
-  });
+  const columns = Array.from({ length: kw }, (_, kx) => tapColumns(kx, w, wo, sw, left));
   for (let b = 0; b < n; b++) {
     for (let oh = 0; oh < ho; oh++) {
       const dyRow = dyAt + (b * ho + oh) * wo * pixel;

@@ -1,6 +1,7 @@
 // Kernel drivers that the threads of kernel-threads.ts share: each runs one range of a kernel's
-// work (output rows of a matrix product, taps of a filter gradient) from integer arguments. Every range is a set of outputs that one thread computes in the
-// order one thread would, so results do not depend on the number of threads.
+// work (output rows of a matrix product, taps of a filter gradient) from integer arguments. Every
+// range is a set of outputs that one thread computes in the order one thread would, so results do
+// not depend on the number of threads. Nothing here loads tfjs: the kernel threads import it.
 import type { SimdKernels } from './simd';
 
 /** A driver: the work units [start, end) of the kernel call described by `args`. */
@@ -75,6 +76,16 @@ const tnRows: Driver = (kernels, args, i0, i1) => {
   }
 };
 
+/**
+ * Output columns [first, end) whose window tap `kx` reads a column inside the input (of width `w`,
+ * stride `sw`, `left` padding columns): the columns a filter gradient sums over for that tap.
+ */
+export function tapColumns(kx: number, w: number, wo: number, sw: number, left: number): [number, number] {
+  const first = Math.max(0, Math.ceil((left - kx) / sw));
+  const end = Math.min(wo, Math.floor((w - 1 + left - kx) / sw) + 1);
+  return [first, end];
+}
+
 /** A convolution's filter gradient: dW[tap, ci, co] = sum over pixels of x[.., ci] * dy[.., co]. */
 export interface ConvFilterGrad {
   /** Byte addresses: x [n, h, w, ci], dy [n, ho, wo, co], acc [kh * kw, ci, co] (zeroed). */
@@ -128,8 +139,7 @@ const convFilterTaps: Driver = (kernels, args, t0, t1) => {
   const taps: number[][] = [];
   for (let t = t0; t < t1; t++) {
     const [ky, kx] = [Math.floor(t / kw), t % kw];
-    const first = Math.max(0, Math.ceil((left - kx) / sw));
-    const end = Math.min(wo, Math.floor((w - 1 + left - kx) / sw) + 1);
+    const [first, end] = tapColumns(kx, w, wo, sw, left);
     if (end > first) taps.push([ky, first, end, first * sw + kx - left, accAt + t * ci * dyPixel]);
   }
   for (let b = 0; b < n; b++) {

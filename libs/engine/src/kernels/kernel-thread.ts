@@ -2,7 +2,7 @@
 // backend's shared memory, sleeping until the calling thread hands it a share of a product.
 import { workerData } from 'node:worker_threads';
 import { DRIVERS, type DriverId } from './gemm';
-import { ARGS, COUNT, DONE, DRIVER, END, FAILED, SEQ, SLOTS, START, STOP } from './kernel-threads';
+import { ARGS, COUNT, DONE, DRIVER, END, FAILED, SEQ, SLOTS, START } from './kernel-threads';
 import { kernelsOn } from './simd';
 
 const { memory, control, index } = workerData as {
@@ -22,7 +22,6 @@ for (;;) {
   if (seq === seen) continue;
   seen = seq;
   const driver = ctl[base + DRIVER];
-  if (driver === STOP) break;
   try {
     if (kernels === null) throw new Error('kernel thread: no WebAssembly SIMD in this thread');
     const count = ctl[base + COUNT];

@@ -1,7 +1,6 @@
-// Our SIMD matrix products on every thread of the threaded wasm backend. tfjs runs XNNPACK's
-// fully-connected operator without its thread pool, so every BatchMatMul (our 1x1 convolutions
-// and their gradients, over a third of a training step) ran on one core while the others idled.
-// Here each engine with T threads keeps T - 1 Node worker threads, each with its own instance of
+// Our SIMD kernels on every thread of the threaded wasm backend. tfjs threads its plain a·b, but
+// the gradients of a 1x1 convolution (a·bᵀ, aᵀ·b: with the forward, a third to a half of a
+// training step) went through transposed copies, or our one-thread kernels. Here each engine with T threads keeps T - 1 Node worker threads, each with its own instance of
 // simd.ts's module on the backend's shared memory. A product is cut into whole output rows: the
 // workers take a share each and the calling thread the last one, so every output element is summed
 // by one thread in the one-thread order and results do not depend on the thread count.
@@ -29,8 +28,6 @@ export const END = 5;
 export const COUNT = 6;
 export const ARGS = 8;
 export const MAX_ARGS = SLOTS - ARGS;
-/** The driver id that stops a worker. */
-export const STOP = -1;
 
 /** Below this much work (multiply-adds, or values written) a call stays on the calling thread: waking a worker costs more. */
 const MIN_SPLIT_WORK = 1 << 18;
@@ -117,24 +114,12 @@ export class KernelThreads {
     }
     if (failed) throw new Error('kernel threads: a worker failed in its share of a kernel (see its stderr)');
   }
-
-  /** Stops the workers (they also end with the process). */
-  async close(): Promise<void> {
-    for (let w = 0; w < this.workers.length; w++) {
-      const base = w * SLOTS;
-      this.control[base + DRIVER] = STOP;
-      Atomics.add(this.control, base + SEQ, 1);
-      Atomics.notify(this.control, base + SEQ);
-    }
-    await Promise.all(this.workers.map((worker) => worker.terminate()));
-    this.workers.length = 0;
-  }
 }
 
 const pools = new WeakMap<object, KernelThreads | null>();
 
 /** The backend's thread count (tfjs's own; 1 for the one-thread build). */
-function backendThreads(backend: BackendWasm): number {
+export function backendThreads(backend: BackendWasm): number {
   const tfjs = (backend.wasm as unknown as { tfjs?: { getThreadsCount?: () => number } }).tfjs;
   return Math.max(1, tfjs?.getThreadsCount?.() ?? 1);
 }

@@ -10,6 +10,7 @@ import {
   type TensorInfo,
   util,
 } from '@tensorflow/tfjs-core';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 
 export const WASM = 'wasm';
 
@@ -218,4 +219,12 @@ export function assertUnitDilations(kernelName: string, dilations: number | numb
   if (dh !== 1 || dw !== 1) {
     throw new Error(`${kernelName} (wasm): dilations must be 1 for the gradient kernels, got [${dh}, ${dw}]`);
   }
+}
+
+/**
+ * Byte addresses of tensors on the wasm heap, for the SIMD kernels. Read them after the last
+ * allocation a kernel makes: growing the heap detaches earlier views.
+ */
+export function heapAddresses(backend: BackendWasm, ...tensors: TensorInfo[]): number[] {
+  return tensors.map((t) => backend.typedArrayFromHeap(t).byteOffset);
 }

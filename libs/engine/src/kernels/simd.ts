@@ -694,12 +694,6 @@ export function simdModuleBytes(shared: boolean): Uint8Array | null {
   return bytes.get(shared) ?? null;
 }
 
-/** Whether the products fuse their multiply-adds (relaxed SIMD), for benchmarks and tests. */
-export function simdProductsFused(): boolean {
-  const code = simdModuleBytes(false);
-  return code !== null && wasm.validate(moduleBytes(false, true));
-}
-
 let relaxedTried = false;
 
 /**
