@@ -1,28 +1,19 @@
 // clientDataMessage on the messages the loaders really give: the URI as given stays, the data
 // root, the resolved dataset directory and a symlink's target do not.
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { clientDataMessage } from './client-message';
 import { openDataset } from './dataset';
+import { writeRefusedDatasets } from './synthetic';
 
 let dir: string;
 let root: string;
 beforeAll(() => {
   dir = mkdtempSync(path.join(tmpdir(), 'rnas-client-message-'));
   root = path.join(dir, 'root');
-  mkdirSync(path.join(root, 'no-labels'), { recursive: true });
-  writeFileSync(path.join(root, 'no-labels', 'train-images-idx3-ubyte'), '');
-  mkdirSync(path.join(dir, 'outside'));
-  writeFileSync(path.join(dir, 'outside', 'secret'), '');
-  mkdirSync(path.join(root, 'escapes'));
-  writeFileSync(path.join(root, 'escapes', 'train-labels-idx1-ubyte'), '');
-  symlinkSync(path.join(dir, 'outside', 'secret'), path.join(root, 'escapes', 'train-images-idx3-ubyte'));
+  writeRefusedDatasets(root, path.join(dir, 'outside'), 2048);
   symlinkSync(path.join(dir, 'outside'), path.join(root, 'link-out'));
-  mkdirSync(path.join(root, 'large'));
-  writeFileSync(path.join(root, 'large', 'train-labels-idx1-ubyte'), '');
-  writeFileSync(path.join(root, 'large', 'train-images-idx3-ubyte'), '');
-  truncateSync(path.join(root, 'large', 'train-images-idx3-ubyte'), 2048);
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

@@ -65,6 +65,7 @@ export {
   writeSyntheticDataset,
   temporaryDataRoot,
   writeGzipBombDataset,
+  writeRefusedDatasets,
   type TemporaryDataRoot,
   SHAPES,
   type ShapesOptions,

@@ -1,4 +1,12 @@
-import { createWriteStream, mkdtempSync, promises as fs } from 'node:fs';
+import {
+  createWriteStream,
+  mkdirSync,
+  mkdtempSync,
+  promises as fs,
+  symlinkSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
@@ -268,4 +276,26 @@ export async function writeGzipBombDataset(dir: string, bytes: number): Promise<
     createGzip({ level: 1 }),
     createWriteStream(path.join(dir, 'train-images-idx3-ubyte.gz')),
   );
+}
+
+/**
+ * For tests of datasets refused before a byte of them is decoded, three MNIST-layout directories
+ * under `root`: `large`, whose training images file is `largeBytes` long (sparse: past a size
+ * limit); `no-labels`, with images and no labels file; `escapes`, whose images file is a symlink
+ * to `<outside>/secret`, a file outside the root.
+ */
+export function writeRefusedDatasets(root: string, outside: string, largeBytes: number): void {
+  const images = 'train-images-idx3-ubyte';
+  const labels = 'train-labels-idx1-ubyte';
+  mkdirSync(path.join(root, 'large'), { recursive: true });
+  writeFileSync(path.join(root, 'large', labels), '');
+  writeFileSync(path.join(root, 'large', images), '');
+  truncateSync(path.join(root, 'large', images), largeBytes);
+  mkdirSync(path.join(root, 'no-labels'));
+  writeFileSync(path.join(root, 'no-labels', images), '');
+  mkdirSync(outside, { recursive: true });
+  writeFileSync(path.join(outside, 'secret'), '');
+  mkdirSync(path.join(root, 'escapes'));
+  writeFileSync(path.join(root, 'escapes', labels), '');
+  symlinkSync(path.join(outside, 'secret'), path.join(root, 'escapes', images));
 }

@@ -5,11 +5,11 @@
 // malloc arena that never shrank: 128 -> 1,166 MB at the 1 GiB default). The limit is lowered
 // with --max-dataset-file-bytes so that the test stays cheap.
 import type { ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { residentBytes, settledGrowth, spawnServiceProcess } from '@rnas/grpc';
-import { writeGzipBombDataset } from '@rnas/data';
+import { writeGzipBombDataset, writeRefusedDatasets } from '@rnas/data';
 import { SearchState } from '@rnas/proto';
 import { buildService, ROOT, searchClient, tinyConfig, type SearchClient } from './test-util';
 
@@ -27,19 +27,10 @@ beforeAll(async () => {
   buildService();
   dir = mkdtempSync(path.join(tmpdir(), 'rnas-search-memory-'));
   dataRoot = path.join(dir, 'data');
-  // Refused by its size before a byte is read: the baseline (a worker started, a dataset refused).
-  mkdirSync(path.join(dataRoot, 'large'), { recursive: true });
-  writeFileSync(path.join(dataRoot, 'large', 'train-labels-idx1-ubyte'), '');
-  writeFileSync(path.join(dataRoot, 'large', 'train-images-idx3-ubyte'), '');
-  truncateSync(path.join(dataRoot, 'large', 'train-images-idx3-ubyte'), LIMIT + 1); // sparse
-  // A dataset missing its labels, and one whose images file is a symlink out of the data root.
-  mkdirSync(path.join(dataRoot, 'no-labels'));
-  writeFileSync(path.join(dataRoot, 'no-labels', 'train-images-idx3-ubyte'), '');
-  mkdirSync(path.join(dir, 'outside'));
-  writeFileSync(path.join(dir, 'outside', 'secret'), '');
-  mkdirSync(path.join(dataRoot, 'escapes'));
-  writeFileSync(path.join(dataRoot, 'escapes', 'train-labels-idx1-ubyte'), '');
-  symlinkSync(path.join(dir, 'outside', 'secret'), path.join(dataRoot, 'escapes', 'train-images-idx3-ubyte'));
+  // Refused by its size before a byte is read (`large`: the baseline, a worker started and a
+  // dataset refused), a dataset missing its labels, and one whose images file is a symlink out of
+  // the data root.
+  writeRefusedDatasets(dataRoot, path.join(dir, 'outside'), LIMIT + 1);
   // Refused only once it has decompressed past the limit.
   await writeGzipBombDataset(path.join(dataRoot, 'bomb'), LIMIT + 32 * MiB);
   const started = await spawnServiceProcess(MAIN, [

@@ -5,11 +5,11 @@
 // thread's malloc arena that never shrank: 199 -> 1,186 MB at the 1 GiB default). The limit is
 // lowered with --max-dataset-file-bytes so that the test stays cheap.
 import type { ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { residentBytes, settledGrowth, spawnServiceProcess } from '@rnas/grpc';
-import { writeGzipBombDataset } from '@rnas/data';
+import { writeGzipBombDataset, writeRefusedDatasets } from '@rnas/data';
 import { TrainingState } from '@rnas/proto';
 import {
   buildService,
@@ -34,11 +34,9 @@ beforeAll(async () => {
   buildService();
   dir = mkdtempSync(path.join(tmpdir(), 'rnas-training-memory-'));
   dataRoot = path.join(dir, 'data');
-  // Refused by its size before a byte is read: the baseline (a worker started, a dataset refused).
-  mkdirSync(path.join(dataRoot, 'large'), { recursive: true });
-  writeFileSync(path.join(dataRoot, 'large', 'train-labels-idx1-ubyte'), '');
-  writeFileSync(path.join(dataRoot, 'large', 'train-images-idx3-ubyte'), '');
-  truncateSync(path.join(dataRoot, 'large', 'train-images-idx3-ubyte'), LIMIT + 1); // sparse
+  // Refused by its size before a byte is read (`large`): the baseline (a worker started, a
+  // dataset refused).
+  writeRefusedDatasets(dataRoot, path.join(dir, 'outside'), LIMIT + 1);
   // Refused only once it has decompressed past the limit.
   await writeGzipBombDataset(path.join(dataRoot, 'bomb'), LIMIT + 32 * MiB);
   const started = await spawnServiceProcess(MAIN, [
