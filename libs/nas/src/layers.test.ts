@@ -1,8 +1,17 @@
-import { initBackend, tf, type BackendName, type Tensor, type Tensor1D, type Tensor4D } from '@rnas/engine';
+import {
+  dilatedDepthwiseConv2d,
+  initBackend,
+  tf,
+  type BackendName,
+  type Tensor,
+  type Tensor1D,
+  type Tensor4D,
+} from '@rnas/engine';
 import { checkpointed } from './checkpoint';
 import {
   AvgPool,
   BatchNorm,
+  Depthwise,
   Conv,
   FactorizedReduce,
   MaxPool3,
@@ -252,6 +261,34 @@ describe.each(BACKENDS)('layers on %s', (backend) => {
     expect(() => bn.apply(x, context(params, true))).toThrow(/more than 1 value per channel/);
     tf.dispose([x, ...params.values()]);
   });
+
+  it.each([
+    [2, 1, 2],
+    [3, 1, 4],
+    [2, 2, 2],
+  ])(
+    'a dilation-%i depthwise conv (stride %i, pad %i) infers with the backend conv, as the differentiable op',
+    (dilation, stride, pad) => {
+      const dw = new Depthwise('dw', 6, 3, stride as 1 | 2, pad, dilation);
+      const params = initParams(dw.params, 7);
+      const x = tf.randomNormal([2, 9, 11, 6], 0, 1, 'float32', 8) as Tensor4D;
+      const filter = params.get('dw.weight') as Tensor4D;
+      const before = tf.memory().numTensors;
+      const inferred = tf.tidy(() => dw.apply(x, context(params, false)));
+      expect(tf.memory().numTensors).toBe(before + 1);
+      const reference = dilatedDepthwiseConv2d(x, filter, stride, dilation, pad);
+      expect(inferred.shape).toEqual(reference.shape);
+      expect(maxAbsDiff(inferred.dataSync(), reference.dataSync())).toBeLessThan(1e-5);
+      // Inside a gradient (even with training off) the op with a gradient runs.
+      const g = tf.grad((input: Tensor4D) => tf.sum(dw.apply(input, context(params, false))))(x);
+      const gRef = tf.grad((input: Tensor4D) =>
+        tf.sum(dilatedDepthwiseConv2d(input, filter, stride, dilation, pad)),
+      )(x);
+      expect(maxAbsDiff(g.dataSync(), gRef.dataSync())).toBeLessThan(1e-5);
+      tf.dispose([x, inferred, reference, g, gRef]);
+      for (const t of params.values()) t.dispose();
+    },
+  );
 
   it('1x1 and general convolutions match tf.conv2d with symmetric padding', () => {
     const before = tf.memory().numTensors;

@@ -193,6 +193,11 @@ export class Conv implements Module {
   }
 }
 
+/** True inside tf.grad and its kind, where every op must have a gradient. */
+function recordingGradients(): boolean {
+  return (tf.engine() as unknown as { state: { gradientDepth: number } }).state.gradientDepth > 0;
+}
+
 /** Depthwise KxK convolution (channel multiplier 1), symmetric padding, optional dilation. */
 export class Depthwise implements Module {
   readonly params: readonly ParamInfo[];
@@ -215,8 +220,14 @@ export class Depthwise implements Module {
   }
   apply(x: Tensor4D, ctx: ForwardContext): Tensor4D {
     const filter = ctx.param(this.params[0].name) as Tensor4D;
-    // tfjs has no gradient for dilated depthwise convolutions; the engine's op has one everywhere.
-    if (this.dilation > 1) return dilatedDepthwiseConv2d(x, filter, this.stride, this.dilation, this.pad);
+    if (this.dilation > 1) {
+      // Inference runs the backend's own dilated convolution (one pass; XNNPACK's on wasm). tfjs
+      // has no gradient for it, so training uses the engine's op, which has one everywhere.
+      if (this.stride === 1 && !ctx.training && !recordingGradients()) {
+        return tf.depthwiseConv2d(x, filter, 1, this.pad, 'NHWC', this.dilation);
+      }
+      return dilatedDepthwiseConv2d(x, filter, this.stride, this.dilation, this.pad);
+    }
     return tf.depthwiseConv2d(x, filter, this.stride, this.pad);
   }
 }

@@ -1,10 +1,12 @@
 // Concat and SplitV for the wasm backend along an inner axis (a cell's channel concatenation and
 // its gradient). The package copies one innermost run at a time in JavaScript (a typed-array
 // view and a copy per run of C values: 65536 runs of 16 channels for a [64, 32, 32, 64] concat),
-// 15-60 ms per call at DARTS sizes. With k equal parts, the same result is one block copy per part
-// along the outer axis and one transpose ([k, A, s] <-> [A, k, s]), 2.5-6x faster. Parts of
-// unequal sizes, outermost axes, and bool and string tensors keep the package's Concat, and
-// SplitV slices them part by part (strings: the package's SplitV).
+// 15-60 ms per call at DARTS sizes. With k equal parts whose runs are whole 16-byte vectors, each
+// part is one pass of the SIMD kernel copyRuns (simd.ts) between its block and its strided place
+// in the whole; other runs take one block copy per part along the outer axis and one transpose
+// ([k, A, s] <-> [A, k, s]), two passes. Parts of unequal sizes, outermost axes, and bool and
+// string tensors keep the package's Concat, and SplitV slices them part by part (strings: the
+// package's SplitV).
 import {
   backend_util,
   Concat,
@@ -17,7 +19,9 @@ import {
   type TensorInfo,
   util,
 } from '@tensorflow/tfjs-core';
-import { composed, composedAll, WASM } from './scope';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { composed, composedAll, heapAddresses, WASM } from './scope';
+import { simdKernels, type SimdKernels } from './simd';
 
 const packaged: { concat?: KernelFunc; splitV?: KernelFunc } = {};
 
@@ -46,6 +50,14 @@ function around(shape: readonly number[], axis: number): [number, number, number
   return [util.sizeFromShape(shape.slice(0, axis)), shape[axis], util.sizeFromShape(shape.slice(axis + 1))];
 }
 
+/**
+ * copyRuns where it applies to k parts of [outer, run] 4-byte values (run a multiple of 4): the
+ * kernels, else null.
+ */
+function runCopier(backend: KernelBackend, run: number): SimdKernels | null {
+  return run % 4 === 0 ? simdKernels(backend as BackendWasm) : null;
+}
+
 function concat(args: { inputs: TensorInfo[]; backend: KernelBackend; attrs: ConcatAttrs }): TensorInfo {
   const { inputs, backend, attrs } = args;
   const fallback = need(packaged.concat, Concat);
@@ -68,6 +80,14 @@ function concat(args: { inputs: TensorInfo[]; backend: KernelBackend; attrs: Con
   const k = inputs.length;
   const outShape = [...first.shape];
   outShape[axis] = k * part;
+  const run = part * inner;
+  const kernels = runCopier(backend, run);
+  if (kernels !== null) {
+    const out = (backend as BackendWasm).makeOutput(outShape, first.dtype);
+    const [outAt, ...at] = heapAddresses(backend as BackendWasm, out, ...inputs);
+    at.forEach((src, i) => kernels.copyRuns(src, 4 * run, outAt + 4 * run * i, 4 * run * k, outer, run / 4));
+    return out;
+  }
   return composed(backend, (s) => {
     // [k, outer, part*inner]: each input is one contiguous block of it.
     const stacked = s.runFunc(
@@ -115,6 +135,15 @@ function splitV(args: {
   const k = sizes.length;
   const outShape = [...x.shape];
   outShape[axis] = part;
+  const run = part * inner;
+  const kernels = runCopier(backend, run);
+  if (kernels !== null) {
+    const wasm = backend as BackendWasm;
+    const outs = sizes.map(() => wasm.makeOutput(outShape, x.dtype));
+    const [xAt, ...at] = heapAddresses(wasm, x, ...outs);
+    at.forEach((dst, i) => kernels.copyRuns(xAt + 4 * run * i, 4 * run * k, dst, 4 * run, outer, run / 4));
+    return outs;
+  }
   return composedAll(backend, (s) => {
     // [k, outer, part*inner]: each output is one contiguous block of it.
     const grouped = s.transpose(s.reshape(x, [outer, k, part * inner]), [1, 0, 2]);

@@ -342,6 +342,25 @@ function convCases(): Case[] {
       attrs: { numOrSizeSplits: unequal ? parts.map((p) => p.shape[axis]) : k, axis },
     });
   }
+  // Runs of whole vectors (copyRuns): a cell's four-way channel concatenation and its split, three
+  // parts of 5x8 values along a middle axis; and runs of 3 and 6 values (the transposing path).
+  for (const [shape, axis, k] of [
+    [[2, 3, 3, 16], 3, 4],
+    [[3, 5, 8], 1, 3],
+    [[2, 3, 3, 12], 3, 2],
+    [[4, 3, 3], 2, 4],
+    [[2, 2, 6], 2, 3],
+  ] as [number[], number, number][]) {
+    const parts = Array.from({ length: k }, () => randomArray(next, shape));
+    cases.push({ label: `${k} x [${shape}] axis ${axis}`, kernel: 'Concat', inputs: parts, attrs: { axis } });
+    const whole = shape.map((n, d) => (d === axis ? k * n : n));
+    cases.push({
+      label: `[${whole}] into ${k} along axis ${axis}`,
+      kernel: 'SplitV',
+      inputs: { x: randomArray(next, whole) },
+      attrs: { numOrSizeSplits: k, axis },
+    });
+  }
   // Slice on ranks 1 to 5: contiguous and strided, runs of 1 to 40 values, empty results.
   for (let i = 0; i < 24; i++) {
     const rank = 1 + (i % 5);

@@ -31,6 +31,9 @@
 //     (yStride 0 reads one row of y for every i);
 //   affine2(x, y, out, count, c, a, b, m, s)      (c a multiple of 4; rows c values apart)
 //     out[i, j] = x[i, j] * a[j] + (y[i, j] - m[j]) * b[j] + s[j] for i < count;
+//   copyRuns(src, srcStride, dst, dstStride, runs, vectors)
+//     for r in [0, runs): the 4 * vectors values at src + r*srcStride go to dst + r*dstStride
+//     (byte strides): a concatenation or split along an inner axis, one run of each part at a time;
 //   reluGrad(x, dy, out, vectors)
 //     out[i] = dy[i] where x[i] > 0, else 0, over 4 * vectors values (ReLU's gradient in one pass);
 //   gemmNN(a, b, out, count, aStride, bStride, outStride, rowBlocks, colBlocks)
@@ -67,6 +70,14 @@ export interface SimdKernels {
   readonly gemmNN1: GemmNN;
   readonly gemmNN14: GemmNN;
   readonly reluGrad: (x: number, dy: number, out: number, vectors: number) => void;
+  readonly copyRuns: (
+    src: number,
+    srcStride: number,
+    dst: number,
+    dstStride: number,
+    runs: number,
+    vectors: number,
+  ) => void;
   readonly affine2: (
     x: number,
     y: number,
@@ -611,6 +622,33 @@ function reluGradBody(): number[] {
   return [...uleb(body.length), ...body];
 }
 
+// copyRuns: parameters 0 src, 1 srcStride, 2 dst, 3 dstStride, 4 runs, 5 vectors; locals 6 offset,
+// 7 run bytes. Each run is copied 16 bytes at a time.
+function copyRunsBody(): number[] {
+  const [src, srcStride, dst, dstStride, runs, vectors, at, bytes] = [0, 1, 2, 3, 4, 5, 6, 7];
+  // prettier-ignore
+  const code = [
+    ...get(vectors), ...i32(16), 0x6c, ...set(bytes),
+    ...BLOCK, ...LOOP,
+    ...get(runs), ...EQZ, ...brIf(1),
+    ...i32(0), ...set(at),
+    ...BLOCK, ...LOOP,
+    ...get(at), ...get(bytes), ...GE_U, ...brIf(1),
+    ...get(dst), ...get(at), ...ADD,
+    ...get(src), ...get(at), ...ADD, ...V_LOAD,
+    ...V_STORE,
+    ...get(at), ...i32(16), ...ADD, ...set(at),
+    ...br(0), ...END, ...END,
+    ...get(src), ...get(srcStride), ...ADD, ...set(src),
+    ...get(dst), ...get(dstStride), ...ADD, ...set(dst),
+    ...get(runs), ...i32(1), ...SUB, ...set(runs),
+    ...br(0), ...END, ...END,
+    ...END,
+  ];
+  const body = [...vec([[2, I32]]), ...code];
+  return [...uleb(body.length), ...body];
+}
+
 /**
  * The memory import: `(memory 1)`, or for the threaded backend's shared memory
  * `(memory 1 65536 shared)` (an import of a shared memory must say so and give a maximum, here the
@@ -625,12 +663,13 @@ function moduleBytes(shared: boolean, fma: boolean): Uint8Array {
   const routeType = [0x60, ...vec(new Array<number[]>(8).fill([I32])), ...vec([])];
   const affineType = [0x60, ...vec(new Array<number[]>(9).fill([I32])), ...vec([])];
   const reluType = [0x60, ...vec(new Array<number[]>(4).fill([I32])), ...vec([])];
+  const copyType = [0x60, ...vec(new Array<number[]>(6).fill([I32])), ...vec([])];
   return Uint8Array.from([
     ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
-    ...section(1, vec([type, routeType, affineType, reluType])),
+    ...section(1, vec([type, routeType, affineType, reluType, copyType])),
     // (import "env" "memory" (memory ...))
     ...section(2, vec([[...name('env'), ...name('memory'), 0x02, ...memoryImport(shared)]])),
-    ...section(3, vec([[0], [0], [0], [1], [1], [2], [2], [2], [2], [2], [3]])),
+    ...section(3, vec([[0], [0], [0], [1], [1], [2], [2], [2], [2], [2], [3], [4]])),
     ...section(
       7,
       vec([
@@ -645,6 +684,7 @@ function moduleBytes(shared: boolean, fma: boolean): Uint8Array {
         [...name('gemmNN1'), 0x00, 0x08],
         [...name('gemmNN14'), 0x00, 0x09],
         [...name('reluGrad'), 0x00, 0x0a],
+        [...name('copyRuns'), 0x00, 0x0b],
       ]),
     ),
     ...section(
@@ -661,6 +701,7 @@ function moduleBytes(shared: boolean, fma: boolean): Uint8Array {
         gemmNNBody(1, 2, fma),
         gemmNNBody(1, 1, fma),
         reluGradBody(),
+        copyRunsBody(),
       ]),
     ),
   ]);
@@ -737,6 +778,7 @@ export function kernelsOn(memory: { buffer: ArrayBufferLike }): SimdKernels | nu
       gemmNN1: exports.gemmNN1 as GemmNN,
       gemmNN14: exports.gemmNN14 as GemmNN,
       reluGrad: exports.reluGrad as SimdKernels['reluGrad'],
+      copyRuns: exports.copyRuns as SimdKernels['copyRuns'],
     };
     instances.set(memory, kernels);
   }
