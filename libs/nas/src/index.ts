@@ -161,6 +161,7 @@ export {
 } from './layers';
 export { OPS, type OpFactory } from './ops';
 export { Cell, dropPath, type CellConfig } from './cell';
+export { derivedTensorCount, sweepDerived, tensorsBesidesDerived } from './derived';
 export {
   Network,
   BN_EPS,

@@ -8,6 +8,7 @@ import {
   type Tensor2D,
   type Tensor4D,
 } from '@rnas/engine';
+import { recordingGradients } from './derived';
 import { batchNormParams, convParam, depthwiseParam, linearParams, type ParamInfo } from './params';
 
 /** A feature map's shape without the batch: `[height, width, channels]` (NHWC). */
@@ -54,6 +55,21 @@ export interface ForwardContext {
   param(name: string): Tensor;
   /** Training mode: receives each batch norm's moments; the receiver must keep what it holds on to. */
   recordBatchStats(name: string, stats: BatchStats): void;
+  /**
+   * Inference: what `compute` derives from the parameters `sources`, kept with the parameters
+   * until one of them changes (derived.ts). Contexts without it compute on every call.
+   */
+  derived?(key: string, sources: readonly Tensor[], compute: () => Tensor[]): Tensor[];
+}
+
+/** `ctx.derived` where the context has it, else `compute` now. */
+function derivedOf(
+  ctx: ForwardContext,
+  key: string,
+  sources: readonly Tensor[],
+  compute: () => Tensor[],
+): Tensor[] {
+  return ctx.derived === undefined ? compute() : ctx.derived(key, sources, compute);
 }
 
 /** A layer or a composition of layers, with its parameters under their reference names. */
@@ -193,11 +209,6 @@ export class Conv implements Module {
   }
 }
 
-/** True inside tf.grad and its kind, where every op must have a gradient. */
-function recordingGradients(): boolean {
-  return (tf.engine() as unknown as { state: { gradientDepth: number } }).state.gradientDepth > 0;
-}
-
 /** Depthwise KxK convolution (channel multiplier 1), symmetric padding, optional dilation. */
 export class Depthwise implements Module {
   readonly params: readonly ParamInfo[];
@@ -245,20 +256,37 @@ export class BatchNorm implements Module {
     checkChannels(this.name, input, this.c);
     return { shape: input, macs: 0, activations: size(input) };
   }
+  /** The parameters inference reads: γ, β, the running mean and variance. */
+  private inferenceParams(ctx: ForwardContext): {
+    gamma: Tensor1D;
+    beta: Tensor1D;
+    mean: Tensor1D;
+    variance: Tensor1D;
+  } {
+    return {
+      gamma: ctx.param(`${this.name}.weight`) as Tensor1D,
+      beta: ctx.param(`${this.name}.bias`) as Tensor1D,
+      mean: ctx.param(`${this.name}.running_mean`) as Tensor1D,
+      variance: ctx.param(`${this.name}.running_var`) as Tensor1D,
+    };
+  }
   /** Inference: γ/√(σ²+ε) from the running variance, with the running mean and β. */
   private running(ctx: ForwardContext): { scale: Tensor1D; mean: Tensor1D; beta: Tensor1D } {
-    const gamma = ctx.param(`${this.name}.weight`) as Tensor1D;
-    const variance = ctx.param(`${this.name}.running_var`) as Tensor1D;
-    return {
-      scale: tf.mul(gamma, tf.rsqrt(tf.add(variance, ctx.bnEps))) as Tensor1D,
-      mean: ctx.param(`${this.name}.running_mean`) as Tensor1D,
-      beta: ctx.param(`${this.name}.bias`) as Tensor1D,
-    };
+    const { gamma, beta, mean, variance } = this.inferenceParams(ctx);
+    const [scale] = derivedOf(ctx, `${this.name} scale eps ${ctx.bnEps}`, [gamma, variance], () => [
+      tf.mul(gamma, tf.rsqrt(tf.add(variance, ctx.bnEps))),
+    ]);
+    return { scale: scale as Tensor1D, mean, beta };
   }
   /** Inference: the norm as x·scale + shift, its running statistics folded into [C] vectors. */
   folded(ctx: ForwardContext): { scale: Tensor1D; shift: Tensor1D } {
     const { scale, mean, beta } = this.running(ctx);
     return { scale, shift: tf.sub(beta, tf.mul(mean, scale)) as Tensor1D };
+  }
+  /** The parameters `folded` reads, for keying what is derived from it. */
+  foldedSources(ctx: ForwardContext): Tensor[] {
+    const { gamma, beta, mean, variance } = this.inferenceParams(ctx);
+    return [gamma, beta, mean, variance];
   }
   apply(x: Tensor4D, ctx: ForwardContext): Tensor4D {
     if (!ctx.training) {
@@ -459,8 +487,16 @@ function pointwiseConvBn(
   ctx: ForwardContext,
 ): Tensor4D {
   return tf.tidy(() => {
-    const { scale, shift } = bn.folded(ctx);
-    const weights = tf.mul(conv.matrix(ctx), scale) as Tensor2D;
+    const sources = [ctx.param(conv.params[0].name), ...bn.foldedSources(ctx)];
+    const [weights, shift] = derivedOf(
+      ctx,
+      `${conv.name} folding ${bn.name} eps ${ctx.bnEps}`,
+      sources,
+      () => {
+        const { scale, shift: bias } = bn.folded(ctx);
+        return [tf.mul(conv.matrix(ctx), scale), bias];
+      },
+    ) as [Tensor2D, Tensor1D];
     return conv.pointwiseProduct(
       x,
       (pixels) =>

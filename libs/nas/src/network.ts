@@ -1,4 +1,5 @@
 import { tf, type Tensor, type Tensor2D, type Tensor4D } from '@rnas/engine';
+import { derivedTensors, recordingGradients, sweepDerived } from './derived';
 import { Cell } from './cell';
 import { validateGenotype, type Genotype, type OpName } from './genotype';
 import {
@@ -406,8 +407,10 @@ export class Network {
  */
 export function forwardContext(params: ParamMap, options: ForwardOptions = {}): ForwardContext {
   const onBatchStats = options.onBatchStats;
+  const training = options.training ?? false;
+  sweepDerived();
   return {
-    training: options.training ?? false,
+    training,
     bnEps: options.bnEps ?? BN_EPS,
     dropPath: options.dropPath ?? null,
     recompute: options.recompute ?? false,
@@ -419,6 +422,9 @@ export function forwardContext(params: ParamMap, options: ForwardOptions = {}): 
     recordBatchStats(name: string, stats: BatchStats): void {
       onBatchStats?.(name, stats);
     },
+    derived: training
+      ? undefined
+      : (key, sources, compute) => (recordingGradients() ? compute() : derivedTensors(key, sources, compute)),
   };
 }
 

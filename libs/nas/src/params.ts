@@ -1,4 +1,5 @@
 import { tf, type HostTensor, type Tensor } from '@rnas/engine';
+import { sweepDerived } from './derived';
 
 /** How a parameter is stored: the reference (PyTorch) layout and the tfjs layout differ for these. */
 export type ParamLayout = 'conv' | 'depthwise' | 'linear' | 'vector';
@@ -126,6 +127,7 @@ export function initParams(params: readonly ParamInfo[], seed: number): ParamMap
 
 export function disposeParams(params: ParamMap): void {
   for (const t of params.values()) t.dispose();
+  sweepDerived();
   params.clear();
 }
 

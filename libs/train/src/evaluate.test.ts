@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { initBackend, readSafetensors, tf, type Tensor4D } from '@rnas/engine';
 import { subset, type Dataset } from '@rnas/data';
-import { readSpecFile } from '@rnas/nas';
+import { readSpecFile, tensorsBesidesDerived } from '@rnas/nas';
 import {
   loadModel,
   loadPublishedModel,
@@ -30,7 +30,7 @@ beforeAll(async () => {
 
 describe('topK', () => {
   it('gives the most probable classes first with softmax scores', () => {
-    const before = tf.memory().numTensors;
+    const before = tensorsBesidesDerived();
     const logits = tf.tensor2d([
       [0, 2, 1],
       [5, 5, -10],
@@ -44,7 +44,7 @@ describe('topK', () => {
     expect(top[0][1].score).toBeCloseTo(Math.exp(1) / z, 6);
     expect(top[1][0].score).toBeCloseTo(0.5, 6);
     expect(top[1][1].score).toBeCloseTo(0.5, 6);
-    expect(tf.memory().numTensors).toBe(before);
+    expect(tensorsBesidesDerived()).toBe(before);
   });
 
   it('gives every class when k exceeds them, and refuses a bad k or labels', () => {
@@ -66,7 +66,7 @@ describe('topK', () => {
 
 describe('a loaded model', () => {
   it("evaluates to the training's own last test evaluation", async () => {
-    const before = tf.memory().numTensors;
+    const before = tensorsBesidesDerived();
     const model = loadModel(artifact);
     try {
       const evaluation = await evaluate(model, dataset.test);
@@ -79,12 +79,12 @@ describe('a loaded model', () => {
     } finally {
       model.dispose();
     }
-    expect(tf.memory().numTensors).toBe(before);
+    expect(tensorsBesidesDerived()).toBe(before);
   });
 
   it('predicts from raw pixels the classes its logits rank first', async () => {
     const model = loadModel(artifact);
-    const before = tf.memory().numTensors;
+    const before = tensorsBesidesDerived();
     try {
       const n = 4;
       const pixels = dataset.test.images.subarray(0, n * 64);
@@ -107,7 +107,7 @@ describe('a loaded model', () => {
       );
       wrong.dispose();
     } finally {
-      expect(tf.memory().numTensors).toBe(before);
+      expect(tensorsBesidesDerived()).toBe(before);
       model.dispose();
     }
   });
@@ -152,7 +152,7 @@ describe('reference layout', () => {
           ),
         ).toBe(true);
       }
-      const before = tf.memory().numTensors;
+      const before = tensorsBesidesDerived();
       const model = loadModel(await loadPublishedModel(repo, 'darts-v2'));
       const input = io.tensors.input;
       const x = tf.tidy(() =>
@@ -174,7 +174,7 @@ describe('reference layout', () => {
       x.dispose();
       model.dispose();
       expect(Math.sqrt(num / den)).toBeLessThan(1e-4);
-      expect(tf.memory().numTensors).toBe(before);
+      expect(tensorsBesidesDerived()).toBe(before);
     } finally {
       await rm(repo, { recursive: true, force: true });
     }

@@ -11,6 +11,7 @@ import {
   type BatchStats,
   type NetworkSpec,
   type ParamMap,
+  tensorsBesidesDerived,
 } from '@rnas/nas';
 import type { TaskModelSpec } from '../task';
 import { SSDLITE_CONFIG, type DetectionConfigInput } from './config';
@@ -143,13 +144,13 @@ describe('DetectionNetwork on the tensor engine', () => {
       const det = new DetectionNetwork(detector({}, { inputSize: size }));
       const params = initParams(det.params, 1);
       const x = tf.randomNormal([2, size, size, 3], 0, 1, 'float32', 2) as Tensor4D;
-      const before = tf.memory().numTensors;
+      const before = tensorsBesidesDerived();
       const { locations, confidences } = det.forward(params, x);
       expect(locations.shape).toEqual([2, priors, 4]);
       expect(confidences.shape).toEqual([2, priors, 3]);
       expect(det.priors().length).toBe(4 * priors);
       tf.dispose([locations, confidences]);
-      expect(tf.memory().numTensors).toBe(before);
+      expect(tensorsBesidesDerived()).toBe(before);
       tf.dispose(x);
       disposeParams(params);
     }
@@ -159,9 +160,9 @@ describe('DetectionNetwork on the tensor engine', () => {
     const det = new DetectionNetwork(detector({ classes: 3 }, { inputSize: 64 }));
     const params = initParams(det.params, 3);
     const x = tf.randomNormal([2, 64, 64, 3], 0, 1, 'float32', 4) as Tensor4D;
-    const before = tf.memory().numTensors;
+    const before = tensorsBesidesDerived();
     const out = det.infer(params, x);
-    expect(tf.memory().numTensors).toBe(before);
+    expect(tensorsBesidesDerived()).toBe(before);
     expect(out.length).toBe(2 * DETECTION_RECORD_SIZE);
     for (const image of [0, 1]) {
       const found = readDetectionRecord(out, image);
@@ -180,7 +181,7 @@ describe('DetectionNetwork on the tensor engine', () => {
     const missing = new Map(params);
     missing.delete('regression_headers.5.bias');
     expect(() => det.forward(missing, x)).toThrow(/missing tensor 'regression_headers.5.bias'/);
-    expect(tf.memory().numTensors).toBe(before + 2);
+    expect(tensorsBesidesDerived()).toBe(before + 2);
     tf.dispose([x, big, gray]);
     disposeParams(params);
   });
@@ -195,7 +196,7 @@ describe('DetectionNetwork on the tensor engine', () => {
     ];
     const weights = det.params.filter((p) => p.kind === 'weight').map((p) => p.name);
     const sgd = new Sgd({ lr: 0.05, momentum: 0.9, weightDecay: 0, gradClip: null });
-    const before = tf.memory().numTensors;
+    const before = tensorsBesidesDerived();
     const step = (): number => {
       const stats: [string, BatchStats][] = [];
       const { value, grads } = gradients(
@@ -243,9 +244,9 @@ describe('DetectionNetwork on the tensor engine', () => {
     expect(losses[4]).toBeLessThan(losses[0]);
     expect((params.get('extras.3.conv.3.running_mean') as Tensor).dataSync().some((v) => v !== 0)).toBe(true);
     // The optimiser's momentum buffers are what stays.
-    expect(tf.memory().numTensors).toBe(before + weights.length - 6);
+    expect(tensorsBesidesDerived()).toBe(before + weights.length - 6);
     sgd.loadMomentumBuffers(new Map());
-    expect(tf.memory().numTensors).toBe(before);
+    expect(tensorsBesidesDerived()).toBe(before);
     tf.dispose(x);
     disposeParams(params);
   });
@@ -257,12 +258,12 @@ describe('DetectionNetwork on the tensor engine', () => {
     const trained = initParams(classifier.params, 7);
     const weights = exportParams(classifier.params, trained);
     const params: ParamMap = initParams(det.params, 8);
-    const before = tf.memory().numTensors;
+    const before = tensorsBesidesDerived();
     const imported = importBackboneParams(det, { spec: source, weights });
     expect([...imported.keys()].sort()).toEqual(det.backbone.params.map((p) => p.name).sort());
     replaceParams(params, imported);
     expect(imported.size).toBe(0);
-    expect(tf.memory().numTensors).toBe(before);
+    expect(tensorsBesidesDerived()).toBe(before);
     for (const name of [
       'stem0.0.weight',
       'cells.4._ops.0.op.1.weight',
@@ -290,7 +291,7 @@ describe('DetectionNetwork on the tensor engine', () => {
     expect(() => other({}, misshapen)).toThrow(
       /tensor 'base_net.stem0.0.weight' has shape \[4\], expected \[4, 3, 3, 3\]/,
     );
-    expect(tf.memory().numTensors).toBe(before);
+    expect(tensorsBesidesDerived()).toBe(before);
     disposeParams(params);
     disposeParams(trained);
   });

@@ -7,6 +7,7 @@ import {
   initParams,
   type NetworkSpec,
   type ParamMap,
+  tensorsBesidesDerived,
 } from '@rnas/nas';
 import type { TaskModelSpec } from '../task';
 import { SIMPLEBASELINE_CONFIG, type KeypointConfigInput } from './config';
@@ -145,7 +146,7 @@ describe('KeypointNetwork on the tensor engine', () => {
     const deconv = new Deconv('d', 3, 2);
     const params: ParamMap = new Map([['d.weight', tf.randomNormal([4, 4, 2, 3], 0, 1, 'float32', 7)]]);
     const x = tf.randomNormal([2, 3, 5, 3], 0, 1, 'float32', 8) as Tensor4D;
-    const before = tf.memory().numTensors;
+    const before = tensorsBesidesDerived();
     const y = deconv.apply(x, forwardContext(params));
     expect(y.shape).toEqual([2, 6, 10, 2]);
     expect(deconv.trace([3, 5, 3]).shape).toEqual([6, 10, 2]);
@@ -158,7 +159,7 @@ describe('KeypointNetwork on the tensor engine', () => {
     const got = y.dataSync();
     want.forEach((v, i) => expect(got[i]).toBeCloseTo(v, 4));
     y.dispose();
-    expect(tf.memory().numTensors).toBe(before);
+    expect(tensorsBesidesDerived()).toBe(before);
     tf.dispose([x, ...params.values()]);
   });
 
@@ -177,7 +178,7 @@ describe('KeypointNetwork on the tensor engine', () => {
     const net = new KeypointNetwork(poseSpec());
     const params = initParams(net.params, 1);
     const x = tf.randomNormal([2, 64, 32, 3], 0, 1, 'float32', 2) as Tensor4D;
-    const before = tf.memory().numTensors;
+    const before = tensorsBesidesDerived();
     const stats: string[] = [];
     const train = net.forward(params, x, {
       training: true,
@@ -191,10 +192,10 @@ describe('KeypointNetwork on the tensor engine', () => {
     const heatmaps = net.forward(params, x);
     expect(heatmaps.shape).toEqual([2, 16, 8, 3]);
     tf.dispose([train, heatmaps]);
-    expect(tf.memory().numTensors).toBe(before);
+    expect(tensorsBesidesDerived()).toBe(before);
     const wrong = tf.zeros([1, 32, 32, 3]) as Tensor4D;
     expect(() => net.infer(params, wrong)).toThrow(/input is 32x32, this network takes 64x32/);
-    expect(tf.memory().numTensors).toBe(before + 1);
+    expect(tensorsBesidesDerived()).toBe(before + 1);
     tf.dispose([x, wrong]);
     disposeParams(params);
   });
@@ -209,7 +210,7 @@ describe('KeypointNetwork on the tensor engine', () => {
     params.set('final_layer.weight', tf.randomNormal([1, 1, 256, 3], 0, 0.1, 'float32', 5));
     const x = tf.randomNormal([2, 64, 32, 3], 0, 1, 'float32', 6) as Tensor4D;
     const mirrored = tf.reverse(x, 2) as Tensor4D;
-    const before = tf.memory().numTensors;
+    const before = tensorsBesidesDerived();
     const a = plain.forward(params, x);
     const b = plain.forward(params, mirrored);
     const [n, h, w, k] = a.shape;
@@ -235,7 +236,7 @@ describe('KeypointNetwork on the tensor engine', () => {
     const noFlip = plain.infer(params, x);
     expect(noFlip).toEqual(decodeHeatmaps(av as Float32Array, [n, h, w, k], 4));
     tf.dispose([a, b, got]);
-    expect(tf.memory().numTensors).toBe(before);
+    expect(tensorsBesidesDerived()).toBe(before);
     tf.dispose([x, mirrored]);
     disposeParams(params);
   });

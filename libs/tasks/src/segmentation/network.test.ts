@@ -8,6 +8,7 @@ import {
   type BatchStats,
   type NetworkSpec,
   type ParamMap,
+  tensorsBesidesDerived,
 } from '@rnas/nas';
 import type { TaskModelSpec } from '../task';
 import { taskNetwork } from '../networks';
@@ -146,7 +147,7 @@ describe('SegmentationNetwork forward and infer', () => {
       const seg = new SegmentationNetwork(segmenter({ layers }, { inputHeight: h, inputWidth: w }));
       const params = initParams(seg.params, 1);
       const x = tf.randomNormal([2, h, w, 3], 0, 1, 'float32', 2) as Tensor4D;
-      const before = tf.memory().numTensors;
+      const before = tensorsBesidesDerived();
       const evalOut = seg.forward(params, x);
       expect(evalOut.main.shape).toEqual([2, h, w, 3]);
       expect(evalOut.aux8).toBeUndefined();
@@ -166,7 +167,7 @@ describe('SegmentationNetwork forward and infer', () => {
       const all = seg.params.filter((p) => p.name.endsWith('.running_mean')).map((p) => p.name.slice(0, -13));
       expect([...new Set(norms)].sort()).toEqual(all.sort());
       tf.dispose([train.main, train.aux8 as Tensor, train.aux16 as Tensor]);
-      expect(tf.memory().numTensors).toBe(before);
+      expect(tensorsBesidesDerived()).toBe(before);
       x.dispose();
       disposeParams(params);
     }
@@ -176,9 +177,9 @@ describe('SegmentationNetwork forward and infer', () => {
     const seg = new SegmentationNetwork(segmenter({ classes: 4 }));
     const params = initParams(seg.params, 3);
     const x = tf.randomNormal([2, 64, 64, 3], 0, 1, 'float32', 4) as Tensor4D;
-    const before = tf.memory().numTensors;
+    const before = tensorsBesidesDerived();
     const out = seg.infer(params, x);
-    expect(tf.memory().numTensors).toBe(before);
+    expect(tensorsBesidesDerived()).toBe(before);
     expect(out).toBeInstanceOf(Float32Array);
     expect(out.length).toBe(2 * seg.outputSize);
     expect(out.every((v) => Number.isInteger(v) && v >= 0 && v < 4)).toBe(true);
@@ -199,7 +200,7 @@ describe('SegmentationNetwork forward and infer', () => {
     const missing: ParamMap = new Map(params);
     missing.delete('conv_out.conv_out.weight');
     expect(() => seg.infer(missing, x)).toThrow(/missing tensor 'conv_out.conv_out.weight'/);
-    expect(tf.memory().numTensors).toBe(before + 2);
+    expect(tensorsBesidesDerived()).toBe(before + 2);
     tf.dispose([x, big, gray]);
     disposeParams(params);
   });
@@ -222,7 +223,7 @@ describe('SegmentationNetwork forward and infer', () => {
     });
     const target = pixelLabels(labels, 3);
     const weights = seg.params.filter((p) => p.kind === 'weight').map((p) => p.name);
-    const before = tf.memory().numTensors;
+    const before = tensorsBesidesDerived();
     const step = (): number => {
       const stats: BatchStats[] = [];
       const { value, grads } = gradients(
@@ -258,7 +259,7 @@ describe('SegmentationNetwork forward and infer', () => {
     const last = step();
     expect(Number.isFinite(first)).toBe(true);
     expect(last).toBeLessThan(first);
-    expect(tf.memory().numTensors).toBe(before);
+    expect(tensorsBesidesDerived()).toBe(before);
     x.dispose();
     disposeParams(params);
   });

@@ -3,9 +3,9 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { initBackend, tf } from '@rnas/engine';
+import { initBackend } from '@rnas/engine';
 import { openSegmentationDataset, writeSegmentationShapes, type SegmentationDataset } from '@rnas/data';
-import { disposeParams, getPublishedGenotype, initParams, Sgd } from '@rnas/nas';
+import { disposeParams, getPublishedGenotype, initParams, Sgd, tensorsBesidesDerived } from '@rnas/nas';
 import type { EpochContext, TaskModelSpec, TaskRecipe } from '../task';
 import { isDetectionDataset, isSegmentationDataset, taskTraining } from '../training';
 import { BISENET_CONFIG } from './config';
@@ -92,7 +92,7 @@ describe('segmentationTraining', () => {
     expect(task.dataFingerprint).toMatchObject({ format: 'voc-seg', trainImages: 6, testImages: 3 });
     const params = initParams(task.network.params, 1);
     const optimizer = new Sgd({ lr: 0.01, momentum: 0.9, weightDecay: 5e-4, gradClip: null });
-    const before = tf.memory().numTensors;
+    const before = tensorsBesidesDerived();
     const initial = await task.evaluate(params, context(0));
     const losses: number[] = [];
     for (const epoch of [0, 1, 2]) {
@@ -123,7 +123,7 @@ describe('segmentationTraining', () => {
     expect(m.mIoU).toBeCloseTo(ious.reduce((a, b) => a + b, 0) / ious.length, 6);
     // Optimiser momentum is the only state that grew: freed, nothing is left.
     optimizer.loadMomentumBuffers(new Map());
-    expect(tf.memory().numTensors).toBe(before);
+    expect(tensorsBesidesDerived()).toBe(before);
     disposeParams(params);
   });
 
