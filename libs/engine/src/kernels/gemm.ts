@@ -2,7 +2,7 @@
 // work (output rows of a matrix product, taps of a filter gradient) from integer arguments. Every
 // range is a set of outputs that one thread computes in the order one thread would, so results do
 // not depend on the number of threads. Nothing here loads tfjs: the kernel threads import it.
-import type { SimdKernels } from './simd';
+import type { GemmNN, GemmNNFused, SimdKernels } from './simd';
 
 /** A driver: the work units [start, end) of the kernel call described by `args`. */
 export type Driver = (kernels: SimdKernels, args: ArrayLike<number>, start: number, end: number) => void;
@@ -24,28 +24,46 @@ export const productArgs = (p: Product): number[] => [p.a, p.b, p.out, p.m, p.k,
 
 /**
  * Rows [r0, r1) of a b for a [m, k] and b [k, n], n a multiple of 4: 4x8 blocks, then a 4-column
- * block where n leaves one, then the rows past the last multiple of 4 one at a time.
+ * block where n leaves one, then the rows past the last multiple of 4 one at a time. With
+ * `fused` [bias address, relu 0/1] the blocks are stored with the bias added and, for relu 1,
+ * clamped at 0 (the gemmNNFused kernels).
  */
-const nnRows: Driver = (kernels, args, r0, r1) => {
+function productRows(
+  kernels: SimdKernels,
+  args: ArrayLike<number>,
+  r0: number,
+  r1: number,
+  fused: [number, number] | null,
+): void {
   const [a, b, out, , k, n] = args as number[];
   const eights = n >> 3;
   const four = (n & 7) === 4;
   const blocks = (r1 - r0) >> 2;
   const rest = r1 - r0 - 4 * blocks;
-  const run = (
-    kernel8: SimdKernels['gemmNN'],
-    kernel4: SimdKernels['gemmNN'],
-    row: number,
-    count: number,
-  ) => {
+  const lower = fused !== null && fused[1] === 1 ? 0 : -Infinity;
+  const call = (kernel: GemmNN, fusedKernel: GemmNNFused, at: number[], count: number, cols: number) => {
+    const [aAt, bAt, outAt, biasAt] = at;
+    if (fused === null) kernel(aAt, bAt, outAt, k, 4 * k, 4 * n, 4 * n, count, cols);
+    else fusedKernel(aAt, bAt, outAt, k, 4 * k, 4 * n, 4 * n, count, cols, biasAt, lower);
+  };
+  const run = (four8: boolean, row: number, count: number) => {
     const aAt = a + 4 * row * k;
     const outAt = out + 4 * row * n;
-    if (eights > 0) kernel8(aAt, b, outAt, k, 4 * k, 4 * n, 4 * n, count, eights);
-    if (four) kernel4(aAt, b + 32 * eights, outAt + 32 * eights, k, 4 * k, 4 * n, 4 * n, count, 1);
+    const biasAt = fused === null ? 0 : fused[0];
+    const [k8, f8, k4, f4] = four8
+      ? [kernels.gemmNN, kernels.gemmNNFused, kernels.gemmNN4, kernels.gemmNNFused4]
+      : [kernels.gemmNN1, kernels.gemmNNFused1, kernels.gemmNN14, kernels.gemmNNFused14];
+    if (eights > 0) call(k8, f8, [aAt, b, outAt, biasAt], count, eights);
+    if (four) call(k4, f4, [aAt, b + 32 * eights, outAt + 32 * eights, biasAt + 32 * eights], count, 1);
   };
-  if (blocks > 0) run(kernels.gemmNN, kernels.gemmNN4, r0, blocks);
-  if (rest > 0) run(kernels.gemmNN1, kernels.gemmNN14, r0 + 4 * blocks, rest);
-};
+  if (blocks > 0) run(true, r0, blocks);
+  if (rest > 0) run(false, r0 + 4 * blocks, rest);
+}
+
+const nnRows: Driver = (kernels, args, r0, r1) => productRows(kernels, args, r0, r1, null);
+
+/** nnRows with the bias and ReLU of a fused product: args as productArgs, then bias and relu (0/1). */
+const nnRowsFused: Driver = (kernels, args, r0, r1) => productRows(kernels, args, r0, r1, [args[6], args[7]]);
 
 /** Rows of the inner axis per kernel call in a^T b: both operands' rows stay in the cache. */
 const CHUNK_BYTES = 128 * 1024;
@@ -168,8 +186,9 @@ const convFilterTaps: Driver = (kernels, args, t0, t1) => {
   }
 };
 
-export const DRIVERS: readonly Driver[] = [nnRows, tnRows, convFilterTaps];
-export type DriverId = 0 | 1 | 2;
+export const DRIVERS: readonly Driver[] = [nnRows, tnRows, convFilterTaps, nnRowsFused];
+export type DriverId = 0 | 1 | 2 | 3;
 export const NN: DriverId = 0;
 export const TN: DriverId = 1;
 export const CONV_FILTER: DriverId = 2;
+export const NN_FUSED: DriverId = 3;

@@ -15,6 +15,7 @@ import {
 } from '@tensorflow/tfjs-core';
 import { avgPoolGradConfig } from './avg-pool-grad';
 import { adoptPackagedBatchMatMul, batchMatMulConfig } from './batch-mat-mul';
+import { adoptPackagedFusedMatMul, fusedMatMulConfig } from './fused-mat-mul';
 import { adoptPackagedCast, castConfig } from './cast';
 import { adoptPackagedConcat, adoptPackagedSplitV, concatConfig, splitVConfig } from './concat-split';
 import { conv2DBackpropFilterConfig } from './conv2d-backprop-filter';
@@ -46,6 +47,7 @@ const REPLACED: readonly KernelConfig[] = [
   avgPoolGradConfig,
   maxPoolGradConfig,
   batchMatMulConfig,
+  fusedMatMulConfig,
   identityConfig,
   concatConfig,
   splitVConfig,
@@ -57,6 +59,7 @@ const REPLACED: readonly KernelConfig[] = [
 /** Replacements that keep the package's kernel for the cases they leave to it. */
 const ADOPT = new Map<KernelConfig, (packaged: KernelConfig) => void>([
   [batchMatMulConfig, adoptPackagedBatchMatMul],
+  [fusedMatMulConfig, adoptPackagedFusedMatMul],
   [concatConfig, adoptPackagedConcat],
   [splitVConfig, adoptPackagedSplitV],
   [sliceConfig, adoptPackagedSlice],

@@ -12,7 +12,7 @@ const ROOT = path.resolve(__dirname, '..', '..', '..', '..');
 const SCRIPT = `
 const { initBackend, tf } = require('@rnas/engine');
 require('@tensorflow/tfjs-backend-cpu');
-const { DRIVERS, NN, TN, productArgs } = require('@rnas/engine/dist/kernels/gemm');
+const { DRIVERS, NN, NN_FUSED, TN, productArgs } = require('@rnas/engine/dist/kernels/gemm');
 const { kernelThreads } = require('@rnas/engine/dist/kernels/kernel-threads');
 const { simdKernels } = require('@rnas/engine/dist/kernels/simd');
 (async () => {
@@ -21,8 +21,9 @@ const { simdKernels } = require('@rnas/engine/dist/kernels/simd');
   const threads = kernelThreads(backend);
   const kernels = simdKernels(backend);
   const heap = (t) => backend.typedArrayFromHeap({ dataId: t.dataId, shape: t.shape, dtype: t.dtype });
-  // [m, k, n]: rows not in fours, 4-column tails, long and short inner axes; all large enough to split.
-  const shapes = [[4099, 33, 12], [1027, 130, 20], [65536, 16, 16], [300, 1000, 4], [4096, 7, 36]];
+  // [m, k, n]: rows not in fours, 4-column tails, long and short inner axes; all large enough to
+  // split (over 4M multiply-adds).
+  const shapes = [[16387, 33, 12], [2051, 130, 20], [65536, 16, 16], [1201, 1000, 4], [17001, 7, 36]];
   const results = [];
   let seed = 1;
   for (const [m, k, n] of shapes) {
@@ -31,31 +32,40 @@ const { simdKernels } = require('@rnas/engine/dist/kernels/simd');
     const aT = tf.transpose(a);
     const bT = tf.transpose(b);
     const dy = tf.randomNormal([m, n], 0, 1, 'float32', seed++);
+    const splitBefore = threads.splitCalls;
     const nn = tf.matMul(a, b);
     const nt = tf.matMul(a, bT, false, true);
     const tn = tf.matMul(a, dy, true, false);
+    const bias = tf.randomNormal([n], 0, 1, 'float32', seed++);
+    const fused = tf.fused.matMul({ a, b, bias, activation: 'relu' });
     // The same products by the drivers on this thread alone.
     const one = tf.zeros([m, n]);
     DRIVERS[NN](kernels, productArgs({ a: heap(a).byteOffset, b: heap(b).byteOffset, out: heap(one).byteOffset, m, k, n }), 0, m);
+    const oneFused = tf.zeros([m, n]);
+    DRIVERS[NN_FUSED](kernels, [...productArgs({ a: heap(a).byteOffset, b: heap(b).byteOffset, out: heap(oneFused).byteOffset, m, k, n }), heap(bias).byteOffset, 1], 0, m);
     const oneTn = tf.zeros([k, n]);
     // tnRows needs the output's rows in fours (the kernel the wasm BatchMatMul picks then).
     if (k % 4 === 0) DRIVERS[TN](kernels, productArgs({ a: heap(a).byteOffset, b: heap(dy).byteOffset, out: heap(oneTn).byteOffset, m: k, k: m, n }), 0, k);
     const same = (x, y) => { const p = x.dataSync(), q = y.dataSync(); if (p.length !== q.length) return false; for (let i = 0; i < p.length; i++) if (p[i] !== q[i]) return false; return true; };
-    const host = { nn: nn.arraySync(), tn: tn.arraySync(), a: a.arraySync(), b: b.arraySync(), dy: dy.arraySync() };
+    const host = { nn: nn.arraySync(), tn: tn.arraySync(), fused: fused.arraySync(), bias: Array.from(bias.dataSync()), a: a.arraySync(), b: b.arraySync(), dy: dy.arraySync() };
     results.push({
       shape: [m, k, n],
       nnSplitEqualsOne: same(nn, one),
       ntEqualsNn: same(nt, nn),
       tnSplitEqualsOne: k % 4 === 0 ? same(tn, oneTn) : null,
+      fusedSplitEqualsOne: same(fused, oneFused),
+      // a b, a b^T, a^T b and the fused product (plus the transposes' own split copies, if any).
+      splits: threads.splitCalls - splitBefore,
       host,
     });
-    tf.dispose([a, b, aT, bT, dy, nn, nt, tn, one, oneTn]);
+    tf.dispose([a, b, aT, bT, dy, nn, nt, tn, one, oneTn, bias, fused, oneFused]);
   }
   const before = tf.memory().numTensors;
   for (let i = 0; i < 20; i++) {
     const a = tf.randomNormal([2048, 32]);
     const b = tf.randomNormal([32, 32]);
-    tf.dispose([a, b, tf.matMul(a, b), tf.matMul(a, b, false, true), tf.matMul(a, a, true, false)]);
+    const bias = tf.randomNormal([32]);
+    tf.dispose([a, b, bias, tf.matMul(a, b), tf.matMul(a, b, false, true), tf.matMul(a, a, true, false), tf.fused.matMul({ a, b, bias, activation: 'relu' })]);
   }
   const after = tf.memory().numTensors;
   let tooMany = '';
@@ -73,7 +83,17 @@ interface Out {
     nnSplitEqualsOne: boolean;
     ntEqualsNn: boolean;
     tnSplitEqualsOne: boolean | null;
-    host: { nn: number[][]; tn: number[][]; a: number[][]; b: number[][]; dy: number[][] };
+    fusedSplitEqualsOne: boolean;
+    splits: number;
+    host: {
+      nn: number[][];
+      tn: number[][];
+      fused: number[][];
+      bias: number[];
+      a: number[][];
+      b: number[][];
+      dy: number[][];
+    };
   }[];
   before: number;
   after: number;
@@ -107,8 +127,11 @@ it('a two-thread engine has one kernel thread beside the calling thread', () => 
 it('split products equal one-thread products bit for bit, whatever the shape', () => {
   expect(out.results).toHaveLength(5);
   for (const r of out.results) {
+    // Every product here was split: the comparison is not between two one-thread runs.
+    expect({ shape: r.shape, splits: r.splits >= 4 }).toEqual({ shape: r.shape, splits: true });
     expect({ shape: r.shape, equal: r.nnSplitEqualsOne }).toEqual({ shape: r.shape, equal: true });
     expect({ shape: r.shape, equal: r.ntEqualsNn }).toEqual({ shape: r.shape, equal: true });
+    expect({ shape: r.shape, equal: r.fusedSplitEqualsOne }).toEqual({ shape: r.shape, equal: true });
     if (r.tnSplitEqualsOne !== null) {
       expect({ shape: r.shape, equal: r.tnSplitEqualsOne }).toEqual({ shape: r.shape, equal: true });
     }
@@ -143,7 +166,18 @@ it('split products agree with double-precision sums', () => {
       for (let q = 0; q < m; q++) s += host.a[q][i] * host.dy[q][j];
       return s;
     });
-    expect({ shape, nn: nnErr < 1e-5, tn: tnErr < 1e-5 }).toEqual({ shape, nn: true, tn: true });
+    // The fused product: max(a b + bias, 0).
+    const fusedErr = worst(host.fused, (i, j) => {
+      let s = host.bias[j];
+      for (let q = 0; q < k; q++) s += host.a[i][q] * host.b[q][j];
+      return Math.max(s, 0);
+    });
+    expect({ shape, nn: nnErr < 1e-5, tn: tnErr < 1e-5, fused: fusedErr < 1e-5 }).toEqual({
+      shape,
+      nn: true,
+      tn: true,
+      fused: true,
+    });
   }
 });
 

@@ -317,6 +317,61 @@ function convCases(): Case[] {
       }
     }
   }
+  // Fused products (bias, activation), rank 3 as tf.fused.matMul hands them over: the SIMD path
+  // for columns in fours (rows past a multiple of four, a 4-column block, a batch of a), with and
+  // without a bias, linear and ReLU; transposed operands and a batch of b (the package gets them
+  // wrong with a bias: they are rewritten as plain products); other activations, columns not in
+  // fours.
+  for (const [aShape, bShape] of [
+    [
+      [1, 6, 16],
+      [1, 16, 8],
+    ],
+    [
+      [2, 5, 12],
+      [1, 12, 12],
+    ],
+    [
+      [2, 5, 12],
+      [2, 12, 12],
+    ],
+    [
+      [1, 9, 7],
+      [1, 7, 20],
+    ],
+    [
+      [1, 8, 40],
+      [1, 40, 24],
+    ],
+    [
+      [1, 3, 5],
+      [1, 5, 6],
+    ],
+  ]) {
+    const n = bShape[2];
+    for (const [withBias, activation, transposeA, transposeB] of [
+      [true, 'relu', false, false],
+      [true, 'linear', false, false],
+      [false, 'relu', false, false],
+      [false, 'linear', false, false],
+      [true, 'elu', false, false],
+      [true, 'relu', false, true],
+      [true, 'linear', true, false],
+      [false, 'elu', true, true],
+    ] as [boolean, string, boolean, boolean][]) {
+      const swap = (shape: number[], t: boolean) => (t ? [shape[0], shape[2], shape[1]] : shape);
+      cases.push({
+        label: `[${aShape}] x [${bShape}] ${withBias ? 'bias' : 'no bias'} ${activation} transposeA ${transposeA} transposeB ${transposeB}`,
+        kernel: '_FusedMatMul',
+        inputs: {
+          a: randomArray(next, swap(aShape, transposeA)),
+          b: randomArray(next, swap(bShape, transposeB)),
+          ...(withBias ? { bias: randomArray(next, [n]) } : {}),
+        },
+        attrs: { transposeA, transposeB, activation, leakyreluAlpha: 0.2 },
+      });
+    }
+  }
   // Concat and SplitV along every axis of ranks 1 to 5: equal parts (the transposing path) and
   // unequal ones, outermost axes, single parts and empty tensors (the package's kernels).
   for (let i = 0; i < 24; i++) {

@@ -38,7 +38,10 @@
 //     out[i] = dy[i] where x[i] > 0, else 0, over 4 * vectors values (ReLU's gradient in one pass);
 //   gemmNN(a, b, out, count, aStride, bStride, outStride, rowBlocks, colBlocks)
 //     for each block of 4 rows of a and 8 columns of b: out[rows, cols] = sum over k < count of
-//     a[row, k] * b[k, cols], overwriting out; gemmNN4 4x4 blocks, gemmNN1 and gemmNN14 one row.
+//     a[row, k] * b[k, cols], overwriting out; gemmNN4 4x4 blocks, gemmNN1 and gemmNN14 one row;
+//   gemmNNFused...(the same nine, bias, lower)
+//     the same blocks stored as max(sum + bias[cols], lower): with a bias and a ReLU (lower 0) or
+//     none (lower -inf);
 //
 // The products (gemmTN, gemmNN) multiply and add with relaxed SIMD's f32x4.relaxed_madd where the
 // runtime has it (fused on CPUs with FMA: x86-64 since 2013, every arm64), else f32x4.mul and
@@ -69,6 +72,10 @@ export interface SimdKernels {
   readonly gemmNN4: GemmNN;
   readonly gemmNN1: GemmNN;
   readonly gemmNN14: GemmNN;
+  readonly gemmNNFused: GemmNNFused;
+  readonly gemmNNFused4: GemmNNFused;
+  readonly gemmNNFused1: GemmNNFused;
+  readonly gemmNNFused14: GemmNNFused;
   readonly reluGrad: (x: number, dy: number, out: number, vectors: number) => void;
   readonly copyRuns: (
     src: number,
@@ -102,6 +109,21 @@ export type GemmNN = (
   outStride: number,
   rowBlocks: number,
   colBlocks: number,
+) => void;
+
+/** gemmNN's nine integers, then the bias's address and the lower bound (see gemmNNBody). */
+export type GemmNNFused = (
+  a: number,
+  b: number,
+  out: number,
+  count: number,
+  aStride: number,
+  bStride: number,
+  outStride: number,
+  rowBlocks: number,
+  colBlocks: number,
+  bias: number,
+  lower: number,
 ) => void;
 
 export type RouteKernel = (
@@ -189,6 +211,8 @@ const V_ZERO = [...simd(0x0c), ...new Array<number>(16).fill(0)];
 const F32X4_ADD = simd(0xe4);
 const F32X4_MUL = simd(0xe6);
 const F32X4_SUB = simd(0xe5);
+const F32X4_MAX = simd(0xe9);
+const F32X4_SPLAT = simd(0x13);
 const F_LOAD = [0x2a, 2, 0];
 const F_STORE = [0x38, 2, 0];
 const F_ZERO = [0x43, 0, 0, 0, 0];
@@ -386,17 +410,25 @@ function gemmTNBody(halves: 1 | 2, fma: boolean): number[] {
 // gemmNN (rows r = 4 or 1, halves h = 2 or 1): parameters 0 a, 1 b, 2 out, 3 count (the inner
 // axis), 4 aStride, 5 bStride, 6 outStride, 7 row blocks, 8 column blocks; for each block of
 // `rows` rows of a and each block of 4h columns of b, out[row, cols] = sum over k < count of
-// a[row, k] * b[k, cols] (overwriting out). Locals: 9 k, 10 ap, 11 bp, 12 block output, 13 row
-// blocks left, 14 column blocks left, 15 the block row of a, 16 the block column of b, 17 the
-// block row of out, 18 2 aStride, 19 3 aStride, 20 a store address, then the sums (row r, half h
-// at 21 + 2r + h), b's two halves and a's splat.
-function gemmNNBody(rows: 1 | 4, halves: 1 | 2, fma: boolean): number[] {
+// a[row, k] * b[k, cols] (overwriting out). The fused variants (gemmNNFused...) take 9 bias (an
+// address, n values) and 10 lower (f32) and store max(sum + bias[cols], lower): a product with its
+// bias and a ReLU (lower 0) or none (lower -inf) in the same pass. Locals after the parameters:
+// k, ap, bp, the block output, row blocks left, column blocks left, the block row of a, the block
+// column of b, the block row of out, 2 aStride, 3 aStride, a store address (and for the fused
+// variants the block column of the bias), then the sums (row r, half h), b's two halves and a's
+// splat (and the lower bound as a vector).
+function gemmNNBody(rows: 1 | 4, halves: 1 | 2, fma: boolean, fused = false): number[] {
   const [a, b, out, count, aStride, bStride, oStride, rowBlocks, colBlocks] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
-  const [k, ap, bp, op, rb, cb, aRow, bCol, oRow, as2, as3, sp] = [
-    9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20,
-  ];
-  const sum = (r: number, h: number) => 21 + 2 * r + h;
-  const [b0, b1, splat] = [29, 30, 31];
+  const [bias, lower] = [9, 10];
+  const first = fused ? 11 : 9;
+  const [k, ap, bp, op, rb, cb, aRow, bCol, oRow, as2, as3, sp] = Array.from(
+    { length: 12 },
+    (_, i) => first + i,
+  );
+  const biasCol = first + 12;
+  const vFirst = first + (fused ? 13 : 12);
+  const sum = (r: number, h: number) => vFirst + 2 * r + h;
+  const [b0, b1, splat, lowerV] = [vFirst + 8, vFirst + 9, vFirst + 10, vFirst + 11];
   const rowAddress = (r: number) =>
     r === 0 ? get(ap) : [...get(ap), ...get(r === 1 ? aStride : r === 2 ? as2 : as3), ...ADD];
   const zero: number[] = [];
@@ -409,12 +441,16 @@ function gemmNNBody(rows: 1 | 4, halves: 1 | 2, fma: boolean): number[] {
       zero.push(...V_ZERO, ...set(sum(r, h)));
       step.push(...multiplyAdd(fma, get(splat), get(h === 0 ? b0 : b1), get(sum(r, h))));
       step.push(...set(sum(r, h)));
-      store.push(...get(sp), ...get(sum(r, h)), ...vStoreAt(16 * h));
+      const value = fused
+        ? [...get(sum(r, h)), ...get(biasCol), ...vLoadAt(16 * h), ...F32X4_ADD, ...get(lowerV), ...F32X4_MAX]
+        : get(sum(r, h));
+      store.push(...get(sp), ...value, ...vStoreAt(16 * h));
     }
     store.push(...get(sp), ...get(oStride), ...ADD, ...set(sp));
   }
   // prettier-ignore
   const code = [
+    ...(fused ? [...get(lower), ...F32X4_SPLAT, ...set(lowerV)] : []),
     ...get(aStride), ...i32(2), 0x6c, ...set(as2),
     ...get(aStride), ...i32(3), 0x6c, ...set(as3),
     ...get(a), ...set(aRow),
@@ -423,6 +459,7 @@ function gemmNNBody(rows: 1 | 4, halves: 1 | 2, fma: boolean): number[] {
     ...BLOCK, ...LOOP,
     ...get(rb), ...EQZ, ...brIf(1),
     ...get(b), ...set(bCol),
+    ...(fused ? [...get(bias), ...set(biasCol)] : []),
     ...get(oRow), ...set(op),
     ...get(colBlocks), ...set(cb),
     ...BLOCK, ...LOOP,
@@ -440,6 +477,7 @@ function gemmNNBody(rows: 1 | 4, halves: 1 | 2, fma: boolean): number[] {
     ...br(0), ...END, ...END,
     ...store,
     ...get(bCol), ...i32(16 * halves), ...ADD, ...set(bCol),
+    ...(fused ? [...get(biasCol), ...i32(16 * halves), ...ADD, ...set(biasCol)] : []),
     ...get(op), ...i32(16 * halves), ...ADD, ...set(op),
     ...get(cb), ...i32(1), ...SUB, ...set(cb),
     ...br(0), ...END, ...END,
@@ -451,8 +489,8 @@ function gemmNNBody(rows: 1 | 4, halves: 1 | 2, fma: boolean): number[] {
   ];
   const body = [
     ...vec([
-      [12, I32],
-      [11, V128],
+      [fused ? 13 : 12, I32],
+      [fused ? 12 : 11, V128],
     ]),
     ...code,
   ];
@@ -664,12 +702,13 @@ function moduleBytes(shared: boolean, fma: boolean): Uint8Array {
   const affineType = [0x60, ...vec(new Array<number[]>(9).fill([I32])), ...vec([])];
   const reluType = [0x60, ...vec(new Array<number[]>(4).fill([I32])), ...vec([])];
   const copyType = [0x60, ...vec(new Array<number[]>(6).fill([I32])), ...vec([])];
+  const fusedType = [0x60, ...vec([...new Array<number[]>(10).fill([I32]), [F32]]), ...vec([])];
   return Uint8Array.from([
     ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
-    ...section(1, vec([type, routeType, affineType, reluType, copyType])),
+    ...section(1, vec([type, routeType, affineType, reluType, copyType, fusedType])),
     // (import "env" "memory" (memory ...))
     ...section(2, vec([[...name('env'), ...name('memory'), 0x02, ...memoryImport(shared)]])),
-    ...section(3, vec([[0], [0], [0], [1], [1], [2], [2], [2], [2], [2], [3], [4]])),
+    ...section(3, vec([[0], [0], [0], [1], [1], [2], [2], [2], [2], [2], [3], [4], [5], [5], [5], [5]])),
     ...section(
       7,
       vec([
@@ -685,6 +724,10 @@ function moduleBytes(shared: boolean, fma: boolean): Uint8Array {
         [...name('gemmNN14'), 0x00, 0x09],
         [...name('reluGrad'), 0x00, 0x0a],
         [...name('copyRuns'), 0x00, 0x0b],
+        [...name('gemmNNFused'), 0x00, 0x0c],
+        [...name('gemmNNFused4'), 0x00, 0x0d],
+        [...name('gemmNNFused1'), 0x00, 0x0e],
+        [...name('gemmNNFused14'), 0x00, 0x0f],
       ]),
     ),
     ...section(
@@ -702,6 +745,10 @@ function moduleBytes(shared: boolean, fma: boolean): Uint8Array {
         gemmNNBody(1, 1, fma),
         reluGradBody(),
         copyRunsBody(),
+        gemmNNBody(4, 2, fma, true),
+        gemmNNBody(4, 1, fma, true),
+        gemmNNBody(1, 2, fma, true),
+        gemmNNBody(1, 1, fma, true),
       ]),
     ),
   ]);
@@ -779,6 +826,10 @@ export function kernelsOn(memory: { buffer: ArrayBufferLike }): SimdKernels | nu
       gemmNN14: exports.gemmNN14 as GemmNN,
       reluGrad: exports.reluGrad as SimdKernels['reluGrad'],
       copyRuns: exports.copyRuns as SimdKernels['copyRuns'],
+      gemmNNFused: exports.gemmNNFused as GemmNNFused,
+      gemmNNFused4: exports.gemmNNFused4 as GemmNNFused,
+      gemmNNFused1: exports.gemmNNFused1 as GemmNNFused,
+      gemmNNFused14: exports.gemmNNFused14 as GemmNNFused,
     };
     instances.set(memory, kernels);
   }
