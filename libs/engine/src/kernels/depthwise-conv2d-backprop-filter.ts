@@ -1,6 +1,7 @@
 // DepthwiseConv2dNativeBackpropFilter for the wasm backend, which has none.
-// dW[ky, kx, c, q] = sum over n, oh, ow of xpad[n, oh*s + ky, ow*s + kx, c] * dy[n, oh, ow, c*m + q]
-// (m the channel multiplier).
+// dW[ky, kx, c, q] = sum over n, oh, ow of xpad[n, oh*s + ky*d, ow*s + kx*d, c] * dy[n, oh, ow, c*m + q]
+// (m the channel multiplier, d the dilation: 1, or any with multiplier 1 and the SIMD kernels;
+// tfjs's cpu kernel ignores it).
 //
 // With multiplier 1 (DARTS) each tap is a dot product per channel of a strided row of x and a row
 // of dy, which the SIMD kernel of simd.ts sums four channels at a time: 5-8x faster than the
@@ -43,14 +44,15 @@ function depthwiseConv2dNativeBackpropFilter(args: {
   const { x, dy } = inputs;
   const { strides, pad, dilations, dimRoundingMode, filterShape } = attrs;
   assertFloat32(NAME, { x, dy });
-  assertUnitDilations(NAME, dilations);
   assertRank4(NAME, 'x', x.shape);
-  const g = convGeometry(NAME, x.shape, filterShape, strides, pad, dimRoundingMode, true);
+  const [kh, kw, c, mult] = filterShape;
+  const mac = mult === 1 ? (simdKernels(backend as BackendWasm)?.mac ?? null) : null;
+  // The SIMD route reads each tap where it lands, dilated or not; the composed one assumes 1.
+  if (mac === null) assertUnitDilations(NAME, dilations);
+  const g = convGeometry(NAME, x.shape, filterShape, strides, pad, dimRoundingMode, true, dilations ?? 1);
   assertDyShape(NAME, dy, g);
   if (isEmpty(x, dy)) return zerosOutput(backend, [...filterShape]);
-  const [kh, kw, c, mult] = filterShape;
   const n = g.batch;
-  const mac = mult === 1 ? (simdKernels(backend as BackendWasm)?.mac ?? null) : null;
   if (mac !== null) return bySimd(backend as BackendWasm, mac, x, dy, g, [kh, kw, c, mult]);
 
   return composed(backend, (s) => {
@@ -95,20 +97,20 @@ function bySimd(
   const xAt = backend.typedArrayFromHeap(x).byteOffset;
   const dyAt = backend.typedArrayFromHeap(dy).byteOffset;
   const { batch: n, inHeight: h, inWidth: w, outHeight: ho, outWidth: wo } = g;
-  const { strideHeight: sh, strideWidth: sw, top, left } = g;
+  const { strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw, top, left } = g;
   const pixel = 4 * c;
-  const columns = Array.from({ length: kw }, (_, kx) => tapColumns(kx, w, wo, sw, left));
+  const columns = Array.from({ length: kw }, (_, kx) => tapColumns(kx * dw, w, wo, sw, left));
   for (let b = 0; b < n; b++) {
     for (let oh = 0; oh < ho; oh++) {
       const dyRow = dyAt + (b * ho + oh) * wo * pixel;
       for (let ky = 0; ky < kh; ky++) {
-        const r = oh * sh + ky - top;
+        const r = oh * sh + ky * dh - top;
         if (r < 0 || r >= h) continue;
         const xRow = xAt + (b * h + r) * w * pixel;
         for (let kx = 0; kx < kw; kx++) {
           const [first, end] = columns[kx];
           if (end <= first) continue;
-          const q = first * sw + kx - left;
+          const q = first * sw + kx * dw - left;
           mac(
             xRow + q * pixel,
             dyRow + first * pixel,

@@ -5,7 +5,7 @@ import { backend_util, type TensorInfo } from '@tensorflow/tfjs-core';
 
 export type Pair = [number, number];
 
-/** The forward convolution as the gradient kernels see it (NHWC, dilation 1). */
+/** The forward convolution as the gradient kernels see it (NHWC; dilation 1 unless given). */
 export interface ConvGeometry {
   batch: number;
   inHeight: number;
@@ -18,6 +18,9 @@ export interface ConvGeometry {
   filterWidth: number;
   strideHeight: number;
   strideWidth: number;
+  /** Input rows (columns) between a filter's taps: 1 unless the caller allows dilation. */
+  dilationHeight: number;
+  dilationWidth: number;
   /** Rows (columns) of padding before the input, as the forward pass applied them. */
   top: number;
   left: number;
@@ -33,6 +36,7 @@ export function convGeometry(
   pad: PadAttr,
   dimRoundingMode: 'floor' | 'round' | 'ceil' | undefined,
   depthwise: boolean,
+  dilations: number | [number, number] = 1,
 ): ConvGeometry {
   if (inShape.length !== 4) {
     throw new Error(`${kernelName} (wasm): input shape must be rank 4 (NHWC), got [${inShape.join(', ')}]`);
@@ -50,7 +54,7 @@ export function convGeometry(
     inShape as [number, number, number, number],
     filterShape as [number, number, number, number],
     strides,
-    1,
+    dilations,
     pad,
     dimRoundingMode,
     depthwise,
@@ -60,6 +64,8 @@ export function convGeometry(
     ['strides', info.strideWidth],
     ['filter height', info.filterHeight],
     ['filter width', info.filterWidth],
+    ['dilations', info.dilationHeight],
+    ['dilations', info.dilationWidth],
   ] as const) {
     if (!Number.isInteger(value) || value < 1) {
       throw new Error(`${kernelName} (wasm): ${name} must be positive integers, got ${value}`);
@@ -85,6 +91,8 @@ export function convGeometry(
     filterWidth: info.filterWidth,
     strideHeight: info.strideHeight,
     strideWidth: info.strideWidth,
+    dilationHeight: info.dilationHeight,
+    dilationWidth: info.dilationWidth,
     top,
     left,
   };

@@ -1,7 +1,9 @@
 // Dilated depthwise convolution with gradients on every backend. tfjs runs dilated convolutions
 // forward but has no gradient for them, so the dilation is rewritten into ordinary ones
 // (RELATIVENAS.md section 9), built only from ops that are differentiable everywhere.
-import type { Tensor4D } from '@tensorflow/tfjs-core';
+import type { Tensor, Tensor4D } from '@tensorflow/tfjs-core';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { simdKernels } from '../kernels/simd';
 import { tf } from '../tf';
 
 type Pads4 = [[number, number], [number, number], [number, number], [number, number]];
@@ -51,6 +53,55 @@ function byPhases(x: Tensor4D, filter: Tensor4D, d: number, pad: number): Tensor
   const out = tf.reshape(rowsBack, [n, oh * d, ow * d, cOut]) as Tensor4D;
   // Rounding the input up to a multiple of d adds (up to d-1) output rows that read zeros only.
   return oh * d === outH && ow * d === outW ? out : tf.slice(out, [0, 0, 0, 0], [n, outH, outW, cOut]);
+}
+
+/**
+ * Where the backend's own dilated convolution has gradients here: wasm, whose
+ * DepthwiseConv2dNativeBackpropFilter (ours, with the SIMD kernels) reads dilated taps, for a
+ * channel multiplier of 1 (the cpu backend's kernel ignores the dilation, and tfs-node is not
+ * needed: the phases are ordinary convolutions there too).
+ */
+function nativeDilatedGradients(filter: Tensor4D): boolean {
+  return (
+    tf.getBackend() === 'wasm' &&
+    filter.shape[3] === 1 &&
+    tf.getKernel('DepthwiseConv2dNativeBackpropFilter', 'wasm') !== undefined &&
+    simdKernels(tf.backend() as BackendWasm) !== null
+  );
+}
+
+/**
+ * Stride-1 dilated convolution as the backend's own (one pass, XNNPACK's on wasm) with its
+ * gradients: dx is the dilated convolution of dy, padded by d(k-1) - pad, with the filter
+ * rotated by 180 degrees; dW is the filter-gradient kernel at the same dilation. Equal to the
+ * phase rewrite (byPhases) up to summation order, without its four transposes and pads each way.
+ */
+function nativeDilated(x: Tensor4D, filter: Tensor4D, d: number, pad: number): Tensor4D {
+  const [kh, kw] = filter.shape;
+  const [ph, pw] = [d * (kh - 1) - pad, d * (kw - 1) - pad];
+  const op = tf.customGrad((...args) => {
+    const [input, weights, save] = args as [Tensor4D, Tensor4D, (saved: Tensor4D[]) => void];
+    save([input, weights]);
+    return {
+      value: tf.depthwiseConv2d(input, weights, 1, pad, 'NHWC', d),
+      // tfjs runs a custom gradient outside any scope of its own: the tidy frees the temporaries.
+      gradFunc: (dy: Tensor4D, saved: Tensor[]) =>
+        tf.tidy(() => {
+          const [xs, ws] = saved as Tensor4D[];
+          const spread = tf.pad(dy, spatialPads(ph, ph, pw, pw));
+          const dx = tf.depthwiseConv2d(spread, tf.reverse(ws, [0, 1]), 1, 'valid', 'NHWC', d);
+          const dw = tf
+            .engine()
+            .runKernel(
+              'DepthwiseConv2dNativeBackpropFilter',
+              { x: xs, dy },
+              { strides: 1, pad, dilations: d, filterShape: ws.shape },
+            ) as Tensor4D;
+          return [dx, dw];
+        }),
+    };
+  });
+  return op(x, filter) as Tensor4D;
 }
 
 /**
@@ -122,6 +173,10 @@ export function dilatedDepthwiseConv2d(
   check(x.size > 0, `x is empty (shape [${x.shape.join(', ')}])`);
 
   return tf.tidy(() => {
+    const fits = pad <= dilation * (Math.min(kh, kw) - 1);
+    if (dilation > 1 && stride === 1 && fits && nativeDilatedGradients(filter)) {
+      return nativeDilated(x, filter, dilation, pad);
+    }
     if (dilation === 1) {
       const padded = pad === 0 ? x : tf.pad(x, spatialPads(pad, pad, pad, pad));
       return tf.depthwiseConv2d(padded, filter, stride, 'valid');
