@@ -96,10 +96,19 @@ function batchMatMul(args: {
   });
 }
 
-/** a b for contiguous a [1, M, K] and b [1, K, N] (N a multiple of 4), with the SIMD kernels. */
-function product2d(backend: BackendWasm, a: TensorInfo, b: TensorInfo, outShape: number[]): TensorInfo {
-  const [, m, k] = a.shape;
-  const n = b.shape[2];
+/**
+ * a b for contiguous a [.., M, K] (its leading axes taken as more rows) and b [1, K, N] (N a
+ * multiple of 4), with the SIMD kernels, split by rows among the engine's threads.
+ */
+export function product2d(
+  backend: BackendWasm,
+  a: TensorInfo,
+  b: TensorInfo,
+  outShape: number[],
+): TensorInfo {
+  const k = a.shape[a.shape.length - 1];
+  const m = util.sizeFromShape(a.shape.slice(0, -1));
+  const n = b.shape[b.shape.length - 1];
   const out = backend.makeOutput(outShape, 'float32');
   const [aAt, bAt, outAt] = heapAddresses(backend, a, b, out);
   runSplit(backend, NN, productArgs({ a: aAt, b: bAt, out: outAt, m, k, n }), m, 1, m * k * n);

@@ -20,7 +20,8 @@ import {
   util,
 } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { NN, NN_FUSED, productArgs } from './gemm';
+import { product2d } from './batch-mat-mul';
+import { NN_FUSED, productArgs } from './gemm';
 import { runSplit } from './kernel-threads';
 import { composed, heapAddresses, isEmpty, WASM } from './scope';
 import { simdKernels } from './simd';
@@ -109,12 +110,7 @@ function product(
   const n = b.shape[b.shape.length - 1];
   const m = util.sizeFromShape(a.shape.slice(0, -1));
   const outShape = [...a.shape.slice(0, -1), n];
-  if (bias === undefined && !relu) {
-    const out = wasm.makeOutput(outShape, 'float32');
-    const [aAt, bAt, outAt] = heapAddresses(wasm, a, b, out);
-    runSplit(wasm, NN, productArgs({ a: aAt, b: bAt, out: outAt, m, k, n }), m, 1, m * k * n);
-    return out;
-  }
+  if (bias === undefined && !relu) return product2d(wasm, a, b, outShape);
   // Without a bias, a ReLU still needs one: zeros.
   const zeros = bias === undefined ? wasm.makeOutput([n], 'float32') : null;
   if (zeros !== null) wasm.typedArrayFromHeap(zeros).fill(0);

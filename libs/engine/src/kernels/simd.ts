@@ -112,19 +112,7 @@ export type GemmNN = (
 ) => void;
 
 /** gemmNN's nine integers, then the bias's address and the lower bound (see gemmNNBody). */
-export type GemmNNFused = (
-  a: number,
-  b: number,
-  out: number,
-  count: number,
-  aStride: number,
-  bStride: number,
-  outStride: number,
-  rowBlocks: number,
-  colBlocks: number,
-  bias: number,
-  lower: number,
-) => void;
+export type GemmNNFused = (...args: [...Parameters<GemmNN>, bias: number, lower: number]) => void;
 
 export type RouteKernel = (
   x: number,
