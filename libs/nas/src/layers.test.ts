@@ -266,10 +266,10 @@ describe.each(BACKENDS)('layers on %s', (backend) => {
     [2, 1, 2],
     [3, 1, 4],
     [2, 2, 2],
-  ])(
+  ] as [number, 1 | 2, number][])(
     'a dilation-%i depthwise conv (stride %i, pad %i) infers with the backend conv, as the differentiable op',
     (dilation, stride, pad) => {
-      const dw = new Depthwise('dw', 6, 3, stride as 1 | 2, pad, dilation);
+      const dw = new Depthwise('dw', 6, 3, stride, pad, dilation);
       const params = initParams(dw.params, 7);
       const x = tf.randomNormal([2, 9, 11, 6], 0, 1, 'float32', 8) as Tensor4D;
       const filter = params.get('dw.weight') as Tensor4D;
@@ -280,9 +280,9 @@ describe.each(BACKENDS)('layers on %s', (backend) => {
       expect(inferred.shape).toEqual(reference.shape);
       expect(maxAbsDiff(inferred.dataSync(), reference.dataSync())).toBeLessThan(1e-5);
       // Inside a gradient (even with training off) the op with a gradient runs.
-      const g = tf.grad((input: Tensor4D) => tf.sum(dw.apply(input, context(params, false))))(x);
-      const gRef = tf.grad((input: Tensor4D) =>
-        tf.sum(dilatedDepthwiseConv2d(input, filter, stride, dilation, pad)),
+      const g = tf.grad((input: Tensor) => tf.sum(dw.apply(input as Tensor4D, context(params, false))))(x);
+      const gRef = tf.grad((input: Tensor) =>
+        tf.sum(dilatedDepthwiseConv2d(input as Tensor4D, filter, stride, dilation, pad)),
       )(x);
       expect(maxAbsDiff(g.dataSync(), gRef.dataSync())).toBeLessThan(1e-5);
       tf.dispose([x, inferred, reference, g, gRef]);
