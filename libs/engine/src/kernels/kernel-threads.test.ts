@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { chunkBounds, claimChunk, NEXT } from './kernel-threads';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..', '..');
 
@@ -187,4 +188,37 @@ it('products on the threads leave no tensors behind', () => {
 
 it('refuses more arguments than a worker slot holds, naming the count', () => {
   expect(out.tooMany).toBe('kernel threads: 40 arguments, at most 24');
+});
+
+describe('chunks of a split call', () => {
+  // Pure functions of kernel-threads.ts, in this process (no engine needed).
+  it('cut the work into consecutive aligned ranges that cover it once', () => {
+    for (const [total, align, chunks] of [
+      [4099, 1, 16],
+      [1000, 4, 16],
+      [17, 4, 5],
+      [64, 8, 8],
+    ]) {
+      let next = 0;
+      for (let c = 0; c < chunks; c++) {
+        const [start, end] = chunkBounds(c, chunks, total, align);
+        expect({ c, start }).toEqual({ c, start: next });
+        expect(end).toBeGreaterThanOrEqual(start);
+        if (end < total) expect(end % align).toBe(0);
+        next = end;
+      }
+      expect(next).toBe(total);
+    }
+  });
+
+  it('are claimed once each, and not at all by a thread woken for an earlier call', () => {
+    const control = new Int32Array(new SharedArrayBuffer(64));
+    Atomics.store(control, NEXT, 7 << 16);
+    const claimed = [claimChunk(control, 7, 3), claimChunk(control, 7, 3), claimChunk(control, 7, 3)];
+    expect(claimed).toEqual([0, 1, 2]);
+    expect(claimChunk(control, 7, 3)).toBe(-1);
+    Atomics.store(control, NEXT, 8 << 16);
+    expect(claimChunk(control, 7, 3)).toBe(-1);
+    expect(claimChunk(control, 8, 3)).toBe(0);
+  });
 });
