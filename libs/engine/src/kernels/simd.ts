@@ -684,61 +684,42 @@ function memoryImport(shared: boolean): number[] {
   return shared ? [0x03, ...uleb(1), ...uleb(65536)] : [0x00, ...uleb(1)];
 }
 
+/** Every function of the module, in index order: its export name, parameter types and body. */
+function kernelTable(fma: boolean): [keyof SimdKernels, number[], number[]][] {
+  const ints = (n: number) => new Array<number>(n).fill(I32);
+  return [
+    ['mac', ints(7), macBody(fma)],
+    ['gemmTN', ints(7), gemmTNBody(2, fma)],
+    ['gemmTN4', ints(7), gemmTNBody(1, fma)],
+    ['route', ints(8), routeBody()],
+    ['cmac', ints(8), cmacBody()],
+    ['affine2', ints(9), affine2Body()],
+    ['gemmNN', ints(9), gemmNNBody(4, 2, fma)],
+    ['gemmNN4', ints(9), gemmNNBody(4, 1, fma)],
+    ['gemmNN1', ints(9), gemmNNBody(1, 2, fma)],
+    ['gemmNN14', ints(9), gemmNNBody(1, 1, fma)],
+    ['reluGrad', ints(4), reluGradBody()],
+    ['copyRuns', ints(6), copyRunsBody()],
+    ['gemmNNFused', [...ints(10), F32], gemmNNBody(4, 2, fma, true)],
+    ['gemmNNFused4', [...ints(10), F32], gemmNNBody(4, 1, fma, true)],
+    ['gemmNNFused1', [...ints(10), F32], gemmNNBody(1, 2, fma, true)],
+    ['gemmNNFused14', [...ints(10), F32], gemmNNBody(1, 1, fma, true)],
+  ];
+}
+
 function moduleBytes(shared: boolean, fma: boolean): Uint8Array {
-  const type = [0x60, ...vec(new Array<number[]>(7).fill([I32])), ...vec([])];
-  const routeType = [0x60, ...vec(new Array<number[]>(8).fill([I32])), ...vec([])];
-  const affineType = [0x60, ...vec(new Array<number[]>(9).fill([I32])), ...vec([])];
-  const reluType = [0x60, ...vec(new Array<number[]>(4).fill([I32])), ...vec([])];
-  const copyType = [0x60, ...vec(new Array<number[]>(6).fill([I32])), ...vec([])];
-  const fusedType = [0x60, ...vec([...new Array<number[]>(10).fill([I32]), [F32]]), ...vec([])];
+  const table = kernelTable(fma);
+  // One function type per distinct parameter list, none returning a value.
+  const signatures = [...new Set(table.map(([, params]) => params.join()))];
+  const types = signatures.map((key) => [0x60, ...vec(key.split(',').map((t) => [Number(t)])), ...vec([])]);
   return Uint8Array.from([
     ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
-    ...section(1, vec([type, routeType, affineType, reluType, copyType, fusedType])),
+    ...section(1, vec(types)),
     // (import "env" "memory" (memory ...))
     ...section(2, vec([[...name('env'), ...name('memory'), 0x02, ...memoryImport(shared)]])),
-    ...section(3, vec([[0], [0], [0], [1], [1], [2], [2], [2], [2], [2], [3], [4], [5], [5], [5], [5]])),
-    ...section(
-      7,
-      vec([
-        [...name('mac'), 0x00, 0x00],
-        [...name('gemmTN'), 0x00, 0x01],
-        [...name('gemmTN4'), 0x00, 0x02],
-        [...name('route'), 0x00, 0x03],
-        [...name('cmac'), 0x00, 0x04],
-        [...name('affine2'), 0x00, 0x05],
-        [...name('gemmNN'), 0x00, 0x06],
-        [...name('gemmNN4'), 0x00, 0x07],
-        [...name('gemmNN1'), 0x00, 0x08],
-        [...name('gemmNN14'), 0x00, 0x09],
-        [...name('reluGrad'), 0x00, 0x0a],
-        [...name('copyRuns'), 0x00, 0x0b],
-        [...name('gemmNNFused'), 0x00, 0x0c],
-        [...name('gemmNNFused4'), 0x00, 0x0d],
-        [...name('gemmNNFused1'), 0x00, 0x0e],
-        [...name('gemmNNFused14'), 0x00, 0x0f],
-      ]),
-    ),
-    ...section(
-      10,
-      vec([
-        macBody(fma),
-        gemmTNBody(2, fma),
-        gemmTNBody(1, fma),
-        routeBody(),
-        cmacBody(),
-        affine2Body(),
-        gemmNNBody(4, 2, fma),
-        gemmNNBody(4, 1, fma),
-        gemmNNBody(1, 2, fma),
-        gemmNNBody(1, 1, fma),
-        reluGradBody(),
-        copyRunsBody(),
-        gemmNNBody(4, 2, fma, true),
-        gemmNNBody(4, 1, fma, true),
-        gemmNNBody(1, 2, fma, true),
-        gemmNNBody(1, 1, fma, true),
-      ]),
-    ),
+    ...section(3, vec(table.map(([, params]) => uleb(signatures.indexOf(params.join()))))),
+    ...section(7, vec(table.map(([kernel], index) => [...name(kernel), 0x00, ...uleb(index)]))),
+    ...section(10, vec(table.map(([, , body]) => body))),
   ]);
 }
 
@@ -801,24 +782,8 @@ export function kernelsOn(memory: { buffer: ArrayBufferLike }): SimdKernels | nu
   let kernels = instances.get(memory);
   if (kernels === undefined) {
     const { exports } = new wasm.Instance(new wasm.Module(code), { env: { memory } });
-    kernels = {
-      mac: exports.mac as Kernel,
-      gemmTN: exports.gemmTN as Kernel,
-      gemmTN4: exports.gemmTN4 as Kernel,
-      route: exports.route as RouteKernel,
-      cmac: exports.cmac as SimdKernels['cmac'],
-      affine2: exports.affine2 as SimdKernels['affine2'],
-      gemmNN: exports.gemmNN as GemmNN,
-      gemmNN4: exports.gemmNN4 as GemmNN,
-      gemmNN1: exports.gemmNN1 as GemmNN,
-      gemmNN14: exports.gemmNN14 as GemmNN,
-      reluGrad: exports.reluGrad as SimdKernels['reluGrad'],
-      copyRuns: exports.copyRuns as SimdKernels['copyRuns'],
-      gemmNNFused: exports.gemmNNFused as GemmNNFused,
-      gemmNNFused4: exports.gemmNNFused4 as GemmNNFused,
-      gemmNNFused1: exports.gemmNNFused1 as GemmNNFused,
-      gemmNNFused14: exports.gemmNNFused14 as GemmNNFused,
-    };
+    // The module exports exactly the kernels of kernelTable, under SimdKernels' names.
+    kernels = exports as unknown as SimdKernels;
     instances.set(memory, kernels);
   }
   return kernels;
