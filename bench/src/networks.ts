@@ -1,7 +1,8 @@
 // Network benchmark: inference-forward and training-step images per second of the search network
 // (8 cells, 16 channels) and the evaluation network (20 cells, 36 channels) on 32x32x3 images, per
 // backend, next to the PyTorch reference on the same machine in the same run (torch-reference.ts)
-// with the ratio per row. Prints a table and writes the "Networks" section of docs/benchmarks.md.
+// with the ratio per row, and both as GFLOP/s against the machine's WebAssembly SIMD ceiling
+// (ceiling.ts). Prints a table and writes the "Networks" section of docs/benchmarks.md.
 //
 //   npx tsc -b && node bench/dist/networks.js [--backends wasm,cpu] [--seconds 20] [--no-torch] [--no-write]
 import { execFile } from 'node:child_process';
@@ -20,10 +21,11 @@ import {
   Sgd,
   trainStep,
 } from '@rnas/nas';
+import { ceilingLine, machineCeiling, type MachineCeiling } from './ceiling';
 import { BENCHMARKS_DOC, REPO_ROOT, writeDocSection } from './docs-section';
 import { torchLocations, torchMissing, torchReference, type TorchFigures } from './torch-reference';
 
-interface Row {
+export interface Row {
   readonly network: 'search' | 'evaluation';
   readonly backend: BackendName;
   readonly mode: 'forward' | 'train step';
@@ -52,8 +54,21 @@ const ROWS: readonly Row[] = [
 
 const SHAPES = { search: { channels: 16, layers: 8 }, evaluation: { channels: 36, layers: 20 } } as const;
 
-interface Result {
+/**
+ * Floating-point operations per image of a row's pass, counted as PyTorch's are: 2 per
+ * multiply-add of the convolutions and linear layers (`Network.trace`), 3 times the forward's for
+ * a training step (forward, input gradient, weight gradient), whatever the step recomputes.
+ */
+export function flopsPerImage(network: Network, mode: Row['mode'], auxiliary: boolean): number {
+  const { macs, auxiliaryMacs } = network.trace(32, 32);
+  const forward = 2 * (macs + (auxiliary ? auxiliaryMacs : 0));
+  return mode === 'forward' ? forward : 3 * forward;
+}
+
+export interface Result {
   readonly row: Row;
+  /** flopsPerImage of the row. */
+  readonly flopsPerImage: number;
   /** Train steps: whether the step recomputed edge ops in its backward pass (its default). */
   readonly recompute: boolean | null;
   /** Threads of the engine (wasm: RNAS_WASM_THREADS, default the cores). */
@@ -131,6 +146,7 @@ async function measure(row: Row, seconds: number): Promise<Result> {
     const { ms, iterations } = time(step, seconds);
     return {
       row,
+      flopsPerImage: flopsPerImage(network, row.mode, row.auxiliary === true),
       recompute,
       threads: backend.threads,
       imagesPerSecond: (1000 * row.batch) / ms,
@@ -149,23 +165,46 @@ function rowName(row: Row): string {
   return `${row.network} (${layers} cells, ${channels} channels${row.auxiliary ? ', auxiliary head' : ''})`;
 }
 
-function table(results: readonly Result[], torchThreads: number | null): string {
+/** The WebAssembly SIMD peak of `threads` engine threads: measured for one and for every core. */
+function peakOf(ceiling: MachineCeiling, threads: number): number {
+  return threads === ceiling.threads ? ceiling.all.peakGflops : threads * ceiling.one.peakGflops;
+}
+
+const percent = (x: number) => `${(100 * x).toFixed(0)}%`;
+
+/**
+ * The results as a markdown table: GFLOP/s = images/s x flopsPerImage, and for the wasm rows the
+ * share of the SIMD peak of the row's threads that is, for us and for PyTorch's figure.
+ */
+export function table(
+  results: readonly Result[],
+  torchThreads: number | null,
+  ceiling: MachineCeiling | null,
+): string {
   const torch = torchThreads !== null;
   const lines = [
-    '| network | backend | threads | pass | batch | recompute | images/s | ms/batch | timed batches |' +
-      (torch ? ` PyTorch, ${torchThreads} threads, images/s | ratio |` : ''),
-    '| --- | --- | ---: | --- | ---: | --- | ---: | ---: | ---: |' + (torch ? ' ---: | ---: |' : ''),
+    '| network | backend | threads | pass | batch | recompute | images/s | ms/batch | timed batches | GFLOP/s | of wasm peak |' +
+      (torch
+        ? ` PyTorch, ${torchThreads} threads, images/s | ratio | PyTorch GFLOP/s | PyTorch, of wasm peak |`
+        : ''),
+    '| --- | --- | ---: | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |' +
+      (torch ? ' ---: | ---: | ---: | ---: |' : ''),
   ];
   for (const r of results) {
     const { row, recompute, threads, imagesPerSecond, msPerBatch, iterations } = r;
     const rec = recompute === null ? '-' : recompute ? 'yes' : 'no';
+    const gflops = (imagesPerSecond * r.flopsPerImage) / 1e9;
+    const peak = ceiling !== null && row.backend === 'wasm' ? peakOf(ceiling, threads) : null;
+    const share = (g: number) => (peak === null ? '-' : percent(g / peak));
+    const torchGflops = r.torch === undefined ? 0 : (r.torch * r.flopsPerImage) / 1e9;
     const reference =
       r.torch === undefined
-        ? ' - | - |'
-        : ` ${r.torch.toFixed(1)} | ${(imagesPerSecond / r.torch).toFixed(2)} |`;
+        ? ' - | - | - | - |'
+        : ` ${r.torch.toFixed(1)} | ${(imagesPerSecond / r.torch).toFixed(2)} | ${torchGflops.toFixed(1)} | ${share(torchGflops)} |`;
     lines.push(
       `| ${rowName(row)} | ${row.backend} | ${threads} | ${row.mode} | ${row.batch} | ` +
-        `${rec} | ${imagesPerSecond.toFixed(1)} | ${msPerBatch.toFixed(0)} | ${iterations} |` +
+        `${rec} | ${imagesPerSecond.toFixed(1)} | ${msPerBatch.toFixed(0)} | ${iterations} | ` +
+        `${gflops.toFixed(1)} | ${share(gflops)} |` +
         (torch ? reference : ''),
     );
   }
@@ -183,7 +222,13 @@ interface TorchColumn {
   readonly note: string;
 }
 
-function section(results: readonly Result[], command: string, load: number[], torch: TorchColumn): string {
+function section(
+  results: readonly Result[],
+  command: string,
+  load: number[],
+  torch: TorchColumn,
+  ceiling: MachineCeiling | null,
+): string {
   const cpu = cpus();
   return [
     `Command: \`${command}\` (what \`make bench-networks\` runs). Machine: ${cpu[0]?.model ?? 'unknown CPU'}, ` +
@@ -202,7 +247,16 @@ function section(results: readonly Result[], command: string, load: number[], to
     '',
     torch.note,
     '',
-    table(results, torch.threads),
+    'GFLOP/s: images/s times 2 FLOPs per multiply-add of the convolutions and linear layers per image ' +
+      '(43.4M multiply-adds for the search network, 528.4M for the evaluation network, as forward hooks ' +
+      'count them on the reference\'s modules), times 3 for a training step. "of wasm peak": that over ' +
+      'the peak of 128-bit WebAssembly SIMD on the same threads (below). PyTorch runs native code with ' +
+      "the CPU's full vector width; its column there says how much of the wasm peak a whole pass, " +
+      'memory-bound operations included, would have to sustain to equal it.',
+    '',
+    ceiling === null ? 'WebAssembly SIMD ceiling: not measured (no wasm rows).' : ceilingLine(ceiling),
+    '',
+    table(results, torch.threads, ceiling),
     '',
   ].join('\n');
 }
@@ -329,6 +383,8 @@ async function main(): Promise<void> {
         note: 'PyTorch reference column left out: --no-torch.',
       };
   if (!torch.ok) console.log(torch.note);
+  const ceiling = rows.some((r) => r.backend === 'wasm') ? await machineCeiling(torchThreads, 2) : null;
+  if (ceiling !== null) console.log(ceilingLine(ceiling));
   const results: Result[] = [];
   for (const row of rows) {
     const measured = await measure(row, args.seconds);
@@ -352,12 +408,12 @@ async function main(): Promise<void> {
   const cold = args.backends.includes('wasm') ? coldLine(await coldStart(), await coldStart()) : null;
   if (cold !== null) console.log(cold);
   const column: TorchColumn = { threads: torch.ok ? torchThreads : null, note: torch.note };
-  console.log(`\n${table(results, column.threads)}`);
+  console.log(`\n${table(results, column.threads, ceiling)}`);
   if (args.write) {
     const command = `npx tsc -b && node bench/dist/networks.js ${process.argv.slice(2).join(' ')}`.trim();
     await writeDocSection(
       SECTION,
-      section(results, command, load, column) + (cold === null ? '' : `\n${cold}\n`),
+      section(results, command, load, column, ceiling) + (cold === null ? '' : `\n${cold}\n`),
     );
     console.log(`\nwritten to ${BENCHMARKS_DOC}`);
   }

@@ -22,6 +22,7 @@ export {
   wasmThreadsPerEngine,
 } from './wasm-threads';
 export { registerWasmTrainingKernels } from './kernels';
+export { measureSimdCeiling, type SimdCeiling } from './kernels/ceiling';
 export { dilatedDepthwiseConv2d } from './ops/dilated-depthwise-conv2d';
 export { gradients, type GradientsResult } from './gradients';
 export { channelAffine, channelDot, type ChannelTerm } from './ops/channel-ops';

@@ -723,14 +723,82 @@ function moduleBytes(shared: boolean, fma: boolean): Uint8Array {
   ]);
 }
 
+/** f32x4 sums the peak loop keeps: enough independent chains to cover the FMA latency. */
+export const PEAK_CHAINS = 12;
+
+// The peak loop: (n, x, y) -> f32; locals 3-14 the sums, 15 x and 16 y as f32x4. Each of n
+// iterations does one multiply-add per sum (relaxed_madd with `fma`), and nothing else but the
+// loop's count: the most f32x4 arithmetic a thread does here. Returns lane 0 of all sums added
+// (PEAK_CHAINS * n * x * y, exact for small whole numbers: what the test checks).
+function peakBody(fma: boolean): number[] {
+  const [n, x, y, vx, vy] = [0, 1, 2, 3 + PEAK_CHAINS, 4 + PEAK_CHAINS];
+  const sums = Array.from({ length: PEAK_CHAINS }, (_, i) => 3 + i);
+  // prettier-ignore
+  const code = [
+    ...get(x), ...F32X4_SPLAT, ...set(vx),
+    ...get(y), ...F32X4_SPLAT, ...set(vy),
+    ...BLOCK, ...LOOP,
+    ...get(n), ...EQZ, ...brIf(1),
+    ...sums.flatMap((sum) => [...multiplyAdd(fma, get(vx), get(vy), get(sum)), ...set(sum)]),
+    ...get(n), ...i32(1), ...SUB, ...set(n),
+    ...br(0), ...END, ...END,
+    ...get(sums[0]), ...sums.slice(1).flatMap((sum) => [...get(sum), ...F32X4_ADD]),
+    ...simd(0x1f), 0,
+    ...END,
+  ];
+  const body = [...vec([[PEAK_CHAINS + 2, V128]]), ...code];
+  return [...uleb(body.length), ...body];
+}
+
+function peakModuleBytes(fma: boolean): Uint8Array {
+  return Uint8Array.from([
+    ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
+    ...section(1, vec([[0x60, ...vec([[I32], [F32], [F32]]), ...vec([[F32]])]])),
+    ...section(3, vec([uleb(0)])),
+    ...section(7, vec([[...name('peak'), 0x00, ...uleb(0)]])),
+    ...section(10, vec([peakBody(fma)])),
+  ]);
+}
+
+/** The peak loop (see peakBody), and whether it fuses its multiply-adds. */
+export interface PeakLoop {
+  readonly run: (n: number, x: number, y: number) => number;
+  readonly fused: boolean;
+  /** Floating-point operations per iteration (a multiply and an add per lane). */
+  readonly flopsPerIteration: number;
+}
+
+/**
+ * The peak loop as the products would run it (fused where the runtime has relaxed SIMD), or null
+ * where the runtime has no WebAssembly SIMD.
+ */
+export function simdPeakLoop(): PeakLoop | null {
+  enableRelaxedSimd();
+  for (const fused of [true, false]) {
+    const code = peakModuleBytes(fused);
+    if (!wasm.validate(code)) continue;
+    const instance = new wasm.Instance(new wasm.Module(code), {});
+    const run = instance.exports.peak as PeakLoop['run'];
+    return { run, fused, flopsPerIteration: PEAK_CHAINS * 4 * 2 };
+  }
+  return null;
+}
+
 /** The part of the WebAssembly API used here (the workspace's TypeScript libs do not declare it). */
 interface WebAssemblyApi {
   validate(bytes: Uint8Array): boolean;
   Module: new (bytes: Uint8Array) => object;
   Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
-  Memory: abstract new (...args: never[]) => object;
+  Memory: new (descriptor: { initial: number; maximum?: number; shared?: boolean }) => {
+    buffer: ArrayBufferLike;
+  };
 }
 const wasm = (globalThis as unknown as { WebAssembly: WebAssemblyApi }).WebAssembly;
+
+/** A fresh unshared WebAssembly memory of `pages` 64 KiB pages (scratch space for measurements). */
+export function scratchMemory(pages: number): { buffer: ArrayBufferLike } {
+  return new wasm.Memory({ initial: pages });
+}
 
 /** The module for unshared and for shared memory; null where the runtime rejects it. */
 const bytes = new Map<boolean, Uint8Array | null>();
