@@ -186,9 +186,50 @@ const convFilterTaps: Driver = (kernels, args, t0, t1) => {
   }
 };
 
-export const DRIVERS: readonly Driver[] = [nnRows, tnRows, convFilterTaps, nnRowsFused];
-export type DriverId = 0 | 1 | 2 | 3;
+/** Pixels per call of the per-channel passes: a call sums its pixels in registers. */
+export const CHANNEL_CHUNK = 1024;
+
+/**
+ * Chunks [k0, k1) of a per-channel sum over an NHWC tensor of `c` channels (a multiple of 4): chunk
+ * k is pixels [k * CHANNEL_CHUNK, ...), and its sums of (x - mx) * (y - my) are added to the
+ * zeroed row k of `partials` ([chunks, c]); the caller adds the rows up in chunk order, as one
+ * thread adding each chunk's sums to one accumulator would. yStride 0 reads one row of y for
+ * every pixel.
+ */
+const channelSums: Driver = (kernels, args, k0, k1) => {
+  const [x, y, partials, pixels, c, yStride, mx, my] = args as number[];
+  for (let k = k0; k < k1; k++) {
+    const p = k * CHANNEL_CHUNK;
+    const count = Math.min(CHANNEL_CHUNK, pixels - p);
+    kernels.cmac(x + 4 * c * p, y + yStride * p, partials + 4 * c * k, count, c, yStride, mx, my);
+  }
+};
+
+/**
+ * Chunks [k0, k1) of affine2's per-channel map of two terms, out = x·a + (y - m)·b + s, over
+ * pixels as channelSums cuts them: elementwise, so any split gives the same values.
+ */
+const channelAffine: Driver = (kernels, args, k0, k1) => {
+  const [x, y, out, pixels, c, a, b, m, s] = args as number[];
+  for (let k = k0; k < k1; k++) {
+    const offset = 4 * c * k * CHANNEL_CHUNK;
+    const count = Math.min(CHANNEL_CHUNK, pixels - k * CHANNEL_CHUNK);
+    kernels.affine2(x + offset, y + offset, out + offset, count, c, a, b, m, s);
+  }
+};
+
+export const DRIVERS: readonly Driver[] = [
+  nnRows,
+  tnRows,
+  convFilterTaps,
+  nnRowsFused,
+  channelSums,
+  channelAffine,
+];
+export type DriverId = 0 | 1 | 2 | 3 | 4 | 5;
 export const NN: DriverId = 0;
 export const TN: DriverId = 1;
 export const CONV_FILTER: DriverId = 2;
 export const NN_FUSED: DriverId = 3;
+export const CHANNEL_SUMS: DriverId = 4;
+export const CHANNEL_AFFINE: DriverId = 5;

@@ -27,6 +27,7 @@ const { simdKernels } = require('@rnas/engine/dist/kernels/simd');
   const shapes = [[16387, 33, 12], [2051, 130, 20], [65536, 16, 16], [1201, 1000, 4], [17001, 7, 36]];
   const results = [];
   let seed = 1;
+  const same = (x, y) => { const p = x.dataSync(), q = y.dataSync(); if (p.length !== q.length) return false; for (let i = 0; i < p.length; i++) if (p[i] !== q[i]) return false; return true; };
   for (const [m, k, n] of shapes) {
     const a = tf.randomNormal([m, k], 0, 1, 'float32', seed++);
     const b = tf.randomNormal([k, n], 0, 1, 'float32', seed++);
@@ -47,7 +48,6 @@ const { simdKernels } = require('@rnas/engine/dist/kernels/simd');
     const oneTn = tf.zeros([k, n]);
     // tnRows needs the output's rows in fours (the kernel the wasm BatchMatMul picks then).
     if (k % 4 === 0) DRIVERS[TN](kernels, productArgs({ a: heap(a).byteOffset, b: heap(dy).byteOffset, out: heap(oneTn).byteOffset, m: k, k: m, n }), 0, k);
-    const same = (x, y) => { const p = x.dataSync(), q = y.dataSync(); if (p.length !== q.length) return false; for (let i = 0; i < p.length; i++) if (p[i] !== q[i]) return false; return true; };
     const host = { nn: nn.arraySync(), tn: tn.arraySync(), fused: fused.arraySync(), bias: Array.from(bias.dataSync()), a: a.arraySync(), b: b.arraySync(), dy: dy.arraySync() };
     results.push({
       shape: [m, k, n],
@@ -61,6 +61,53 @@ const { simdKernels } = require('@rnas/engine/dist/kernels/simd');
     });
     tf.dispose([a, b, aT, bT, dy, nn, nt, tn, one, oneTn, bias, fused, oneFused]);
   }
+  // Batch norm's per-channel passes (ops/channel-ops.ts), split by chunks of pixels, against the
+  // same kernels called chunk after chunk on this thread into one accumulator.
+  const { channelDot, channelAffine } = require('@rnas/engine');
+  const { CHANNEL_CHUNK } = require('@rnas/engine/dist/kernels/gemm');
+  const channels = [];
+  for (const shape of [[64, 32, 32, 16], [17, 33, 29, 36], [3, 5, 5, 8]]) {
+    const c = shape[3];
+    const pixels = shape[0] * shape[1] * shape[2];
+    const x = tf.randomNormal(shape, 0, 1, 'float32', seed++);
+    const y = tf.randomNormal(shape, 0, 1, 'float32', seed++);
+    const [mx, my, scale, shift, scale2] = [0, 1, 2, 3, 4].map(() => tf.randomNormal([c], 0, 1, 'float32', seed++));
+    const splitBefore = threads.splitCalls;
+    const dot = channelDot(x);
+    const cdot = channelDot(x, y, mx, my);
+    const affine = channelAffine({ x, scale, center: mx }, shift);
+    const affine2 = channelAffine({ x, scale, center: mx }, shift, { x: y, scale: scale2 });
+    const splits = threads.splitCalls - splitBefore;
+    const ones = tf.ones([c]);
+    const zeros = tf.zeros([c]);
+    const sumsOne = (yT, yStride, cx, cy) => {
+      const acc = tf.zeros([c]);
+      for (let p = 0; p < pixels; p += CHANNEL_CHUNK)
+        kernels.cmac(heap(x).byteOffset + 4 * c * p, heap(yT).byteOffset + yStride * p, heap(acc).byteOffset, Math.min(CHANNEL_CHUNK, pixels - p), c, yStride, heap(cx).byteOffset, heap(cy).byteOffset);
+      return acc;
+    };
+    const affineOne = (second, a) => {
+      const out = tf.zeros(shape);
+      for (let p = 0; p < pixels; p += CHANNEL_CHUNK)
+        kernels.affine2(heap(second).byteOffset + 4 * c * p, heap(x).byteOffset + 4 * c * p, heap(out).byteOffset + 4 * c * p, Math.min(CHANNEL_CHUNK, pixels - p), c, heap(a).byteOffset, heap(scale).byteOffset, heap(mx).byteOffset, heap(shift).byteOffset);
+      return out;
+    };
+    const refs = [sumsOne(ones, 0, zeros, zeros), sumsOne(y, 4 * c, mx, my), affineOne(x, zeros), affineOne(y, scale2)];
+    // In double precision, the sums of the centred products (what the passes compute).
+    const xs = x.dataSync(), ys = y.dataSync(), mxs = mx.dataSync(), mys = my.dataSync();
+    const exact = new Float64Array(c);
+    const magnitude = new Float64Array(c);
+    for (let i = 0; i < xs.length; i++) {
+      const term = (xs[i] - mxs[i % c]) * (ys[i] - mys[i % c]);
+      exact[i % c] += term;
+      magnitude[i % c] += Math.abs(term);
+    }
+    const got = cdot.dataSync();
+    let err = 0;
+    for (let j = 0; j < c; j++) err = Math.max(err, Math.abs(got[j] - exact[j]) / magnitude[j]);
+    channels.push({ shape, splits, equal: [dot, cdot, affine, affine2].map((t, i) => same(t, refs[i])), err });
+    tf.dispose([x, y, mx, my, scale, shift, scale2, dot, cdot, affine, affine2, ones, zeros, ...refs]);
+  }
   const before = tf.memory().numTensors;
   for (let i = 0; i < 20; i++) {
     const a = tf.randomNormal([2048, 32]);
@@ -71,7 +118,7 @@ const { simdKernels } = require('@rnas/engine/dist/kernels/simd');
   const after = tf.memory().numTensors;
   let tooMany = '';
   try { threads.run(NN, new Array(40).fill(0), 8, 1, 1 << 30); } catch (e) { tooMany = String(e.message); }
-  require('fs').writeFileSync(process.env.OUT, JSON.stringify({ engineThreads: info.threads, kernelThreads: threads && threads.threads, results, before, after, tooMany }));
+  require('fs').writeFileSync(process.env.OUT, JSON.stringify({ engineThreads: info.threads, kernelThreads: threads && threads.threads, results, channels, before, after, tooMany }));
   process.exit(0);
 })().catch((e) => { console.error(e); process.exit(1); });
 `;
@@ -96,6 +143,7 @@ interface Out {
       dy: number[][];
     };
   }[];
+  channels: { shape: number[]; splits: number; equal: boolean[]; err: number }[];
   before: number;
   after: number;
   tooMany: string;
@@ -137,6 +185,22 @@ it('split products equal one-thread products bit for bit, whatever the shape', (
       expect({ shape: r.shape, equal: r.tnSplitEqualsOne }).toEqual({ shape: r.shape, equal: true });
     }
   }
+});
+
+it("batch norm's per-channel passes split by pixels equal the one-thread passes bit for bit", () => {
+  expect(out.channels.map((r) => r.shape)).toEqual([
+    [64, 32, 32, 16],
+    [17, 33, 29, 36],
+    [3, 5, 5, 8],
+  ]);
+  for (const r of out.channels) {
+    // dot, centred dot, affine, two-term affine.
+    expect({ shape: r.shape, equal: r.equal }).toEqual({ shape: r.shape, equal: [true, true, true, true] });
+    // Against double-precision sums: the error relative to the sum of the terms' magnitudes.
+    expect({ shape: r.shape, small: r.err < 1e-6 }).toEqual({ shape: r.shape, small: true });
+  }
+  // The two large ones ran on both threads (each of the four passes split); the tiny one did not.
+  expect(out.channels.map((r) => r.splits)).toEqual([4, 4, 0]);
 });
 
 /** Largest |x - ref| relative to the largest |ref|, for sums of products of normal values. */
