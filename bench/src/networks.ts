@@ -261,43 +261,54 @@ function section(
   ].join('\n');
 }
 
-/** The PyTorch figures for each (network, batch) the rows need, or why there are none. */
-async function torchFigures(
-  rows: readonly Row[],
-  seconds: number,
-  threads: number,
-): Promise<{ figures: Map<string, TorchFigures>; note: string; ok: boolean }> {
+/** The PyTorch figures, measured for each (network, batch) right before the first row that needs them. */
+interface TorchRun {
+  /** False when PyTorch or the reference is missing (or --no-torch): the column is left out. */
+  readonly ok: boolean;
+  /** The figures for a row (measuring them if this (network, batch) has none yet), or undefined. */
+  figure(row: Row): Promise<TorchFigures | undefined>;
+  /** What was run, or why the column is left out. */
+  note(): string;
+}
+
+/**
+ * PyTorch timed next to our rows: each (network, batch) just before the rows that compare with it,
+ * so that both see the machine in the same minutes (its speed drifts by a third over an hour).
+ */
+async function torchRun(seconds: number, threads: number, wanted: boolean): Promise<TorchRun> {
+  const none = (why: string): TorchRun => ({
+    ok: false,
+    figure: () => Promise.resolve(undefined),
+    note: () => `PyTorch reference column left out: ${why}.`,
+  });
+  if (!wanted) return none('--no-torch');
   const setup = torchLocations({});
   const missing = await torchMissing(setup);
+  if (missing !== null) return none(missing);
   const figures = new Map<string, TorchFigures>();
-  if (missing !== null) {
-    return { figures, ok: false, note: `PyTorch reference column left out: ${missing}.` };
-  }
   let version = '';
-  for (const row of rows.filter((r) => r.torch === true)) {
-    const key = `${row.network}/${row.batch}`;
-    if (figures.has(key)) continue;
-    const figure = await torchReference(setup, {
-      ...SHAPES[row.network],
-      batch: row.batch,
-      threads,
-      seconds,
-    });
-    figures.set(key, figure);
-    version = figure.torchVersion;
-    console.log(
-      `PyTorch ${row.network} batch ${row.batch}: train ${figure.trainImagesPerSecond} images/s, ` +
-        `forward ${figure.forwardImagesPerSecond} images/s`,
-    );
-  }
   return {
-    figures,
     ok: true,
-    note:
+    async figure(row) {
+      if (row.torch !== true) return undefined;
+      const key = `${row.network}/${row.batch}`;
+      let figure = figures.get(key);
+      if (figure === undefined) {
+        figure = await torchReference(setup, { ...SHAPES[row.network], batch: row.batch, threads, seconds });
+        figures.set(key, figure);
+        version = figure.torchVersion;
+        console.log(
+          `PyTorch ${row.network} batch ${row.batch}: train ${figure.trainImagesPerSecond} images/s, ` +
+            `forward ${figure.forwardImagesPerSecond} images/s`,
+        );
+      }
+      return figure;
+    },
+    note: () =>
       `PyTorch reference: \`${setup.python} ${setup.script} --ref ${setup.ref} --threads ${threads} ` +
       `--seconds ${seconds}\` with the layers, channels and batch of each row (torch ${version}, the authors' ` +
-      '`model.NetworkCIFAR`, no auxiliary head, drop path 0), run in the same benchmark run; ratio = ' +
-      'images/s here / images/s of PyTorch (>= 1 is at least as fast).',
+      '`model.NetworkCIFAR`, no auxiliary head, drop path 0), run in the same benchmark run right before ' +
+      'the rows of its network and batch; ratio = images/s here / images/s of PyTorch (>= 1 is at least as fast).',
   };
 }
 
@@ -375,20 +386,14 @@ async function main(): Promise<void> {
   const load = loadavg();
   const rows = ROWS.filter((r) => args.backends.includes(r.backend));
   const torchThreads = availableParallelism();
-  const torch = args.torch
-    ? await torchFigures(rows, args.seconds, torchThreads)
-    : {
-        figures: new Map<string, TorchFigures>(),
-        ok: false,
-        note: 'PyTorch reference column left out: --no-torch.',
-      };
-  if (!torch.ok) console.log(torch.note);
+  const torch = await torchRun(args.seconds, torchThreads, args.torch);
+  if (!torch.ok) console.log(torch.note());
   const ceiling = rows.some((r) => r.backend === 'wasm') ? await machineCeiling(torchThreads, 2) : null;
   if (ceiling !== null) console.log(ceilingLine(ceiling));
   const results: Result[] = [];
   for (const row of rows) {
+    const figure = await torch.figure(row);
     const measured = await measure(row, args.seconds);
-    const figure = row.torch === true ? torch.figures.get(`${row.network}/${row.batch}`) : undefined;
     const reference =
       figure === undefined
         ? undefined
@@ -407,7 +412,7 @@ async function main(): Promise<void> {
   }
   const cold = args.backends.includes('wasm') ? coldLine(await coldStart(), await coldStart()) : null;
   if (cold !== null) console.log(cold);
-  const column: TorchColumn = { threads: torch.ok ? torchThreads : null, note: torch.note };
+  const column: TorchColumn = { threads: torch.ok ? torchThreads : null, note: torch.note() };
   console.log(`\n${table(results, column.threads, ceiling)}`);
   if (args.write) {
     const command = `npx tsc -b && node bench/dist/networks.js ${process.argv.slice(2).join(' ')}`.trim();
