@@ -20,7 +20,8 @@ import {
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { tapColumns } from './gemm';
+import { DEPTHWISE_FILTER, depthwiseArgs } from './gemm';
+import { runSplit } from './kernel-threads';
 import { assertDyShape, type ConvGeometry, convGeometry, filterGradPads } from './geometry';
 import {
   assertFloat32,
@@ -31,7 +32,7 @@ import {
   WASM,
   zerosOutput,
 } from './scope';
-import { type Kernel, simdKernels } from './simd';
+import { simdKernels } from './simd';
 
 const NAME = DepthwiseConv2dNativeBackpropFilter;
 
@@ -46,14 +47,14 @@ function depthwiseConv2dNativeBackpropFilter(args: {
   assertFloat32(NAME, { x, dy });
   assertRank4(NAME, 'x', x.shape);
   const [kh, kw, c, mult] = filterShape;
-  const mac = mult === 1 ? (simdKernels(backend as BackendWasm)?.mac ?? null) : null;
+  const simd = mult === 1 && simdKernels(backend as BackendWasm) !== null;
   // The SIMD route reads each tap where it lands, dilated or not; the composed one assumes 1.
-  if (mac === null) assertUnitDilations(NAME, dilations);
+  if (!simd) assertUnitDilations(NAME, dilations);
   const g = convGeometry(NAME, x.shape, filterShape, strides, pad, dimRoundingMode, true, dilations ?? 1);
   assertDyShape(NAME, dy, g);
   if (isEmpty(x, dy)) return zerosOutput(backend, [...filterShape]);
   const n = g.batch;
-  if (mac !== null) return bySimd(backend as BackendWasm, mac, x, dy, g, [kh, kw, c, mult]);
+  if (simd) return bySimd(backend as BackendWasm, x, dy, g, [kh, kw, c, mult]);
 
   return composed(backend, (s) => {
     const rows = filterGradPads(kh, g.strideHeight, g.top, g.inHeight, g.outHeight);
@@ -80,49 +81,41 @@ function depthwiseConv2dNativeBackpropFilter(args: {
 /**
  * One `mac` call per (image, output row, tap): the output row's dy against the input row the tap
  * reads, over the output columns whose tap lands inside the input (padding contributes nothing).
+ * The images are shared among the kernel threads (gemm.ts's depthwiseFilterImages), each summed
+ * into sums of its own; those are added up here in image order, whatever the threads.
  */
 function bySimd(
   backend: BackendWasm,
-  mac: Kernel,
   x: TensorInfo,
   dy: TensorInfo,
   g: ConvGeometry,
   filterShape: number[],
 ): TensorInfo {
   const [kh, kw, c] = filterShape;
-  const out = backend.makeOutput(filterShape, 'float32');
-  // Views are taken after the output exists: allocating can grow the heap and detach older ones.
-  const acc = backend.typedArrayFromHeap(out);
-  acc.fill(0);
-  const xAt = backend.typedArrayFromHeap(x).byteOffset;
-  const dyAt = backend.typedArrayFromHeap(dy).byteOffset;
   const { batch: n, inHeight: h, inWidth: w, outHeight: ho, outWidth: wo } = g;
   const { strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw, top, left } = g;
-  const pixel = 4 * c;
-  const columns = Array.from({ length: kw }, (_, kx) => tapColumns(kx * dw, w, wo, sw, left));
-  for (let b = 0; b < n; b++) {
-    for (let oh = 0; oh < ho; oh++) {
-      const dyRow = dyAt + (b * ho + oh) * wo * pixel;
-      for (let ky = 0; ky < kh; ky++) {
-        const r = oh * sh + ky * dh - top;
-        if (r < 0 || r >= h) continue;
-        const xRow = xAt + (b * h + r) * w * pixel;
-        for (let kx = 0; kx < kw; kx++) {
-          const [first, end] = columns[kx];
-          if (end <= first) continue;
-          const q = first * sw + kx * dw - left;
-          mac(
-            xRow + q * pixel,
-            dyRow + first * pixel,
-            acc.byteOffset + (ky * kw + kx) * pixel,
-            end - first,
-            c,
-            sw * pixel,
-            pixel,
-          );
-        }
-      }
+  const size = kh * kw * c;
+  const out = backend.makeOutput(filterShape, 'float32');
+  const images = backend.makeOutput([n, size], 'float32');
+  try {
+    // Views are taken after the outputs exist: allocating can grow the heap and detach older ones.
+    const perImage = backend.typedArrayFromHeap(images) as Float32Array;
+    perImage.fill(0);
+    const args = depthwiseArgs({
+      x: backend.typedArrayFromHeap(x).byteOffset,
+      y: backend.typedArrayFromHeap(dy).byteOffset,
+      out: perImage.byteOffset,
+      ...{ n, h, w, ho, wo, c, sh, sw, dh, dw, top, left, kh, kw },
+    });
+    runSplit(backend, DEPTHWISE_FILTER, args, n, 1, n * ho * wo * size);
+    const acc = backend.typedArrayFromHeap(out) as Float32Array;
+    acc.set(perImage.subarray(0, size));
+    for (let b = 1; b < n; b++) {
+      const row = b * size;
+      for (let i = 0; i < size; i++) acc[i] = Math.fround(acc[i] + perImage[row + i]);
     }
+  } finally {
+    backend.disposeData(images.dataId);
   }
   return out;
 }

@@ -186,6 +186,151 @@ const convFilterTaps: Driver = (kernels, args, t0, t1) => {
   }
 };
 
+/**
+ * A depthwise convolution with multiplier 1 and its geometry, for the drivers of the forward pass
+ * (depthwiseImages: y the filter [kh, kw, c], out the output [n, ho, wo, c]) and of the filter
+ * gradient (depthwiseFilterImages: y is dy [n, ho, wo, c], out the zeroed sums [n, kh * kw, c]).
+ */
+export interface DepthwiseOperands {
+  /** Byte addresses: x [n, h, w, c], then y and out as above. */
+  readonly x: number;
+  readonly y: number;
+  readonly out: number;
+  readonly n: number;
+  readonly h: number;
+  readonly w: number;
+  readonly ho: number;
+  readonly wo: number;
+  /** Channels: the forward pass's kernels take them in fours; mac any number. */
+  readonly c: number;
+  readonly sh: number;
+  readonly sw: number;
+  readonly dh: number;
+  readonly dw: number;
+  readonly top: number;
+  readonly left: number;
+  readonly kh: number;
+  readonly kw: number;
+}
+
+export const depthwiseArgs = (d: DepthwiseOperands): number[] => [
+  d.x,
+  d.y,
+  d.out,
+  d.n,
+  d.h,
+  d.w,
+  d.ho,
+  d.wo,
+  d.c,
+  d.sh,
+  d.sw,
+  d.dh,
+  d.dw,
+  d.top,
+  d.left,
+  d.kh,
+  d.kw,
+];
+
+/**
+ * Images [b0, b1) of a depthwise filter gradient: per (image, output row, tap), one `mac` of dy's
+ * row against the input row the tap reads (its pixels `sw` apart, `dw` per tap column), over the
+ * output columns whose tap lands inside the input, into the image's own zeroed sums
+ * (`acc` + b * kh * kw * c floats); the caller adds the images' sums up in image order. So the
+ * result does not depend on how the images are shared among threads.
+ */
+const depthwiseFilterImages: Driver = (kernels, args, b0, b1) => {
+  const [xAt, dyAt, accAt, , h, w, ho, wo, c, sh, sw, dh, dw, top, left, kh, kw] = args as number[];
+  const pixel = 4 * c;
+  const taps: number[][] = [];
+  for (let t = 0; t < kh * kw; t++) {
+    const [ky, kx] = [Math.floor(t / kw), t % kw];
+    const [first, end] = tapColumns(kx * dw, w, wo, sw, left);
+    if (end > first) taps.push([ky * dh, first, end, first * sw + kx * dw - left, t * pixel]);
+  }
+  for (let b = b0; b < b1; b++) {
+    const image = accAt + b * kh * kw * pixel;
+    for (let oh = 0; oh < ho; oh++) {
+      const dyRow = dyAt + (b * ho + oh) * wo * pixel;
+      for (const [dy, first, end, q, tap] of taps) {
+        const r = oh * sh + dy - top;
+        if (r < 0 || r >= h) continue;
+        const xRow = xAt + (b * h + r) * w * pixel;
+        kernels.mac(xRow + q * pixel, dyRow + first * pixel, image + tap, end - first, c, sw * pixel, pixel);
+      }
+    }
+  }
+};
+
+/**
+ * Runs of consecutive output indices along one axis that see the same taps: [start, end, first
+ * tap, taps]. Output o reads input o * stride + t * dilation - pad for taps t < k; taps that land
+ * outside [0, size) are padding and contribute nothing.
+ */
+export function tapRuns(
+  outSize: number,
+  size: number,
+  k: number,
+  stride: number,
+  dilation: number,
+  pad: number,
+): number[][] {
+  const runs: number[][] = [];
+  for (let o = 0; o < outSize; o++) {
+    const base = o * stride - pad;
+    const first = Math.min(k, Math.max(0, Math.ceil(-base / dilation)));
+    const end = Math.max(first, Math.min(k, Math.floor((size - 1 - base) / dilation) + 1));
+    const last = runs[runs.length - 1];
+    if (last !== undefined && last[1] === o && last[2] === first && last[3] === end - first) last[1] = o + 1;
+    else runs.push([o, o + 1, first, end - first]);
+  }
+  return runs;
+}
+
+/**
+ * Images [b0, b1) of a depthwise convolution with multiplier 1 (args as depthwiseArgs): per image, one call of the depthwise kernels for each block of
+ * output rows and columns that see the same taps, 16 channels at a time, then 4. Every output
+ * value is one thread's sum over its taps in row-major order.
+ */
+const depthwiseImages: Driver = (kernels, args, b0, b1) => {
+  const [xAt, wAt, outAt, , h, w, ho, wo, c, sh, sw, dh, dw, top, left, kh, kw] = args as number[];
+  const pixel = 4 * c;
+  const rows = tapRuns(ho, h, kh, sh, dh, top);
+  const cols = tapRuns(wo, w, kw, sw, dw, left);
+  const blocks = c >> 4;
+  const fours = (c & 15) >> 2;
+  for (let b = b0; b < b1; b++) {
+    for (const [r0, r1, ky, kys] of rows) {
+      for (const [c0, c1, kx, kxs] of cols) {
+        const x = xAt + ((b * h + r0 * sh + ky * dh - top) * w + c0 * sw + kx * dw - left) * pixel;
+        const wt = wAt + (ky * kw + kx) * pixel;
+        const out = outAt + ((b * ho + r0) * wo + c0) * pixel;
+        const call = (kernel: typeof kernels.depthwise16, offset: number, groups: number) =>
+          kernel(
+            x + offset,
+            wt + offset,
+            out + offset,
+            r1 - r0,
+            c1 - c0,
+            c,
+            sw * pixel,
+            sh * w * pixel,
+            wo * pixel,
+            dw * pixel,
+            dh * w * pixel,
+            kys,
+            kxs,
+            kw * pixel,
+            groups,
+          );
+        if (blocks > 0) call(kernels.depthwise16, 0, blocks);
+        if (fours > 0) call(kernels.depthwise4, 64 * blocks, fours);
+      }
+    }
+  }
+};
+
 /** Pixels per call of the per-channel passes: a call sums its pixels in registers. */
 export const CHANNEL_CHUNK = 1024;
 
@@ -225,11 +370,15 @@ export const DRIVERS: readonly Driver[] = [
   nnRowsFused,
   channelSums,
   channelAffine,
+  depthwiseFilterImages,
+  depthwiseImages,
 ];
-export type DriverId = 0 | 1 | 2 | 3 | 4 | 5;
+export type DriverId = 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7;
 export const NN: DriverId = 0;
 export const TN: DriverId = 1;
 export const CONV_FILTER: DriverId = 2;
 export const NN_FUSED: DriverId = 3;
 export const CHANNEL_SUMS: DriverId = 4;
 export const CHANNEL_AFFINE: DriverId = 5;
+export const DEPTHWISE_FILTER: DriverId = 6;
+export const DEPTHWISE: DriverId = 7;

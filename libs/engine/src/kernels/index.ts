@@ -20,6 +20,7 @@ import { adoptPackagedCast, castConfig } from './cast';
 import { adoptPackagedConcat, adoptPackagedSplitV, concatConfig, splitVConfig } from './concat-split';
 import { conv2DBackpropFilterConfig } from './conv2d-backprop-filter';
 import { conv2DBackpropInputConfig } from './conv2d-backprop-input';
+import { adoptPackagedDepthwiseConv2d, depthwiseConv2dConfig } from './depthwise-conv2d';
 import { depthwiseConv2dNativeBackpropFilterConfig } from './depthwise-conv2d-backprop-filter';
 import { depthwiseConv2dNativeBackpropInputConfig } from './depthwise-conv2d-backprop-input';
 import { identityConfig } from './identity';
@@ -54,6 +55,7 @@ const REPLACED: readonly KernelConfig[] = [
   sliceConfig,
   transposeConfig,
   castConfig,
+  depthwiseConv2dConfig,
 ];
 
 /** Replacements that keep the package's kernel for the cases they leave to it. */
@@ -65,6 +67,7 @@ const ADOPT = new Map<KernelConfig, (packaged: KernelConfig) => void>([
   [sliceConfig, adoptPackagedSlice],
   [transposeConfig, adoptPackagedTranspose],
   [castConfig, adoptPackagedCast],
+  [depthwiseConv2dConfig, adoptPackagedDepthwiseConv2d],
 ]);
 
 export const WASM_TRAINING_KERNELS: readonly KernelConfig[] = [...MISSING, ...REPLACED];

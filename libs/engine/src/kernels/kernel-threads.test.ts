@@ -108,6 +108,56 @@ const { simdKernels } = require('@rnas/engine/dist/kernels/simd');
     channels.push({ shape, splits, equal: [dot, cdot, affine, affine2].map((t, i) => same(t, refs[i])), err });
     tf.dispose([x, y, mx, my, scale, shift, scale2, dot, cdot, affine, affine2, ones, zeros, ...refs]);
   }
+  // The depthwise filter gradient, its images shared among the threads, against the same driver
+  // over every image on this thread, the images' sums added in image order.
+  const { DEPTHWISE, DEPTHWISE_FILTER, depthwiseArgs } = require('@rnas/engine/dist/kernels/gemm');
+  const depthwise = [];
+  for (const [shape, stride, dilation] of [[[64, 32, 32, 16], 1, 1], [[64, 16, 16, 36], 1, 2], [[64, 32, 32, 32], 2, 1]]) {
+    const [n, h, w, c] = shape;
+    const x = tf.randomNormal(shape, 0, 1, 'float32', seed++);
+    const filter = tf.randomNormal([3, 3, c, 1], 0, 1, 'float32', seed++);
+    const splitBefore = threads.splitCalls;
+    const y = tf.depthwiseConv2d(x, filter, stride, 'same', 'NHWC', dilation);
+    const dy = tf.randomNormal(y.shape, 0, 1, 'float32', seed++);
+    const [, ho, wo] = y.shape;
+    const split = tf.engine().runKernel('DepthwiseConv2dNativeBackpropFilter', { x, dy }, { strides: [stride, stride], pad: 'same', dilations: [dilation, dilation], filterShape: [3, 3, c, 1] });
+    const splits = threads.splitCalls - splitBefore;
+    const size = 9 * c;
+    const images = tf.zeros([n, size]);
+    // 'same' padding: (k - 1) * dilation + 1 - stride split with the smaller half on top (tfjs).
+    const padAll = Math.max((ho - 1) * stride + 2 * dilation + 1 - h, 0);
+    const top = Math.floor(padAll / 2);
+    DRIVERS[DEPTHWISE_FILTER](kernels, depthwiseArgs({ x: heap(x).byteOffset, y: heap(dy).byteOffset, out: heap(images).byteOffset, n, h, w, ho, wo, c, sh: stride, sw: stride, dh: dilation, dw: dilation, top, left: top, kh: 3, kw: 3 }), 0, n);
+    const perImage = images.dataSync();
+    const one = new Float32Array(size);
+    for (let b = 0; b < n; b++) for (let i = 0; i < size; i++) one[i] = Math.fround(one[i] + perImage[b * size + i]);
+    const got = split.dataSync();
+    let equal = got.length === size;
+    for (let i = 0; i < size; i++) if (got[i] !== one[i]) equal = false;
+    // In double precision: dW[ky, kx, ch] = sum of x at the tap times dy.
+    const xs = x.dataSync(), dys = dy.dataSync();
+    let err = 0;
+    for (let t = 0; t < 9; t++) {
+      const [ky, kx] = [Math.floor(t / 3), t % 3];
+      for (let ch = 0; ch < c; ch++) {
+        let sum = 0, magnitude = 0;
+        for (let b = 0; b < n; b++) for (let oh = 0; oh < ho; oh++) for (let ow = 0; ow < wo; ow++) {
+          const [r, q] = [oh * stride + ky * dilation - top, ow * stride + kx * dilation - top];
+          if (r < 0 || r >= h || q < 0 || q >= w) continue;
+          const term = xs[((b * h + r) * w + q) * c + ch] * dys[((b * ho + oh) * wo + ow) * c + ch];
+          sum += term;
+          magnitude += Math.abs(term);
+        }
+        err = Math.max(err, Math.abs(got[t * c + ch] - sum) / magnitude);
+      }
+    }
+    // The forward pass (y above, split by images) against its driver over every image here.
+    const forward = tf.zeros(y.shape);
+    DRIVERS[DEPTHWISE](kernels, depthwiseArgs({ x: heap(x).byteOffset, y: heap(filter).byteOffset, out: heap(forward).byteOffset, n, h, w, ho, wo, c, sh: stride, sw: stride, dh: dilation, dw: dilation, top, left: top, kh: 3, kw: 3 }), 0, n);
+    const forwardEqual = same(y, forward);
+    depthwise.push({ shape, stride, dilation, splits, equal, err, forwardEqual });
+    tf.dispose([x, filter, y, dy, split, images, forward]);
+  }
   const before = tf.memory().numTensors;
   for (let i = 0; i < 20; i++) {
     const a = tf.randomNormal([2048, 32]);
@@ -118,7 +168,7 @@ const { simdKernels } = require('@rnas/engine/dist/kernels/simd');
   const after = tf.memory().numTensors;
   let tooMany = '';
   try { threads.run(NN, new Array(40).fill(0), 8, 1, 1 << 30); } catch (e) { tooMany = String(e.message); }
-  require('fs').writeFileSync(process.env.OUT, JSON.stringify({ engineThreads: info.threads, kernelThreads: threads && threads.threads, results, channels, before, after, tooMany }));
+  require('fs').writeFileSync(process.env.OUT, JSON.stringify({ engineThreads: info.threads, kernelThreads: threads && threads.threads, results, channels, depthwise, before, after, tooMany }));
   process.exit(0);
 })().catch((e) => { console.error(e); process.exit(1); });
 `;
@@ -144,6 +194,15 @@ interface Out {
     };
   }[];
   channels: { shape: number[]; splits: number; equal: boolean[]; err: number }[];
+  depthwise: {
+    shape: number[];
+    stride: number;
+    dilation: number;
+    splits: number;
+    equal: boolean;
+    err: number;
+    forwardEqual: boolean;
+  }[];
   before: number;
   after: number;
   tooMany: string;
@@ -201,6 +260,26 @@ it("batch norm's per-channel passes split by pixels equal the one-thread passes 
   }
   // The two large ones ran on both threads (each of the four passes split); the tiny one did not.
   expect(out.channels.map((r) => r.splits)).toEqual([4, 4, 0]);
+});
+
+it('the depthwise convolution and its filter gradient split by images equal them on one thread bit for bit', () => {
+  expect(out.depthwise.map((r) => [r.shape, r.stride, r.dilation])).toEqual([
+    [[64, 32, 32, 16], 1, 1],
+    [[64, 16, 16, 36], 1, 2],
+    [[64, 32, 32, 32], 2, 1],
+  ]);
+  for (const r of out.depthwise) {
+    const what = { shape: r.shape, stride: r.stride, dilation: r.dilation };
+    // Two split calls: the forward pass, then the filter gradient.
+    expect({ ...what, splits: r.splits, equal: r.equal, forward: r.forwardEqual }).toEqual({
+      ...what,
+      splits: 2,
+      equal: true,
+      forward: true,
+    });
+    // Against double-precision sums, relative to the sum of the terms' magnitudes.
+    expect({ ...what, small: r.err < 1e-6 }).toEqual({ ...what, small: true });
+  }
 });
 
 /** Largest |x - ref| relative to the largest |ref|, for sums of products of normal values. */

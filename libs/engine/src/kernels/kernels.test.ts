@@ -170,6 +170,27 @@ function convCases(): Case[] {
         attrs: { ...dw, inputShape: [g.n, g.h, g.w, c] },
       });
     }
+    // The forward kernel: 16-channel blocks, 4-channel groups and both (SIMD, multiplier 1),
+    // dilated taps where the stride is 1; channels not in fours and a multiplier of 2 go to the
+    // package's kernel.
+    for (const [c, mult, dilation] of [
+      [4, 1, 1],
+      [16, 1, 1],
+      [36, 1, 1],
+      [3, 1, 1],
+      [2, 2, 1],
+      ...(g.sh === 1 && g.kh === 3 ? [[20, 1, 2]] : []),
+    ]) {
+      cases.push({
+        label: `${label} ${c} channels, multiplier ${mult}, dilation ${dilation}`,
+        kernel: 'DepthwiseConv2dNative',
+        inputs: {
+          x: randomArray(next, [g.n, g.h, g.w, c]),
+          filter: randomArray(next, [g.kh, g.kw, c, mult]),
+        },
+        attrs: { strides, pad: g.pad, dilations: [dilation, dilation], dataFormat: 'NHWC' },
+      });
+    }
     // The SIMD filter gradient takes four channels a lane group and sixteen channels four groups at
     // a time: whole groups, groups plus a tail, fours of groups plus single groups and a tail.
     for (const c of g.kh === 3 ? [4, 9, 16, 39] : []) {

@@ -76,6 +76,8 @@ export interface SimdKernels {
   readonly gemmNNFused4: GemmNNFused;
   readonly gemmNNFused1: GemmNNFused;
   readonly gemmNNFused14: GemmNNFused;
+  readonly depthwise16: Depthwise;
+  readonly depthwise4: Depthwise;
   readonly reluGrad: (x: number, dy: number, out: number, vectors: number) => void;
   readonly copyRuns: (
     src: number,
@@ -109,6 +111,25 @@ export type GemmNN = (
   outStride: number,
   rowBlocks: number,
   colBlocks: number,
+) => void;
+
+/** depthwise16 and depthwise4 (see depthwiseBody): fifteen integers. */
+export type Depthwise = (
+  x: number,
+  w: number,
+  out: number,
+  rows: number,
+  cols: number,
+  c: number,
+  xColStep: number,
+  xRowStep: number,
+  outRowStep: number,
+  dCol: number,
+  dRow: number,
+  kh: number,
+  kw: number,
+  wRow: number,
+  groups: number,
 ) => void;
 
 /** gemmNN's nine integers, then the bias's address and the lower bound (see gemmNNBody). */
@@ -680,6 +701,93 @@ function copyRunsBody(): number[] {
  * `(memory 1 65536 shared)` (an import of a shared memory must say so and give a maximum, here the
  * 4 GiB that the backend's own memory declares).
  */
+// depthwise16 / depthwise4: a depthwise convolution (multiplier 1) over a block of output pixels,
+// `groups` blocks of 16 channels (depthwise16) or of 4 (depthwise4) at a time. Parameters: 0 x
+// (the input pixel of the first output pixel's first tap, first channel), 1 w (that tap's
+// weights), 2 out, 3 rows, 4 cols, 5 c (channels per pixel: the weights of the next tap and the
+// next output pixel are 4c bytes on), 6 xColStep and 7 xRowStep (input bytes between output
+// columns, rows), 8 outRowStep, 9 dCol and 10 dRow (input bytes between taps along a row, a
+// column), 11 kh, 12 kw (taps), 13 wRow (weight bytes between tap rows), 14 groups. Each output
+// value is the sum over the taps, in row-major tap order, of input times weight, started from 0:
+//   out[r, col, ch] = sum over ky < kh, kx < kw of x[r*xRowStep + col*xColStep + ky*dRow + kx*dCol, ch]
+//                                                   * w[ky*wRow + kx*4c, ch]
+// Locals: 15 r, 16 col, 17 g, 18 ky, 19 kx, 20 xRowAt, 21 outRowAt, 22 xColAt, 23 outAt,
+// 24 xp, 25 wp, 26 xt, 27 wt, 28 pixel (4c); then the sums.
+function depthwiseBody(vectors: 1 | 4, fma: boolean): number[] {
+  const [x, w, out, rows, cols, c, xColStep, xRowStep, outRowStep, dCol, dRow, kh, kw, wRow, groups] = [
+    0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14,
+  ];
+  const [r, col, g, ky, kx, xRowAt, outRowAt, xColAt, outAt, xp, wp, xt, wt, pixel] = Array.from(
+    { length: 14 },
+    (_, i) => 15 + i,
+  );
+  const sum = (v: number) => 29 + v;
+  const lanes = Array.from({ length: vectors }, (_, v) => v);
+  const block = 16 * vectors;
+  // prettier-ignore
+  const code = [
+    ...get(c), ...i32(4), 0x6c, ...set(pixel),
+    ...get(x), ...set(xRowAt),
+    ...get(out), ...set(outRowAt),
+    ...get(rows), ...set(r),
+    ...BLOCK, ...LOOP,
+    ...get(r), ...EQZ, ...brIf(1),
+    ...get(xRowAt), ...set(xColAt),
+    ...get(outRowAt), ...set(outAt),
+    ...get(cols), ...set(col),
+    ...BLOCK, ...LOOP,
+    ...get(col), ...EQZ, ...brIf(1),
+    ...i32(0), ...set(g),
+    ...BLOCK, ...LOOP,
+    ...get(g), ...get(groups), ...GE_U, ...brIf(1),
+    ...lanes.flatMap((v) => [...V_ZERO, ...set(sum(v))]),
+    ...get(xColAt), ...get(g), ...i32(block), 0x6c, ...ADD, ...set(xt),
+    ...get(w), ...get(g), ...i32(block), 0x6c, ...ADD, ...set(wt),
+    ...get(kh), ...set(ky),
+    ...BLOCK, ...LOOP,
+    ...get(ky), ...EQZ, ...brIf(1),
+    ...get(xt), ...set(xp),
+    ...get(wt), ...set(wp),
+    ...get(kw), ...set(kx),
+    ...BLOCK, ...LOOP,
+    ...get(kx), ...EQZ, ...brIf(1),
+    ...lanes.flatMap((v) => [
+      ...multiplyAdd(fma, [...get(xp), ...vLoadAt(16 * v)], [...get(wp), ...vLoadAt(16 * v)], get(sum(v))),
+      ...set(sum(v)),
+    ]),
+    ...get(xp), ...get(dCol), ...ADD, ...set(xp),
+    ...get(wp), ...get(pixel), ...ADD, ...set(wp),
+    ...get(kx), ...i32(1), ...SUB, ...set(kx),
+    ...br(0), ...END, ...END,
+    ...get(xt), ...get(dRow), ...ADD, ...set(xt),
+    ...get(wt), ...get(wRow), ...ADD, ...set(wt),
+    ...get(ky), ...i32(1), ...SUB, ...set(ky),
+    ...br(0), ...END, ...END,
+    ...lanes.flatMap((v) => [
+      ...get(outAt), ...get(g), ...i32(block), 0x6c, ...ADD, ...get(sum(v)), ...vStoreAt(16 * v),
+    ]),
+    ...get(g), ...i32(1), ...ADD, ...set(g),
+    ...br(0), ...END, ...END,
+    ...get(xColAt), ...get(xColStep), ...ADD, ...set(xColAt),
+    ...get(outAt), ...get(pixel), ...ADD, ...set(outAt),
+    ...get(col), ...i32(1), ...SUB, ...set(col),
+    ...br(0), ...END, ...END,
+    ...get(xRowAt), ...get(xRowStep), ...ADD, ...set(xRowAt),
+    ...get(outRowAt), ...get(outRowStep), ...ADD, ...set(outRowAt),
+    ...get(r), ...i32(1), ...SUB, ...set(r),
+    ...br(0), ...END, ...END,
+    ...END,
+  ];
+  const body = [
+    ...vec([
+      [14, I32],
+      [vectors, V128],
+    ]),
+    ...code,
+  ];
+  return [...uleb(body.length), ...body];
+}
+
 function memoryImport(shared: boolean): number[] {
   return shared ? [0x03, ...uleb(1), ...uleb(65536)] : [0x00, ...uleb(1)];
 }
@@ -704,6 +812,8 @@ function kernelTable(fma: boolean): [keyof SimdKernels, number[], number[]][] {
     ['gemmNNFused4', [...ints(10), F32], gemmNNBody(4, 1, fma, true)],
     ['gemmNNFused1', [...ints(10), F32], gemmNNBody(1, 2, fma, true)],
     ['gemmNNFused14', [...ints(10), F32], gemmNNBody(1, 1, fma, true)],
+    ['depthwise16', ints(15), depthwiseBody(4, fma)],
+    ['depthwise4', ints(15), depthwiseBody(1, fma)],
   ];
 }
 
