@@ -42,6 +42,8 @@ const MISSING: readonly KernelConfig[] = [
  * which is as fast, and agree with cpu. Identity and same-type Cast share the data instead of copying it, Slice copies
  * within the heap, Concat and SplitV along inner axes move blocks instead of short runs, and a
  * matrix transpose runs as a faster 3-D one (identity.ts, slice.ts, concat-split.ts, transpose.ts).
+ * DepthwiseConv2dNative with multiplier 1 sums each output pixel's taps in registers on the
+ * engine's threads instead of XNNPACK's per-call indirection buffer (depthwise-conv2d.ts).
  */
 const REPLACED: readonly KernelConfig[] = [
   conv2DBackpropInputConfig,
