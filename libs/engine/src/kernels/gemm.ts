@@ -363,6 +363,15 @@ const channelAffine: Driver = (kernels, args, k0, k1) => {
   }
 };
 
+/**
+ * Vectors [v0, v1) of ReLU's gradient (reluGrad: out = dy where x > 0, else 0, four values a
+ * vector): args x, dy, out (byte addresses). Elementwise, so any split gives the same values.
+ */
+const reluGradVectors: Driver = (kernels, args, v0, v1) => {
+  const [x, dy, out] = args as number[];
+  kernels.reluGrad(x + 16 * v0, dy + 16 * v0, out + 16 * v0, v1 - v0);
+};
+
 export const DRIVERS: readonly Driver[] = [
   nnRows,
   tnRows,
@@ -372,8 +381,9 @@ export const DRIVERS: readonly Driver[] = [
   channelAffine,
   depthwiseFilterImages,
   depthwiseImages,
+  reluGradVectors,
 ];
-export type DriverId = 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7;
+export type DriverId = 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8;
 export const NN: DriverId = 0;
 export const TN: DriverId = 1;
 export const CONV_FILTER: DriverId = 2;
@@ -382,3 +392,4 @@ export const CHANNEL_SUMS: DriverId = 4;
 export const CHANNEL_AFFINE: DriverId = 5;
 export const DEPTHWISE_FILTER: DriverId = 6;
 export const DEPTHWISE: DriverId = 7;
+export const RELU_GRAD_VECTORS: DriverId = 8;

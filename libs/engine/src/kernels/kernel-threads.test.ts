@@ -158,6 +158,19 @@ const { simdKernels } = require('@rnas/engine/dist/kernels/simd');
     depthwise.push({ shape, stride, dilation, splits, equal, err, forwardEqual });
     tf.dispose([x, filter, y, dy, split, images, forward]);
   }
+  // ReLU's gradient over a large tensor (with zeros and a tail past the last four values), split.
+  const reluShape = [64, 32, 32, 17];
+  const rx = tf.randomNormal(reluShape, 0, 1, 'float32', seed++);
+  const rdy = tf.randomNormal(reluShape, 0, 1, 'float32', seed++);
+  const rxZeros = tf.where(tf.less(tf.abs(rx), 0.05), tf.zerosLike(rx), rx);
+  const reluSplitBefore = threads.splitCalls;
+  const rgrad = tf.grad((t) => tf.sum(tf.mul(tf.relu(t), rdy)))(rxZeros);
+  const reluSplits = threads.splitCalls - reluSplitBefore;
+  const [gx, gv, gdy] = [rxZeros.dataSync(), rgrad.dataSync(), rdy.dataSync()];
+  let reluEqual = gv.length === gx.length;
+  for (let i = 0; i < gx.length; i++) if (gv[i] !== (gx[i] > 0 ? gdy[i] : 0)) reluEqual = false;
+  const relu = { splits: reluSplits, equal: reluEqual };
+  tf.dispose([rx, rdy, rxZeros, rgrad]);
   const before = tf.memory().numTensors;
   for (let i = 0; i < 20; i++) {
     const a = tf.randomNormal([2048, 32]);
@@ -168,7 +181,7 @@ const { simdKernels } = require('@rnas/engine/dist/kernels/simd');
   const after = tf.memory().numTensors;
   let tooMany = '';
   try { threads.run(NN, new Array(40).fill(0), 8, 1, 1 << 30); } catch (e) { tooMany = String(e.message); }
-  require('fs').writeFileSync(process.env.OUT, JSON.stringify({ engineThreads: info.threads, kernelThreads: threads && threads.threads, results, channels, depthwise, before, after, tooMany }));
+  require('fs').writeFileSync(process.env.OUT, JSON.stringify({ engineThreads: info.threads, kernelThreads: threads && threads.threads, results, channels, depthwise, relu, before, after, tooMany }));
   process.exit(0);
 })().catch((e) => { console.error(e); process.exit(1); });
 `;
@@ -203,6 +216,7 @@ interface Out {
     err: number;
     forwardEqual: boolean;
   }[];
+  relu: { splits: number; equal: boolean };
   before: number;
   after: number;
   tooMany: string;
@@ -280,6 +294,12 @@ it('the depthwise convolution and its filter gradient split by images equal them
     // Against double-precision sums, relative to the sum of the terms' magnitudes.
     expect({ ...what, small: r.err < 1e-6 }).toEqual({ ...what, small: true });
   }
+});
+
+it("ReLU's gradient over a large tensor runs split and equals dy where x > 0, else 0", () => {
+  expect(out.relu.equal).toBe(true);
+  // The only call of the expression on the kernel threads (its products and sums are tfjs's).
+  expect(out.relu.splits).toBe(1);
 });
 
 /** Largest |x - ref| relative to the largest |ref|, for sums of products of normal values. */

@@ -1,6 +1,7 @@
 // ReLU's gradient. tfjs computes it as dy * step(x): two kernels and an intermediate tensor the
 // size of x, over every activation of a training step. On wasm this is one pass of the SIMD
-// kernel reluGrad (simd.ts): dx = dy where x > 0, else 0. Like PyTorch's threshold_backward, a NaN
+// kernel reluGrad (simd.ts): dx = dy where x > 0, else 0, cut among the engine's kernel threads
+// for large tensors (elementwise: the same values). Like PyTorch's threshold_backward, a NaN
 // in x passes no gradient (tfjs's step propagates it); elsewhere the results are equal. Other
 // backends keep tfjs's own formula.
 import {
@@ -14,6 +15,8 @@ import {
 } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { tf } from '../tf';
+import { RELU_GRAD_VECTORS } from './gemm';
+import { runSplit } from './kernel-threads';
 import { WASM } from './scope';
 import { simdKernels } from './simd';
 
@@ -28,7 +31,9 @@ function reluGrad(args: { inputs: { dy: TensorInfo; x: TensorInfo }; backend: Ke
   const values = backend.typedArrayFromHeap(out);
   const [xs, dys] = [backend.typedArrayFromHeap(x), backend.typedArrayFromHeap(dy)];
   const vectors = values.length >> 2;
-  kernels.reluGrad(xs.byteOffset, dys.byteOffset, values.byteOffset, vectors);
+  // On the kernel threads from about 512k values, in runs of 1024 vectors (16 KiB).
+  const operands = [xs.byteOffset, dys.byteOffset, values.byteOffset];
+  runSplit(backend, RELU_GRAD_VECTORS, operands, vectors, 1024, 8 * values.length);
   for (let i = 4 * vectors; i < values.length; i++) values[i] = xs[i] > 0 ? dys[i] : 0;
   return out;
 }
