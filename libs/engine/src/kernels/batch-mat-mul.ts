@@ -21,12 +21,12 @@ import {
   util,
 } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { composed, heapAddresses, WASM } from './scope';
+import { composed, heapAddresses, PackagedKernel, WASM } from './scope';
 import { NN, productArgs, TN } from './gemm';
 import { runSplit } from './kernel-threads';
 import { simdKernels } from './simd';
 
-let packaged: KernelFunc | undefined;
+const packaged = new PackagedKernel(BatchMatMul);
 
 /**
  * Takes over the package's kernel, which still serves the cases the fast path does not cover.
@@ -34,8 +34,7 @@ let packaged: KernelFunc | undefined;
  * setup of whatever is registered when it initialises.
  */
 export function adoptPackagedBatchMatMul(config: KernelConfig): void {
-  packaged = config.kernelFunc;
-  batchMatMulConfig.setupFunc = config.setupFunc;
+  packaged.adopt(config, batchMatMulConfig);
 }
 
 function batchMatMul(args: {
@@ -46,12 +45,7 @@ function batchMatMul(args: {
   const { inputs, backend, attrs } = args;
   const { a, b } = inputs;
   const { transposeA, transposeB } = attrs;
-  if (packaged === undefined) {
-    throw new Error(
-      `${BatchMatMul} (wasm): the wasm backend's own kernel was not registered before this one`,
-    );
-  }
-  const fallback = packaged;
+  const fallback = packaged.func();
   const batchA = util.sizeFromShape(a.shape.slice(0, -2));
   const batchB = util.sizeFromShape(b.shape.slice(0, -2));
   const simple = !transposeA && !transposeB && batchA === 1;

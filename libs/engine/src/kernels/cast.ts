@@ -10,14 +10,13 @@ import {
   type KernelFunc,
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
-import { WASM } from './scope';
+import { PackagedKernel, WASM } from './scope';
 
-let packaged: KernelFunc | undefined;
+const packaged = new PackagedKernel(Cast);
 
 /** Takes over the package's kernel, which still does every real conversion. */
 export function adoptPackagedCast(config: KernelConfig): void {
-  packaged = config.kernelFunc;
-  castConfig.setupFunc = config.setupFunc;
+  packaged.adopt(config, castConfig);
 }
 
 function cast(args: { inputs: { x: TensorInfo }; backend: KernelBackend; attrs: CastAttrs }): TensorInfo {
@@ -26,10 +25,7 @@ function cast(args: { inputs: { x: TensorInfo }; backend: KernelBackend; attrs: 
     args.backend.incRef(x.dataId);
     return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
   }
-  if (packaged === undefined) {
-    throw new Error(`${Cast} (wasm): the wasm backend's own kernel was not registered before this one`);
-  }
-  return packaged(args as unknown as Parameters<KernelFunc>[0]) as TensorInfo;
+  return packaged.run(args);
 }
 
 export const castConfig: KernelConfig = {

@@ -20,29 +20,22 @@ import {
   util,
 } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { composed, composedAll, heapAddresses, WASM } from './scope';
+import { composed, composedAll, heapAddresses, PackagedKernel, WASM } from './scope';
 import { simdKernels, type SimdKernels } from './simd';
 
-const packaged: { concat?: KernelFunc; splitV?: KernelFunc } = {};
+const packaged = { concat: new PackagedKernel(Concat), splitV: new PackagedKernel(SplitV) };
 
 /** Element types of the transposing path (those the package's C++ Transpose handles). */
 const NUMERIC = new Set(['float32', 'int32']);
 
 /** Takes over the package's kernel, which still serves the cases the fast path does not cover. */
 export function adoptPackagedConcat(config: KernelConfig): void {
-  packaged.concat = config.kernelFunc;
+  packaged.concat.adopt(config);
 }
 
 /** Takes over the package's kernel, which still serves the cases the fast path does not cover. */
 export function adoptPackagedSplitV(config: KernelConfig): void {
-  packaged.splitV = config.kernelFunc;
-}
-
-function need(func: KernelFunc | undefined, name: string): KernelFunc {
-  if (func === undefined) {
-    throw new Error(`${name} (wasm): the wasm backend's own kernel was not registered before this one`);
-  }
-  return func;
+  packaged.splitV.adopt(config);
 }
 
 /** The tensor as [outer, axis, inner] sizes around `axis`. */
@@ -60,7 +53,7 @@ function runCopier(backend: KernelBackend, run: number): SimdKernels | null {
 
 function concat(args: { inputs: TensorInfo[]; backend: KernelBackend; attrs: ConcatAttrs }): TensorInfo {
   const { inputs, backend, attrs } = args;
-  const fallback = need(packaged.concat, Concat);
+  const fallback = packaged.concat.func();
   const first = inputs[0];
   if (first === undefined) return fallback(args as unknown as Parameters<KernelFunc>[0]) as TensorInfo;
   const axis = util.parseAxisParam(attrs.axis, first.shape)[0];
@@ -108,7 +101,7 @@ function splitV(args: {
 }): TensorInfo[] {
   const { inputs, backend, attrs } = args;
   const { x } = inputs;
-  const fallback = need(packaged.splitV, SplitV);
+  const fallback = packaged.splitV.func();
   const axis = util.parseAxisParam(attrs.axis, x.shape)[0];
   const sizes = backend_util.prepareSplitSize(x, attrs.numOrSizeSplits, axis);
   const [outer, , inner] = around(x.shape, axis);

@@ -18,15 +18,14 @@ import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { DEPTHWISE, depthwiseArgs } from './gemm';
 import { convGeometry } from './geometry';
 import { runSplit } from './kernel-threads';
-import { WASM } from './scope';
+import { PackagedKernel, WASM } from './scope';
 import { simdKernels } from './simd';
 
-let packaged: KernelFunc | undefined;
+const packaged = new PackagedKernel(DepthwiseConv2dNative);
 
 /** Takes over the package's kernel, which still runs the cases this one leaves to it. */
 export function adoptPackagedDepthwiseConv2d(config: KernelConfig): void {
-  packaged = config.kernelFunc;
-  depthwiseConv2dConfig.setupFunc = config.setupFunc;
+  packaged.adopt(config, depthwiseConv2dConfig);
 }
 
 interface Args {
@@ -50,14 +49,7 @@ function depthwiseConv2d(args: Args): TensorInfo {
     x.shape[3] === c &&
     (attrs.dataFormat ?? 'NHWC') === 'NHWC' &&
     simdKernels(backend) !== null;
-  if (!ours) {
-    if (packaged === undefined) {
-      throw new Error(
-        `${DepthwiseConv2dNative} (wasm): the wasm backend's own kernel was not registered before this one`,
-      );
-    }
-    return packaged(args as unknown as Parameters<KernelFunc>[0]) as TensorInfo;
-  }
+  if (!ours) return packaged.run(args);
   const { strides, pad, dilations, dimRoundingMode } = attrs;
   const g = convGeometry(
     DepthwiseConv2dNative,

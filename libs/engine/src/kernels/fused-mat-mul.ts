@@ -23,15 +23,14 @@ import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { product2d } from './batch-mat-mul';
 import { NN_FUSED, productArgs } from './gemm';
 import { runSplit } from './kernel-threads';
-import { composed, heapAddresses, isEmpty, WASM } from './scope';
+import { composed, heapAddresses, isEmpty, PackagedKernel, WASM } from './scope';
 import { simdKernels } from './simd';
 
-let packaged: KernelFunc | undefined;
+const packaged = new PackagedKernel(_FusedMatMul);
 
 /** Takes over the package's kernel (and its setup function) for the cases this one leaves to it. */
 export function adoptPackagedFusedMatMul(config: KernelConfig): void {
-  packaged = config.kernelFunc;
-  fusedMatMulConfig.setupFunc = config.setupFunc;
+  packaged.adopt(config, fusedMatMulConfig);
 }
 
 type FusedInputs = { a: TensorInfo; b: TensorInfo; bias?: TensorInfo; preluActivationWeights?: TensorInfo };
@@ -44,12 +43,7 @@ function fusedMatMul(args: {
   const { inputs, backend, attrs } = args;
   const { a, b, bias, preluActivationWeights } = inputs;
   const { transposeA, transposeB, activation } = attrs;
-  if (packaged === undefined) {
-    throw new Error(
-      `${_FusedMatMul} (wasm): the wasm backend's own kernel was not registered before this one`,
-    );
-  }
-  const fallback = packaged;
+  const fallback = packaged.func();
   const wasm = backend as BackendWasm;
   const usable =
     a.dtype === 'float32' &&

@@ -5,6 +5,7 @@
 import {
   getKernel,
   type KernelBackend,
+  type KernelConfig,
   type KernelFunc,
   type NamedAttrMap,
   type TensorInfo,
@@ -13,6 +14,42 @@ import {
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 
 export const WASM = 'wasm';
+
+/**
+ * The package's own kernel, which a replacement keeps for the cases it leaves to it: taken over by
+ * `adopt` (registerWasmTrainingKernels calls each replacement's adopt function with the package's
+ * config before the replacement takes its place).
+ */
+export class PackagedKernel {
+  private kernelFunc: KernelFunc | undefined;
+
+  constructor(private readonly name: string) {}
+
+  /**
+   * Keeps the package's kernel function. With `replacement`, its setup function (binding the C++
+   * entry point) moves to the replacement's config: the backend runs the setup of whatever is
+   * registered when it initialises.
+   */
+  adopt(packaged: KernelConfig, replacement?: KernelConfig): void {
+    this.kernelFunc = packaged.kernelFunc;
+    if (replacement !== undefined) replacement.setupFunc = packaged.setupFunc;
+  }
+
+  /** The package's kernel function; throws if none was adopted. */
+  func(): KernelFunc {
+    if (this.kernelFunc === undefined) {
+      throw new Error(
+        `${this.name} (wasm): the wasm backend's own kernel was not registered before this one`,
+      );
+    }
+    return this.kernelFunc;
+  }
+
+  /** Runs the package's kernel on a replacement's arguments. */
+  run(args: unknown): TensorInfo {
+    return this.func()(args as Parameters<KernelFunc>[0]) as TensorInfo;
+  }
+}
 
 type Pair = [number, number];
 

@@ -15,13 +15,13 @@ import {
   type TensorInfo,
   util,
 } from '@tensorflow/tfjs-core';
-import { WASM } from './scope';
+import { PackagedKernel, WASM } from './scope';
 
-let packaged: KernelFunc | undefined;
+const packaged = new PackagedKernel(Slice);
 
 /** Takes over the package's kernel, which still serves string tensors. */
 export function adoptPackagedSlice(config: KernelConfig): void {
-  packaged = config.kernelFunc;
+  packaged.adopt(config);
 }
 
 /** Runs of at most this many values are copied value by value rather than with copyWithin. */
@@ -30,12 +30,7 @@ const SHORT_RUN = 8;
 function slice(args: { inputs: { x: TensorInfo }; backend: KernelBackend; attrs: SliceAttrs }): TensorInfo {
   const { inputs, attrs } = args;
   const { x } = inputs;
-  if (x.dtype === 'string') {
-    if (packaged === undefined) {
-      throw new Error(`${Slice} (wasm): the wasm backend's own kernel was not registered before this one`);
-    }
-    return packaged(args as unknown as Parameters<KernelFunc>[0]) as TensorInfo;
-  }
+  if (x.dtype === 'string') return packaged.run(args);
   const backend = args.backend as BackendWasm;
   const [begin, size] = slice_util.parseSliceParams(x, attrs.begin, attrs.size);
   slice_util.assertParamsValid(x, begin, size);

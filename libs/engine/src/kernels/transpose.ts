@@ -10,17 +10,13 @@ import {
   type TransposeAttrs,
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
-import { composed, WASM } from './scope';
+import { composed, PackagedKernel, WASM } from './scope';
 
-let packaged: KernelFunc | undefined;
+const packaged = new PackagedKernel(Transpose);
 
-/**
- * Takes over the package's kernel, which still does the work, and its setup function (binding the
- * C++ entry point), which the backend runs for whatever is registered when it initialises.
- */
+/** Takes over the package's kernel, which still does the work, and its setup function. */
 export function adoptPackagedTranspose(config: KernelConfig): void {
-  packaged = config.kernelFunc;
-  transposeConfig.setupFunc = config.setupFunc;
+  packaged.adopt(config, transposeConfig);
 }
 
 /** Largest row block up to this that divides the row count. */
@@ -33,10 +29,7 @@ function transpose(args: {
 }): TensorInfo {
   const { inputs, backend, attrs } = args;
   const { x } = inputs;
-  if (packaged === undefined) {
-    throw new Error(`${Transpose} (wasm): the wasm backend's own kernel was not registered before this one`);
-  }
-  const fallback = packaged;
+  const fallback = packaged.func();
   const kept = x.shape.map((_, axis) => axis).filter((axis) => x.shape[axis] !== 1);
   const order = attrs.perm.filter((axis) => x.shape[axis] !== 1);
   const swap = kept.length === 2 && order[0] === kept[1] && order[1] === kept[0];
