@@ -16,7 +16,7 @@ import {
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { tf } from '../tf';
 import { RELU_GRAD_VECTORS } from './gemm';
-import { runSplit } from './kernel-threads';
+import { passWork, runSplit } from './kernel-threads';
 import { WASM } from './scope';
 import { simdKernels } from './simd';
 
@@ -31,9 +31,9 @@ function reluGrad(args: { inputs: { dy: TensorInfo; x: TensorInfo }; backend: Ke
   const values = backend.typedArrayFromHeap(out);
   const [xs, dys] = [backend.typedArrayFromHeap(x), backend.typedArrayFromHeap(dy)];
   const vectors = values.length >> 2;
-  // On the kernel threads from about 512k values, in runs of 1024 vectors (16 KiB).
+  // On the kernel threads for large tensors (passWork), in runs of 1024 vectors (16 KiB).
   const operands = [xs.byteOffset, dys.byteOffset, values.byteOffset];
-  runSplit(backend, RELU_GRAD_VECTORS, operands, vectors, 1024, 8 * values.length);
+  runSplit(backend, RELU_GRAD_VECTORS, operands, vectors, 1024, passWork(values.length));
   for (let i = 4 * vectors; i < values.length; i++) values[i] = xs[i] > 0 ? dys[i] : 0;
   return out;
 }

@@ -5,17 +5,9 @@
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import type { Tensor, Tensor1D, Tensor4D } from '@tensorflow/tfjs-core';
 import { CHANNEL_AFFINE, CHANNEL_CHUNK, CHANNEL_SUMS } from '../kernels/gemm';
-import { runSplit } from '../kernels/kernel-threads';
+import { passWork, runSplit } from '../kernels/kernel-threads';
 import { type SimdKernels, simdKernels } from '../kernels/simd';
 import { tf } from '../tf';
-
-/**
- * What a pass over `values` elements counts as in the kernel threads' split threshold (stated in
- * a product's multiply-adds): a per-channel pass takes about 8 times as long per element as a
- * product per multiply-add (0.3 ms for 1M elements against 4M multiply-adds in 0.16 ms), so it is
- * split from about 512k elements ([64, 32, 32, 8]), where a worker's ~50 us wake-up pays.
- */
-const passWork = (values: number) => 8 * values;
 
 /** The SIMD kernels when `tensors` can use them: wasm, float32, channels (last axis) in fours. */
 function kernelsFor(...tensors: Tensor[]): SimdKernels | null {
